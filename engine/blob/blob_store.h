@@ -1,0 +1,141 @@
+// BlobStore: blobs erasure coded over the volume's data folders.
+//
+// A blob (a file chunk or a B-Tree node) is split into k data shards plus m parity
+// shards (ISA-L Reed-Solomon); each shard is a file with a checksummed header in its
+// own data folder (see ShardPlacement for where, ShardHeader for the format).
+//
+// - Put writes all k+m shards of every blob of a batch in parallel with one flush
+//   round, and reports success for a blob once ErasureLayout::write_quorum() shards
+//   (k+1, or all k when m == 0) are durable. Shards that did not make it are listed in
+//   the report (the blob is degraded; Repair restores it). A blob below quorum fails
+//   (ENOSPC if a folder was full, EIO otherwise) and its shards are removed, so no
+//   half-written blob stays visible.
+// - Get reads k shards, data shards first, avoiding folders that failed recently, and
+//   decodes from parity only when a shard is missing, truncated, corrupt or unreadable.
+//   Up to m bad shards give the exact bytes; more give EIO naming the blob. Never
+//   wrong bytes: every shard used has passed its checksum.
+// - GetRange reads only the data shards that overlap the range (each verified in full,
+//   since the checksum covers a whole shard): a 4 KiB read of a 1 MiB blob in 4+2 reads
+//   one 256 KiB shard. If one of them is bad it falls back to Get's decoding path.
+// - Repair reads all k+m shards and rewrites the missing or corrupt ones.
+// - Remove deletes every shard (missing ones are fine). Removal is not flushed: after
+//   a crash a removed blob may reappear as an orphan, which fsck frees.
+//
+// The layout is passed on every call; the store does not remember it.
+// Threads: every method may be called concurrently.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/blob/blob_id.h"
+#include "engine/blob/erasure_codec.h"
+#include "engine/blob/erasure_layout.h"
+#include "engine/blob/shard_io.h"
+#include "engine/blob/shard_placement.h"
+#include "engine/io/env.h"
+
+namespace sopfs {
+
+struct BlobStoreOptions {
+  // After an I/O error, reads avoid that folder for this long when parity allows.
+  std::chrono::milliseconds folder_failure_hold{std::chrono::seconds(30)};
+};
+
+// What was wrong with one shard.
+struct ShardProblem {
+  int shard = 0;
+  int folder = 0;
+  Status status;
+};
+
+struct BlobReadReport {
+  std::vector<ShardProblem> bad_shards;  // missing, truncated, corrupt or unreadable
+  bool reconstructed = false;            // parity was decoded to produce the bytes
+};
+
+struct BlobWriteReport {
+  std::vector<ShardProblem> failed_shards;  // not durable; the blob is degraded if it succeeded
+};
+
+struct BlobRepairReport {
+  std::vector<ShardProblem> bad_shards;  // what was found wrong
+  std::vector<int> rewritten;            // shards written anew
+};
+
+struct BlobStoreCounters {
+  std::atomic<uint64_t> blobs_written{0};
+  std::atomic<uint64_t> blobs_read{0};
+  std::atomic<uint64_t> bytes_written{0};  // shard bytes, parity and headers included
+  std::atomic<uint64_t> bytes_read{0};
+  std::atomic<uint64_t> reconstructions{0};
+  std::atomic<uint64_t> bad_shards_seen{0};
+};
+
+class BlobStore {
+ public:
+  struct Write {
+    BlobId id;
+    ErasureLayout layout;
+    std::span<const uint8_t> data;
+  };
+
+  // Every folder must exist. The Env must outlive the store.
+  static Result<std::unique_ptr<BlobStore>> Open(Env* env, std::vector<std::string> data_folders,
+                                                 BlobStoreOptions options = {});
+
+  int folder_count() const { return placement_.folder_count(); }
+  const BlobStoreCounters& counters() const { return counters_; }
+
+  // Writes a batch durably (see the file comment). Returns the first failure; with
+  // `reports`, one report per blob of the batch.
+  Status Put(std::span<const Write> batch, std::vector<BlobWriteReport>* reports = nullptr);
+  Status Put(const BlobId& id, ErasureLayout layout, std::span<const uint8_t> data,
+             BlobWriteReport* report = nullptr);
+
+  Result<std::vector<uint8_t>> Get(const BlobId& id, ErasureLayout layout,
+                                   BlobReadReport* report = nullptr);
+  // Reads up to out.size() bytes at `offset`; returns how many (short at the end).
+  Result<size_t> GetRange(const BlobId& id, ErasureLayout layout, uint64_t offset,
+                          std::span<uint8_t> out, BlobReadReport* report = nullptr);
+
+  Result<BlobRepairReport> Repair(const BlobId& id, ErasureLayout layout);
+  Status Remove(const BlobId& id, ErasureLayout layout);
+
+  // Which folders failed recently (for health reports).
+  bool FolderFailing(int folder) const;
+
+ private:
+  BlobStore(Env* env, std::vector<std::string> folders, BlobStoreOptions options);
+
+  const ErasureCodec& CodecFor(ErasureLayout layout);
+  // Reads shards until k good ones are in hand (or none are left to try), in order of
+  // preference; `reads` gets one slot per shard (index = shard).
+  Status ReadQuorum(const BlobId& id, ErasureLayout layout, std::vector<ShardRead>& reads,
+                    BlobReadReport* report);
+  // Decodes the blob from k good shards in `reads`.
+  Result<std::vector<uint8_t>> Assemble(const BlobId& id, ErasureLayout layout,
+                                        std::vector<ShardRead>& reads, BlobReadReport* report);
+  void NoteFailure(int folder, const Status& status);
+
+  Env* env_;
+  ShardPlacement placement_;
+  BlobStoreOptions options_;
+  BlobStoreCounters counters_;
+
+  std::mutex codecs_mu_;
+  std::map<std::pair<int, int>, std::unique_ptr<ErasureCodec>> codecs_;  // guarded by codecs_mu_
+
+  mutable std::mutex health_mu_;
+  std::vector<std::chrono::steady_clock::time_point> last_failure_;  // guarded by health_mu_
+};
+
+}  // namespace sopfs

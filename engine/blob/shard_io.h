@@ -1,0 +1,59 @@
+// Shard file I/O: reading and verifying a set of shard files, and writing a set of
+// shard files durably, each as one batch through the Env.
+//
+// Threads: the functions keep no state; they may run concurrently.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/blob/blob_id.h"
+#include "engine/blob/erasure_layout.h"
+#include "engine/blob/shard_header.h"
+#include "engine/io/env.h"
+
+namespace sopfs {
+
+// Uninitialized bytes (no zero fill): shard payloads are overwritten by reads at once.
+struct ByteBuffer {
+  std::unique_ptr<uint8_t[]> bytes;
+  size_t size = 0;
+
+  static ByteBuffer Uninitialized(size_t n) {
+    return {std::make_unique_for_overwrite<uint8_t[]>(n == 0 ? 1 : n), n};
+  }
+  uint8_t* data() const { return bytes.get(); }
+  std::span<const uint8_t> span() const { return {bytes.get(), size}; }
+};
+
+struct ShardRead {
+  int index = 0;         // in: which shard
+  std::string path;      // in: its file
+  Status status;         // out: ok when the shard is good
+  bool corrupt = false;  // out: the file was read but is not a valid shard (not an I/O error)
+  ShardHeader header;
+  ByteBuffer payload;  // out: header.shard_length bytes when ok
+};
+
+// Opens, reads and verifies every shard (reads in one batch). A shard is good when its
+// header parses, its checksum matches, and it claims to be shard `index` of `id` in
+// `layout` with a length consistent with the blob length. Otherwise status says why:
+// ENOENT (missing), or EIO (truncated, corrupt, unreadable) with a message.
+void ReadShards(Env* env, const BlobId& id, ErasureLayout layout, std::span<ShardRead> shards);
+
+struct ShardWrite {
+  int index = 0;     // in: which shard (for messages)
+  std::string path;  // in: its file (created or truncated)
+  ShardHeader::Bytes header{};
+  std::span<const uint8_t> payload[2];  // in: shard bytes, then zero padding (may be empty)
+  Status status;                        // out: ok when the shard is durable
+};
+
+// Writes every shard and flushes it (write linked to fdatasync), and fsyncs each
+// distinct directory that got a new shard, all in one batch. A shard is durable
+// (status ok) only when its write, its flush and its directory's flush all succeeded.
+void WriteShards(Env* env, std::span<ShardWrite> shards);
+
+}  // namespace sopfs

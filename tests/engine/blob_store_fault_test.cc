@@ -1,0 +1,488 @@
+// BlobStore under faults (FaultEnv, in memory): every combination of up to m missing,
+// bit-flipped or truncated shards; EIO and ENOSPC at every I/O position of a write;
+// "crash now" at every position; vanished and failing folders; short writes; silent
+// bit flips; repair.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "engine/blob/blob_store.h"
+#include "engine/io/fault_env.h"
+#include "tests/engine/blob_test_util.h"
+
+namespace sopfs {
+namespace {
+
+using testing::PatternBytes;
+using testing::SubsetsOfSize;
+using testing::SubsetsUpTo;
+
+constexpr int kFolders = 14;
+
+enum class Damage { kMissing, kBitFlip, kTruncated };
+
+class BlobFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reset(); }
+
+  // A fresh volume in a fresh in-memory env.
+  void Reset() {
+    store_.reset();
+    env_ = std::make_unique<FaultEnv>();
+    folders_.clear();
+    for (int i = 0; i < kFolders; ++i) {
+      folders_.push_back("/vol/data" + std::to_string(i));
+      ASSERT_TRUE(env_->MkDirs(folders_.back()).ok());
+      ASSERT_TRUE(env_->SyncDir(folders_.back()).ok());
+    }
+    ASSERT_TRUE(env_->SyncDir("/vol").ok());
+    ASSERT_TRUE(env_->SyncDir("/").ok());
+    Reopen();
+  }
+
+  void Reopen() {
+    store_.reset();
+    auto store = BlobStore::Open(env_.get(), folders_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+  }
+
+  std::string ShardPath(const BlobId& id, int shard) {
+    return ShardPlacement(folders_).PathOf(id, shard);
+  }
+
+  void Damage(const BlobId& id, int shard, Damage how, uint64_t salt) {
+    const std::string path = ShardPath(id, shard);
+    auto raw = env_->ReadRaw(path);
+    ASSERT_TRUE(raw.ok());
+    switch (how) {
+      case Damage::kMissing:
+        ASSERT_TRUE(env_->Unlink(path).ok());
+        break;
+      case Damage::kBitFlip:  // anywhere: header, checksum or payload
+        ASSERT_TRUE(env_->CorruptByte(path, salt % raw->size()).ok());
+        break;
+      case Damage::kTruncated:
+        ASSERT_TRUE(env_->TruncateRaw(path, salt % raw->size()).ok());
+        break;
+    }
+  }
+
+  bool AnyShardExists(const BlobId& id, ErasureLayout layout) {
+    for (int i = 0; i < layout.total(); ++i) {
+      if (env_->ExistsRaw(ShardPath(id, i))) return true;
+    }
+    return false;
+  }
+
+  // Writes a blob, damages the shards in `mask` (how: per shard), reads it back.
+  void CheckDamage(ErasureLayout layout, uint32_t mask, const std::vector<enum Damage>& how,
+                   bool expect_exact) {
+    const BlobId id = BlobId::Random();
+    const auto data = PatternBytes(3001 + mask, mask);
+    ASSERT_TRUE(store_->Put(id, layout, data).ok());
+    std::set<int> damaged;
+    for (int i = 0, j = 0; i < layout.total(); ++i) {
+      if (!(mask & (1u << i))) continue;
+      Damage(id, i, how[j++ % how.size()], mask * 7 + i);
+      damaged.insert(i);
+    }
+    BlobReadReport report;
+    auto back = store_->Get(id, layout, &report);
+    if (!expect_exact) {
+      ASSERT_FALSE(back.ok()) << "mask " << mask;
+      EXPECT_EQ(back.status().code(), EIO) << back.status().ToString();
+      EXPECT_NE(back.status().message().find(id.ToHex()), std::string::npos);
+      return;
+    }
+    ASSERT_TRUE(back.ok()) << "mask " << mask << ": " << back.status().ToString();
+    ASSERT_TRUE(*back == data) << "mask " << mask;
+    for (const ShardProblem& p : report.bad_shards) {
+      EXPECT_TRUE(damaged.count(p.shard)) << "shard " << p.shard << " reported bad, mask " << mask;
+    }
+    bool data_shard_damaged = false;
+    for (int i : damaged) data_shard_damaged = data_shard_damaged || i < layout.k;
+    EXPECT_EQ(report.reconstructed, data_shard_damaged) << "mask " << mask;
+    // A range read in the middle gives the same bytes.
+    std::vector<uint8_t> part(1000);
+    auto n = store_->GetRange(id, layout, 1500, part);
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    ASSERT_EQ(*n, 1000u);
+    ASSERT_TRUE(std::equal(part.begin(), part.end(), data.begin() + 1500));
+  }
+
+  std::unique_ptr<FaultEnv> env_;
+  std::vector<std::string> folders_;
+  std::unique_ptr<BlobStore> store_;
+};
+
+const std::vector<ErasureLayout> kParityLayouts = {{2, 1}, {4, 2}, {8, 3}, {10, 4}};
+
+TEST_F(BlobFaultTest, ErasureAnyUpToMMissingShardsReturnExactBytes) {
+  for (ErasureLayout layout : kParityLayouts) {
+    for (uint32_t mask : SubsetsUpTo(layout.total(), layout.m)) {
+      CheckDamage(layout, mask, {Damage::kMissing}, true);
+    }
+  }
+}
+
+TEST_F(BlobFaultTest, ErasureAnyUpToMCorruptShardsReturnExactBytes) {
+  for (ErasureLayout layout : kParityLayouts) {
+    for (uint32_t mask : SubsetsUpTo(layout.total(), layout.m)) {
+      CheckDamage(layout, mask, {Damage::kBitFlip}, true);
+      CheckDamage(layout, mask, {Damage::kTruncated}, true);
+    }
+  }
+}
+
+TEST_F(BlobFaultTest, ErasureEveryMixOfMissingCorruptAndTruncatedShardsReturnsExactBytes) {
+  // Every assignment of the three kinds of damage to every subset of up to m shards
+  // for the smaller layouts; for 10+4 (3^4 x 1001 subsets) a rotating mix per subset.
+  for (ErasureLayout layout : kParityLayouts) {
+    for (uint32_t mask : SubsetsUpTo(layout.total(), layout.m)) {
+      const int bad = std::popcount(mask);
+      if (layout.total() > 11) {
+        std::vector<enum Damage> how;
+        for (int j = 0; j < bad; ++j) how.push_back(static_cast<enum Damage>((mask + j) % 3));
+        CheckDamage(layout, mask, how.empty() ? std::vector{Damage::kMissing} : how, true);
+        continue;
+      }
+      int combos = 1;
+      for (int j = 0; j < bad; ++j) combos *= 3;
+      for (int c = 0; c < combos; ++c) {
+        std::vector<enum Damage> how;
+        for (int j = 0, x = c; j < std::max(bad, 1); ++j, x /= 3) {
+          how.push_back(static_cast<enum Damage>(x % 3));
+        }
+        CheckDamage(layout, mask, how, true);
+      }
+    }
+  }
+}
+
+TEST_F(BlobFaultTest, ErasureMorePlusOneBadShardsFailWithEioNamingTheBlob) {
+  for (ErasureLayout layout : kParityLayouts) {
+    for (uint32_t mask : SubsetsOfSize(layout.total(), layout.m + 1)) {
+      CheckDamage(layout, mask, {Damage::kMissing, Damage::kBitFlip, Damage::kTruncated}, false);
+    }
+  }
+}
+
+TEST_F(BlobFaultTest, BlobWithEveryShardMissingIsNotFound) {
+  const BlobId id = BlobId::Random();
+  auto back = store_->Get(id, {4, 2});
+  EXPECT_EQ(back.status().code(), ENOENT);
+}
+
+class BlobWriteFaultTest : public BlobFaultTest,
+                           public ::testing::WithParamInterface<std::tuple<int, ErasureLayout>> {};
+
+TEST_P(BlobWriteFaultTest, BlobWriteFaultAtEachPositionLeavesStoreConsistent) {
+  const auto [err, layout] = GetParam();
+  const auto old_data = PatternBytes(20000, 1);
+  const auto new_data = PatternBytes(30011, 2);
+  int failures = 0, degraded = 0, positions = 0;
+  for (uint64_t n = 0;; ++n) {
+    Reset();
+    const BlobId old_id = BlobId::Random(), new_id = BlobId::Random();
+    ASSERT_TRUE(store_->Put(old_id, layout, old_data).ok());
+    const uint64_t target = env_->op_count() + n;
+    env_->FailOp(target, err);
+    BlobWriteReport report;
+    Status st = store_->Put(new_id, layout, new_data, &report);
+    if (env_->op_count() <= target) break;  // the put finished before op n: all covered
+    ++positions;
+    auto old_back = store_->Get(old_id, layout);
+    ASSERT_TRUE(old_back.ok()) << "n=" << n << " " << old_back.status().ToString();
+    ASSERT_TRUE(*old_back == old_data);
+    auto back = store_->Get(new_id, layout);
+    if (st.ok()) {
+      ASSERT_TRUE(back.ok()) << "n=" << n << " " << back.status().ToString();
+      ASSERT_TRUE(*back == new_data) << "n=" << n;
+      degraded += !report.failed_shards.empty();
+      for (const ShardProblem& p : report.failed_shards) EXPECT_EQ(p.status.code(), err);
+    } else {
+      ++failures;
+      EXPECT_EQ(st.code(), err) << st.ToString();
+      EXPECT_EQ(back.status().code(), ENOENT) << "n=" << n << " " << back.status().ToString();
+      EXPECT_FALSE(AnyShardExists(new_id, layout)) << "n=" << n << ": half-written blob left";
+    }
+  }
+  EXPECT_GT(positions, 10);
+  if (layout.m == 0) {
+    EXPECT_GT(failures, 0);  // no redundancy: a failed shard fails the blob
+  } else {
+    EXPECT_EQ(failures, 0);  // one failed op loses one shard; k+1 are still durable
+    EXPECT_GT(degraded, 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(ErrnoAndLayout, BlobWriteFaultTest,
+                         ::testing::Combine(::testing::Values(EIO, ENOSPC),
+                                            ::testing::Values(ErasureLayout{1, 0},
+                                                              ErasureLayout{4, 2})),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param) == EIO ? "Eio" : "Enospc") +
+                                  "_" + std::to_string(std::get<1>(info.param).k) + "p" +
+                                  std::to_string(std::get<1>(info.param).m);
+                         });
+
+TEST_F(BlobFaultTest, ShardWritesFailingInMoreThanMFoldersFailTheBlobAndLeaveNoShard) {
+  const ErasureLayout layout{4, 2};
+  const BlobId id = BlobId::Random();
+  ShardPlacement placement(folders_);
+  env_->FailFolder(folders_[placement.FolderOf(id, 0)], EIO);
+  env_->FailFolder(folders_[placement.FolderOf(id, 3)], EIO);
+  BlobWriteReport report;
+  Status st = store_->Put(id, layout, PatternBytes(9999, 3), &report);
+  EXPECT_EQ(st.code(), EIO);
+  EXPECT_NE(st.message().find(id.ToHex()), std::string::npos);
+  EXPECT_EQ(report.failed_shards.size(), 2u);
+  EXPECT_FALSE(AnyShardExists(id, layout));
+}
+
+TEST_F(BlobFaultTest, BlobWriteOnFullDiskFailsWithEnospcAndLeavesNoShardBehind) {
+  const ErasureLayout layout{4, 2};
+  env_->SetCapacity(1 << 20);
+  std::vector<std::pair<BlobId, std::vector<uint8_t>>> kept;
+  Status st;
+  for (int i = 0; i < 100 && st.ok(); ++i) {
+    const BlobId id = BlobId::Random();
+    auto data = PatternBytes(100000, 40 + i);
+    st = store_->Put(id, layout, data);
+    if (st.ok()) {
+      kept.emplace_back(id, std::move(data));
+    } else {
+      EXPECT_EQ(st.code(), ENOSPC) << st.ToString();
+      EXPECT_FALSE(AnyShardExists(id, layout));
+      EXPECT_EQ(store_->Get(id, layout).status().code(), ENOENT);
+    }
+  }
+  ASSERT_FALSE(st.ok()) << "the disk never filled";
+  ASSERT_FALSE(kept.empty());
+  for (const auto& [id, data] : kept) {
+    auto back = store_->Get(id, layout);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_TRUE(*back == data);
+  }
+  // Freeing space makes writes work again.
+  ASSERT_TRUE(store_->Remove(kept[0].first, layout).ok());
+  ASSERT_TRUE(store_->Remove(kept[1].first, layout).ok());
+  EXPECT_TRUE(store_->Put(BlobId::Random(), layout, PatternBytes(100000, 99)).ok());
+}
+
+TEST_F(BlobFaultTest, CrashAtEveryPositionOfAWriteLosesTheBlobCleanlyOrKeepsItWhole) {
+  const ErasureLayout layout{4, 2};
+  const auto old_data = PatternBytes(12345, 5);
+  const auto new_data = PatternBytes(54321, 6);
+  int kept = 0, lost = 0;
+  for (uint64_t n = 0;; ++n) {
+    Reset();
+    const BlobId old_id = BlobId::Random(), new_id = BlobId::Random();
+    ASSERT_TRUE(store_->Put(old_id, layout, old_data).ok());
+    const uint64_t target = env_->op_count() + n;
+    env_->CrashAtOp(target);
+    Status st = store_->Put(new_id, layout, new_data);
+    const bool reached = env_->op_count() > target;
+    env_->Crash();
+    Reopen();
+    auto old_back = store_->Get(old_id, layout);
+    ASSERT_TRUE(old_back.ok()) << "n=" << n << " " << old_back.status().ToString();
+    ASSERT_TRUE(*old_back == old_data);
+    auto back = store_->Get(new_id, layout);
+    if (st.ok()) {
+      ASSERT_TRUE(back.ok()) << "n=" << n
+                             << ": a durable blob was lost: " << back.status().ToString();
+    }
+    if (back.ok()) {
+      ASSERT_TRUE(*back == new_data) << "n=" << n << ": wrong bytes after crash";
+      ++kept;
+    } else {
+      EXPECT_TRUE(back.status().code() == ENOENT || back.status().code() == EIO)
+          << back.status().ToString();
+      ++lost;
+    }
+    if (!reached) break;
+  }
+  EXPECT_GT(lost, 0);  // crashing before the flush loses the blob
+  EXPECT_GT(kept, 0);  // crashing after it keeps the blob
+}
+
+TEST_F(BlobFaultTest, BlobWrittenButNeverFlushedIsGoneAfterCrash) {
+  const ErasureLayout layout{4, 2};
+  const BlobId id = BlobId::Random();
+  // Crash earlier and earlier in the put: until enough shards were flushed the blob is
+  // unreadable (gone, or too few shards: never wrong bytes); while nothing was flushed
+  // yet it is simply not there.
+  int gone = 0;
+  for (uint64_t n = 0;; ++n) {
+    Reset();
+    const uint64_t base = env_->op_count();
+    env_->CrashAtOp(base + n);
+    (void)store_->Put(id, layout, PatternBytes(70000, 7));
+    env_->Crash();
+    Reopen();
+    auto back = store_->Get(id, layout);
+    if (back.ok()) break;  // from here on enough shards were flushed
+    EXPECT_TRUE(back.status().code() == ENOENT || back.status().code() == EIO)
+        << "n=" << n << " " << back.status().ToString();
+    if (back.status().code() == ENOENT) {
+      ++gone;
+      EXPECT_FALSE(AnyShardExists(id, layout)) << "n=" << n;
+    }
+  }
+  // Six creates and six writes come before the first flush.
+  EXPECT_GE(gone, 12);
+  // And once it has returned, a crash keeps it.
+  Reset();
+  const auto data = PatternBytes(70000, 8);
+  ASSERT_TRUE(store_->Put(id, layout, data).ok());
+  env_->Crash();
+  Reopen();
+  auto back = store_->Get(id, layout);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(*back == data);
+}
+
+TEST_F(BlobFaultTest, ShortShardWriteIsCompletedAndTheBlobIsExact) {
+  const ErasureLayout layout{4, 2};
+  const auto data = PatternBytes(40000, 9);
+  int shorted = 0;
+  for (uint64_t n = 0;; ++n) {
+    Reset();
+    const BlobId id = BlobId::Random();
+    const uint64_t target = env_->op_count() + n;
+    env_->ShortWriteOp(target);
+    BlobWriteReport report;
+    ASSERT_TRUE(store_->Put(id, layout, data, &report).ok());
+    if (env_->op_count() <= target) break;
+    EXPECT_TRUE(report.failed_shards.empty());
+    BlobReadReport rreport;
+    auto back = store_->Get(id, layout, &rreport);
+    ASSERT_TRUE(back.ok());
+    ASSERT_TRUE(*back == data) << "n=" << n;
+    EXPECT_TRUE(rreport.bad_shards.empty()) << "n=" << n;
+    ++shorted;
+  }
+  EXPECT_GT(shorted, 6);
+}
+
+TEST_F(BlobFaultTest, ShardSilentlyCorruptedOnWriteIsDetectedOnRead) {
+  const ErasureLayout layout{4, 2};
+  const auto data = PatternBytes(40000, 10);
+  int detected = 0;
+  for (uint64_t n = 0;; ++n) {
+    Reset();
+    const BlobId id = BlobId::Random();
+    const uint64_t target = env_->op_count() + n;
+    env_->FlipBitOnWriteOp(target);
+    ASSERT_TRUE(store_->Put(id, layout, data).ok());
+    if (env_->op_count() <= target) break;
+    BlobReadReport report;
+    auto back = store_->Get(id, layout, &report);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    ASSERT_TRUE(*back == data) << "n=" << n;
+    detected += !report.bad_shards.empty();
+  }
+  EXPECT_GE(detected, 4);  // a flip in any of the four data shards is caught on read
+}
+
+TEST_F(BlobFaultTest, ShardFolderThatVanishesIsReadAroundAndWritesKeepQuorum) {
+  const ErasureLayout layout{4, 2};
+  std::vector<std::pair<BlobId, std::vector<uint8_t>>> blobs;
+  for (int i = 0; i < 20; ++i) {
+    blobs.emplace_back(BlobId::Random(), PatternBytes(5000 + i, 60 + i));
+    ASSERT_TRUE(store_->Put(blobs.back().first, layout, blobs.back().second).ok());
+  }
+  env_->VanishFolder(folders_[3]);
+  for (const auto& [id, data] : blobs) {
+    auto back = store_->Get(id, layout);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_TRUE(*back == data);
+  }
+  // Shards bound for the lost folder fail; k+1 others still make the write durable.
+  int degraded = 0;
+  for (int i = 0; i < 20; ++i) {
+    const BlobId id = BlobId::Random();
+    const auto data = PatternBytes(777, 80 + i);
+    BlobWriteReport report;
+    ASSERT_TRUE(store_->Put(id, layout, data, &report).ok());
+    degraded += !report.failed_shards.empty();
+    auto back = store_->Get(id, layout);
+    ASSERT_TRUE(back.ok());
+    EXPECT_TRUE(*back == data);
+  }
+  EXPECT_GT(degraded, 0);
+}
+
+TEST_F(BlobFaultTest, ShardFolderFailingWithEioIsAvoidedOnLaterReads) {
+  const ErasureLayout layout{4, 2};
+  const BlobId id = BlobId::Random();
+  const auto data = PatternBytes(100000, 11);
+  ASSERT_TRUE(store_->Put(id, layout, data).ok());
+  ShardPlacement placement(folders_);
+  const int folder = placement.FolderOf(id, 1);
+  env_->FailFolder(folders_[folder], EIO);
+  BlobReadReport report;
+  auto back = store_->Get(id, layout, &report);
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(*back == data);
+  ASSERT_EQ(report.bad_shards.size(), 1u);
+  EXPECT_EQ(report.bad_shards[0].shard, 1);
+  EXPECT_TRUE(store_->FolderFailing(folder));
+  // The next read goes to parity straight away instead of trying the failing folder.
+  BlobReadReport second;
+  auto again = store_->Get(id, layout, &second);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(*again == data);
+  EXPECT_TRUE(second.bad_shards.empty());
+  EXPECT_TRUE(second.reconstructed);
+}
+
+TEST_F(BlobFaultTest, BlobRepairRestoresFullRedundancy) {
+  for (ErasureLayout layout : kParityLayouts) {
+    for (uint32_t mask : SubsetsOfSize(layout.total(), layout.m)) {
+      if (mask % 7 != 0 && layout.total() > 6) continue;  // a spread of subsets for wide layouts
+      const BlobId id = BlobId::Random();
+      const auto data = PatternBytes(10007, mask);
+      ASSERT_TRUE(store_->Put(id, layout, data).ok());
+      std::vector<int> damaged;
+      for (int i = 0; i < layout.total(); ++i) {
+        if (mask & (1u << i)) {
+          Damage(id, i, static_cast<enum Damage>(i % 3), mask + i);
+          damaged.push_back(i);
+        }
+      }
+      auto repair = store_->Repair(id, layout);
+      ASSERT_TRUE(repair.ok()) << repair.status().ToString();
+      EXPECT_EQ(repair->rewritten, damaged);
+      // Now lose m other shards: still exact, so redundancy is whole again.
+      const uint32_t others = ((1u << layout.total()) - 1) & ~mask;
+      int removed = 0;
+      for (int i = 0; i < layout.total() && removed < layout.m; ++i) {
+        if (others & (1u << i)) {
+          Damage(id, i, Damage::kMissing, 0);
+          ++removed;
+        }
+      }
+      auto back = store_->Get(id, layout);
+      ASSERT_TRUE(back.ok()) << back.status().ToString();
+      ASSERT_TRUE(*back == data);
+    }
+  }
+}
+
+TEST_F(BlobFaultTest, BlobRepairOfHealthyBlobRewritesNothingAndOfLostBlobFails) {
+  const ErasureLayout layout{4, 2};
+  const BlobId id = BlobId::Random();
+  ASSERT_TRUE(store_->Put(id, layout, PatternBytes(5000, 12)).ok());
+  auto healthy = store_->Repair(id, layout);
+  ASSERT_TRUE(healthy.ok());
+  EXPECT_TRUE(healthy->rewritten.empty());
+  for (int i = 0; i < 3; ++i) Damage(id, i, Damage::kMissing, 0);
+  auto lost = store_->Repair(id, layout);
+  EXPECT_EQ(lost.status().code(), EIO);
+}
+
+}  // namespace
+}  // namespace sopfs

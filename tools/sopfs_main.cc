@@ -1,0 +1,59 @@
+// sopfs: the command line. Dispatches to one subcommand per concept.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "tools/commands.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: sopfs COMMAND [ARGS...]\n"
+    "\n"
+    "commands:\n"
+    "  bench blob   erasure-coded blob store throughput against plain files\n"
+    "\n"
+    "Run 'sopfs COMMAND --help' for the options of a command.\n";
+
+constexpr const char* kBenchUsage =
+    "usage: sopfs bench WHAT [OPTIONS]\n"
+    "\n"
+    "benchmarks:\n"
+    "  blob   write and read 1 MiB blobs (4+2) against plain files on the same disk\n"
+    "\n"
+    "Run 'sopfs bench WHAT --help' for the options of a benchmark.\n";
+
+bool IsHelp(const char* arg) { return !std::strcmp(arg, "--help") || !std::strcmp(arg, "-h"); }
+
+int RunBench(int argc, char** argv) {
+  if (argc < 1 || IsHelp(argv[0])) {
+    std::fputs(kBenchUsage, argc < 1 ? stderr : stdout);
+    return argc < 1 ? 2 : 0;
+  }
+  const std::string what = argv[0];
+  if (what == "blob") return sopfs::tools::RunBenchBlob(argc, argv);
+  std::fprintf(stderr, "sopfs bench: unknown benchmark '%s' (try 'sopfs bench --help')\n",
+               what.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  if (IsHelp(argv[1])) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::puts("sopfs 0.1.0");
+    return 0;
+  }
+  const std::string command = argv[1];
+  if (command == "bench") return RunBench(argc - 2, argv + 2);
+  std::fprintf(stderr, "sopfs: unknown command '%s' (try 'sopfs --help')\n", command.c_str());
+  return 2;
+}
