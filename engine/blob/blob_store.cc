@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/io/aligned_buffer.h"
+
 namespace sopfs {
 namespace {
 
@@ -19,62 +21,81 @@ std::string DescribeProblems(const std::vector<ShardProblem>& problems) {
   return s;
 }
 
-// The bytes of one blob being written: its k data shards (pointing into the caller's
-// buffer where a whole shard is available) and its m parity shards.
-struct EncodedBlob {
+// The file images of one blob's k+m shards, one after another in one aligned buffer:
+// [header block][payload, zero padded] per shard (see ShardHeader for the shapes).
+struct ShardImages {
   uint64_t shard_length = 0;
-  std::vector<const uint8_t*> data;  // k shards
-  std::vector<uint8_t*> parity;      // m shards
-  ByteBuffer parity_bytes;
-  std::vector<uint8_t> tail;   // the partly filled data shard, zero padded
-  std::vector<uint8_t> zeros;  // data shards past the end of the blob
+  uint32_t payload_offset = ShardHeader::kSize;
+  uint64_t stride = 0;
+  AlignedBuffer bytes;
 
-  const uint8_t* Shard(int i, int k) const { return i < k ? data[i] : parity[i - k]; }
+  ShardImages(uint64_t s, int count)
+      : shard_length(s),
+        payload_offset(ShardHeader::PayloadOffsetFor(s)),
+        stride(payload_offset + ShardHeader::PaddedLengthFor(s)),
+        bytes(static_cast<size_t>(stride) * count) {}
+
+  uint8_t* image(int i) { return bytes.data() + i * stride; }
+  uint8_t* payload(int i) { return image(i) + payload_offset; }
+
+  // Writes shard i's header (checksummed over its payload) in front of its payload.
+  void Seal(const BlobId& id, ErasureLayout layout, uint64_t blob_length, int i) {
+    ShardHeader h{.blob = id,
+                  .shard_index = i,
+                  .k = layout.k,
+                  .m = layout.m,
+                  .payload_offset = payload_offset,
+                  .blob_length = blob_length,
+                  .shard_length = shard_length};
+    auto header = h.Encode({payload(i), static_cast<size_t>(shard_length)});
+    std::memcpy(image(i), header.data(), header.size());
+  }
+
+  ShardWrite Write(int i, std::string path) {
+    ShardWrite w;
+    w.index = i;
+    w.path = std::move(path);
+    w.file = {image(i), static_cast<size_t>(stride)};
+    w.direct = payload_offset == ShardHeader::kAlignment;
+    return w;
+  }
 };
 
-EncodedBlob Encode(const BlobStore::Write& w, const ErasureCodec& codec) {
-  const int k = w.layout.k, m = w.layout.m;
+// Splits a blob into k data shards, encodes m parity shards and seals every header.
+ShardImages Encode(const BlobStore::Write& w, const ErasureCodec& codec) {
+  const int k = w.layout.k, n = w.layout.total();
   const uint64_t len = w.data.size();
-  EncodedBlob e;
-  e.shard_length = ShardLength(len, k);
-  const uint64_t s = e.shard_length;
+  ShardImages images(ShardLength(len, k), n);
+  const uint64_t s = images.shard_length;
+  std::vector<const uint8_t*> data(k);
+  std::vector<uint8_t*> parity(n - k);
   for (int i = 0; i < k; ++i) {
     const uint64_t begin = static_cast<uint64_t>(i) * s;
-    if (begin + s <= len) {
-      e.data.push_back(w.data.data() + begin);
-    } else if (begin < len) {
-      e.tail.assign(s, 0);
-      std::memcpy(e.tail.data(), w.data.data() + begin, len - begin);
-      e.data.push_back(e.tail.data());
-    } else {
-      if (e.zeros.empty()) e.zeros.assign(s, 0);
-      e.data.push_back(e.zeros.data());
-    }
+    if (begin < len)
+      std::memcpy(images.payload(i), w.data.data() + begin, std::min(s, len - begin));
+    data[i] = images.payload(i);
   }
-  e.parity_bytes = ByteBuffer::Uninitialized(static_cast<size_t>(s) * m);
-  for (int j = 0; j < m; ++j) e.parity.push_back(e.parity_bytes.data() + j * s);
-  codec.Encode(s, e.data.data(), e.parity.data());
-  return e;
+  for (int i = k; i < n; ++i) parity[i - k] = images.payload(i);
+  codec.Encode(s, data.data(), parity.data());
+  for (int i = 0; i < n; ++i) images.Seal(w.id, w.layout, len, i);
+  return images;
 }
 
-// Points shards[i] at the payload of every good read and at a fresh buffer in
-// `rebuilt` for every shard flagged in `rebuild`, then decodes those from the good ones.
+// Points shards[i] at the payload of every good read and at a fresh shard image in
+// `rebuilt` for every shard flagged in `rebuild`, then decodes those from good ones.
 Status RebuildShards(const ErasureCodec& codec, uint64_t shard_length,
                      const std::vector<ShardRead>& reads, const std::vector<uint8_t>& rebuild,
-                     std::vector<ByteBuffer>& rebuilt, std::vector<uint8_t*>& shards) {
+                     ShardImages& rebuilt, std::vector<uint8_t*>& shards) {
   const size_t n = reads.size();
   std::vector<uint8_t> present(n);
-  rebuilt.clear();
-  rebuilt.resize(n);
   shards.assign(n, nullptr);
   bool any = false;
   for (size_t i = 0; i < n; ++i) {
     present[i] = reads[i].status.ok();
     if (present[i]) {
-      shards[i] = reads[i].payload.data();
+      shards[i] = reads[i].payload();
     } else if (rebuild[i]) {
-      rebuilt[i] = ByteBuffer::Uninitialized(shard_length);
-      shards[i] = rebuilt[i].data();
+      shards[i] = rebuilt.payload(static_cast<int>(i));
       any = true;
     }
   }
@@ -135,28 +156,15 @@ Status BlobStore::Put(std::span<const Write> batch, std::vector<BlobWriteReport>
   for (const Write& w : batch) {
     SOPFS_RETURN_IF_ERROR(w.layout.Validate(folder_count()));
   }
-  std::vector<EncodedBlob> encoded;
+  std::vector<ShardImages> encoded;
   encoded.reserve(batch.size());
   std::vector<ShardWrite> shards;
   std::vector<size_t> first_shard;
-  static const uint8_t kNoBytes = 0;
   for (const Write& w : batch) {
     encoded.push_back(Encode(w, CodecFor(w.layout)));
-    const EncodedBlob& e = encoded.back();
     first_shard.push_back(shards.size());
     for (int i = 0; i < w.layout.total(); ++i) {
-      ShardWrite s;
-      s.index = i;
-      s.path = placement_.PathOf(w.id, i);
-      const uint8_t* bytes = e.shard_length ? e.Shard(i, w.layout.k) : &kNoBytes;
-      s.payload[0] = {bytes, e.shard_length};
-      ShardHeader h{.blob = w.id,
-                    .shard_index = i,
-                    .k = w.layout.k,
-                    .m = w.layout.m,
-                    .blob_length = w.data.size(),
-                    .shard_length = e.shard_length};
-      s.header = h.Encode(std::span<const std::span<const uint8_t>>(s.payload, 1));
+      ShardWrite s = encoded.back().Write(i, placement_.PathOf(w.id, i));
       s.status = placement_.EnsureDir(env_, w.id, i);
       shards.push_back(std::move(s));
     }
@@ -192,8 +200,7 @@ Status BlobStore::Put(std::span<const Write> batch, std::vector<BlobWriteReport>
     }
     if (durable >= w.layout.write_quorum()) {
       counters_.blobs_written++;
-      counters_.bytes_written +=
-          (encoded[b].shard_length + ShardHeader::kSize) * static_cast<uint64_t>(durable);
+      counters_.bytes_written += encoded[b].stride * static_cast<uint64_t>(durable);
     } else {
       // Below quorum: take back what was written so no half blob stays visible.
       (void)Remove(w.id, w.layout);
@@ -280,7 +287,7 @@ Result<std::vector<uint8_t>> BlobStore::Assemble(const BlobId& id, ErasureLayout
     decode = decode || rebuild[i];
   }
   const uint64_t s = ShardLength(blob_length, k);
-  std::vector<ByteBuffer> rebuilt;
+  ShardImages rebuilt(s, decode ? n : 0);
   std::vector<uint8_t*> shards;
   Status st = RebuildShards(CodecFor(layout), s, reads, rebuild, rebuilt, shards);
   if (!st.ok()) return Status::Error(st.code(), "blob " + id.ToHex() + ": " + st.message());
@@ -304,24 +311,45 @@ Result<std::vector<uint8_t>> BlobStore::Get(const BlobId& id, ErasureLayout layo
   std::vector<ShardRead> reads;
   SOPFS_RETURN_IF_ERROR(ReadQuorum(id, layout, reads, report));
   for (const ShardRead& r : reads) {
-    if (r.status.ok()) counters_.bytes_read += r.payload.size + ShardHeader::kSize;
+    if (r.status.ok()) counters_.bytes_read += r.file.size;
   }
   return Assemble(id, layout, reads, report);
 }
 
-Result<size_t> BlobStore::GetRange(const BlobId& id, ErasureLayout layout, uint64_t offset,
-                                   std::span<uint8_t> out, BlobReadReport* report) {
-  SOPFS_RETURN_IF_ERROR(layout.Validate(folder_count()));
-  const int k = layout.k;
-  // The shard length comes from the size of data shard 0's file; the shards read are
-  // verified in full, so a wrong size only costs the fallback below.
-  if (out.empty()) return size_t{0};
-  uint64_t s = 0;
-  if (auto file = env_->Open(placement_.PathOf(id, 0), {.mode = OpenMode::kRead}); file.ok()) {
-    auto size = (*file)->Size();
-    if (size.ok() && *size >= ShardHeader::kSize) {
-      s = *size - ShardHeader::kSize;
+Result<uint64_t> BlobStore::PeekShardLength(const BlobId& id, ErasureLayout layout) {
+  Status last;
+  for (int i = 0; i < layout.k; ++i) {
+    auto file = env_->Open(placement_.PathOf(id, i), {.mode = OpenMode::kRead});
+    if (!file.ok()) {
+      last = file.status();
+      continue;
     }
+    ShardHeader::Bytes bytes;
+    iovec iov{bytes.data(), bytes.size()};
+    IoOp op{.kind = IoKind::kRead, .file = file->get(), .iov = &iov, .iovcnt = 1};
+    SOPFS_RETURN_IF_ERROR(env_->Submit({&op, 1}));
+    auto header = op.Complete() ? ShardHeader::Parse(bytes) : std::nullopt;
+    if (header && header->blob == id) return header->shard_length;
+    last = Status::Error(EIO, "shard header of " + file->get()->path() + " unreadable");
+  }
+  return last;
+}
+
+Result<size_t> BlobStore::GetRange(const BlobId& id, ErasureLayout layout, uint64_t offset,
+                                   std::span<uint8_t> out, BlobReadReport* report,
+                                   std::optional<uint64_t> blob_length) {
+  SOPFS_RETURN_IF_ERROR(layout.Validate(folder_count()));
+  if (out.empty()) return size_t{0};
+  const int k = layout.k;
+  // Which data shards hold the range depends on the shard length: from the caller's
+  // blob length, or from a data shard's header. The shards then read are verified in
+  // full, so a wrong guess only costs the fallback below.
+  uint64_t s = 0;
+  if (blob_length) {
+    if (offset >= *blob_length) return size_t{0};
+    s = ShardLength(*blob_length, k);
+  } else if (auto peeked = PeekShardLength(id, layout); peeked.ok()) {
+    s = *peeked;
   }
   if (s > 0) {
     const int first = static_cast<int>(std::min<uint64_t>(offset / s, k - 1));
@@ -339,15 +367,16 @@ Result<size_t> BlobStore::GetRange(const BlobId& id, ErasureLayout layout, uint6
                  r.header.blob_length == reads[0].header.blob_length;
     }
     if (all_good) {
-      const uint64_t blob_length = reads[0].header.blob_length;
-      if (offset >= blob_length) return size_t{0};
-      const uint64_t end = std::min<uint64_t>(blob_length, offset + out.size());
+      const uint64_t length = reads[0].header.blob_length;
+      if (offset >= length) return size_t{0};
+      const uint64_t end = std::min<uint64_t>(length, offset + out.size());
       for (const ShardRead& r : reads) {
         const uint64_t begin = static_cast<uint64_t>(r.index) * s;
         const uint64_t from = std::max(begin, offset), to = std::min(begin + s, end);
-        if (from < to)
-          std::memcpy(out.data() + (from - offset), r.payload.data() + (from - begin), to - from);
-        counters_.bytes_read += r.payload.size + ShardHeader::kSize;
+        if (from < to) {
+          std::memcpy(out.data() + (from - offset), r.payload() + (from - begin), to - from);
+        }
+        counters_.bytes_read += r.file.size;
       }
       counters_.blobs_read++;
       if (report) *report = {};
@@ -396,25 +425,15 @@ Result<BlobRepairReport> BlobStore::Repair(const BlobId& id, ErasureLayout layou
                              " shards needed are readable: " + DescribeProblems(report.bad_shards));
   }
   const uint64_t s = ShardLength(blob_length, k);
-  std::vector<ByteBuffer> rebuilt;
+  ShardImages rebuilt(s, n);
   std::vector<uint8_t*> shards;
   SOPFS_RETURN_IF_ERROR(RebuildShards(CodecFor(layout), s, reads, rebuild, rebuilt, shards));
   std::vector<ShardWrite> writes;
   for (int i = 0; i < n; ++i) {
     if (!rebuild[i]) continue;
     SOPFS_RETURN_IF_ERROR(placement_.EnsureDir(env_, id, i));
-    ShardWrite w;
-    w.index = i;
-    w.path = placement_.PathOf(id, i);
-    w.payload[0] = {rebuilt[i].data(), s};
-    ShardHeader h{.blob = id,
-                  .shard_index = i,
-                  .k = k,
-                  .m = layout.m,
-                  .blob_length = blob_length,
-                  .shard_length = s};
-    w.header = h.Encode(std::span<const std::span<const uint8_t>>(w.payload, 1));
-    writes.push_back(std::move(w));
+    rebuilt.Seal(id, layout, blob_length, i);
+    writes.push_back(rebuilt.Write(i, placement_.PathOf(id, i)));
   }
   WriteShards(env_, writes);
   Status first_failure;

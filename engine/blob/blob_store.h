@@ -16,7 +16,10 @@
 //   wrong bytes: every shard used has passed its checksum.
 // - GetRange reads only the data shards that overlap the range (each verified in full,
 //   since the checksum covers a whole shard): a 4 KiB read of a 1 MiB blob in 4+2 reads
-//   one 256 KiB shard. If one of them is bad it falls back to Get's decoding path.
+//   one 256 KiB shard (plus a 64-byte header peek when the caller does not pass the
+//   blob length). If one of them is bad it falls back to Get's decoding path.
+// - Shards of 64 KiB and more are written with O_DIRECT from aligned buffers (no copy
+//   into the page cache); smaller ones are written buffered in a compact file.
 // - Repair reads all k+m shards and rewrites the missing or corrupt ones.
 // - Remove deletes every shard (missing ones are fine). Removal is not flushed: after
 //   a crash a removed blob may reappear as an orphan, which fsck frees.
@@ -31,6 +34,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -104,8 +108,11 @@ class BlobStore {
   Result<std::vector<uint8_t>> Get(const BlobId& id, ErasureLayout layout,
                                    BlobReadReport* report = nullptr);
   // Reads up to out.size() bytes at `offset`; returns how many (short at the end).
+  // `blob_length`, when the caller knows it, saves reading a shard header to find
+  // which shards hold the range.
   Result<size_t> GetRange(const BlobId& id, ErasureLayout layout, uint64_t offset,
-                          std::span<uint8_t> out, BlobReadReport* report = nullptr);
+                          std::span<uint8_t> out, BlobReadReport* report = nullptr,
+                          std::optional<uint64_t> blob_length = std::nullopt);
 
   Result<BlobRepairReport> Repair(const BlobId& id, ErasureLayout layout);
   Status Remove(const BlobId& id, ErasureLayout layout);
@@ -117,6 +124,8 @@ class BlobStore {
   BlobStore(Env* env, std::vector<std::string> folders, BlobStoreOptions options);
 
   const ErasureCodec& CodecFor(ErasureLayout layout);
+  // The shard length of a blob, from the header of the first readable data shard.
+  Result<uint64_t> PeekShardLength(const BlobId& id, ErasureLayout layout);
   // Reads shards until k good ones are in hand (or none are left to try), in order of
   // preference; `reads` gets one slot per shard (index = shard).
   Status ReadQuorum(const BlobId& id, ErasureLayout layout, std::vector<ShardRead>& reads,

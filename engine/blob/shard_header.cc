@@ -30,11 +30,11 @@ uint64_t Get64(const uint8_t* p) {
   return v;
 }
 
-uint64_t Checksum(const uint8_t* header, std::span<const std::span<const uint8_t>> payload) {
+uint64_t Checksum(const uint8_t* header, std::span<const uint8_t> payload) {
   XXH3_state_t state;
   XXH3_64bits_reset(&state);
   XXH3_64bits_update(&state, header, kChecksumOffset);
-  for (auto piece : payload) XXH3_64bits_update(&state, piece.data(), piece.size());
+  XXH3_64bits_update(&state, payload.data(), payload.size());
   return XXH3_64bits_digest(&state);
 }
 
@@ -42,13 +42,14 @@ uint64_t Checksum(const uint8_t* header, std::span<const std::span<const uint8_t
 
 static_assert(std::endian::native == std::endian::little, "shard headers are little endian");
 
-ShardHeader::Bytes ShardHeader::Encode(std::span<const std::span<const uint8_t>> payload) const {
+ShardHeader::Bytes ShardHeader::Encode(std::span<const uint8_t> payload) const {
   Bytes b{};
   Put32(&b[0], kMagic);
   Put16(&b[4], kVersion);
   b[6] = static_cast<uint8_t>(shard_index);
   b[7] = static_cast<uint8_t>(k);
   b[8] = static_cast<uint8_t>(m);
+  Put32(&b[12], payload_offset);
   Put64(&b[16], blob.hi);
   Put64(&b[24], blob.lo);
   Put64(&b[32], blob_length);
@@ -63,6 +64,8 @@ std::optional<ShardHeader> ShardHeader::Parse(std::span<const uint8_t, kSize> b)
   h.shard_index = b[6];
   h.k = b[7];
   h.m = b[8];
+  h.payload_offset = Get32(&b[12]);
+  if (h.payload_offset != kSize && h.payload_offset != kAlignment) return std::nullopt;
   h.blob = BlobId{Get64(&b[16]), Get64(&b[24])};
   h.blob_length = Get64(&b[32]);
   h.shard_length = Get64(&b[40]);
@@ -70,7 +73,7 @@ std::optional<ShardHeader> ShardHeader::Parse(std::span<const uint8_t, kSize> b)
 }
 
 bool ShardHeader::ChecksumMatches(std::span<const uint8_t, kSize> b,
-                                  std::span<const std::span<const uint8_t>> payload) {
+                                  std::span<const uint8_t> payload) {
   return Get64(&b[kChecksumOffset]) == Checksum(b.data(), payload);
 }
 

@@ -12,19 +12,23 @@ Status OpError(const IoOp& op, const std::string& what, const std::string& path)
   return Status::Error(err, msg);
 }
 
-// Checks a shard that was read in full against what it must be.
-Status Verify(const BlobId& id, ErasureLayout layout, ShardRead& s, const uint8_t* header_bytes) {
-  std::span<const uint8_t, ShardHeader::kSize> hb(header_bytes, ShardHeader::kSize);
+// Checks a shard file that was read in full against what it must be.
+Status Verify(const BlobId& id, ErasureLayout layout, ShardRead& s) {
+  std::span<const uint8_t, ShardHeader::kSize> hb(s.file.data(), ShardHeader::kSize);
   auto header = ShardHeader::Parse(hb);
   if (!header) return Status::Error(EIO, "shard " + s.path + ": not a shard header");
-  std::span<const uint8_t> payload[1] = {s.payload.span()};
-  if (!ShardHeader::ChecksumMatches(hb, payload)) {
+  if (header->FileSize() != s.file.size ||
+      header->payload_offset != ShardHeader::PayloadOffsetFor(header->shard_length)) {
+    return Status::Error(EIO, "shard " + s.path + ": file is " + std::to_string(s.file.size) +
+                                  " bytes, its header says " + std::to_string(header->FileSize()));
+  }
+  if (!ShardHeader::ChecksumMatches(hb, {s.file.data() + header->payload_offset,
+                                         static_cast<size_t>(header->shard_length)})) {
     return Status::Error(EIO, "shard " + s.path + ": checksum mismatch");
   }
   const uint64_t k = static_cast<uint64_t>(layout.k);
   if (header->blob != id || header->shard_index != s.index || header->k != layout.k ||
-      header->m != layout.m || header->shard_length != s.payload.size ||
-      header->shard_length != (header->blob_length + k - 1) / k) {
+      header->m != layout.m || header->shard_length != (header->blob_length + k - 1) / k) {
     return Status::Error(EIO, "shard " + s.path + ": header belongs to another blob or layout");
   }
   s.header = *header;
@@ -35,8 +39,7 @@ Status Verify(const BlobId& id, ErasureLayout layout, ShardRead& s, const uint8_
 
 void ReadShards(Env* env, const BlobId& id, ErasureLayout layout, std::span<ShardRead> shards) {
   std::vector<std::unique_ptr<File>> files(shards.size());
-  std::vector<ShardHeader::Bytes> headers(shards.size());
-  std::vector<iovec> iovs(2 * shards.size());
+  std::vector<iovec> iovs(shards.size());
   std::vector<IoOp> ops;
   std::vector<size_t> op_shard;
   for (size_t i = 0; i < shards.size(); ++i) {
@@ -58,11 +61,9 @@ void ReadShards(Env* env, const BlobId& id, ErasureLayout layout, std::span<Shar
       continue;
     }
     files[i] = std::move(*file);
-    s.payload = ByteBuffer::Uninitialized(*size - ShardHeader::kSize);
-    iovs[2 * i] = {headers[i].data(), ShardHeader::kSize};
-    iovs[2 * i + 1] = {s.payload.data(), s.payload.size};
-    ops.push_back(
-        {.kind = IoKind::kRead, .file = files[i].get(), .iov = &iovs[2 * i], .iovcnt = 2});
+    s.file = ByteBuffer::Uninitialized(*size);
+    iovs[i] = {s.file.data(), s.file.size};
+    ops.push_back({.kind = IoKind::kRead, .file = files[i].get(), .iov = &iovs[i], .iovcnt = 1});
     op_shard.push_back(i);
   }
   Status batch = env->Submit(ops);
@@ -73,10 +74,10 @@ void ReadShards(Env* env, const BlobId& id, ErasureLayout layout, std::span<Shar
     } else if (!ops[j].Complete()) {
       s.status = OpError(ops[j], "reading shard", s.path);
     } else {
-      s.status = Verify(id, layout, s, headers[op_shard[j]].data());
+      s.status = Verify(id, layout, s);
       s.corrupt = !s.status.ok();
     }
-    if (!s.status.ok()) s.payload = {};
+    if (!s.status.ok()) s.file = {};
   }
 }
 
@@ -88,28 +89,23 @@ void WriteShards(Env* env, std::span<ShardWrite> shards) {
     const std::vector<size_t>* dir_members = nullptr;
   };
   std::vector<std::unique_ptr<File>> files(shards.size());
-  std::vector<iovec> iovs(3 * shards.size());
+  std::vector<iovec> iovs(shards.size());
   std::map<std::string, std::vector<size_t>> dirs;
   std::vector<IoOp> ops;
   std::vector<Owner> owners;
   for (size_t i = 0; i < shards.size(); ++i) {
     ShardWrite& s = shards[i];
-    auto file = env->Open(s.path, {.mode = OpenMode::kCreateTruncate});
+    auto file = env->Open(s.path, {.mode = OpenMode::kCreateTruncate, .direct = s.direct});
     if (!file.ok()) {
       s.status = file.status();
       continue;
     }
     files[i] = std::move(*file);
-    iovec* iov = &iovs[3 * i];
-    int n = 0;
-    iov[n++] = {s.header.data(), s.header.size()};
-    for (auto piece : s.payload) {
-      if (!piece.empty()) iov[n++] = {const_cast<uint8_t*>(piece.data()), piece.size()};
-    }
+    iovs[i] = {const_cast<uint8_t*>(s.file.data()), s.file.size()};
     ops.push_back({.kind = IoKind::kWrite,
                    .file = files[i].get(),
-                   .iov = iov,
-                   .iovcnt = n,
+                   .iov = &iovs[i],
+                   .iovcnt = 1,
                    .link_next = true});
     ops.push_back({.kind = IoKind::kFdatasync, .file = files[i].get()});
     owners.push_back({.shard = i});

@@ -16,7 +16,7 @@
 
 namespace sopfs {
 
-// Uninitialized bytes (no zero fill): shard payloads are overwritten by reads at once.
+// Uninitialized bytes (no zero fill): shard files are overwritten by reads at once.
 struct ByteBuffer {
   std::unique_ptr<uint8_t[]> bytes;
   size_t size = 0;
@@ -25,7 +25,6 @@ struct ByteBuffer {
     return {std::make_unique_for_overwrite<uint8_t[]>(n == 0 ? 1 : n), n};
   }
   uint8_t* data() const { return bytes.get(); }
-  std::span<const uint8_t> span() const { return {bytes.get(), size}; }
 };
 
 struct ShardRead {
@@ -33,22 +32,25 @@ struct ShardRead {
   std::string path;      // in: its file
   Status status;         // out: ok when the shard is good
   bool corrupt = false;  // out: the file was read but is not a valid shard (not an I/O error)
-  ShardHeader header;
-  ByteBuffer payload;  // out: header.shard_length bytes when ok
+  ShardHeader header;    // out, when ok
+  ByteBuffer file;       // out, when ok: the whole shard file
+  // The shard's payload (header.shard_length bytes inside `file`), when ok.
+  uint8_t* payload() const { return file.data() + header.payload_offset; }
 };
 
 // Opens, reads and verifies every shard (reads in one batch). A shard is good when its
-// header parses, its checksum matches, and it claims to be shard `index` of `id` in
-// `layout` with a length consistent with the blob length. Otherwise status says why:
-// ENOENT (missing), or EIO (truncated, corrupt, unreadable) with a message.
+// header parses, its checksum matches, its file has the size its header implies, and
+// it claims to be shard `index` of `id` in `layout` with a length consistent with the
+// blob length. Otherwise status says why: ENOENT (missing), or EIO (truncated,
+// corrupt, unreadable) with a message naming the file.
 void ReadShards(Env* env, const BlobId& id, ErasureLayout layout, std::span<ShardRead> shards);
 
 struct ShardWrite {
-  int index = 0;     // in: which shard (for messages)
-  std::string path;  // in: its file (created or truncated)
-  ShardHeader::Bytes header{};
-  std::span<const uint8_t> payload[2];  // in: shard bytes, then zero padding (may be empty)
-  Status status;                        // out: ok when the shard is durable
+  int index = 0;                  // in: which shard (for messages)
+  std::string path;               // in: its file (created or truncated)
+  std::span<const uint8_t> file;  // in: the whole file image (header, payload, padding)
+  bool direct = false;            // in: write with O_DIRECT (file is 4096-aligned)
+  Status status;                  // out: ok when the shard is durable
 };
 
 // Writes every shard and flushes it (write linked to fdatasync), and fsyncs each

@@ -116,7 +116,8 @@ TEST_F(BlobStoreDiskTest, BlobRangeReadOfFourKiBReadsOnlyOneShard) {
   ASSERT_TRUE(n.ok());
   ASSERT_EQ(*n, 4096u);
   EXPECT_TRUE(std::equal(out.begin(), out.end(), data.begin() + 600000));
-  EXPECT_EQ(store_->counters().bytes_read - before, (1u << 18) + ShardHeader::kSize);
+  // One aligned shard file: a 4096-byte header block and the 256 KiB payload.
+  EXPECT_EQ(store_->counters().bytes_read - before, (1u << 18) + 4096u);
 }
 
 TEST_F(BlobStoreDiskTest, BlobRangeReadFallsBackToParityWhenItsShardIsCorrupt) {
@@ -126,7 +127,7 @@ TEST_F(BlobStoreDiskTest, BlobRangeReadFallsBackToParityWhenItsShardIsCorrupt) {
   ASSERT_TRUE(store_->Put(id, layout, data).ok());
   {
     std::fstream f(ShardPath(id, 2), std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(1000);
+    f.seekp(4096 + 1000);  // inside the payload of an aligned shard
     f.put('\x5a');
   }
   std::vector<uint8_t> out(4096);
@@ -146,7 +147,7 @@ TEST_F(BlobStoreDiskTest, ShardCorruptedOnDiskIsDetectedReportedAndRepaired) {
   ASSERT_TRUE(store_->Put(id, layout, data).ok());
   {
     std::fstream f(ShardPath(id, 0), std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(ShardHeader::kSize + 5);
+    f.seekp(4096 + 5);  // 75001-byte shards are aligned: payload at 4096
     f.put('\x01');
   }
   std::filesystem::resize_file(ShardPath(id, 1), 100);  // truncated
