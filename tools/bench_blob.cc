@@ -22,8 +22,10 @@
 
 #include "engine/blob/blob_store.h"
 #include "engine/blob/erasure_codec.h"
+#include "engine/io/aligned_buffer.h"
 #include "engine/io/posix_env.h"
 #include "tools/commands.h"
+#include "tools/json_line.h"
 #include "tools/size_arg.h"
 
 namespace sopfs::tools {
@@ -82,8 +84,8 @@ struct Totals {
   double MiBs() const { return seconds > 0 ? MiB(disk_bytes) / seconds : 0; }
 };
 
-Status WritePlain(Env& env, const std::string& path, std::span<const uint8_t> data) {
-  auto file = env.Open(path, {.mode = OpenMode::kCreateTruncate});
+Status WritePlain(Env& env, const std::string& path, std::span<const uint8_t> data, bool direct) {
+  auto file = env.Open(path, {.mode = OpenMode::kCreateTruncate, .direct = direct});
   if (!file.ok()) return file.status();
   auto dir = env.Open(DirName(path), {.mode = OpenMode::kDirectory});
   if (!dir.ok()) return dir.status();
@@ -117,7 +119,7 @@ int RunBenchBlob(int argc, char** argv) {
       "bytes to write and read each way (K, M, G suffixes)")(
       "blob-size", po::value<std::string>()->default_value("1M"), "size of each blob and file")(
       "ec", po::value<std::string>()->default_value("4+2"), "erasure layout K+M")(
-      "rounds", po::value<int>()->default_value(4),
+      "rounds", po::value<int>()->default_value(16),
       "alternate blob and plain work in this many rounds");
   po::variables_map vm;
   try {
@@ -182,7 +184,9 @@ int RunBenchBlob(int argc, char** argv) {
     return work + "/plain/" + std::to_string(i / per_dir) + "/" + std::to_string(i);
   };
 
-  std::vector<uint8_t> data(*blob_size);
+  // Aligned, so that the O_DIRECT baseline can write it as it is.
+  AlignedBuffer buffer(*blob_size);
+  std::span<uint8_t> data = buffer.span().first(*blob_size);
   std::mt19937_64 gen(42);
   for (auto& b : data) b = static_cast<uint8_t>(gen());
   std::vector<BlobId> ids(count);
@@ -192,7 +196,7 @@ int RunBenchBlob(int argc, char** argv) {
   if (!json)
     std::printf("ISA-L encode %s: %.1f GB/s on one core\n", layout->ToString().c_str(), encode_gbs);
 
-  Totals blob_write, plain_write, blob_read, plain_read;
+  Totals blob_write, plain_write, direct_write, blob_read, plain_read;
   auto timed = [](Totals& t, const std::function<Status()>& work) {
     const auto start = Clock::now();
     Status st = work();
@@ -213,12 +217,22 @@ int RunBenchBlob(int argc, char** argv) {
     if (!st.ok()) return Fail(st);
     blob_write.disk_bytes += static_cast<double>(store.counters().bytes_written - written_before);
     st = timed(plain_write, [&] {
-      for (size_t i = begin; i < end; ++i)
-        SOPFS_RETURN_IF_ERROR(WritePlain(env, plain_path(i), data));
+      for (size_t i = begin; i < end; ++i) {
+        SOPFS_RETURN_IF_ERROR(WritePlain(env, plain_path(i), data, false));
+      }
       return Status::Ok();
     });
     if (!st.ok()) return Fail(st);
     plain_write.disk_bytes += static_cast<double>((end - begin) * *blob_size);
+    // A second baseline, for reference: the same files written with O_DIRECT.
+    st = timed(direct_write, [&] {
+      for (size_t i = begin; i < end; ++i) {
+        SOPFS_RETURN_IF_ERROR(WritePlain(env, plain_path(i) + ".direct", data, true));
+      }
+      return Status::Ok();
+    });
+    if (!st.ok()) return Fail(st);
+    direct_write.disk_bytes += static_cast<double>((end - begin) * *blob_size);
     std::fprintf(stderr, "\rwriting: %zu of %zu blobs and files", end, count);
   }
   std::fprintf(stderr, "\n");
@@ -263,20 +277,30 @@ int RunBenchBlob(int argc, char** argv) {
               env.uring_active() ? "on" : "off");
   std::printf("write: blob %.0f MiB/s on disk (%.0f MiB/s of data), plain %.0f MiB/s, ratio %.2f\n",
               blob_write.MiBs(), logical / blob_write.seconds, plain_write.MiBs(), write_ratio);
+  std::printf("       plain with O_DIRECT %.0f MiB/s, blob ratio to it %.2f\n", direct_write.MiBs(),
+              blob_write.MiBs() / direct_write.MiBs());
   std::printf("read:  blob %.0f MiB/s on disk (%.0f MiB/s of data), plain %.0f MiB/s, ratio %.2f\n",
               blob_read.MiBs(), logical / blob_read.seconds, plain_read.MiBs(), read_ratio);
   std::printf("peak RSS %.0f MiB\n", rss_mib);
   if (json) {
-    std::printf(
-        "{\"layout\":\"%s\",\"blobs\":%zu,\"blob_bytes\":%llu,\"io_uring\":%s,"
-        "\"blob_write_disk_mibs\":%.1f,\"blob_write_data_mibs\":%.1f,\"plain_write_mibs\":%.1f,"
-        "\"blob_read_disk_mibs\":%.1f,\"blob_read_data_mibs\":%.1f,\"plain_read_mibs\":%.1f,"
-        "\"write_ratio\":%.3f,\"read_ratio\":%.3f,\"isal_encode_gbs\":%.2f,\"peak_rss_mib\":%.1f}"
-        "\n",
-        layout->ToString().c_str(), count, static_cast<unsigned long long>(*blob_size),
-        env.uring_active() ? "true" : "false", blob_write.MiBs(), logical / blob_write.seconds,
-        plain_write.MiBs(), blob_read.MiBs(), logical / blob_read.seconds, plain_read.MiBs(),
-        write_ratio, read_ratio, encode_gbs, rss_mib);
+    JsonLine j;
+    j.Add("layout", layout->ToString())
+        .Add("blobs", static_cast<long long>(count))
+        .Add("blob_bytes", static_cast<long long>(*blob_size))
+        .Add("io_uring", env.uring_active())
+        .Add("blob_write_disk_mibs", blob_write.MiBs())
+        .Add("blob_write_data_mibs", logical / blob_write.seconds)
+        .Add("plain_write_mibs", plain_write.MiBs())
+        .Add("plain_direct_write_mibs", direct_write.MiBs())
+        .Add("blob_read_disk_mibs", blob_read.MiBs())
+        .Add("blob_read_data_mibs", logical / blob_read.seconds)
+        .Add("plain_read_mibs", plain_read.MiBs())
+        .Add("write_ratio", write_ratio)
+        .Add("write_ratio_vs_direct", blob_write.MiBs() / direct_write.MiBs())
+        .Add("read_ratio", read_ratio)
+        .Add("isal_encode_gbs", encode_gbs)
+        .Add("peak_rss_mib", rss_mib);
+    std::printf("%s\n", j.str().c_str());
   }
   return 0;
 }

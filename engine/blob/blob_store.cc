@@ -165,7 +165,7 @@ Status BlobStore::Put(std::span<const Write> batch, std::vector<BlobWriteReport>
     first_shard.push_back(shards.size());
     for (int i = 0; i < w.layout.total(); ++i) {
       ShardWrite s = encoded.back().Write(i, placement_.PathOf(w.id, i));
-      s.status = placement_.EnsureDir(env_, w.id, i);
+      s.status = placement_.PrepareDirs(env_, w.id, i, &s.sync_dirs);
       shards.push_back(std::move(s));
     }
   }
@@ -179,6 +179,11 @@ Status BlobStore::Put(std::span<const Write> batch, std::vector<BlobWriteReport>
   }
   WriteShards(env_, to_write);
   for (size_t j = 0; j < to_write.size(); ++j) shards[origin[j]].status = to_write[j].status;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    for (int i = 0; i < batch[b].layout.total(); ++i) {
+      if (shards[first_shard[b] + i].status.ok()) placement_.MarkDurable(batch[b].id, i);
+    }
+  }
 
   Status first_failure;
   if (reports) reports->assign(batch.size(), {});
@@ -431,14 +436,15 @@ Result<BlobRepairReport> BlobStore::Repair(const BlobId& id, ErasureLayout layou
   std::vector<ShardWrite> writes;
   for (int i = 0; i < n; ++i) {
     if (!rebuild[i]) continue;
-    SOPFS_RETURN_IF_ERROR(placement_.EnsureDir(env_, id, i));
     rebuilt.Seal(id, layout, blob_length, i);
     writes.push_back(rebuilt.Write(i, placement_.PathOf(id, i)));
+    SOPFS_RETURN_IF_ERROR(placement_.PrepareDirs(env_, id, i, &writes.back().sync_dirs));
   }
   WriteShards(env_, writes);
   Status first_failure;
   for (const ShardWrite& w : writes) {
     if (w.status.ok()) {
+      placement_.MarkDurable(id, w.index);
       report.rewritten.push_back(w.index);
     } else if (first_failure.ok()) {
       first_failure =

@@ -111,8 +111,10 @@ void WriteShards(Env* env, std::span<ShardWrite> shards) {
     owners.push_back({.shard = i});
     owners.push_back({.shard = i});
     dirs[DirName(s.path)].push_back(i);
+    for (const std::string& dir : s.sync_dirs) dirs[dir].push_back(i);
   }
-  // The new directory entries must be durable too: one fsync per directory.
+  // The new directory entries must be durable too: one fsync per directory, in the
+  // same batch (they need no order among themselves or with the shard flushes).
   std::vector<std::unique_ptr<File>> dir_files;
   for (auto& [dir, members] : dirs) {
     auto file = env->Open(dir, {.mode = OpenMode::kDirectory});

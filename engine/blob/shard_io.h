@@ -50,12 +50,16 @@ struct ShardWrite {
   std::string path;               // in: its file (created or truncated)
   std::span<const uint8_t> file;  // in: the whole file image (header, payload, padding)
   bool direct = false;            // in: write with O_DIRECT (file is 4096-aligned)
-  Status status;                  // out: ok when the shard is durable
+  // in: directories besides the shard's own whose fsync the shard depends on (the
+  // parents of fan-out directories just made).
+  std::vector<std::string> sync_dirs;
+  Status status;  // out: ok when the shard is durable
 };
 
 // Writes every shard and flushes it (write linked to fdatasync), and fsyncs each
-// distinct directory that got a new shard, all in one batch. A shard is durable
-// (status ok) only when its write, its flush and its directory's flush all succeeded.
+// distinct directory that got a new shard or is named in sync_dirs, all in one batch.
+// A shard is durable (status ok) only when its write, its flush and the flushes of its
+// directory and its sync_dirs all succeeded.
 void WriteShards(Env* env, std::span<ShardWrite> shards);
 
 }  // namespace sopfs

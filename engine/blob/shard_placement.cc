@@ -18,11 +18,9 @@ std::string ShardPlacement::PathOf(const BlobId& id, int shard) const {
   return DirOf(id, shard) + "/" + id.ToHex() + "." + std::to_string(shard);
 }
 
-Status ShardPlacement::EnsureDir(Env* env, const BlobId& id, int shard) {
+Status ShardPlacement::PrepareDirs(Env* env, const BlobId& id, int shard,
+                                   std::vector<std::string>* parents_to_sync) {
   const std::string leaf = DirOf(id, shard);
-  // Even a directory that exists already may not be durable (an earlier process may
-  // have made it and stopped before its parent reached the disk), so each level's
-  // parent is fsynced once per process.
   for (const std::string& dir : {DirName(leaf), leaf}) {
     {
       std::lock_guard<std::mutex> lock(durable_dirs_mu_);
@@ -30,11 +28,16 @@ Status ShardPlacement::EnsureDir(Env* env, const BlobId& id, int shard) {
     }
     Status st = env->MkDir(dir);
     if (!st.ok() && st.code() != EEXIST) return st;
-    SOPFS_RETURN_IF_ERROR(env->SyncDir(DirName(dir)));
-    std::lock_guard<std::mutex> lock(durable_dirs_mu_);
-    durable_dirs_.insert(dir);
+    parents_to_sync->push_back(DirName(dir));
   }
   return Status::Ok();
+}
+
+void ShardPlacement::MarkDurable(const BlobId& id, int shard) {
+  const std::string leaf = DirOf(id, shard);
+  std::lock_guard<std::mutex> lock(durable_dirs_mu_);
+  durable_dirs_.insert(leaf);
+  durable_dirs_.insert(DirName(leaf));
 }
 
 }  // namespace sopfs

@@ -7,8 +7,10 @@
 //   <folder>/3f/a0/3fa0...e1.<shard index>
 // which keeps directories at a few hundred entries per million blobs.
 //
-// Fan-out directories are created on first use and made durable (the parent is
-// fsynced) once per process before any shard inside them is reported durable.
+// Fan-out directories are created on first use. Until their parent has been fsynced
+// once in this process (an existing directory may come from a process that stopped
+// before that), writers fsync the parent in the same batch as the shard (PrepareDirs),
+// then MarkDurable.
 //
 // Threads: all methods may be called concurrently.
 #pragma once
@@ -34,8 +36,12 @@ class ShardPlacement {
   std::string DirOf(const BlobId& id, int shard) const;
   std::string PathOf(const BlobId& id, int shard) const;
 
-  // Creates the fan-out directory of this shard if needed and makes it durable.
-  Status EnsureDir(Env* env, const BlobId& id, int shard);
+  // Creates the fan-out directories of this shard where missing, and appends to
+  // `parents_to_sync` each parent that must be fsynced before the shard is durable.
+  Status PrepareDirs(Env* env, const BlobId& id, int shard,
+                     std::vector<std::string>* parents_to_sync);
+  // Records that the fan-out directories of this shard are durable.
+  void MarkDurable(const BlobId& id, int shard);
 
  private:
   std::vector<std::string> folders_;
