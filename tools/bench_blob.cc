@@ -13,7 +13,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <random>
@@ -115,7 +114,7 @@ int RunBenchBlob(int argc, char** argv) {
       "json", "print the figures as one JSON object on the last line")(
       "dir", po::value<std::string>(),
       "work in a fresh folder inside DIR (default: the current directory); removed afterwards")(
-      "total", po::value<std::string>()->default_value("2G"),
+      "total", po::value<std::string>()->default_value("4G"),
       "bytes to write and read each way (K, M, G suffixes)")(
       "blob-size", po::value<std::string>()->default_value("1M"), "size of each blob and file")(
       "ec", po::value<std::string>()->default_value("4+2"), "erasure layout K+M")(
@@ -150,22 +149,31 @@ int RunBenchBlob(int argc, char** argv) {
     std::fprintf(stderr, "sopfs bench blob: --rounds must be at least 1\n");
     return 2;
   }
+  PosixEnv env;
   const std::string parent = vm.count("dir") ? vm["dir"].as<std::string>() : ".";
-  std::string work = parent + "/sopfs-bench-XXXXXX";
-  if (mkdtemp(work.data()) == nullptr) {
-    std::fprintf(stderr, "sopfs bench blob: cannot make a folder in %s: %s\n", parent.c_str(),
-                 std::strerror(errno));
+  // Blob shards (k+m)/k times the bytes, plain files twice (buffered and O_DIRECT).
+  const double need = static_cast<double>(*total) *
+                      (2.0 + static_cast<double>(layout->total()) / static_cast<double>(layout->k));
+  if (auto fs = env.StatFs(parent); !fs.ok()) {
+    std::fprintf(stderr, "sopfs bench blob: %s\n", fs.status().ToString().c_str());
+    return 2;
+  } else if (static_cast<double>(fs->free_bytes) < need * 1.05) {
+    std::fprintf(stderr, "sopfs bench blob: %s has %.1f GiB free, the run needs %.1f GiB\n",
+                 parent.c_str(), fs->free_bytes / 1073741824.0, need * 1.05 / 1073741824.0);
+    return 1;
+  }
+  const std::string work = parent + "/sopfs-bench-" + BlobId::Random().ToHex().substr(0, 12);
+  if (Status st = env.MkDir(work); !st.ok()) {
+    std::fprintf(stderr, "sopfs bench blob: cannot make a work folder: %s\n",
+                 st.ToString().c_str());
     return 2;
   }
   struct Cleanup {
+    Env& env;
     std::string dir;
-    ~Cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-    }
-  } cleanup{work};
+    ~Cleanup() { (void)env.RemoveAll(dir); }
+  } cleanup{env, work};
 
-  PosixEnv env;
   std::vector<std::string> folders;
   for (int i = 0; i < layout->total(); ++i) {
     folders.push_back(work + "/blob/data" + std::to_string(i));

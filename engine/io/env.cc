@@ -93,6 +93,22 @@ Status Env::MkDirs(const std::string& path) {
   return Status::Ok();
 }
 
+Status Env::RemoveAll(const std::string& path) {
+  auto entries = List(path);
+  if (!entries.ok()) {
+    if (entries.status().code() == ENOENT) return Status::Ok();
+    if (entries.status().code() != ENOTDIR) return entries.status();
+    Status st = Unlink(path);  // a file
+    return st.code() == ENOENT ? Status::Ok() : st;
+  }
+  for (const DirEntry& e : *entries) {
+    const std::string child = path + "/" + e.name;
+    SOPFS_RETURN_IF_ERROR(e.is_dir ? RemoveAll(child) : Unlink(child));
+  }
+  Status st = RmDir(path);
+  return st.code() == ENOENT ? Status::Ok() : st;
+}
+
 Status Env::WriteFileDurably(const std::string& path, std::span<const uint8_t> data) {
   auto file = Open(path, {.mode = OpenMode::kCreateTruncate});
   if (!file.ok()) return file.status();

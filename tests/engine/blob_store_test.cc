@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "engine/io/posix_env.h"
 #include "tests/engine/blob_test_util.h"
@@ -218,6 +219,32 @@ TEST_F(BlobStoreDiskTest, BlobLayoutWiderThanTheFoldersIsRejected) {
   auto st = store_->Put(BlobId::Random(), ErasureLayout{12, 4}, PatternBytes(10, 1));
   EXPECT_EQ(st.code(), EINVAL);
   EXPECT_EQ(store_->Put(BlobId::Random(), ErasureLayout{0, 1}, PatternBytes(10, 1)).code(), EINVAL);
+}
+
+TEST_F(BlobStoreDiskTest, BlobPutsAndGetsFromManyThreadsAtOnceStayExact) {
+  const ErasureLayout layout{4, 2};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 12; ++i) {
+        const BlobId id = BlobId::Random();
+        const auto data = PatternBytes(70000 + 4099 * i + t, 1000 * t + i);
+        if (!store_->Put(id, layout, data).ok()) ++failures;
+        auto back = store_->Get(id, layout);
+        if (!back.ok() || *back != data) ++failures;
+        std::vector<uint8_t> part(5000);
+        auto n = store_->GetRange(id, layout, 60000, part);
+        if (!n.ok() || *n != part.size() ||
+            !std::equal(part.begin(), part.end(), data.begin() + 60000)) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(store_->counters().blobs_written, 96u);
 }
 
 TEST(BlobIdTest, BlobIdHexRoundTripsAndRejectsGarbage) {
