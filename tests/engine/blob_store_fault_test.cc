@@ -18,6 +18,8 @@ using testing::SubsetsOfSize;
 using testing::SubsetsUpTo;
 
 constexpr int kFolders = 14;
+// Bounds the fault-position loops, so a broken store fails a test instead of hanging it.
+constexpr uint64_t kMaxPositions = 2000;
 
 enum class Damage { kMissing, kBitFlip, kTruncated };
 
@@ -183,6 +185,7 @@ TEST_P(BlobWriteFaultTest, BlobWriteFaultAtEachPositionLeavesStoreConsistent) {
   const auto new_data = PatternBytes(30011, 2);
   int failures = 0, degraded = 0, positions = 0;
   for (uint64_t n = 0;; ++n) {
+    ASSERT_LT(n, kMaxPositions) << "the operation never completed";
     Reset();
     const BlobId old_id = BlobId::Random(), new_id = BlobId::Random();
     ASSERT_TRUE(store_->Put(old_id, layout, old_data).ok());
@@ -277,6 +280,7 @@ TEST_F(BlobFaultTest, CrashAtEveryPositionOfAWriteLosesTheBlobCleanlyOrKeepsItWh
   const auto new_data = PatternBytes(54321, 6);
   int kept = 0, lost = 0;
   for (uint64_t n = 0;; ++n) {
+    ASSERT_LT(n, kMaxPositions) << "the operation never completed";
     Reset();
     const BlobId old_id = BlobId::Random(), new_id = BlobId::Random();
     ASSERT_TRUE(store_->Put(old_id, layout, old_data).ok());
@@ -316,6 +320,7 @@ TEST_F(BlobFaultTest, BlobWrittenButNeverFlushedIsGoneAfterCrash) {
   // yet it is simply not there.
   int gone = 0;
   for (uint64_t n = 0;; ++n) {
+    ASSERT_LT(n, kMaxPositions) << "the operation never completed";
     Reset();
     const uint64_t base = env_->op_count();
     env_->CrashAtOp(base + n);
@@ -349,6 +354,7 @@ TEST_F(BlobFaultTest, ShortShardWriteIsCompletedAndTheBlobIsExact) {
   const auto data = PatternBytes(40000, 9);
   int shorted = 0;
   for (uint64_t n = 0;; ++n) {
+    ASSERT_LT(n, kMaxPositions) << "the operation never completed";
     Reset();
     const BlobId id = BlobId::Random();
     const uint64_t target = env_->op_count() + n;
@@ -372,6 +378,7 @@ TEST_F(BlobFaultTest, ShardSilentlyCorruptedOnWriteIsDetectedOnRead) {
   const auto data = PatternBytes(40000, 10);
   int detected = 0;
   for (uint64_t n = 0;; ++n) {
+    ASSERT_LT(n, kMaxPositions) << "the operation never completed";
     Reset();
     const BlobId id = BlobId::Random();
     const uint64_t target = env_->op_count() + n;
