@@ -5,50 +5,9 @@
 namespace sopfs {
 
 const char* ErrnoName(int err) {
-  switch (err) {
-    case 0:
-      return "OK";
-    case EIO:
-      return "EIO";
-    case ENOSPC:
-      return "ENOSPC";
-    case ENOENT:
-      return "ENOENT";
-    case EEXIST:
-      return "EEXIST";
-    case EINVAL:
-      return "EINVAL";
-    case EROFS:
-      return "EROFS";
-    case EACCES:
-      return "EACCES";
-    case EPERM:
-      return "EPERM";
-    case ENOTDIR:
-      return "ENOTDIR";
-    case EISDIR:
-      return "EISDIR";
-    case ENOTEMPTY:
-      return "ENOTEMPTY";
-    case ENAMETOOLONG:
-      return "ENAMETOOLONG";
-    case EBUSY:
-      return "EBUSY";
-    case EAGAIN:
-      return "EAGAIN";
-    case ECANCELED:
-      return "ECANCELED";
-    case ENOMEM:
-      return "ENOMEM";
-    case EBADF:
-      return "EBADF";
-    case EOPNOTSUPP:
-      return "EOPNOTSUPP";
-    case EDQUOT:
-      return "EDQUOT";
-    default:
-      return "E?";
-  }
+  if (err == 0) return "OK";
+  const char* name = strerrorname_np(err);
+  return name ? name : "E?";
 }
 
 std::string Status::ToString() const {

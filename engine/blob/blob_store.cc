@@ -147,51 +147,89 @@ Status BlobStore::Put(const BlobId& id, ErasureLayout layout, std::span<const ui
                       BlobWriteReport* report) {
   Write w{id, layout, data};
   std::vector<BlobWriteReport> reports;
-  Status st = Put({&w, 1}, report ? &reports : nullptr);
-  if (report) *report = std::move(reports[0]);
+  Status st = Put({&w, 1}, &reports);
+  if (report) *report = reports.empty() ? BlobWriteReport{} : std::move(reports[0]);
   return st;
 }
 
+void BlobStore::WriteShardSet(std::span<ShardWrite> shards, std::span<const BlobId> ids) {
+  for (size_t i = 0; i < shards.size(); ++i) {
+    ShardWrite& s = shards[i];
+    if (s.status.ok()) s.status = placement_.PrepareDirs(env_, ids[i], s.index, &s.sync_dirs);
+  }
+  WriteShards(env_, shards);
+  std::vector<size_t> retry;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    if (shards[i].status.ok()) {
+      placement_.MarkDurable(ids[i], shards[i].index);
+    } else if (shards[i].status.code() == ENOENT && !shards[i].created) {
+      placement_.Forget(ids[i], shards[i].index);
+      retry.push_back(i);
+    }
+  }
+  if (retry.empty()) return;
+  // The fan-out directory vanished under the cache (a replaced drive): make it again.
+  std::vector<ShardWrite> again;
+  for (size_t i : retry) {
+    ShardWrite w = shards[i];
+    w.sync_dirs.clear();
+    w.status = placement_.PrepareDirs(env_, ids[i], w.index, &w.sync_dirs);
+    again.push_back(std::move(w));
+  }
+  WriteShards(env_, again);
+  for (size_t j = 0; j < retry.size(); ++j) {
+    if (again[j].status.ok()) placement_.MarkDurable(ids[retry[j]], again[j].index);
+    shards[retry[j]].status = again[j].status;
+    shards[retry[j]].created = again[j].created;
+  }
+}
+
+namespace {
+
+// The errno for a blob write that fell below quorum: a full disk (or quota) wins, then
+// an errno that every failed shard shares (EROFS, EACCES, ...), else EIO.
+int WriteFailureCode(const std::vector<ShardProblem>& problems) {
+  int common = 0;
+  for (const ShardProblem& p : problems) {
+    const int code = p.status.code();
+    if (code == ENOSPC || code == EDQUOT) return code;
+    common = common == 0 || common == code ? code : -1;
+  }
+  return common > 0 ? common : EIO;
+}
+
+}  // namespace
+
 Status BlobStore::Put(std::span<const Write> batch, std::vector<BlobWriteReport>* reports) {
+  if (reports) reports->assign(batch.size(), {});
   for (const Write& w : batch) {
     SOPFS_RETURN_IF_ERROR(w.layout.Validate(folder_count()));
+    if (w.data.size() > ShardHeader::kMaxBlobLength) {
+      return Status::Error(EFBIG, "blob " + w.id.ToHex() + ": " + std::to_string(w.data.size()) +
+                                      " bytes, the most a blob holds is " +
+                                      std::to_string(ShardHeader::kMaxBlobLength));
+    }
   }
   std::vector<ShardImages> encoded;
   encoded.reserve(batch.size());
   std::vector<ShardWrite> shards;
+  std::vector<BlobId> ids;
   std::vector<size_t> first_shard;
   for (const Write& w : batch) {
     encoded.push_back(Encode(w, CodecFor(w.layout)));
     first_shard.push_back(shards.size());
     for (int i = 0; i < w.layout.total(); ++i) {
-      ShardWrite s = encoded.back().Write(i, placement_.PathOf(w.id, i));
-      s.status = placement_.PrepareDirs(env_, w.id, i, &s.sync_dirs);
-      shards.push_back(std::move(s));
+      shards.push_back(encoded.back().Write(i, placement_.PathOf(w.id, i)));
+      ids.push_back(w.id);
     }
   }
-  // Shards whose directory could not be made are left out of the batch.
-  std::vector<ShardWrite> to_write;
-  std::vector<size_t> origin;
-  for (size_t i = 0; i < shards.size(); ++i) {
-    if (!shards[i].status.ok()) continue;
-    origin.push_back(i);
-    to_write.push_back(std::move(shards[i]));
-  }
-  WriteShards(env_, to_write);
-  for (size_t j = 0; j < to_write.size(); ++j) shards[origin[j]].status = to_write[j].status;
-  for (size_t b = 0; b < batch.size(); ++b) {
-    for (int i = 0; i < batch[b].layout.total(); ++i) {
-      if (shards[first_shard[b] + i].status.ok()) placement_.MarkDurable(batch[b].id, i);
-    }
-  }
+  WriteShardSet(shards, ids);
 
   Status first_failure;
-  if (reports) reports->assign(batch.size(), {});
   for (size_t b = 0; b < batch.size(); ++b) {
     const Write& w = batch[b];
     BlobWriteReport report;
     int durable = 0;
-    bool full = false;
     for (int i = 0; i < w.layout.total(); ++i) {
       const ShardWrite& s = shards[first_shard[b] + i];
       if (s.status.ok()) {
@@ -200,21 +238,24 @@ Status BlobStore::Put(std::span<const Write> batch, std::vector<BlobWriteReport>
       }
       const int folder = placement_.FolderOf(w.id, i);
       report.failed_shards.push_back({i, folder, s.status});
-      full = full || s.status.code() == ENOSPC;
       NoteFailure(folder, s.status);
     }
     if (durable >= w.layout.write_quorum()) {
       counters_.blobs_written++;
       counters_.bytes_written += encoded[b].stride * static_cast<uint64_t>(durable);
     } else {
-      // Below quorum: take back what was written so no half blob stays visible.
-      (void)Remove(w.id, w.layout);
+      // Below quorum: take back the shard files this write made, so no half blob stays
+      // visible (files it did not make, e.g. of a blob that had this ID, stay).
+      for (int i = 0; i < w.layout.total(); ++i) {
+        if (shards[first_shard[b] + i].created) (void)env_->Unlink(placement_.PathOf(w.id, i));
+      }
       if (first_failure.ok()) {
-        first_failure = Status::Error(
-            full ? ENOSPC : EIO, "blob " + w.id.ToHex() + ": only " + std::to_string(durable) +
-                                     " of " + std::to_string(w.layout.total()) +
-                                     " shards durable, " + std::to_string(w.layout.write_quorum()) +
-                                     " needed: " + DescribeProblems(report.failed_shards));
+        first_failure =
+            Status::Error(WriteFailureCode(report.failed_shards),
+                          "blob " + w.id.ToHex() + ": only " + std::to_string(durable) + " of " +
+                              std::to_string(w.layout.total()) + " shards durable, " +
+                              std::to_string(w.layout.write_quorum()) +
+                              " needed: " + DescribeProblems(report.failed_shards));
       }
     }
     if (reports) (*reports)[b] = std::move(report);
@@ -357,8 +398,12 @@ Result<size_t> BlobStore::GetRange(const BlobId& id, ErasureLayout layout, uint6
     s = *peeked;
   }
   if (s > 0) {
-    const int first = static_cast<int>(std::min<uint64_t>(offset / s, k - 1));
-    const int last = static_cast<int>(std::min<uint64_t>((offset + out.size() - 1) / s, k - 1));
+    // Saturating: a range near 2^64 must not wrap around to the start.
+    const uint64_t last_byte =
+        offset > UINT64_MAX - (out.size() - 1) ? UINT64_MAX : offset + (out.size() - 1);
+    if (offset / s >= static_cast<uint64_t>(k)) return size_t{0};  // past every data shard
+    const int first = static_cast<int>(offset / s);
+    const int last = static_cast<int>(std::min<uint64_t>(last_byte / s, k - 1));
     std::vector<ShardRead> reads;
     for (int i = first; i <= last; ++i) {
       ShardRead& r = reads.emplace_back();
@@ -374,7 +419,7 @@ Result<size_t> BlobStore::GetRange(const BlobId& id, ErasureLayout layout, uint6
     if (all_good) {
       const uint64_t length = reads[0].header.blob_length;
       if (offset >= length) return size_t{0};
-      const uint64_t end = std::min<uint64_t>(length, offset + out.size());
+      const uint64_t end = last_byte >= length ? length : last_byte + 1;
       for (const ShardRead& r : reads) {
         const uint64_t begin = static_cast<uint64_t>(r.index) * s;
         const uint64_t from = std::max(begin, offset), to = std::min(begin + s, end);
@@ -407,24 +452,30 @@ Result<BlobRepairReport> BlobStore::Repair(const BlobId& id, ErasureLayout layou
   }
   ReadShards(env_, id, layout, reads);
   BlobRepairReport report;
-  int good = 0;
+  int good = 0, missing = 0;
   uint64_t blob_length = 0;
+  // Only shards that are missing or corrupt are rewritten: one that could not be read
+  // because of an I/O error may be fine on disk, and its folder is failing anyway.
   std::vector<uint8_t> rebuild(n);
   for (int i = 0; i < n; ++i) {
-    if (reads[i].status.ok() && good > 0 && reads[i].header.blob_length != blob_length) {
-      reads[i].status = Status::Error(EIO, "shard " + reads[i].path + ": blob length disagrees");
+    ShardRead& r = reads[i];
+    if (r.status.ok() && good > 0 && r.header.blob_length != blob_length) {
+      r.status = Status::Error(EIO, "shard " + r.path + ": blob length disagrees with others");
+      r.corrupt = true;
     }
-    if (reads[i].status.ok()) {
-      blob_length = reads[i].header.blob_length;
+    if (r.status.ok()) {
+      blob_length = r.header.blob_length;
       ++good;
-    } else {
-      report.bad_shards.push_back({i, placement_.FolderOf(id, i), reads[i].status});
-      rebuild[i] = 1;
+      continue;
     }
+    report.bad_shards.push_back({i, placement_.FolderOf(id, i), r.status});
+    missing += r.status.code() == ENOENT;
+    rebuild[i] = r.corrupt || r.status.code() == ENOENT;
   }
   if (report.bad_shards.empty()) return report;
   if (good < k) {
-    return Status::Error(good == 0 ? ENOENT : EIO,
+    const bool gone = good == 0 && missing == static_cast<int>(report.bad_shards.size());
+    return Status::Error(gone ? ENOENT : EIO,
                          "blob " + id.ToHex() + ": cannot repair, only " + std::to_string(good) +
                              " of the " + std::to_string(k) +
                              " shards needed are readable: " + DescribeProblems(report.bad_shards));
@@ -434,17 +485,18 @@ Result<BlobRepairReport> BlobStore::Repair(const BlobId& id, ErasureLayout layou
   std::vector<uint8_t*> shards;
   SOPFS_RETURN_IF_ERROR(RebuildShards(CodecFor(layout), s, reads, rebuild, rebuilt, shards));
   std::vector<ShardWrite> writes;
+  std::vector<BlobId> ids;
   for (int i = 0; i < n; ++i) {
     if (!rebuild[i]) continue;
     rebuilt.Seal(id, layout, blob_length, i);
     writes.push_back(rebuilt.Write(i, placement_.PathOf(id, i)));
-    SOPFS_RETURN_IF_ERROR(placement_.PrepareDirs(env_, id, i, &writes.back().sync_dirs));
+    writes.back().replace = true;
+    ids.push_back(id);
   }
-  WriteShards(env_, writes);
+  WriteShardSet(writes, ids);
   Status first_failure;
   for (const ShardWrite& w : writes) {
     if (w.status.ok()) {
-      placement_.MarkDurable(id, w.index);
       report.rewritten.push_back(w.index);
     } else if (first_failure.ok()) {
       first_failure =

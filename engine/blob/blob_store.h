@@ -8,8 +8,10 @@
 //   round, and reports success for a blob once ErasureLayout::write_quorum() shards
 //   (k+1, or all k when m == 0) are durable. Shards that did not make it are listed in
 //   the report (the blob is degraded; Repair restores it). A blob below quorum fails
-//   (ENOSPC if a folder was full, EIO otherwise) and its shards are removed, so no
-//   half-written blob stays visible.
+//   (ENOSPC if a folder was full, else the errno every failed shard shares, else EIO)
+//   and the shard files it made are removed, so no half-written blob stays visible
+//   (after a crash, up to k of them may come back as an unreferenced orphan). A put
+//   never overwrites an existing shard file (EEXIST). Blobs hold at most 1 GiB.
 // - Get reads k shards, data shards first, avoiding folders that failed recently, and
 //   decodes from parity only when a shard is missing, truncated, corrupt or unreadable.
 //   Up to m bad shards give the exact bytes; more give EIO naming the blob. Never
@@ -20,7 +22,9 @@
 //   blob length). If one of them is bad it falls back to Get's decoding path.
 // - Shards of 64 KiB and more are written with O_DIRECT from aligned buffers (no copy
 //   into the page cache); smaller ones are written buffered in a compact file.
-// - Repair reads all k+m shards and rewrites the missing or corrupt ones.
+// - Repair reads all k+m shards and rewrites the missing or corrupt ones (written
+//   aside and renamed into place, so a crash never leaves a shard worse than before).
+//   Shards unreadable for an I/O error are reported, not rewritten.
 // - Remove deletes every shard (missing ones are fine). Removal is not flushed: after
 //   a crash a removed blob may reappear as an orphan, which fsck frees.
 //
@@ -134,6 +138,9 @@ class BlobStore {
   Result<std::vector<uint8_t>> Assemble(const BlobId& id, ErasureLayout layout,
                                         std::vector<ShardRead>& reads, BlobReadReport* report);
   void NoteFailure(int folder, const Status& status);
+  // Writes shards (ids[i] owns shards[i]), making fan-out directories as needed; a
+  // shard whose cached directory has vanished is retried once after making it again.
+  void WriteShardSet(std::span<ShardWrite> shards, std::span<const BlobId> ids);
 
   Env* env_;
   ShardPlacement placement_;

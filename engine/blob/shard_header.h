@@ -31,6 +31,8 @@ struct ShardHeader {
   static constexpr size_t kSize = 64;
   static constexpr uint64_t kAlignedShardMin = 64 * 1024;
   static constexpr uint64_t kAlignment = 4096;
+  // The largest blob the store takes, and so the largest shard file there can be.
+  static constexpr uint64_t kMaxBlobLength = 1ull << 30;
 
   BlobId blob;
   int shard_index = 0;
@@ -62,5 +64,7 @@ struct ShardHeader {
   static bool ChecksumMatches(std::span<const uint8_t, kSize> bytes,
                               std::span<const uint8_t> payload);
 };
+
+inline constexpr uint64_t kMaxShardFileSize = ShardHeader::kAlignment + ShardHeader::kMaxBlobLength;
 
 }  // namespace sopfs

@@ -1,5 +1,6 @@
 #include "engine/blob/shard_io.h"
 
+#include <algorithm>
 #include <map>
 
 namespace sopfs {
@@ -17,7 +18,9 @@ Status Verify(const BlobId& id, ErasureLayout layout, ShardRead& s) {
   std::span<const uint8_t, ShardHeader::kSize> hb(s.file.data(), ShardHeader::kSize);
   auto header = ShardHeader::Parse(hb);
   if (!header) return Status::Error(EIO, "shard " + s.path + ": not a shard header");
-  if (header->FileSize() != s.file.size ||
+  // Bound the claimed length by the file before any arithmetic on it can wrap.
+  if (header->shard_length > s.file.size - header->payload_offset ||
+      header->FileSize() != s.file.size ||
       header->payload_offset != ShardHeader::PayloadOffsetFor(header->shard_length)) {
     return Status::Error(EIO, "shard " + s.path + ": file is " + std::to_string(s.file.size) +
                                   " bytes, its header says " + std::to_string(header->FileSize()));
@@ -81,68 +84,100 @@ void ReadShards(Env* env, const BlobId& id, ErasureLayout layout, std::span<Shar
   }
 }
 
-void WriteShards(Env* env, std::span<ShardWrite> shards) {
-  // Who an op speaks for: one shard (its write and flush), or every shard created in a
-  // directory (that directory's fsync).
-  struct Owner {
-    size_t shard = 0;
-    const std::vector<size_t>* dir_members = nullptr;
-  };
+namespace {
+
+// Fails every shard that `op` speaks for, unless it failed already.
+void Charge(std::span<ShardWrite> shards, const std::vector<size_t>& members, const Status& st) {
+  for (size_t i : members) {
+    if (shards[i].status.ok()) shards[i].status = st;
+  }
+}
+
+// Fsyncs every directory in `dirs` (one batch); a failure fails its member shards.
+void SyncDirs(Env* env, std::span<ShardWrite> shards,
+              const std::map<std::string, std::vector<size_t>>& dirs, std::vector<IoOp>& ops,
+              std::vector<const std::vector<size_t>*>& owners) {
+  std::vector<std::unique_ptr<File>> dir_files;
+  for (const auto& [dir, members] : dirs) {
+    auto file = env->Open(dir, {.mode = OpenMode::kDirectory});
+    if (!file.ok()) {
+      Charge(shards, members, file.status());
+      continue;
+    }
+    dir_files.push_back(std::move(*file));
+    ops.push_back({.kind = IoKind::kFsync, .file = dir_files.back().get()});
+    owners.push_back(&members);
+  }
+  Status batch = env->Submit(ops);
+  for (size_t j = 0; j < ops.size(); ++j) {
+    if (batch.ok() && ops[j].Complete()) continue;
+    const char* what = ops[j].kind == IoKind::kWrite ? "writing" : "flushing";
+    Charge(shards, *owners[j], batch.ok() ? OpError(ops[j], what, ops[j].file->path()) : batch);
+  }
+}
+
+// One bounded group of WriteShards: every file it opens stays open until it returns.
+void WriteGroup(Env* env, std::span<ShardWrite> shards) {
+  bool replacing = false;
   std::vector<std::unique_ptr<File>> files(shards.size());
   std::vector<iovec> iovs(shards.size());
+  std::vector<std::vector<size_t>> single(shards.size());
   std::map<std::string, std::vector<size_t>> dirs;
   std::vector<IoOp> ops;
-  std::vector<Owner> owners;
+  std::vector<const std::vector<size_t>*> owners;
   for (size_t i = 0; i < shards.size(); ++i) {
     ShardWrite& s = shards[i];
-    auto file = env->Open(s.path, {.mode = OpenMode::kCreateTruncate, .direct = s.direct});
+    if (!s.status.ok()) continue;
+    replacing = replacing || s.replace;
+    // A new shard never overwrites a file; a replacement is written aside and renamed
+    // over the old one once durable, so a crash never leaves it worse than before.
+    const OpenMode mode = s.replace ? OpenMode::kCreateTruncate : OpenMode::kCreateExclusive;
+    auto file = env->Open(s.replace ? s.path + ".new" : s.path, {.mode = mode, .direct = s.direct});
     if (!file.ok()) {
       s.status = file.status();
       continue;
     }
+    s.created = true;
     files[i] = std::move(*file);
     iovs[i] = {const_cast<uint8_t*>(s.file.data()), s.file.size()};
+    single[i] = {i};
     ops.push_back({.kind = IoKind::kWrite,
                    .file = files[i].get(),
                    .iov = &iovs[i],
                    .iovcnt = 1,
                    .link_next = true});
     ops.push_back({.kind = IoKind::kFdatasync, .file = files[i].get()});
-    owners.push_back({.shard = i});
-    owners.push_back({.shard = i});
+    owners.push_back(&single[i]);
+    owners.push_back(&single[i]);
     dirs[DirName(s.path)].push_back(i);
     for (const std::string& dir : s.sync_dirs) dirs[dir].push_back(i);
   }
-  // The new directory entries must be durable too: one fsync per directory, in the
-  // same batch (they need no order among themselves or with the shard flushes).
-  std::vector<std::unique_ptr<File>> dir_files;
-  for (auto& [dir, members] : dirs) {
-    auto file = env->Open(dir, {.mode = OpenMode::kDirectory});
-    if (!file.ok()) {
-      for (size_t i : members) shards[i].status = file.status();
-      continue;
-    }
-    dir_files.push_back(std::move(*file));
-    ops.push_back({.kind = IoKind::kFsync, .file = dir_files.back().get()});
-    owners.push_back({.dir_members = &members});
+  if (!replacing) {
+    // New directory entries need no order among themselves or with the shard flushes:
+    // one batch does it all.
+    SyncDirs(env, shards, dirs, ops, owners);
+    return;
   }
-  Status batch = env->Submit(ops);
-  for (size_t j = 0; j < ops.size(); ++j) {
-    const IoOp& op = ops[j];
-    if (batch.ok() && op.Complete()) continue;
-    Status failure = batch.ok() ? OpError(op,
-                                          op.kind == IoKind::kWrite ? "writing"
-                                          : owners[j].dir_members   ? "flushing directory"
-                                                                    : "flushing",
-                                          op.file->path())
-                                : batch;
-    if (owners[j].dir_members) {
-      for (size_t i : *owners[j].dir_members) {
-        if (shards[i].status.ok()) shards[i].status = failure;
-      }
-    } else if (shards[owners[j].shard].status.ok()) {
-      shards[owners[j].shard].status = failure;
-    }
+  std::map<std::string, std::vector<size_t>> none;
+  SyncDirs(env, shards, none, ops, owners);
+  for (size_t i = 0; i < shards.size(); ++i) {
+    ShardWrite& s = shards[i];
+    if (!s.replace || !s.created) continue;
+    if (s.status.ok()) s.status = env->Rename(s.path + ".new", s.path);
+    if (!s.status.ok()) (void)env->Unlink(s.path + ".new");
+  }
+  ops.clear();
+  owners.clear();
+  SyncDirs(env, shards, dirs, ops, owners);
+}
+
+}  // namespace
+
+void WriteShards(Env* env, std::span<ShardWrite> shards) {
+  // Bounded groups keep the number of open files small whatever the batch size.
+  constexpr size_t kGroup = 96;
+  for (size_t begin = 0; begin < shards.size(); begin += kGroup) {
+    WriteGroup(env, shards.subspan(begin, std::min(kGroup, shards.size() - begin)));
   }
 }
 

@@ -47,19 +47,24 @@ void ReadShards(Env* env, const BlobId& id, ErasureLayout layout, std::span<Shar
 
 struct ShardWrite {
   int index = 0;                  // in: which shard (for messages)
-  std::string path;               // in: its file (created or truncated)
+  std::string path;               // in: its file
   std::span<const uint8_t> file;  // in: the whole file image (header, payload, padding)
   bool direct = false;            // in: write with O_DIRECT (file is 4096-aligned)
+  // in: false: create the file (EEXIST if it exists); true: replace it atomically
+  // (write "<path>.new", flush, rename over path, flush the directory).
+  bool replace = false;
   // in: directories besides the shard's own whose fsync the shard depends on (the
   // parents of fan-out directories just made).
   std::vector<std::string> sync_dirs;
-  Status status;  // out: ok when the shard is durable
+  Status status;         // in: not ok skips the shard; out: ok when it is durable
+  bool created = false;  // out: a file was created (for cleaning up after a failure)
 };
 
 // Writes every shard and flushes it (write linked to fdatasync), and fsyncs each
-// distinct directory that got a new shard or is named in sync_dirs, all in one batch.
-// A shard is durable (status ok) only when its write, its flush and the flushes of its
-// directory and its sync_dirs all succeeded.
+// distinct directory that got a new shard or is named in sync_dirs, all in one batch
+// (two, with a rename between, for replacements). A shard is durable (status ok) only
+// when its write, its flush and the flushes of its directory and its sync_dirs all
+// succeeded. Works in groups of under a hundred shards, so open files stay bounded.
 void WriteShards(Env* env, std::span<ShardWrite> shards);
 
 }  // namespace sopfs

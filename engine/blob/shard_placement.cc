@@ -40,4 +40,11 @@ void ShardPlacement::MarkDurable(const BlobId& id, int shard) {
   durable_dirs_.insert(DirName(leaf));
 }
 
+void ShardPlacement::Forget(const BlobId& id, int shard) {
+  const std::string leaf = DirOf(id, shard);
+  std::lock_guard<std::mutex> lock(durable_dirs_mu_);
+  durable_dirs_.erase(leaf);
+  durable_dirs_.erase(DirName(leaf));
+}
+
 }  // namespace sopfs

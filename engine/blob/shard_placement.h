@@ -42,6 +42,9 @@ class ShardPlacement {
                      std::vector<std::string>* parents_to_sync);
   // Records that the fan-out directories of this shard are durable.
   void MarkDurable(const BlobId& id, int shard);
+  // Forgets that record (the directories vanished, e.g. a replaced drive), so the next
+  // PrepareDirs makes them again.
+  void Forget(const BlobId& id, int shard);
 
  private:
   std::vector<std::string> folders_;

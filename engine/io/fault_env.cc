@@ -142,7 +142,15 @@ class FaultFile : public File {
 
   int Sync(bool /*data_only*/) override {
     std::lock_guard<std::mutex> lock(env_->tree_mu_);
-    if (int err = StartOpLocked(nullptr)) return -err;
+    if (int err = StartOpLocked(nullptr)) {
+      // As on Linux after a failed writeback ("fsyncgate"), the unflushed bytes are
+      // gone: a later fsync that succeeds must not make them durable after all.
+      if (!node_->is_dir && !env_->dead_ && node_->current != node_->durable) {
+        (void)env_->ResizeLocked(*node_, node_->durable.size());
+        node_->current = node_->durable;
+      }
+      return -err;
+    }
     // A directory flush makes only its own entry table durable, not its children's.
     if (node_->is_dir) {
       node_->durable_entries = node_->entries;

@@ -70,6 +70,12 @@ class BlobFaultTest : public ::testing::Test {
     }
   }
 
+  static std::string DescribeFailed(const BlobWriteReport& report) {
+    std::string s;
+    for (const ShardProblem& p : report.failed_shards) s += p.status.ToString() + "; ";
+    return s;
+  }
+
   bool AnyShardExists(const BlobId& id, ErasureLayout layout) {
     for (int i = 0; i < layout.total(); ++i) {
       if (env_->ExistsRaw(ShardPath(id, i))) return true;
@@ -170,6 +176,193 @@ TEST_F(BlobFaultTest, ErasureMorePlusOneBadShardsFailWithEioNamingTheBlob) {
   }
 }
 
+TEST_F(BlobFaultTest, ErasureDamageToLargeAlignedShardsIsRepairedExactly) {
+  // 300 KB in 4+2 gives 75 KB shards: the aligned, O_DIRECT shape (4 KiB header block).
+  const ErasureLayout layout{4, 2};
+  for (uint32_t mask : SubsetsUpTo(layout.total(), layout.m)) {
+    const BlobId id = BlobId::Random();
+    const auto data = PatternBytes(300000 + mask, mask);
+    ASSERT_TRUE(store_->Put(id, layout, data).ok());
+    for (int i = 0, j = 0; i < layout.total(); ++i) {
+      if (mask & (1u << i))
+        Damage(id, i, static_cast<enum Damage>((mask + j++) % 3), mask * 13 + i);
+    }
+    BlobReadReport report;
+    auto back = store_->Get(id, layout, &report);
+    ASSERT_TRUE(back.ok()) << "mask " << mask << ": " << back.status().ToString();
+    ASSERT_TRUE(*back == data) << "mask " << mask;
+    EXPECT_LE(report.bad_shards.size(), static_cast<size_t>(std::popcount(mask)));
+  }
+}
+
+TEST_F(BlobFaultTest, ShardOfAnotherBlobAtTheRightPathIsRejected) {
+  // Two blobs with the same placement: a shard file of one copied over the other's.
+  const ErasureLayout layout{4, 2};
+  const BlobId a{0xabcd000000000001, 7}, b{0xabcd000000000002, 7};
+  const auto da = PatternBytes(9000, 1), db = PatternBytes(9000, 2);
+  ASSERT_TRUE(store_->Put(a, layout, da).ok());
+  ASSERT_TRUE(store_->Put(b, layout, db).ok());
+  auto stray = env_->ReadRaw(ShardPath(a, 1));
+  ASSERT_TRUE(stray.ok());
+  ASSERT_TRUE(env_->WriteFileDurably(ShardPath(b, 1), *stray).ok());
+  // Shard 2 of b replaced by shard 3 of b (right blob, wrong index).
+  auto other = env_->ReadRaw(ShardPath(b, 3));
+  ASSERT_TRUE(env_->WriteFileDurably(ShardPath(b, 2), *other).ok());
+  BlobReadReport report;
+  auto back = store_->Get(b, layout, &report);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(*back == db);
+  EXPECT_EQ(report.bad_shards.size(), 2u);
+  // The same blob read under the wrong layout is rejected, never misread.
+  auto wrong = store_->Get(a, ErasureLayout{3, 3});
+  EXPECT_FALSE(wrong.ok());
+}
+
+TEST_F(BlobFaultTest, BlobRangeWithAWrongLengthHintStillReturnsExactBytes) {
+  const ErasureLayout layout{4, 2};
+  const BlobId id = BlobId::Random();
+  const auto data = PatternBytes(400000, 3);
+  ASSERT_TRUE(store_->Put(id, layout, data).ok());
+  for (uint64_t hint : {uint64_t{400000}, uint64_t{100}, uint64_t{399999}, uint64_t{5000000}}) {
+    std::vector<uint8_t> out(3000);
+    auto n = store_->GetRange(id, layout, 250000, out, nullptr, hint);
+    if (hint <= 250000) {  // the caller said the blob ends before the range
+      ASSERT_TRUE(n.ok());
+      EXPECT_EQ(*n, 0u);
+      continue;
+    }
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    ASSERT_EQ(*n, 3000u) << "hint " << hint;
+    EXPECT_TRUE(std::equal(out.begin(), out.end(), data.begin() + 250000)) << "hint " << hint;
+  }
+  // Offsets near 2^64 read nothing rather than wrapping around.
+  std::vector<uint8_t> out(10);
+  auto far = store_->GetRange(id, layout, UINT64_MAX - 2, out);
+  ASSERT_TRUE(far.ok()) << far.status().ToString();
+  EXPECT_EQ(*far, 0u);
+}
+
+TEST_F(BlobFaultTest, ShardHeaderClaimingAHugeLengthIsCorruptNotAnOverflow) {
+  const ErasureLayout layout{4, 2};
+  const BlobId id = BlobId::Random();
+  const auto data = PatternBytes(300000, 4);
+  ASSERT_TRUE(store_->Put(id, layout, data).ok());
+  // Byte 47 is the top byte of the shard length: it becomes ~2^63.
+  ASSERT_TRUE(env_->CorruptByte(ShardPath(id, 0), 47).ok());
+  BlobReadReport report;
+  auto back = store_->Get(id, layout, &report);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(*back == data);
+  ASSERT_EQ(report.bad_shards.size(), 1u);
+  EXPECT_EQ(report.bad_shards[0].shard, 0);
+}
+
+TEST_F(BlobFaultTest, BlobPutOverAnExistingIdFailsAndKeepsTheOldBlob) {
+  const ErasureLayout layout{4, 2};
+  const BlobId id = BlobId::Random();
+  const auto data = PatternBytes(10000, 5);
+  ASSERT_TRUE(store_->Put(id, layout, data).ok());
+  Status st = store_->Put(id, layout, PatternBytes(10000, 6));
+  EXPECT_EQ(st.code(), EEXIST) << st.ToString();
+  auto back = store_->Get(id, layout);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(*back == data);
+}
+
+TEST_F(BlobFaultTest, BlobWriteToReadOnlyFoldersFailsWithErofs) {
+  for (const std::string& f : folders_) env_->FailFolder(f, EROFS);
+  BlobWriteReport report;
+  Status st = store_->Put(BlobId::Random(), {4, 2}, PatternBytes(1000, 7), &report);
+  EXPECT_EQ(st.code(), EROFS) << st.ToString();
+  EXPECT_EQ(report.failed_shards.size(), 6u);
+  // A bad layout is refused up front, report or not.
+  EXPECT_EQ(store_->Put(BlobId::Random(), {0, 1}, PatternBytes(10, 1), &report).code(), EINVAL);
+  EXPECT_TRUE(report.failed_shards.empty());
+}
+
+TEST_F(BlobFaultTest, ShardFolderReplacedByAnEmptyOneIsRefilledByPutAndRepair) {
+  const ErasureLayout layout{4, 2};
+  std::vector<std::pair<BlobId, std::vector<uint8_t>>> blobs;
+  for (int i = 0; i < 12; ++i) {
+    blobs.emplace_back(BlobId::Random(), PatternBytes(4000 + i, 200 + i));
+    ASSERT_TRUE(store_->Put(blobs.back().first, layout, blobs.back().second).ok());
+  }
+  // A drive dies and is replaced by an empty one, while the store keeps running.
+  env_->VanishFolder(folders_[2]);
+  ASSERT_TRUE(env_->MkDir(folders_[2]).ok());
+  ASSERT_TRUE(env_->SyncDir("/vol").ok());
+  for (const auto& [id, data] : blobs) {
+    auto repair = store_->Repair(id, layout);
+    ASSERT_TRUE(repair.ok()) << repair.status().ToString();
+    BlobReadReport report;
+    auto back = store_->Get(id, layout, &report);
+    ASSERT_TRUE(back.ok());
+    EXPECT_TRUE(*back == data);
+    EXPECT_TRUE(report.bad_shards.empty());
+  }
+  for (int i = 0; i < 12; ++i) {
+    BlobWriteReport report;
+    ASSERT_TRUE(store_->Put(BlobId::Random(), layout, PatternBytes(999, i), &report).ok());
+    EXPECT_TRUE(report.failed_shards.empty()) << DescribeFailed(report);
+  }
+}
+
+TEST_F(BlobFaultTest, LaterBlobInTheSameFanOutDirectorySurvivesACrashAfterAnEarlierFault) {
+  // Same first hex digits and same start folder: the same fan-out directories. With
+  // 1+0 a directory wrongly taken as durable loses the later blob outright.
+  const BlobId first{0x1234000000000000, 99}, second{0x1234000000000001, 99};
+  const auto data = PatternBytes(5000, 8);
+  for (ErasureLayout layout : {ErasureLayout{1, 0}, ErasureLayout{4, 2}}) {
+    for (uint64_t n = 0;; ++n) {
+      ASSERT_LT(n, kMaxPositions) << "the operation never completed";
+      Reset();
+      const uint64_t target = env_->op_count() + n;
+      env_->FailOp(target, EIO);
+      (void)store_->Put(first, layout, PatternBytes(5000, 9));
+      if (env_->op_count() <= target) break;  // the first put is done: every position seen
+      Status st = store_->Put(second, layout, data);
+      ASSERT_TRUE(st.ok()) << "n=" << n << " " << st.ToString();
+      env_->Crash();
+      Reopen();
+      auto back = store_->Get(second, layout);
+      ASSERT_TRUE(back.ok()) << layout.ToString() << " n=" << n << ": " << back.status().ToString();
+      ASSERT_TRUE(*back == data);
+    }
+  }
+}
+
+TEST_F(BlobFaultTest, CrashDuringRepairNeverLeavesTheBlobWorse) {
+  const ErasureLayout layout{4, 2};
+  const BlobId id{0x5555000000000000, 3};
+  const auto data = PatternBytes(200000, 10);
+  for (uint64_t n = 0;; ++n) {
+    ASSERT_LT(n, kMaxPositions) << "the operation never completed";
+    Reset();
+    ASSERT_TRUE(store_->Put(id, layout, data).ok());
+    Damage(id, 0, Damage::kBitFlip, 5000);
+    Damage(id, 4, Damage::kMissing, 0);
+    const uint64_t target = env_->op_count() + n;
+    env_->CrashAtOp(target);
+    auto repair = store_->Repair(id, layout);
+    const bool reached = env_->op_count() > target;
+    env_->Crash();
+    Reopen();
+    BlobReadReport report;
+    auto back = store_->Get(id, layout, &report);
+    ASSERT_TRUE(back.ok()) << "n=" << n << ": " << back.status().ToString();
+    ASSERT_TRUE(*back == data) << "n=" << n;
+    if (repair.ok()) {
+      // A repair that returned is durable: two other shards can go now.
+      Damage(id, 1, Damage::kMissing, 0);
+      Damage(id, 2, Damage::kMissing, 0);
+      auto still = store_->Get(id, layout);
+      ASSERT_TRUE(still.ok()) << "n=" << n << ": " << still.status().ToString();
+      ASSERT_TRUE(*still == data);
+    }
+    if (!reached) break;
+  }
+}
+
 TEST_F(BlobFaultTest, BlobWithEveryShardMissingIsNotFound) {
   const BlobId id = BlobId::Random();
   auto back = store_->Get(id, {4, 2});
@@ -198,12 +391,27 @@ TEST_P(BlobWriteFaultTest, BlobWriteFaultAtEachPositionLeavesStoreConsistent) {
     auto old_back = store_->Get(old_id, layout);
     ASSERT_TRUE(old_back.ok()) << "n=" << n << " " << old_back.status().ToString();
     ASSERT_TRUE(*old_back == old_data);
-    auto back = store_->Get(new_id, layout);
+    BlobReadReport read_report;
+    auto back = store_->Get(new_id, layout, &read_report);
     if (st.ok()) {
       ASSERT_TRUE(back.ok()) << "n=" << n << " " << back.status().ToString();
       ASSERT_TRUE(*back == new_data) << "n=" << n;
       degraded += !report.failed_shards.empty();
       for (const ShardProblem& p : report.failed_shards) EXPECT_EQ(p.status.code(), err);
+      // Every shard the put called durable reads back good (a failed flush must not
+      // have been retried into "success").
+      for (const ShardProblem& bad : read_report.bad_shards) {
+        bool reported = false;
+        for (const ShardProblem& p : report.failed_shards) reported |= p.shard == bad.shard;
+        EXPECT_TRUE(reported) << "n=" << n << ": shard " << bad.shard
+                              << " was reported durable but reads bad";
+      }
+      // And a degraded put is as durable as a whole one.
+      env_->Crash();
+      Reopen();
+      auto after = store_->Get(new_id, layout);
+      ASSERT_TRUE(after.ok()) << "n=" << n << " after crash: " << after.status().ToString();
+      ASSERT_TRUE(*after == new_data) << "n=" << n;
     } else {
       ++failures;
       EXPECT_EQ(st.code(), err) << st.ToString();
