@@ -175,7 +175,7 @@ void WriteGroup(Env* env, std::span<ShardWrite> shards) {
 
 void WriteShards(Env* env, std::span<ShardWrite> shards) {
   // Bounded groups keep the number of open files small whatever the batch size.
-  constexpr size_t kGroup = 96;
+  constexpr size_t kGroup = 32;  // at most ~4 descriptors a shard: file, leaf, two parents
   for (size_t begin = 0; begin < shards.size(); begin += kGroup) {
     WriteGroup(env, shards.subspan(begin, std::min(kGroup, shards.size() - begin)));
   }

@@ -64,7 +64,7 @@ struct ShardWrite {
 // distinct directory that got a new shard or is named in sync_dirs, all in one batch
 // (two, with a rename between, for replacements). A shard is durable (status ok) only
 // when its write, its flush and the flushes of its directory and its sync_dirs all
-// succeeded. Works in groups of under a hundred shards, so open files stay bounded.
+// succeeded. Works in groups of 32 shards, so open files stay bounded (under 130).
 void WriteShards(Env* env, std::span<ShardWrite> shards);
 
 }  // namespace sopfs

@@ -3,6 +3,7 @@
 #include "engine/blob/blob_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <filesystem>
 #include <fstream>
@@ -245,6 +246,28 @@ TEST_F(BlobStoreDiskTest, BlobPutsAndGetsFromManyThreadsAtOnceStayExact) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(store_->counters().blobs_written, 96u);
+}
+
+TEST_F(BlobStoreDiskTest, BlobBatchLargerThanTheOpenFileLimitStillLands) {
+  // 300 blobs x 6 shards in one batch under a limit of 256 open files: the store must
+  // work in bounded groups. (Each test runs in its own process under ctest.)
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+  rlimit low = old;
+  low.rlim_cur = 256;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<std::vector<uint8_t>> datas;
+  std::vector<BlobStore::Write> batch;
+  for (int i = 0; i < 300; ++i) datas.push_back(PatternBytes(100 + i, 500 + i));
+  for (int i = 0; i < 300; ++i) batch.push_back({BlobId::Random(), {4, 2}, datas[i]});
+  Status st = store_->Put(batch);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  for (int i = 0; i < 300; ++i) {
+    auto back = store_->Get(batch[i].id, batch[i].layout);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_TRUE(*back == datas[i]);
+  }
 }
 
 TEST(BlobIdTest, BlobIdHexRoundTripsAndRejectsGarbage) {
