@@ -1,0 +1,237 @@
+#include "engine/registry/registry.h"
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include <cstring>
+
+namespace sopfs {
+namespace {
+
+constexpr uint32_t kStateMagic = 0x53504f53;  // "SOPS"
+constexpr size_t kStateSize = 32;
+constexpr const char* kStateFile = "/registry.state";
+
+}  // namespace
+
+Registry::Registry(Env* env, std::string side_a, std::string side_b)
+    : env_(env), folders_{std::move(side_a), std::move(side_b)} {}
+
+Result<std::unique_ptr<Registry>> Registry::Open(Env* env, std::string side_a, std::string side_b) {
+  std::unique_ptr<Registry> r(new Registry(env, std::move(side_a), std::move(side_b)));
+  SOPFS_RETURN_IF_ERROR(r->Init());
+  return r;
+}
+
+Result<Registry::State> Registry::ReadState(const std::string& folder) {
+  auto bytes = env_->ReadFile(folder + kStateFile);
+  if (!bytes.ok()) return bytes.status();
+  const uint8_t* b = bytes->data();
+  uint32_t magic = 0;
+  uint64_t epoch = 0, sum = 0;
+  if (bytes->size() == kStateSize) {
+    std::memcpy(&magic, b, 4);
+    std::memcpy(&epoch, b + 8, 8);
+    std::memcpy(&sum, b + 24, 8);
+  }
+  if (bytes->size() != kStateSize || magic != kStateMagic || sum != XXH3_64bits(b, 24) ||
+      b[16] > 1 || b[17] > 1) {
+    return Status::Error(EIO, "registry state " + folder + kStateFile + " is corrupt");
+  }
+  return State{.epoch = epoch, .active = b[16], .passive_stale = b[17] == 1};
+}
+
+Status Registry::RecordStateLocked() {
+  uint8_t b[kStateSize] = {};
+  std::memcpy(b, &kStateMagic, 4);
+  std::memcpy(b + 8, &state_.epoch, 8);
+  b[16] = static_cast<uint8_t>(state_.active);
+  b[17] = state_.passive_stale ? 1 : 0;
+  const uint64_t sum = XXH3_64bits(b, 24);
+  std::memcpy(b + 24, &sum, 8);
+  Status active_status;
+  for (int side : {state_.active, 1 - state_.active}) {
+    if (side != state_.active && state_.passive_stale && !files_[side]) continue;
+    // Written aside and renamed, so a torn write never destroys the previous state.
+    const std::string path = folders_[side] + kStateFile;
+    Status st = env_->WriteFileDurably(path + ".new", {b, kStateSize});
+    if (st.ok()) st = env_->Rename(path + ".new", path);
+    if (st.ok()) st = env_->SyncDir(folders_[side]);
+    if (side == state_.active) active_status = st;
+  }
+  return active_status;
+}
+
+Status Registry::Init() {
+  // The newest valid state on either side decides which side is active.
+  bool any = false;
+  for (int side = 0; side < 2; ++side) {
+    auto st = ReadState(folders_[side]);
+    if (st.ok() && (!any || st->epoch > state_.epoch)) {
+      state_ = *st;
+      any = true;
+    }
+  }
+  for (int side = 0; side < 2; ++side) {
+    auto file = RegistryFile::Open(env_, folders_[side], /*create=*/!any);
+    if (file.ok()) files_[side] = std::move(*file);
+  }
+  if (!files_[state_.active]) {
+    if (state_.passive_stale || !files_[1 - state_.active]) {
+      return Status::Error(EIO, "registry: active side " + folders_[state_.active] +
+                                    " is unavailable and the passive side cannot take over");
+    }
+    return FailOverLocked(Status::Error(ENOENT, "cannot open " + folders_[state_.active]));
+  }
+  if (!files_[1 - state_.active] && !state_.passive_stale) {
+    state_.passive_stale = true;
+    ++state_.epoch;
+    return RecordStateLocked();
+  }
+  if (!any) return RecordStateLocked();
+  return Status::Ok();
+}
+
+Status Registry::FailOverLocked(const Status& why) {
+  if (state_.passive_stale || !files_[1 - state_.active]) {
+    return Status::Error(EIO, "registry: active side " + folders_[state_.active] + " failed (" +
+                                  why.ToString() + ") and no passive side is current");
+  }
+  state_.active = 1 - state_.active;
+  state_.passive_stale = true;
+  ++state_.epoch;
+  Status st = RecordStateLocked();
+  if (!st.ok()) {
+    return Status::Error(EIO, "registry: failing over to " + folders_[state_.active] +
+                                  " could not be recorded: " + st.ToString());
+  }
+  return Status::Ok();
+}
+
+Result<RegistryBlock> Registry::LoadBlockLocked(uint64_t number) {
+  if (auto it = cache_.find(number); it != cache_.end()) return it->second;
+  using S = RegistryFile::BlockState;
+  RegistryBlock block;
+  bool suspect = false;
+  auto active = ActiveLocked()->Read(number, &block, &suspect);
+  if (!active.ok()) {
+    SOPFS_RETURN_IF_ERROR(FailOverLocked(active.status()));
+    return LoadBlockLocked(number);
+  }
+  if (*active == S::kEmpty || (*active == S::kValid && !suspect)) return cache_[number] = block;
+  // The active copy is unreadable, or its newer slot is: the passive one decides.
+  RegistryFile* passive = PassiveLocked();
+  RegistryBlock other;
+  auto pstate = passive ? passive->Read(number, &other) : Result<S>(S::kCorrupt);
+  if (*active == S::kValid) {
+    if (!pstate.ok() || *pstate != S::kValid || other.sequence <= block.sequence) {
+      return cache_[number] = block;  // the newer write was torn everywhere: never committed
+    }
+  }
+  if (pstate.ok() && *pstate == S::kValid) {
+    std::vector<RegistryBlock> fix{other};
+    std::vector<IoOp> ops;
+    ActiveLocked()->PrepareWrite(fix, &ops);
+    if (env_->Submit(ops).ok()) (void)ActiveLocked()->FinishWrite(ops);  // repaired next time
+    return cache_[number] = other;
+  }
+  if (*active == S::kFirstWriteTorn && pstate.ok() &&
+      (*pstate == S::kEmpty || *pstate == S::kFirstWriteTorn)) {
+    // The block's first write never completed on either side: nothing was committed.
+    return cache_[number] = block;
+  }
+  return Status::Error(EIO, "registry block " + std::to_string(number) +
+                                " is unreadable on both sides (logical IDs " +
+                                std::to_string(number * RegistryBlock::kEntriesPerBlock) + ".." +
+                                std::to_string((number + 1) * RegistryBlock::kEntriesPerBlock - 1) +
+                                ")");
+}
+
+Result<RegistryEntry> Registry::Get(LogicalId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto block = LoadBlockLocked(RegistryBlock::BlockOf(id));
+  if (!block.ok()) return block.status();
+  const RegistryEntry& e = block->entries[RegistryBlock::SlotOf(id)];
+  if (!e.in_use()) return Status::Error(ENOENT, "logical ID " + std::to_string(id) + " not in use");
+  return e;
+}
+
+Status Registry::Apply(std::span<const std::pair<LogicalId, RegistryEntry>> updates) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<uint64_t, RegistryBlock> changed;
+  for (const auto& [id, entry] : updates) {
+    const uint64_t number = RegistryBlock::BlockOf(id);
+    if (!changed.count(number)) {
+      auto block = LoadBlockLocked(number);
+      if (!block.ok()) return block.status();
+      block->sequence++;
+      changed[number] = *block;
+    }
+    changed[number].entries[RegistryBlock::SlotOf(id)] = entry;
+  }
+  std::vector<RegistryBlock> blocks;
+  for (auto& [number, block] : changed) blocks.push_back(block);
+
+  RegistryFile* sides[2] = {ActiveLocked(), PassiveLocked()};
+  std::vector<IoOp> ops;
+  size_t split = 0;
+  sides[0]->PrepareWrite(blocks, &ops);
+  split = ops.size();
+  if (sides[1]) sides[1]->PrepareWrite(blocks, &ops);
+  Status batch = env_->Submit(ops);
+  Status result[2];
+  result[0] = batch.ok() ? sides[0]->FinishWrite(std::span(ops).first(split)) : batch;
+  if (sides[1])
+    result[1] = batch.ok() ? sides[1]->FinishWrite(std::span(ops).subspan(split)) : batch;
+
+  if (result[0].ok()) {
+    for (const RegistryBlock& b : blocks) cache_[b.number] = b;
+    if (sides[1] && !result[1].ok()) {
+      state_.passive_stale = true;  // the passive missed this write
+      ++state_.epoch;
+      return RecordStateLocked();
+    }
+    return Status::Ok();
+  }
+  if (sides[1] && result[1].ok()) {
+    // The commit is durable on the passive side: it becomes the active one.
+    for (const RegistryBlock& b : blocks) cache_[b.number] = b;
+    return FailOverLocked(result[0]);
+  }
+  // Durable nowhere for sure: forget what the cache thinks of these blocks.
+  for (const RegistryBlock& b : blocks) cache_.erase(b.number);
+  return Status::Error(result[0].code(),
+                       "registry write failed on every side: " + result[0].ToString());
+}
+
+Status Registry::Reinstate() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!state_.passive_stale) return Status::Ok();
+  const int stale = 1 - state_.active;
+  SOPFS_RETURN_IF_ERROR(env_->MkDirs(folders_[stale]));
+  auto file = RegistryFile::Open(env_, folders_[stale], /*create=*/true);
+  if (!file.ok()) return file.status();
+  auto count = ActiveLocked()->BlockCount();
+  if (!count.ok()) return count.status();
+  std::vector<RegistryBlock> blocks;
+  for (uint64_t n = 0; n < *count; ++n) {
+    auto block = LoadBlockLocked(n);
+    if (!block.ok()) return block.status();
+    blocks.push_back(*block);
+  }
+  SOPFS_RETURN_IF_ERROR((*file)->Rewrite(blocks));
+  files_[stale] = std::move(*file);
+  state_.passive_stale = false;
+  ++state_.epoch;
+  return RecordStateLocked();
+}
+
+RegistryHealth Registry::Health() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {.active_folder = folders_[state_.active],
+          .passive_folder = folders_[1 - state_.active],
+          .passive_stale = state_.passive_stale,
+          .epoch = state_.epoch};
+}
+
+}  // namespace sopfs

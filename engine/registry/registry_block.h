@@ -1,0 +1,56 @@
+// RegistryBlock: 4096 bytes of the registry, the unit that is written atomically.
+//
+// A registry maps logical IDs (B-Tree nodes, large values) to the physical blob that
+// holds their current version. Block b holds the entries of logical IDs
+// [b * kEntriesPerBlock, (b + 1) * kEntriesPerBlock).
+//
+// Layout (little endian): 0 magic "SOPR"  4 format version (u16)  6 zero  8 block
+// number  16 sequence (bumped by every write of the block)  24 XXH3-64 of bytes 32..4095
+// 32.. 127 entries of 32 bytes: blob ID (hi, lo), version, flags (u32), zero (u32).
+// An all-zero block is a block never written: every entry empty.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "engine/blob/blob_id.h"
+
+namespace sopfs {
+
+using LogicalId = uint64_t;
+
+struct RegistryEntry {
+  static constexpr uint32_t kInUse = 1;
+
+  BlobId blob;           // where the current version lives
+  uint64_t version = 0;  // bumped by every committed change of this logical ID
+  uint32_t flags = 0;
+
+  bool in_use() const { return flags & kInUse; }
+  friend bool operator==(const RegistryEntry&, const RegistryEntry&) = default;
+};
+
+struct RegistryBlock {
+  static constexpr size_t kSize = 4096;
+  static constexpr size_t kHeaderSize = 32;
+  static constexpr size_t kEntrySize = 32;
+  static constexpr size_t kEntriesPerBlock = (kSize - kHeaderSize) / kEntrySize;  // 127
+
+  uint64_t number = 0;
+  uint64_t sequence = 0;  // 0: never written
+  std::array<RegistryEntry, kEntriesPerBlock> entries{};
+
+  static uint64_t BlockOf(LogicalId id) { return id / kEntriesPerBlock; }
+  static size_t SlotOf(LogicalId id) { return id % kEntriesPerBlock; }
+
+  void Encode(std::span<uint8_t, kSize> out) const;
+
+  enum class Decoded { kValid, kEmpty, kCorrupt };
+  // kEmpty for an all-zero block (then *this is an empty block numbered `number`);
+  // kCorrupt when the magic, checksum or block number do not match.
+  Decoded Decode(std::span<const uint8_t, kSize> in, uint64_t number);
+};
+
+}  // namespace sopfs
