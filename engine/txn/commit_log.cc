@@ -1,0 +1,236 @@
+#include "engine/txn/commit_log.h"
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include <cstring>
+
+namespace sopfs {
+namespace {
+
+constexpr const char* kFileName = "/commit.log";
+constexpr uint32_t kMagic = 0x4c504f53;  // "SOPL"
+constexpr uint16_t kVersion = 1;
+constexpr size_t kHeaderSize = 32;
+constexpr size_t kRecordHeaderSize = 24;
+constexpr uint32_t kMaxPayload = 64u << 20;
+
+template <class T>
+void Put(uint8_t* p, T v) {
+  std::memcpy(p, &v, sizeof v);
+}
+template <class T>
+T Get(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+std::vector<uint8_t> Header(uint64_t first_sequence) {
+  std::vector<uint8_t> h(kHeaderSize, 0);
+  Put<uint32_t>(h.data(), kMagic);
+  Put<uint16_t>(h.data() + 4, kVersion);
+  Put<uint64_t>(h.data() + 8, first_sequence);
+  Put<uint64_t>(h.data() + 24, XXH3_64bits(h.data(), 24));
+  return h;
+}
+
+uint64_t RecordSum(uint64_t sequence, const uint8_t* payload, size_t len) {
+  return XXH3_64bits_withSeed(payload, len, sequence);
+}
+
+// A record at `offset` of `bytes`, if it is whole and valid with sequence `want`.
+bool ParseRecord(const std::vector<uint8_t>& bytes, size_t offset, uint64_t want, CommitRecord* out,
+                 size_t* next) {
+  if (bytes.size() - offset < kRecordHeaderSize) return false;
+  const uint8_t* p = bytes.data() + offset;
+  const uint32_t len = Get<uint32_t>(p);
+  if (len > kMaxPayload || Get<uint32_t>(p + 4) != 0 || Get<uint64_t>(p + 8) != want ||
+      bytes.size() - offset - kRecordHeaderSize < len ||
+      Get<uint64_t>(p + 16) != RecordSum(want, p + kRecordHeaderSize, len)) {
+    return false;
+  }
+  out->sequence = want;
+  out->payload.assign(reinterpret_cast<const char*>(p + kRecordHeaderSize), len);
+  *next = offset + kRecordHeaderSize + len;
+  return true;
+}
+
+}  // namespace
+
+CommitLog::CommitLog(Env* env, std::string folder, CommitLogOptions options)
+    : env_(env), folder_(std::move(folder)), options_(std::move(options)) {}
+
+Result<std::unique_ptr<CommitLog>> CommitLog::Open(Env* env, const std::string& folder,
+                                                   CommitLogOptions options) {
+  std::unique_ptr<CommitLog> log(new CommitLog(env, folder, std::move(options)));
+  SOPFS_RETURN_IF_ERROR(log->Load());
+  return log;
+}
+
+Status CommitLog::Load() {
+  const std::string path = folder_ + kFileName;
+  if (!env_->Exists(path)) {
+    SOPFS_RETURN_IF_ERROR(env_->WriteFileDurably(path + ".new", Header(1)));
+    SOPFS_RETURN_IF_ERROR(env_->Rename(path + ".new", path));
+    SOPFS_RETURN_IF_ERROR(env_->SyncDir(folder_));
+  }
+  auto bytes = env_->ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  const std::vector<uint8_t>& b = *bytes;
+  if (b.size() < kHeaderSize || Get<uint32_t>(b.data()) != kMagic ||
+      Get<uint16_t>(b.data() + 4) != kVersion ||
+      Get<uint64_t>(b.data() + 24) != XXH3_64bits(b.data(), 24)) {
+    return Status::Error(EIO, "commit log " + path + " has a corrupt header");
+  }
+  uint64_t sequence = Get<uint64_t>(b.data() + 8);
+  size_t offset = kHeaderSize;
+  CommitRecord record;
+  size_t next = 0;
+  while (ParseRecord(b, offset, sequence, &record, &next)) {
+    recovered_.push_back(std::move(record));
+    offset = next;
+    ++sequence;
+  }
+  if (offset < b.size()) {
+    // A bad record is a torn tail unless a good record follows it.
+    const uint32_t len = b.size() - offset >= 4 ? Get<uint32_t>(b.data() + offset) : 0;
+    const size_t after = offset + kRecordHeaderSize + len;
+    if (len <= kMaxPayload && after < b.size() &&
+        ParseRecord(b, after, sequence + 1, &record, &next)) {
+      return Status::Error(EIO, "commit log " + path + ": record " + std::to_string(sequence) +
+                                    " is corrupt and later records follow it");
+    }
+  }
+  auto file = env_->Open(path, {.mode = OpenMode::kReadWrite});
+  if (!file.ok()) return file.status();
+  file_ = std::move(*file);
+  if (offset < b.size()) {
+    // Drop the torn tail durably, so new records never follow garbage.
+    SOPFS_RETURN_IF_ERROR(file_->Truncate(offset));
+    IoOp sync{.kind = IoKind::kFsync, .file = file_.get()};
+    SOPFS_RETURN_IF_ERROR(env_->Submit({&sync, 1}));
+    if (sync.result < 0) {
+      return Status::Error(static_cast<int>(-sync.result), "truncating the torn tail of " + path);
+    }
+  }
+  end_ = offset;
+  next_sequence_ = sequence;
+  return Status::Ok();
+}
+
+Status CommitLog::WriteBatch(std::vector<Request*>& batch, uint64_t offset, uint64_t* bytes) {
+  std::vector<uint8_t> buf;
+  for (const Request* r : batch) {
+    const size_t at = buf.size();
+    buf.resize(at + kRecordHeaderSize + r->payload.size());
+    uint8_t* p = buf.data() + at;
+    const auto* payload = reinterpret_cast<const uint8_t*>(r->payload.data());
+    Put<uint32_t>(p, static_cast<uint32_t>(r->payload.size()));
+    Put<uint64_t>(p + 8, r->sequence);
+    Put<uint64_t>(p + 16, RecordSum(r->sequence, payload, r->payload.size()));
+    std::memcpy(p + kRecordHeaderSize, payload, r->payload.size());
+  }
+  iovec iov{buf.data(), buf.size()};
+  IoOp ops[2] = {
+      {.kind = IoKind::kWrite,
+       .file = file_.get(),
+       .offset = offset,
+       .iov = &iov,
+       .iovcnt = 1,
+       .link_next = true},
+      {.kind = IoKind::kFdatasync, .file = file_.get()},
+  };
+  SOPFS_RETURN_IF_ERROR(env_->Submit(ops));
+  for (const IoOp& op : ops) {
+    if (!op.Complete()) {
+      return Status::Error(op.result < 0 ? static_cast<int>(-op.result) : EIO,
+                           std::string(op.kind == IoKind::kWrite ? "writing" : "flushing") +
+                               " the commit log in " + folder_);
+    }
+  }
+  *bytes = buf.size();
+  return Status::Ok();
+}
+
+Result<uint64_t> CommitLog::Append(std::string payload) {
+  if (payload.size() > kMaxPayload) {
+    return Status::Error(EINVAL, "commit record of " + std::to_string(payload.size()) +
+                                     " bytes is over the 64 MiB limit");
+  }
+  Request request;
+  request.payload = std::move(payload);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!broken_.ok()) return broken_;
+  queue_.push_back(&request);
+  while (!request.done) {
+    if (leader_active_) {
+      done_cv_.wait(lock);
+      continue;
+    }
+    // Lead: flush everything queued so far, this request included, in one go.
+    leader_active_ = true;
+    std::vector<Request*> batch(queue_.begin(), queue_.end());
+    queue_.clear();
+    Status st = broken_;
+    uint64_t bytes = 0;
+    if (st.ok()) {
+      for (Request* r : batch) r->sequence = next_sequence_++;
+      const uint64_t offset = end_;
+      lock.unlock();
+      if (options_.before_flush) options_.before_flush();
+      st = WriteBatch(batch, offset, &bytes);
+      lock.lock();
+      ++flushes_;
+    }
+    if (st.ok()) {
+      end_ += bytes;
+      appended_ += batch.size();
+    } else {
+      // A failed flush may have lost what it wrote (and a retry cannot tell): the log
+      // takes no more records until it is reopened and recovered.
+      broken_ = st;
+    }
+    for (Request* r : batch) {
+      r->status = st;
+      r->done = true;
+    }
+    leader_active_ = false;
+    done_cv_.notify_all();
+  }
+  if (!request.status.ok()) return request.status;
+  return request.sequence;
+}
+
+Status CommitLog::Reset() {
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait(lock, [&] { return !leader_active_ && queue_.empty(); });
+  if (!broken_.ok()) return broken_;
+  const std::string path = folder_ + kFileName;
+  SOPFS_RETURN_IF_ERROR(env_->WriteFileDurably(path + ".new", Header(next_sequence_)));
+  SOPFS_RETURN_IF_ERROR(env_->Rename(path + ".new", path));
+  SOPFS_RETURN_IF_ERROR(env_->SyncDir(folder_));
+  auto file = env_->Open(path, {.mode = OpenMode::kReadWrite});
+  if (!file.ok()) return file.status();
+  file_ = std::move(*file);
+  end_ = kHeaderSize;
+  recovered_.clear();
+  return Status::Ok();
+}
+
+uint64_t CommitLog::flushes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return flushes_;
+}
+
+size_t CommitLog::queued() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
+uint64_t CommitLog::appended() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return appended_;
+}
+
+}  // namespace sopfs
