@@ -103,6 +103,19 @@ Status RebuildShards(const ErasureCodec& codec, uint64_t shard_length,
   return codec.Rebuild(shard_length, shards, present, rebuild);
 }
 
+// Counts a good shard read (true), or returns false for a bad one, marking it corrupt
+// when its blob length disagrees with the shards accepted before it.
+bool AcceptShard(ShardRead& r, int* good, uint64_t* blob_length) {
+  if (r.status.ok() && *good > 0 && r.header.blob_length != *blob_length) {
+    r.status = Status::Error(EIO, "shard " + r.path + ": blob length disagrees with others");
+    r.corrupt = true;
+  }
+  if (!r.status.ok()) return false;
+  *blob_length = r.header.blob_length;
+  ++*good;
+  return true;
+}
+
 }  // namespace
 
 BlobStore::BlobStore(Env* env, std::vector<std::string> folders, BlobStoreOptions options)
@@ -293,14 +306,7 @@ Status BlobStore::ReadQuorum(const BlobId& id, ErasureLayout layout, std::vector
     ReadShards(env_, id, layout, round);
     for (ShardRead& r : round) {
       ++tried;
-      if (r.status.ok() && good > 0 && r.header.blob_length != blob_length) {
-        r.status = Status::Error(EIO, "shard " + r.path + ": blob length disagrees with others");
-        r.corrupt = true;
-      }
-      if (r.status.ok()) {
-        blob_length = r.header.blob_length;
-        ++good;
-      } else {
+      if (!AcceptShard(r, &good, &blob_length)) {
         const int folder = placement_.FolderOf(id, r.index);
         problems.push_back({r.index, folder, r.status});
         missing += r.status.code() == ENOENT;
@@ -459,15 +465,7 @@ Result<BlobRepairReport> BlobStore::Repair(const BlobId& id, ErasureLayout layou
   std::vector<uint8_t> rebuild(n);
   for (int i = 0; i < n; ++i) {
     ShardRead& r = reads[i];
-    if (r.status.ok() && good > 0 && r.header.blob_length != blob_length) {
-      r.status = Status::Error(EIO, "shard " + r.path + ": blob length disagrees with others");
-      r.corrupt = true;
-    }
-    if (r.status.ok()) {
-      blob_length = r.header.blob_length;
-      ++good;
-      continue;
-    }
+    if (AcceptShard(r, &good, &blob_length)) continue;
     report.bad_shards.push_back({i, placement_.FolderOf(id, i), r.status});
     missing += r.status.code() == ENOENT;
     rebuild[i] = r.corrupt || r.status.code() == ENOENT;

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "engine/coding.h"
+
 namespace sopfs {
 namespace {
 
@@ -30,9 +32,9 @@ Result<Registry::State> Registry::ReadState(const std::string& folder) {
   uint32_t magic = 0;
   uint64_t epoch = 0, sum = 0;
   if (bytes->size() == kStateSize) {
-    std::memcpy(&magic, b, 4);
-    std::memcpy(&epoch, b + 8, 8);
-    std::memcpy(&sum, b + 24, 8);
+    magic = GetFixed<uint32_t>(b);
+    epoch = GetFixed<uint64_t>(b + 8);
+    sum = GetFixed<uint64_t>(b + 24);
   }
   if (bytes->size() != kStateSize || magic != kStateMagic || sum != XXH3_64bits(b, 24) ||
       b[16] > 1 || b[17] > 1) {
@@ -43,12 +45,12 @@ Result<Registry::State> Registry::ReadState(const std::string& folder) {
 
 Status Registry::RecordStateLocked() {
   uint8_t b[kStateSize] = {};
-  std::memcpy(b, &kStateMagic, 4);
-  std::memcpy(b + 8, &state_.epoch, 8);
+  PutFixed<uint32_t>(b, kStateMagic);
+  PutFixed<uint64_t>(b + 8, state_.epoch);
   b[16] = static_cast<uint8_t>(state_.active);
   b[17] = state_.passive_stale ? 1 : 0;
   const uint64_t sum = XXH3_64bits(b, 24);
-  std::memcpy(b + 24, &sum, 8);
+  PutFixed<uint64_t>(b + 24, sum);
   Status active_status;
   for (int side : {state_.active, 1 - state_.active}) {
     if (side != state_.active && state_.passive_stale && !files_[side]) continue;

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "engine/coding.h"
+
 namespace sopfs {
 namespace {
 
@@ -15,23 +17,12 @@ constexpr size_t kHeaderSize = 32;
 constexpr size_t kRecordHeaderSize = 24;
 constexpr uint32_t kMaxPayload = 64u << 20;
 
-template <class T>
-void Put(uint8_t* p, T v) {
-  std::memcpy(p, &v, sizeof v);
-}
-template <class T>
-T Get(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
 std::vector<uint8_t> Header(uint64_t first_sequence) {
   std::vector<uint8_t> h(kHeaderSize, 0);
-  Put<uint32_t>(h.data(), kMagic);
-  Put<uint16_t>(h.data() + 4, kVersion);
-  Put<uint64_t>(h.data() + 8, first_sequence);
-  Put<uint64_t>(h.data() + 24, XXH3_64bits(h.data(), 24));
+  PutFixed<uint32_t>(h.data(), kMagic);
+  PutFixed<uint16_t>(h.data() + 4, kVersion);
+  PutFixed<uint64_t>(h.data() + 8, first_sequence);
+  PutFixed<uint64_t>(h.data() + 24, XXH3_64bits(h.data(), 24));
   return h;
 }
 
@@ -44,10 +35,10 @@ bool ParseRecord(const std::vector<uint8_t>& bytes, size_t offset, uint64_t want
                  size_t* next) {
   if (bytes.size() - offset < kRecordHeaderSize) return false;
   const uint8_t* p = bytes.data() + offset;
-  const uint32_t len = Get<uint32_t>(p);
-  if (len > kMaxPayload || Get<uint32_t>(p + 4) != 0 || Get<uint64_t>(p + 8) != want ||
+  const uint32_t len = GetFixed<uint32_t>(p);
+  if (len > kMaxPayload || GetFixed<uint32_t>(p + 4) != 0 || GetFixed<uint64_t>(p + 8) != want ||
       bytes.size() - offset - kRecordHeaderSize < len ||
-      Get<uint64_t>(p + 16) != RecordSum(want, p + kRecordHeaderSize, len)) {
+      GetFixed<uint64_t>(p + 16) != RecordSum(want, p + kRecordHeaderSize, len)) {
     return false;
   }
   out->sequence = want;
@@ -78,12 +69,12 @@ Status CommitLog::Load() {
   auto bytes = env_->ReadFile(path);
   if (!bytes.ok()) return bytes.status();
   const std::vector<uint8_t>& b = *bytes;
-  if (b.size() < kHeaderSize || Get<uint32_t>(b.data()) != kMagic ||
-      Get<uint16_t>(b.data() + 4) != kVersion ||
-      Get<uint64_t>(b.data() + 24) != XXH3_64bits(b.data(), 24)) {
+  if (b.size() < kHeaderSize || GetFixed<uint32_t>(b.data()) != kMagic ||
+      GetFixed<uint16_t>(b.data() + 4) != kVersion ||
+      GetFixed<uint64_t>(b.data() + 24) != XXH3_64bits(b.data(), 24)) {
     return Status::Error(EIO, "commit log " + path + " has a corrupt header");
   }
-  uint64_t sequence = Get<uint64_t>(b.data() + 8);
+  uint64_t sequence = GetFixed<uint64_t>(b.data() + 8);
   size_t offset = kHeaderSize;
   CommitRecord record;
   size_t next = 0;
@@ -94,7 +85,7 @@ Status CommitLog::Load() {
   }
   if (offset < b.size()) {
     // A bad record is a torn tail unless a good record follows it.
-    const uint32_t len = b.size() - offset >= 4 ? Get<uint32_t>(b.data() + offset) : 0;
+    const uint32_t len = b.size() - offset >= 4 ? GetFixed<uint32_t>(b.data() + offset) : 0;
     const size_t after = offset + kRecordHeaderSize + len;
     if (len <= kMaxPayload && after < b.size() &&
         ParseRecord(b, after, sequence + 1, &record, &next)) {
@@ -126,9 +117,9 @@ Status CommitLog::WriteBatch(std::vector<Request*>& batch, uint64_t offset, uint
     buf.resize(at + kRecordHeaderSize + r->payload.size());
     uint8_t* p = buf.data() + at;
     const auto* payload = reinterpret_cast<const uint8_t*>(r->payload.data());
-    Put<uint32_t>(p, static_cast<uint32_t>(r->payload.size()));
-    Put<uint64_t>(p + 8, r->sequence);
-    Put<uint64_t>(p + 16, RecordSum(r->sequence, payload, r->payload.size()));
+    PutFixed<uint32_t>(p, static_cast<uint32_t>(r->payload.size()));
+    PutFixed<uint64_t>(p + 8, r->sequence);
+    PutFixed<uint64_t>(p + 16, RecordSum(r->sequence, payload, r->payload.size()));
     std::memcpy(p + kRecordHeaderSize, payload, r->payload.size());
   }
   iovec iov{buf.data(), buf.size()};
