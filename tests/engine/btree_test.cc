@@ -1,0 +1,537 @@
+// B-Tree tests on MemoryNodeStore (every node goes through the codec): the node codec
+// and its fuzzing, edge cases of the operations and cursors, load/stage costs, cursors
+// over a changing tree, corruption, and a long randomized model test against std::map
+// across slot lengths and value placements, with reopens and structural checks.
+#include "engine/btree/btree.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "engine/btree/btree_cursor.h"
+#include "engine/btree/btree_node.h"
+#include "engine/btree/btree_verifier.h"
+#include "engine/btree/memory_node_store.h"
+
+namespace sopfs {
+namespace {
+
+#define ASSERT_OK(expr)                                       \
+  do {                                                        \
+    ::sopfs::Status _st = (expr);                             \
+    ASSERT_TRUE(_st.ok()) << #expr << ": " << _st.ToString(); \
+  } while (0)
+
+using Model = std::map<std::string, std::string>;
+
+std::string Key(int i) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "k%05d", i);
+  return buf;
+}
+
+// The verifier passes, the tree holds `items`, and the store holds exactly the nodes
+// and value blobs the tree reaches (nothing leaked, nothing reachable freed).
+void ExpectSound(MemoryNodeStore& store, LogicalId root, const BtreeOptions& options,
+                 size_t items) {
+  Result<BtreeShape> shape = VerifyBtree(&store, root, options);
+  ASSERT_TRUE(shape.ok()) << shape.status().ToString();
+  EXPECT_EQ(shape->items, items);
+  EXPECT_EQ(shape->nodes.size(), store.live_nodes()) << "leaked nodes";
+  EXPECT_EQ(shape->value_blobs.size(), store.live_values()) << "leaked value blobs";
+}
+
+// Full forward and backward scans equal the model, values included.
+void ExpectScansMatch(const Btree& tree, const Model& model) {
+  BtreeCursor c(&tree);
+  auto it = model.begin();
+  ASSERT_OK(c.First());
+  for (; c.Valid(); ++it) {
+    ASSERT_NE(it, model.end());
+    ASSERT_EQ(c.key(), it->first);
+    Result<std::string> v = c.value();
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    ASSERT_EQ(*v, it->second);
+    ASSERT_OK(c.Next());
+  }
+  ASSERT_EQ(it, model.end());
+  auto rit = model.rbegin();
+  ASSERT_OK(c.Last());
+  for (; c.Valid(); ++rit) {
+    ASSERT_NE(rit, model.rend());
+    ASSERT_EQ(c.key(), rit->first);
+    ASSERT_OK(c.Prev());
+  }
+  ASSERT_EQ(rit, model.rend());
+}
+
+// The cursor stands where the model iterator does (end() meaning not Valid()).
+void ExpectAt(const BtreeCursor& c, const Model& model, Model::const_iterator it) {
+  ASSERT_EQ(c.Valid(), it != model.end());
+  if (c.Valid()) {
+    ASSERT_EQ(c.key(), it->first);
+  }
+}
+
+BtreeNode SampleNode(bool internal) {
+  BtreeNode node;
+  node.id = 300;
+  node.items = {{"", "empty key", 0},
+                {"a", "", 0},
+                {std::string("b\0c", 3), "", 1ull << 40},
+                {"zz", std::string(200, 'v'), 0}};
+  if (internal) node.children = {7, 1ull << 33, 9, ~0ull, 128};
+  return node;
+}
+
+// First, Last, Seek(seek) and SeekForPrev(seek_for_prev), to run one after the other.
+std::vector<std::function<Status()>> Positioners(BtreeCursor& c, std::string seek,
+                                                 std::string seek_for_prev) {
+  return {[&c] { return c.First(); }, [&c] { return c.Last(); },
+          [&c, seek] { return c.Seek(seek); },
+          [&c, seek_for_prev] { return c.SeekForPrev(seek_for_prev); }};
+}
+
+TEST(BtreeNodeTest, EncodeDecodeRoundTripsLeafAndInternalNodes) {
+  for (bool internal : {false, true}) {
+    BtreeNode node = SampleNode(internal);
+    Result<BtreeNode> back = BtreeNode::Decode(node.Encode(), node.id);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(*back, node);
+  }
+  BtreeNode empty;
+  empty.id = 1;
+  EXPECT_TRUE(BtreeNode::Decode(empty.Encode(), 1).ok());
+}
+
+TEST(BtreeNodeTest, DecodeRejectsEveryTruncationAndAnotherNodesId) {
+  for (bool internal : {false, true}) {
+    std::string bytes = SampleNode(internal).Encode();
+    for (size_t n = 0; n < bytes.size(); ++n) {
+      Result<BtreeNode> r = BtreeNode::Decode(std::string_view(bytes).substr(0, n), 300);
+      ASSERT_FALSE(r.ok()) << "prefix of " << n << " bytes";
+      EXPECT_EQ(r.status().code(), EIO);
+    }
+    EXPECT_EQ(BtreeNode::Decode(bytes + "x", 300).status().code(), EIO);
+    EXPECT_EQ(BtreeNode::Decode(bytes, 301).status().code(), EIO);
+  }
+}
+
+// Random bytes, bit flips and byte changes: Decode never crashes or overreads (ASan
+// watches), fails only with EIO, and accepts only what Encode would write.
+TEST(BtreeNodeTest, DecodeFuzzNeverCrashesAndAcceptsOnlyCanonicalBytes) {
+  std::mt19937_64 rng(42);
+  auto check = [](const std::string& bytes) {
+    Result<BtreeNode> r = BtreeNode::Decode(bytes, 300);
+    if (r.ok()) {
+      EXPECT_EQ(r->Encode(), bytes);
+    } else {
+      EXPECT_EQ(r.status().code(), EIO);
+    }
+  };
+  std::string valid[] = {SampleNode(false).Encode(), SampleNode(true).Encode()};
+  int accepted = 0;
+  for (const std::string& bytes : valid) {
+    for (size_t bit = 0; bit < bytes.size() * 8; ++bit) {
+      std::string flipped = bytes;
+      flipped[bit / 8] ^= static_cast<char>(1 << (bit % 8));
+      check(flipped);
+      accepted += BtreeNode::Decode(flipped, 300).ok();
+    }
+  }
+  EXPECT_GT(accepted, 0);  // flips inside key and value bytes stay valid
+  for (int i = 0; i < 20000; ++i) {
+    std::string bytes = valid[i % 2];
+    if (i % 3 == 0) bytes.resize(rng() % (bytes.size() + 1));
+    for (int k = 0, n = 1 + rng() % 4; k < n; ++k) {
+      if (!bytes.empty()) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    }
+    check(bytes);
+    std::string noise(rng() % 64, '\0');
+    for (char& ch : noise) ch = static_cast<char>(rng());
+    check(i % 2 ? "SOPN\x01" + noise : noise);
+  }
+}
+
+TEST(BtreeOptionsTest, BtreeSlotLengthOutsideFourTo5000IsEinval) {
+  MemoryNodeStore store;
+  EXPECT_EQ(Btree::Create(&store, {.slot_length = 3}).status().code(), EINVAL);
+  EXPECT_EQ(Btree::Create(&store, {.slot_length = 5001}).status().code(), EINVAL);
+  Btree tree(&store, 1, {.slot_length = 2});
+  EXPECT_EQ(tree.Add("a", "b").code(), EINVAL);
+  EXPECT_EQ(tree.Find("a").status().code(), EINVAL);
+  EXPECT_EQ(BtreeCursor(&tree).First().code(), EINVAL);
+}
+
+class BtreeTest : public ::testing::Test {
+ protected:
+  void Open(BtreeOptions options = {}) {
+    options_ = std::move(options);
+    Result<LogicalId> root = Btree::Create(&store_, options_);
+    ASSERT_TRUE(root.ok()) << root.status().ToString();
+    root_ = *root;
+    tree_ = std::make_unique<Btree>(&store_, root_, options_);
+  }
+  void AddKeys(int n, int step = 1) {
+    for (int i = 0; i < n; i += step) ASSERT_OK(tree_->Add(Key(i), "v"));
+  }
+  void ExpectSound(size_t items) { ::sopfs::ExpectSound(store_, root_, options_, items); }
+  Result<BtreeShape> Shape() { return VerifyBtree(&store_, root_, options_); }
+
+  MemoryNodeStore store_;
+  BtreeOptions options_;
+  LogicalId root_ = 0;
+  std::unique_ptr<Btree> tree_;
+};
+
+TEST_F(BtreeTest, EmptyTreeCursorsAreNotValidAndFindIsEnoent) {
+  Open();
+  BtreeCursor c(tree_.get());
+  for (const auto& position : Positioners(c, "", "\xff")) {
+    ASSERT_OK(position());
+    EXPECT_FALSE(c.Valid());
+  }
+  EXPECT_EQ(c.Next().code(), EINVAL);
+  EXPECT_EQ(c.Prev().code(), EINVAL);
+  EXPECT_EQ(c.value().status().code(), EINVAL);
+  EXPECT_EQ(tree_->Find("").status().code(), ENOENT);
+  EXPECT_EQ(tree_->Remove("").code(), ENOENT);
+  EXPECT_EQ(tree_->Update("", "v").code(), ENOENT);
+  ExpectSound(0);
+}
+
+TEST_F(BtreeTest, SingleItemAddUpdateRemoveAndCursorsFollowTheirContracts) {
+  Open();
+  ASSERT_OK(tree_->Add("", "empty key"));  // the empty key is a key
+  EXPECT_EQ(tree_->Add("", "again").code(), EEXIST);
+  Result<bool> added = tree_->AddIfNotExist("", "again");
+  ASSERT_TRUE(added.ok());
+  EXPECT_FALSE(*added);
+  EXPECT_EQ(*tree_->Find(""), "empty key");
+
+  BtreeCursor c(tree_.get());
+  for (const auto& position : Positioners(c, "", "a")) {
+    ASSERT_OK(position());
+    ASSERT_TRUE(c.Valid());
+    EXPECT_EQ(c.key(), "");
+  }
+  ASSERT_OK(c.Next());
+  EXPECT_FALSE(c.Valid());
+  ASSERT_OK(c.Seek("\x01"));
+  EXPECT_FALSE(c.Valid());
+
+  ASSERT_OK(tree_->Update("", "new"));
+  EXPECT_EQ(*tree_->Find(""), "new");
+  ASSERT_OK(tree_->Upsert("", "newer"));
+  EXPECT_EQ(*tree_->Find(""), "newer");
+  ASSERT_OK(tree_->Remove(""));
+  EXPECT_EQ(tree_->Remove("").code(), ENOENT);
+  EXPECT_EQ(tree_->Find("").status().code(), ENOENT);
+  ExpectSound(0);
+}
+
+TEST_F(BtreeTest, KeysOverFourKibAreEinvalAndFourKibKeysWork) {
+  Open();
+  std::string max_key(Btree::kMaxKeyLength, 'k');
+  std::string long_key = max_key + "k";
+  ASSERT_OK(tree_->Add(max_key, "v"));
+  EXPECT_EQ(*tree_->Find(max_key), "v");
+  EXPECT_EQ(tree_->Add(long_key, "v").code(), EINVAL);
+  EXPECT_EQ(tree_->Upsert(long_key, "v").code(), EINVAL);
+  EXPECT_EQ(tree_->Find(long_key).status().code(), EINVAL);
+  EXPECT_EQ(tree_->Remove(long_key).code(), EINVAL);
+  ExpectSound(1);
+}
+
+// Grows to several levels, empties, and grows again: the root keeps its ID, every
+// state is sound, and emptying gives back every node but the root.
+TEST_F(BtreeTest, RootIdSurvivesSplitsAndShrinksAndDeletingEverythingFreesAllNodes) {
+  Open({.slot_length = 4});
+  std::vector<int> order(2000);
+  for (int i = 0; i < 2000; ++i) order[i] = i;
+  std::mt19937 rng(7);
+  for (int round = 0; round < 2; ++round) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int i : order) ASSERT_OK(tree_->Add(Key(i), "v" + std::to_string(i)));
+    ASSERT_NO_FATAL_FAILURE(ExpectSound(2000));
+    EXPECT_GE(Shape()->depth, 5u);
+    EXPECT_FALSE((*store_.Load(root_))->leaf());
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t n = 0; n < order.size(); ++n) {
+      ASSERT_OK(tree_->Remove(Key(order[n])));
+      if (n % 97 == 0) {
+        ASSERT_NO_FATAL_FAILURE(ExpectSound(1999 - n));
+      }
+    }
+    ASSERT_NO_FATAL_FAILURE(ExpectSound(0));
+    EXPECT_EQ(store_.live_nodes(), 1u);
+    EXPECT_TRUE((*store_.Load(root_))->leaf());
+  }
+}
+
+TEST_F(BtreeTest, ReverseComparatorOrdersScansAndSeeksBackwards) {
+  Open({.slot_length = 5,
+        .compare = [](std::string_view a, std::string_view b) { return b.compare(a); }});
+  AddKeys(300, 2);
+  ExpectSound(150);
+  BtreeCursor c(tree_.get());
+  std::vector<std::string> seen;
+  ASSERT_OK(c.First());
+  while (c.Valid()) {
+    seen.emplace_back(c.key());
+    ASSERT_OK(c.Next());
+  }
+  ASSERT_EQ(seen.size(), 150u);
+  EXPECT_EQ(seen.front(), Key(298));
+  EXPECT_TRUE(std::is_sorted(seen.rbegin(), seen.rend()));
+  ASSERT_OK(c.Seek(Key(101)));  // first >= in reverse order: the next smaller key
+  ASSERT_TRUE(c.Valid());
+  EXPECT_EQ(c.key(), Key(100));
+  ASSERT_OK(c.SeekForPrev(Key(101)));
+  ASSERT_TRUE(c.Valid());
+  EXPECT_EQ(c.key(), Key(102));
+  EXPECT_EQ(*tree_->Find(Key(100)), "v");
+}
+
+TEST_F(BtreeTest, BigValuesLiveInBlobsThatUpdatesAndRemovesFree) {
+  Open({.slot_length = 16, .value_blob_threshold = 100});
+  std::string big(1 << 20, 'b');
+  big[12345] = 'x';
+  ASSERT_OK(tree_->Add("big", big));
+  ASSERT_OK(tree_->Add("small", std::string(100, 's')));  // at the threshold: in the node
+  EXPECT_EQ(store_.live_values(), 1u);
+  EXPECT_LT(store_.EncodedSize(root_), 300u);
+  EXPECT_EQ(*tree_->Find("big"), big);
+  BtreeCursor c(tree_.get());
+  ASSERT_OK(c.First());
+  EXPECT_EQ(*c.value(), big);
+
+  ASSERT_OK(tree_->Update("small", big + "2"));  // inline -> blob
+  EXPECT_EQ(store_.live_values(), 2u);
+  ASSERT_OK(tree_->Update("big", "tiny"));  // blob -> inline frees the blob
+  EXPECT_EQ(store_.live_values(), 1u);
+  EXPECT_EQ(*tree_->Find("big"), "tiny");
+  EXPECT_EQ(*tree_->Find("small"), big + "2");
+  ASSERT_OK(tree_->Upsert("small", big));  // blob -> new blob frees the old one
+  EXPECT_EQ(store_.live_values(), 1u);
+  ASSERT_OK(tree_->Remove("small"));
+  EXPECT_EQ(store_.live_values(), 0u);
+  ExpectSound(1);
+}
+
+TEST_F(BtreeTest, FindLoadsOneNodePerLevelAndAScanLoadsEachNodeOnce) {
+  Open({.slot_length = 7});
+  AddKeys(2000, 2);
+  Result<BtreeShape> shape = Shape();
+  ASSERT_TRUE(shape.ok());
+  for (int i = 1; i < 2000; i += 2) {
+    uint64_t before = store_.counters().loads;
+    EXPECT_EQ(tree_->Find(Key(i)).status().code(), ENOENT);
+    EXPECT_EQ(store_.counters().loads - before, shape->depth);
+  }
+  uint64_t before = store_.counters().loads;
+  BtreeCursor c(tree_.get());
+  size_t n = 0;
+  ASSERT_OK(c.First());
+  for (; c.Valid(); ++n) ASSERT_OK(c.Next());
+  EXPECT_EQ(n, 1000u);
+  EXPECT_EQ(store_.counters().loads - before, shape->nodes.size());
+}
+
+TEST_F(BtreeTest, UpdateOfAnExistingKeyStagesOnlyTheNodeHoldingIt) {
+  Open({.slot_length = 4});
+  AddKeys(500);
+  for (int i = 0; i < 500; ++i) {
+    MemoryNodeStore::Counters before = store_.counters();
+    ASSERT_OK(tree_->Upsert(Key(i), "w"));
+    EXPECT_EQ(store_.counters().stages - before.stages, 1u);
+    EXPECT_EQ(store_.counters().allocations, before.allocations);
+  }
+  ExpectSound(500);
+}
+
+// Writes through the Btree while a cursor is open: the cursor keeps its key, value()
+// reads the current value, and Next/Prev continue from that key in the changed tree.
+TEST_F(BtreeTest, CursorContinuesByKeyAfterTheTreeChanges) {
+  Open({.slot_length = 4});
+  AddKeys(100);
+  BtreeCursor c(tree_.get());
+  ASSERT_OK(c.Seek(Key(50)));
+  ASSERT_OK(tree_->Update(Key(50), "changed"));
+  EXPECT_EQ(*c.value(), "changed");
+  for (int i = 40; i < 60; ++i) ASSERT_OK(tree_->Remove(Key(i)));
+  ASSERT_OK(tree_->Add(Key(50) + "a", "new"));
+  EXPECT_EQ(c.key(), Key(50));
+  EXPECT_EQ(c.value().status().code(), ENOENT);
+  ASSERT_OK(c.Next());
+  ASSERT_TRUE(c.Valid());
+  EXPECT_EQ(c.key(), Key(50) + "a");
+  ASSERT_OK(c.Next());
+  EXPECT_EQ(c.key(), Key(60));
+  ASSERT_OK(tree_->Remove(Key(50) + "a"));
+  ASSERT_OK(c.Prev());
+  EXPECT_EQ(c.key(), Key(39));
+  ASSERT_OK(c.Prev());
+  EXPECT_EQ(c.key(), Key(38));
+}
+
+TEST_F(BtreeTest, CorruptOrMissingNodeFailsWithEioAndNeverCrashes) {
+  Open({.slot_length = 4});
+  AddKeys(200);
+  Result<BtreeShape> shape = Shape();
+  ASSERT_TRUE(shape.ok());
+  LogicalId victim = shape->nodes[shape->nodes.size() / 2];
+  ASSERT_NE(victim, root_);
+  std::string bytes = (*store_.Load(victim))->Encode();
+  ASSERT_OK(store_.Corrupt(victim, bytes.substr(0, bytes.size() - 1)));
+
+  EXPECT_EQ(Shape().status().code(), EIO);
+  BtreeCursor c(tree_.get());
+  Status st = c.First();
+  while (st.ok() && c.Valid()) st = c.Next();
+  EXPECT_EQ(st.code(), EIO);
+  EXPECT_FALSE(c.Valid());
+  int failed = 0;
+  for (int i = 0; i < 200; ++i) {
+    if (!tree_->Find(Key(i)).ok()) {
+      EXPECT_EQ(tree_->Find(Key(i)).status().code(), EIO);
+      EXPECT_EQ(tree_->Upsert(Key(i), "w").code(), EIO);
+      ++failed;
+    }
+  }
+  EXPECT_GT(failed, 0);
+  ASSERT_OK(store_.Corrupt(victim, bytes));  // restored: whole again
+  ExpectSound(200);
+
+  ASSERT_OK(store_.Free(victim));  // a missing node is EIO too, never "no such key"
+  failed = 0;
+  for (int i = 0; i < 200; ++i) {
+    int code = tree_->Find(Key(i)).status().code();
+    EXPECT_TRUE(code == 0 || code == EIO) << code;
+    failed += code == EIO;
+  }
+  EXPECT_GT(failed, 0);
+  EXPECT_EQ(Shape().status().code(), EIO);
+}
+
+// (slot length, values in node)
+class BtreeModelTest : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+
+// 20,000 random operations on a small key space (collisions and empties happen), in
+// phases that grow and shrink the tree; every 400 the scans, seeks, cursor walks and
+// structure are checked against the model; every 2,500 the tree is reopened.
+TEST_P(BtreeModelTest, RandomOperationsMatchStdMapAcrossReopens) {
+  const auto [slot_length, values_in_node] = GetParam();
+  const BtreeOptions options{.slot_length = slot_length, .values_in_node = values_in_node};
+  std::mt19937_64 rng(1000 + slot_length * 2 + values_in_node);
+  auto pick = [&rng](size_t n) { return static_cast<size_t>(rng() % n); };
+  // Bytes that sort differently signed and unsigned are included.
+  static constexpr char kAlphabet[] = {0, 1, 'a', 'b', 'c', 'z', 0x7f, -0x80, -1};
+  std::vector<std::string> keys;
+  for (std::set<std::string> seen; seen.size() < 1500;) {
+    std::string k(pick(9), '\0');
+    for (char& ch : k) ch = kAlphabet[pick(sizeof kAlphabet)];
+    if (seen.insert(k).second) keys.push_back(k);
+  }
+  auto random_value = [&]() {
+    std::string v(pick(100) < 3 ? 1500 + pick(1500) : pick(24), 'v');
+    for (size_t i = 0; i < v.size(); i += 7) v[i] = static_cast<char>(rng());
+    return v;
+  };
+
+  MemoryNodeStore store;
+  LogicalId root = *Btree::Create(&store, options);
+  auto tree = std::make_unique<Btree>(&store, root, options);
+  Model model;
+  bool grow = false;
+  for (int op = 0; op < 20000; ++op) {
+    if (op % 3000 == 0) grow = !grow;
+    const std::string& key = keys[pick(keys.size())];
+    const bool present = model.count(key) > 0;
+    const std::string value = random_value();
+    const size_t r = pick(100), writes = grow ? 70 : 25;
+    if (r < writes) {
+      switch (pick(3)) {
+        case 0:
+          EXPECT_EQ(tree->Add(key, value).code(), present ? EEXIST : 0);
+          if (!present) model[key] = value;
+          break;
+        case 1: {
+          Result<bool> added = tree->AddIfNotExist(key, value);
+          ASSERT_TRUE(added.ok()) << added.status().ToString();
+          EXPECT_EQ(*added, !present);
+          if (!present) model[key] = value;
+          break;
+        }
+        default:
+          ASSERT_OK(tree->Upsert(key, value));
+          model[key] = value;
+      }
+    } else if (r < writes + 10) {
+      EXPECT_EQ(tree->Update(key, value).code(), present ? 0 : ENOENT);
+      if (present) model[key] = value;
+    } else if (r < 95) {
+      EXPECT_EQ(tree->Remove(key).code(), present ? 0 : ENOENT);
+      model.erase(key);
+    } else {
+      Result<std::string> found = tree->Find(key);
+      ASSERT_EQ(found.status().code(), present ? 0 : ENOENT);
+      if (present) {
+        EXPECT_EQ(*found, model[key]);
+      }
+    }
+    ASSERT_FALSE(HasFailure()) << "op " << op;
+    if (op % 2500 == 2499) tree = std::make_unique<Btree>(&store, root, options);
+    if (op % 400 != 399) continue;
+
+    SCOPED_TRACE("after op " + std::to_string(op));
+    ASSERT_NO_FATAL_FAILURE(ExpectSound(store, root, options, model.size()));
+    ASSERT_NO_FATAL_FAILURE(ExpectScansMatch(*tree, model));
+    BtreeCursor c(tree.get());
+    for (int s = 0; s < 30; ++s) {
+      std::string probe = keys[pick(keys.size())] + (pick(2) ? "" : "\x01");
+      ASSERT_OK(c.SeekForPrev(probe));
+      auto ub = model.upper_bound(probe);
+      ASSERT_NO_FATAL_FAILURE(
+          ExpectAt(c, model, ub == model.begin() ? model.end() : std::prev(ub)));
+      ASSERT_OK(c.Seek(probe));
+      auto it = model.lower_bound(probe);
+      ASSERT_NO_FATAL_FAILURE(ExpectAt(c, model, it));
+      for (int step = 0; step < 8 && c.Valid(); ++step) {  // a random walk from there
+        if (pick(2)) {
+          ASSERT_OK(c.Next());
+          ++it;
+        } else if (it == model.begin()) {
+          ASSERT_OK(c.Prev());  // before the first item: the cursor leaves the tree
+          ASSERT_FALSE(c.Valid());
+          break;
+        } else {
+          ASSERT_OK(c.Prev());
+          --it;
+        }
+        ASSERT_NO_FATAL_FAILURE(ExpectAt(c, model, it));
+      }
+    }
+  }
+  ASSERT_GT(store.counters().frees, 0u);  // merges and root shrinks happened
+}
+
+INSTANTIATE_TEST_SUITE_P(SlotLengthsAndValuePlacements, BtreeModelTest,
+                         ::testing::Combine(::testing::Values(4, 5, 7, 16, 100, 500),
+                                            ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<std::tuple<int, bool>>& info) {
+                           return "Slots" + std::to_string(std::get<0>(info.param)) +
+                                  (std::get<1>(info.param) ? "ValuesInNode" : "ValuesInBlobs");
+                         });
+
+}  // namespace
+}  // namespace sopfs
