@@ -43,54 +43,83 @@ Result<Registry::State> Registry::ReadState(const std::string& folder) {
   return State{.epoch = epoch, .active = b[16], .passive_stale = b[17] == 1};
 }
 
-Status Registry::RecordStateLocked() {
+Status Registry::SwitchStateLocked(const State& next) {
+  Status st = RecordStateLocked(next);
+  if (st.ok()) {
+    state_ = next;
+  } else {
+    // Not recorded: acting on the new state could acknowledge commits that a restart
+    // (reading the old state) would not find. Stop until reopened.
+    broken_ = Status::Error(EIO, "registry state could not be recorded: " + st.ToString());
+  }
+  return st.ok() ? st : broken_;
+}
+
+Status Registry::RecordStateLocked(const State& next) {
   uint8_t b[kStateSize] = {};
   PutFixed<uint32_t>(b, kStateMagic);
-  PutFixed<uint64_t>(b + 8, state_.epoch);
-  b[16] = static_cast<uint8_t>(state_.active);
-  b[17] = state_.passive_stale ? 1 : 0;
+  PutFixed<uint64_t>(b + 8, next.epoch);
+  b[16] = static_cast<uint8_t>(next.active);
+  b[17] = next.passive_stale ? 1 : 0;
   const uint64_t sum = XXH3_64bits(b, 24);
   PutFixed<uint64_t>(b + 24, sum);
   Status active_status;
-  for (int side : {state_.active, 1 - state_.active}) {
-    if (side != state_.active && state_.passive_stale && !files_[side]) continue;
+  for (int side : {next.active, 1 - next.active}) {
+    if (side != next.active && next.passive_stale && !files_[side]) continue;
     // Written aside and renamed, so a torn write never destroys the previous state.
     const std::string path = folders_[side] + kStateFile;
     Status st = env_->WriteFileDurably(path + ".new", {b, kStateSize});
     if (st.ok()) st = env_->Rename(path + ".new", path);
     if (st.ok()) st = env_->SyncDir(folders_[side]);
-    if (side == state_.active) active_status = st;
+    if (side == next.active) active_status = st;
   }
   return active_status;
 }
 
 Status Registry::Init() {
-  // The newest valid state on either side decides which side is active.
+  // The newest valid state decides which side is active. A side whose state cannot be
+  // read leaves it open whether it recorded a newer switch; only a readable side that
+  // says it took over (it is active, the other stale) may then go on alone.
   bool any = false;
+  int unreadable = -1;
+  Status why;
   for (int side = 0; side < 2; ++side) {
     auto st = ReadState(folders_[side]);
-    if (st.ok() && (!any || st->epoch > state_.epoch)) {
-      state_ = *st;
+    if (st.ok()) {
+      if (!any || st->epoch > state_.epoch) state_ = *st;
       any = true;
+    } else {
+      unreadable = side;
+      why = st.status();
     }
+  }
+  const bool blocks_exist = env_->Exists(folders_[0] + "/registry.blocks") ||
+                            env_->Exists(folders_[1] + "/registry.blocks");
+  if (!any && blocks_exist) {
+    return Status::Error(EIO, "registry: no readable registry.state on either side (" +
+                                  why.ToString() + "); refusing to guess which side is current");
+  }
+  if (any && unreadable >= 0 && !(state_.active != unreadable && state_.passive_stale) &&
+      blocks_exist) {
+    return Status::Error(EIO, "registry: the state of " + folders_[unreadable] +
+                                  " cannot be read (" + why.ToString() +
+                                  ") and the other side does not know it is current; restore "
+                                  "that folder or reinstate it by hand");
   }
   for (int side = 0; side < 2; ++side) {
     auto file = RegistryFile::Open(env_, folders_[side], /*create=*/!any);
     if (file.ok()) files_[side] = std::move(*file);
   }
   if (!files_[state_.active]) {
-    if (state_.passive_stale || !files_[1 - state_.active]) {
-      return Status::Error(EIO, "registry: active side " + folders_[state_.active] +
-                                    " is unavailable and the passive side cannot take over");
-    }
     return FailOverLocked(Status::Error(ENOENT, "cannot open " + folders_[state_.active]));
   }
   if (!files_[1 - state_.active] && !state_.passive_stale) {
-    state_.passive_stale = true;
-    ++state_.epoch;
-    return RecordStateLocked();
+    State next = state_;
+    next.passive_stale = true;
+    ++next.epoch;
+    return SwitchStateLocked(next);
   }
-  if (!any) return RecordStateLocked();
+  if (!any) return SwitchStateLocked(state_);
   return Status::Ok();
 }
 
@@ -99,12 +128,10 @@ Status Registry::FailOverLocked(const Status& why) {
     return Status::Error(EIO, "registry: active side " + folders_[state_.active] + " failed (" +
                                   why.ToString() + ") and no passive side is current");
   }
-  state_.active = 1 - state_.active;
-  state_.passive_stale = true;
-  ++state_.epoch;
-  Status st = RecordStateLocked();
+  const State next{.epoch = state_.epoch + 1, .active = 1 - state_.active, .passive_stale = true};
+  Status st = SwitchStateLocked(next);
   if (!st.ok()) {
-    return Status::Error(EIO, "registry: failing over to " + folders_[state_.active] +
+    return Status::Error(EIO, "registry: failing over to " + folders_[next.active] +
                                   " could not be recorded: " + st.ToString());
   }
   return Status::Ok();
@@ -160,6 +187,7 @@ Result<RegistryEntry> Registry::Get(LogicalId id) {
 
 Status Registry::Apply(std::span<const std::pair<LogicalId, RegistryEntry>> updates) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (!broken_.ok()) return broken_;
   std::map<uint64_t, RegistryBlock> changed;
   for (const auto& [id, entry] : updates) {
     const uint64_t number = RegistryBlock::BlockOf(id);
@@ -189,9 +217,12 @@ Status Registry::Apply(std::span<const std::pair<LogicalId, RegistryEntry>> upda
   if (result[0].ok()) {
     for (const RegistryBlock& b : blocks) cache_[b.number] = b;
     if (sides[1] && !result[1].ok()) {
-      state_.passive_stale = true;  // the passive missed this write
-      ++state_.epoch;
-      return RecordStateLocked();
+      // The passive side missed this write. The commit is durable on the active side;
+      // if even that cannot be recorded the caller must take it as "maybe applied".
+      State next = state_;
+      next.passive_stale = true;
+      ++next.epoch;
+      return SwitchStateLocked(next);
     }
     return Status::Ok();
   }
@@ -200,14 +231,16 @@ Status Registry::Apply(std::span<const std::pair<LogicalId, RegistryEntry>> upda
     for (const RegistryBlock& b : blocks) cache_[b.number] = b;
     return FailOverLocked(result[0]);
   }
-  // Durable nowhere for sure: forget what the cache thinks of these blocks.
-  for (const RegistryBlock& b : blocks) cache_.erase(b.number);
+  // Durable nowhere for sure. The cache keeps the versions from before this Apply
+  // (`blocks` were copies); re-reading the disk could show the failed bytes (on Linux a
+  // failed flush can leave them in the page cache).
   return Status::Error(result[0].code(),
                        "registry write failed on every side: " + result[0].ToString());
 }
 
 Status Registry::Reinstate() {
   std::lock_guard<std::mutex> lock(mu_);
+  if (!broken_.ok()) return broken_;
   if (!state_.passive_stale) return Status::Ok();
   const int stale = 1 - state_.active;
   SOPFS_RETURN_IF_ERROR(env_->MkDirs(folders_[stale]));
@@ -223,9 +256,10 @@ Status Registry::Reinstate() {
   }
   SOPFS_RETURN_IF_ERROR((*file)->Rewrite(blocks));
   files_[stale] = std::move(*file);
-  state_.passive_stale = false;
-  ++state_.epoch;
-  return RecordStateLocked();
+  State next = state_;
+  next.passive_stale = false;
+  ++next.epoch;
+  return SwitchStateLocked(next);
 }
 
 RegistryHealth Registry::Health() {

@@ -60,8 +60,11 @@ class Registry {
   Registry(Env* env, std::string side_a, std::string side_b);
   Status Init();
   Result<State> ReadState(const std::string& folder);
-  // Writes the state to every side that can take it; ok if the active side took it.
-  Status RecordStateLocked();
+  // Writes `next` to every side that can take it; ok if its active side took it.
+  Status RecordStateLocked(const State& next);
+  // Records `next` and only then makes it the state; if it cannot be recorded the
+  // registry refuses further writes (broken_) until reopened.
+  Status SwitchStateLocked(const State& next);
   RegistryFile* ActiveLocked() { return files_[state_.active].get(); }
   RegistryFile* PassiveLocked() {
     return state_.passive_stale ? nullptr : files_[1 - state_.active].get();
@@ -76,6 +79,7 @@ class Registry {
   State state_;
   std::unique_ptr<RegistryFile> files_[2];  // null for a side that could not be opened
   std::map<uint64_t, RegistryBlock> cache_;
+  Status broken_;  // set when a state switch could not be recorded
 };
 
 }  // namespace sopfs

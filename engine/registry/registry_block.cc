@@ -14,9 +14,12 @@ namespace {
 constexpr uint32_t kMagic = 0x52504f53;  // "SOPR"
 constexpr uint16_t kVersion = 1;
 
+// Covers everything but the checksum field itself: magic, version, block number,
+// sequence (a rotted sequence must not make an old slot look newest) and entries.
 uint64_t Checksum(const uint8_t* block) {
-  return XXH3_64bits(block + RegistryBlock::kHeaderSize,
-                     RegistryBlock::kSize - RegistryBlock::kHeaderSize);
+  return XXH3_64bits_withSeed(block + RegistryBlock::kHeaderSize,
+                              RegistryBlock::kSize - RegistryBlock::kHeaderSize,
+                              XXH3_64bits(block, 24));
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 // [b * kEntriesPerBlock, (b + 1) * kEntriesPerBlock).
 //
 // Layout (little endian): 0 magic "SOPR"  4 format version (u16)  6 zero  8 block
-// number  16 sequence (bumped by every write of the block)  24 XXH3-64 of bytes 32..4095
+// number  16 sequence (bumped by every write of the block)  24 checksum: XXH3-64 of
+// bytes 32..4095 seeded with the XXH3-64 of bytes 0..23
 // 32.. 127 entries of 32 bytes: blob ID (hi, lo), version, flags (u32), zero (u32).
 // An all-zero block is a block never written: every entry empty.
 #pragma once

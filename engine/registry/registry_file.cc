@@ -62,30 +62,28 @@ Result<RegistryFile::BlockState> RegistryFile::Read(uint64_t number, RegistryBlo
   }
   if (best >= 0) {
     *out = slot[best];
-    current_slot_[number] = best;
     if (newer_slot_corrupt) *newer_slot_corrupt = state[1 - best] == D::kCorrupt;
     return BlockState::kValid;
   }
   *out = RegistryBlock{};
   out->number = number;
-  current_slot_[number] = 1;  // so the next write goes to slot 0
   if (state[0] == D::kEmpty && state[1] == D::kEmpty) return BlockState::kEmpty;
   if (state[0] == D::kEmpty || state[1] == D::kEmpty) return BlockState::kFirstWriteTorn;
   return BlockState::kCorrupt;
 }
 
-void RegistryFile::PrepareWrite(const std::vector<RegistryBlock>& blocks, std::vector<IoOp>* ops) {
+void RegistryFile::PrepareWrite(const std::vector<RegistryBlock>& blocks, std::vector<IoOp>* ops,
+                                bool mirror) {
   pending_ = AlignedBuffer(blocks.size() * RegistryBlock::kSize);
   pending_iovs_.resize(blocks.size());
-  pending_slots_.clear();
   for (size_t i = 0; i < blocks.size(); ++i) {
     const RegistryBlock& b = blocks[i];
-    auto it = current_slot_.find(b.number);
-    const int slot = it == current_slot_.end() ? 0 : 1 - it->second;
+    // Sequences rise by one per write, the same on both sides, so the parity picks the
+    // slot that does not hold the current version, whatever this side has read.
+    const int slot = static_cast<int>(b.sequence & 1) ^ (mirror ? 1 : 0);
     uint8_t* p = pending_.data() + i * RegistryBlock::kSize;
     b.Encode(std::span<uint8_t, RegistryBlock::kSize>(p, RegistryBlock::kSize));
     pending_iovs_[i] = {p, RegistryBlock::kSize};
-    pending_slots_.emplace_back(b.number, slot);
     ops->push_back({.kind = IoKind::kWrite,
                     .file = file_.get(),
                     .offset = SlotOffset(b.number, slot),
@@ -104,22 +102,20 @@ Status RegistryFile::FinishWrite(std::span<const IoOp> ops) {
                                     " registry blocks in " + file_->path());
     }
   }
-  for (const auto& [block, slot] : pending_slots_) current_slot_[block] = slot;
   return Status::Ok();
 }
 
 Status RegistryFile::Rewrite(const std::vector<RegistryBlock>& blocks) {
   SOPFS_RETURN_IF_ERROR(file_->Truncate(0));
-  current_slot_.clear();
-  // Both slots get the block, so either one alone is a whole copy.
-  std::vector<IoOp> ops;
-  PrepareWrite(blocks, &ops);
-  SOPFS_RETURN_IF_ERROR(env_->Submit(ops));
-  SOPFS_RETURN_IF_ERROR(FinishWrite(ops));
-  ops.clear();
-  PrepareWrite(blocks, &ops);
-  SOPFS_RETURN_IF_ERROR(env_->Submit(ops));
-  return FinishWrite(ops);
+  // Both slots get the block (the second pass into the slot its parity does not pick),
+  // so either slot alone is a whole copy.
+  for (bool mirror : {false, true}) {
+    std::vector<IoOp> ops;
+    PrepareWrite(blocks, &ops, mirror);
+    SOPFS_RETURN_IF_ERROR(env_->Submit(ops));
+    SOPFS_RETURN_IF_ERROR(FinishWrite(ops));
+  }
+  return Status::Ok();
 }
 
 }  // namespace sopfs

@@ -1,9 +1,9 @@
 // RegistryFile: the registry blocks of one side (one folder), in "<folder>/registry.blocks".
 //
-// Every block has two 4096-byte slots (block b at slots 2b and 2b+1). A write goes to
-// the slot that does not hold the current version and bumps the block's sequence, so
-// a torn write leaves the previous version whole; a read takes the valid slot with the
-// higher sequence. A checksum failure is never used: the block reads as corrupt.
+// Every block has two 4096-byte slots (block b at slots 2b and 2b+1). Version s of a
+// block goes to slot s mod 2, so a write never touches the slot holding the current
+// version (s - 1) and a torn write leaves it whole; a read takes the valid slot with
+// the higher sequence. A checksum failure is never used: the block reads as corrupt.
 //
 // Threads: not thread-safe; the Registry serializes calls.
 #pragma once
@@ -41,9 +41,10 @@ class RegistryFile {
   // The writes of `blocks` (sequence already bumped by the caller) into their free
   // slots, as a chain of ops ending in fdatasync, appended to `ops`. The buffers live in
   // this object until Finish.
-  void PrepareWrite(const std::vector<RegistryBlock>& blocks, std::vector<IoOp>* ops);
-  // Checks the ops PrepareWrite added (at ops[first..]); on success the written slots
-  // become current.
+  // `mirror` writes into the other slot instead (Rewrite's second copy).
+  void PrepareWrite(const std::vector<RegistryBlock>& blocks, std::vector<IoOp>* ops,
+                    bool mirror = false);
+  // Checks the ops PrepareWrite added.
   Status FinishWrite(std::span<const IoOp> ops);
 
   // Rewrites the whole file from `blocks` (both slots of each), durably: reinstating a
@@ -61,11 +62,9 @@ class RegistryFile {
   Env* env_;
   std::string folder_;
   std::unique_ptr<File> file_;
-  std::map<uint64_t, int> current_slot_;  // block -> slot (0/1) holding its current version
   // In flight between PrepareWrite and FinishWrite.
   AlignedBuffer pending_;
   std::vector<iovec> pending_iovs_;
-  std::vector<std::pair<uint64_t, int>> pending_slots_;
 };
 
 }  // namespace sopfs

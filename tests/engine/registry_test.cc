@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 #include "engine/io/fault_env.h"
 
@@ -124,30 +125,80 @@ TEST_F(RegistryTest, RegistryCorruptActiveBlockIsReadFromPassiveAndRewritten) {
   ASSERT_TRUE(env_.CorruptByte(file, 4096 + 100).ok());
   Reopen();
   ExpectModel("corrupt active block");
-  // The active copy was rewritten: it now reads alone, with the passive side gone.
+  // The active copy was rewritten: it now reads alone, once the passive side is gone
+  // (and known stale, so the registry may open without it).
   env_.VanishFolder(kSideB);
+  ASSERT_TRUE(Set({600}, 1).ok());
+  EXPECT_TRUE(registry_->Health().passive_stale);
   Reopen();
   ExpectModel("after repair, passive gone");
 }
 
 TEST_F(RegistryTest, RegistryNewestSlotUnreadableOnActiveIsTakenFromPassive) {
-  // Versions 1 and 2 of block 0 sit in slots 0 and 1; slot 1 (the newest) rots on the
-  // active side. Falling back to slot 0 would silently undo version 2.
+  // Block version s sits in slot s mod 2: versions 1 and 2 of block 0 in slots 1 and 0.
+  // Slot 0 (the newest) rots on the active side; falling back to slot 1 would silently
+  // undo version 2.
   ASSERT_TRUE(Set({7}, 1).ok());
   ASSERT_TRUE(Set({7}, 2).ok());
-  ASSERT_TRUE(env_.CorruptByte(std::string(kSideA) + "/registry.blocks", 4096 + 50).ok());
+  ASSERT_TRUE(env_.CorruptByte(std::string(kSideA) + "/registry.blocks", 50).ok());
   Reopen();
   ExpectModel("newest slot rotted on the active side");
   // A torn newest write on both sides means it was never committed: the older version.
-  ASSERT_TRUE(Set({8}, 3).ok());  // block 0 again: now in slot 0 on both sides
+  ASSERT_TRUE(Set({8}, 3).ok());  // block 0 version 3: slot 1 on both sides
   for (const char* side : {kSideA, kSideB}) {
-    ASSERT_TRUE(env_.CorruptByte(std::string(side) + "/registry.blocks", 50).ok());
+    ASSERT_TRUE(env_.CorruptByte(std::string(side) + "/registry.blocks", 4096 + 50).ok());
   }
   Reopen();
   auto e = registry_->Get(7);
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   EXPECT_EQ(*e, EntryFor(7, 2));
   EXPECT_EQ(registry_->Get(8).status().code(), ENOENT);
+}
+
+TEST_F(RegistryTest, RegistryRottedSequenceNeverMakesAnOlderSlotLookNewest) {
+  ASSERT_TRUE(Set({7}, 1).ok());  // block 0 version 1: slot 1
+  ASSERT_TRUE(Set({7}, 2).ok());  // block 0 version 2: slot 0
+  // Byte 22 is in the sequence field of slot 1's (older) header.
+  ASSERT_TRUE(env_.CorruptByte(std::string(kSideA) + "/registry.blocks", 4096 + 22).ok());
+  env_.VanishFolder(kSideB);
+  ASSERT_TRUE(Set({600}, 1).ok());  // B is now known stale: A may open alone
+  Reopen();
+  ExpectModel("older slot's sequence rotted");
+}
+
+TEST_F(RegistryTest, RegistryPassiveIsWrittenSlotBySlotEvenIfNeverRead) {
+  // The passive side is rarely read; its writes must still alternate slots so a torn
+  // write there never hits its current version. Write block 0 three times, then check
+  // both of side B's slots hold the two newest versions.
+  ASSERT_TRUE(Set({1}, 1).ok());
+  Reopen();
+  ASSERT_TRUE(Set({1}, 2).ok());
+  ASSERT_TRUE(Set({1}, 3).ok());
+  auto raw = env_.ReadRaw(std::string(kSideB) + "/registry.blocks");
+  ASSERT_TRUE(raw.ok());
+  ASSERT_GE(raw->size(), 2 * RegistryBlock::kSize);
+  std::set<uint64_t> sequences;
+  for (int slot = 0; slot < 2; ++slot) {
+    RegistryBlock b;
+    ASSERT_EQ(b.Decode(std::span<const uint8_t, RegistryBlock::kSize>(
+                           raw->data() + slot * RegistryBlock::kSize, RegistryBlock::kSize),
+                       0),
+              RegistryBlock::Decoded::kValid);
+    sequences.insert(b.sequence);
+  }
+  EXPECT_EQ(sequences, (std::set<uint64_t>{2, 3}));
+}
+
+TEST_F(RegistryTest, RegistryRefusesToGuessWhenTheOtherSideCannotBeRead) {
+  // Side B dies while the registry is closed. A's state says "A active, B current", but
+  // B may have taken over later without A hearing of it: opening on A alone could serve
+  // stale entries, so the registry refuses with a clear message instead.
+  ASSERT_TRUE(Set({1}, 1).ok());
+  registry_.reset();
+  env_.VanishFolder(kSideB);
+  auto r = Registry::Open(&env_, kSideA, kSideB);
+  EXPECT_EQ(r.status().code(), EIO);
+  EXPECT_NE(r.status().message().find("registry-b"), std::string::npos);
 }
 
 TEST_F(RegistryTest, RegistryBlockCorruptOnBothSidesFailsWithEioForItsIdsOnly) {
@@ -181,11 +232,44 @@ TEST_F(RegistryTest, RegistryActiveSideFailingMidWorkloadFailsOverWithoutLosingA
     EXPECT_EQ(h.active_folder, kSideB);
     EXPECT_TRUE(h.passive_stale);
     ExpectModel("after failover");
-    env_.Crash();  // power cut: the switch must have been recorded durably
-    env_.FailFolder(kSideA, err);
+    env_.Crash();             // power cut: the switch must have been recorded durably
+    env_.HealFolder(kSideA);  // side A comes back with its old state and entries
     Reopen();
     EXPECT_EQ(registry_->Health().active_folder, kSideB);
     ExpectModel("after failover and crash");
+  }
+}
+
+TEST_F(RegistryTest, RegistryFailoverThatCannotBeRecordedAcknowledgesNothingAfterIt) {
+  // Side A fails; a fault lands at each op of the failover in turn. Whatever the
+  // registry acknowledged must be there after a power cut and A's return.
+  for (uint64_t n = 0;; ++n) {
+    ASSERT_LT(n, 200u);
+    env_.Crash();
+    env_.HealFolder(kSideA);
+    ASSERT_TRUE(env_.RemoveAll("/vol").ok());
+    SetUp();
+    model_.clear();
+    ASSERT_TRUE(Set({1}, 1).ok());
+    env_.FailFolder(kSideA, EIO);
+    const uint64_t target = env_.op_count() + n;
+    env_.FailOp(target, EIO);
+    const bool second = Set({1}, 2).ok();
+    const bool reached = env_.op_count() > target;
+    const bool third = Set({1}, 3).ok();
+    env_.Crash();
+    env_.HealFolder(kSideA);
+    registry_.reset();
+    auto r = Registry::Open(&env_, kSideA, kSideB);
+    if (r.ok()) {
+      auto e = (*r)->Get(1);
+      ASSERT_TRUE(e.ok()) << "n=" << n << " " << e.status().ToString();
+      const uint64_t acked = third ? 3 : second ? 2 : 1;
+      EXPECT_GE(e->version, acked) << "n=" << n << ": an acknowledged write was lost";
+    } else {
+      EXPECT_EQ(r.status().code(), EIO);  // refusing to guess is safe; serving stale is not
+    }
+    if (!reached) break;
   }
 }
 
@@ -227,8 +311,9 @@ TEST_F(RegistryTest, RegistryReinstateFastForwardsARestoredSide) {
   ASSERT_TRUE(registry_->Reinstate().ok());
   EXPECT_FALSE(registry_->Health().passive_stale);
   ExpectModel("after reinstate");
-  // Side A alone now holds every commit: lose B and reopen.
+  // Side A alone now holds every commit: lose B (noticed by a write) and reopen.
   env_.VanishFolder(kSideB);
+  ASSERT_TRUE(Set({1001}, 4).ok());
   Reopen();
   EXPECT_EQ(registry_->Health().active_folder, kSideA);
   ExpectModel("side A alone after reinstate");
