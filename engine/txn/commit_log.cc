@@ -26,24 +26,35 @@ std::vector<uint8_t> Header(uint64_t first_sequence) {
   return h;
 }
 
-uint64_t RecordSum(uint64_t sequence, const uint8_t* payload, size_t len) {
-  return XXH3_64bits_withSeed(payload, len, sequence);
+// Covers the record header's length, batch index and sequence, and the payload.
+uint64_t RecordSum(const uint8_t* header, const uint8_t* payload, size_t len) {
+  XXH3_state_t state;
+  XXH3_64bits_reset(&state);
+  XXH3_64bits_update(&state, header, 16);
+  XXH3_64bits_update(&state, payload, len);
+  return XXH3_64bits_digest(&state);
 }
 
-// A record at `offset` of `bytes`, if it is whole and valid with sequence `want`.
-bool ParseRecord(const std::vector<uint8_t>& bytes, size_t offset, uint64_t want, CommitRecord* out,
-                 size_t* next) {
+struct ParsedRecord {
+  uint64_t sequence = 0;
+  uint32_t index_in_batch = 0;  // records of the same flush before this one
+  size_t payload_offset = 0;
+  size_t end = 0;
+};
+
+// A whole, valid record at `offset` of `bytes`, whatever its sequence.
+bool ParseRecord(const std::vector<uint8_t>& bytes, size_t offset, ParsedRecord* out) {
   if (bytes.size() - offset < kRecordHeaderSize) return false;
   const uint8_t* p = bytes.data() + offset;
   const uint32_t len = GetFixed<uint32_t>(p);
-  if (len > kMaxPayload || GetFixed<uint32_t>(p + 4) != 0 || GetFixed<uint64_t>(p + 8) != want ||
-      bytes.size() - offset - kRecordHeaderSize < len ||
-      GetFixed<uint64_t>(p + 16) != RecordSum(want, p + kRecordHeaderSize, len)) {
+  if (len > kMaxPayload || bytes.size() - offset - kRecordHeaderSize < len ||
+      GetFixed<uint64_t>(p + 16) != RecordSum(p, p + kRecordHeaderSize, len)) {
     return false;
   }
-  out->sequence = want;
-  out->payload.assign(reinterpret_cast<const char*>(p + kRecordHeaderSize), len);
-  *next = offset + kRecordHeaderSize + len;
+  out->sequence = GetFixed<uint64_t>(p + 8);
+  out->index_in_batch = GetFixed<uint32_t>(p + 4);
+  out->payload_offset = offset + kRecordHeaderSize;
+  out->end = out->payload_offset + len;
   return true;
 }
 
@@ -76,21 +87,24 @@ Status CommitLog::Load() {
   }
   uint64_t sequence = GetFixed<uint64_t>(b.data() + 8);
   size_t offset = kHeaderSize;
-  CommitRecord record;
-  size_t next = 0;
-  while (ParseRecord(b, offset, sequence, &record, &next)) {
+  ParsedRecord r;
+  while (ParseRecord(b, offset, &r) && r.sequence == sequence) {
+    CommitRecord record;
+    record.sequence = sequence;
+    record.payload.assign(reinterpret_cast<const char*>(b.data() + r.payload_offset),
+                          r.end - r.payload_offset);
     recovered_.push_back(std::move(record));
-    offset = next;
+    offset = r.end;
     ++sequence;
   }
-  if (offset < b.size()) {
-    // A bad record is a torn tail unless a good record follows it.
-    const uint32_t len = b.size() - offset >= 4 ? GetFixed<uint32_t>(b.data() + offset) : 0;
-    const size_t after = offset + kRecordHeaderSize + len;
-    if (len <= kMaxPayload && after < b.size() &&
-        ParseRecord(b, after, sequence + 1, &record, &next)) {
+  // Past the last good record: a crash tears only the batch that was being flushed (a
+  // batch goes out only after the previous one is durable). A good record further on
+  // that belongs to a later batch means committed records were damaged: refuse.
+  for (size_t at = offset + 1; at + kRecordHeaderSize <= b.size(); ++at) {
+    if (ParseRecord(b, at, &r) && r.sequence > sequence &&
+        r.sequence - r.index_in_batch > sequence) {
       return Status::Error(EIO, "commit log " + path + ": record " + std::to_string(sequence) +
-                                    " is corrupt and later records follow it");
+                                    " is corrupt and committed records follow it");
     }
   }
   auto file = env_->Open(path, {.mode = OpenMode::kReadWrite});
@@ -112,14 +126,16 @@ Status CommitLog::Load() {
 
 Status CommitLog::WriteBatch(std::vector<Request*>& batch, uint64_t offset, uint64_t* bytes) {
   std::vector<uint8_t> buf;
+  uint32_t index = 0;
   for (const Request* r : batch) {
     const size_t at = buf.size();
     buf.resize(at + kRecordHeaderSize + r->payload.size());
     uint8_t* p = buf.data() + at;
     const auto* payload = reinterpret_cast<const uint8_t*>(r->payload.data());
     PutFixed<uint32_t>(p, static_cast<uint32_t>(r->payload.size()));
+    PutFixed<uint32_t>(p + 4, index++);
     PutFixed<uint64_t>(p + 8, r->sequence);
-    PutFixed<uint64_t>(p + 16, RecordSum(r->sequence, payload, r->payload.size()));
+    PutFixed<uint64_t>(p + 16, RecordSum(p, payload, r->payload.size()));
     std::memcpy(p + kRecordHeaderSize, payload, r->payload.size());
   }
   iovec iov{buf.data(), buf.size()};
@@ -199,10 +215,16 @@ Status CommitLog::Reset() {
   if (!broken_.ok()) return broken_;
   const std::string path = folder_ + kFileName;
   SOPFS_RETURN_IF_ERROR(env_->WriteFileDurably(path + ".new", Header(next_sequence_)));
-  SOPFS_RETURN_IF_ERROR(env_->Rename(path + ".new", path));
-  SOPFS_RETURN_IF_ERROR(env_->SyncDir(folder_));
-  auto file = env_->Open(path, {.mode = OpenMode::kReadWrite});
+  // Opened before the rename, so the handle is the new file whatever happens next.
+  auto file = env_->Open(path + ".new", {.mode = OpenMode::kReadWrite});
   if (!file.ok()) return file.status();
+  Status st = env_->Rename(path + ".new", path);
+  if (st.ok()) st = env_->SyncDir(folder_);
+  if (!st.ok()) {
+    // Which file a restart finds is unknown now: take no more records until reopened.
+    broken_ = Status::Error(st.code(), "resetting the commit log: " + st.ToString());
+    return broken_;
+  }
   file_ = std::move(*file);
   end_ = kHeaderSize;
   recovered_.clear();

@@ -3,10 +3,12 @@
 // hands back every committed record not yet dropped by Reset, for recovery to replay.
 //
 // File "<folder>/commit.log": a 32-byte header (magic, version, sequence of the first
-// record, checksum) then records [u32 payload length][u32 zero][u64 sequence][u64 XXH3
-// of sequence and payload][payload]. Records are written only at the end, so a crash can
-// only tear the last ones: Open drops a torn tail (and truncates it durably). A bad
-// record followed by good ones is corruption, reported as EIO, never skipped.
+// record, checksum) then records [u32 payload length][u32 index in its flush batch]
+// [u64 sequence][u64 XXH3 of the first 16 bytes and the payload][payload]. A batch is
+// written only after the previous one is durable, so a crash can only tear the last
+// batch: Open drops a torn tail (and truncates it durably). A bad record followed by a
+// good record of a later batch is corruption, reported as EIO, never skipped. (Damage
+// inside the last batch cannot be told from a torn write and is dropped as one.)
 //
 // Group commit: concurrent Append calls queue their records; one of them (the leader)
 // writes everything queued in one write linked to one fdatasync, and wakes the others.

@@ -120,6 +120,53 @@ TEST_F(CommitLogTest, TxnRecoverRefusesACorruptRecordFollowedByGoodOnes) {
   EXPECT_NE(log.status().message().find("record 1"), std::string::npos);
 }
 
+TEST_F(CommitLogTest, TxnRecoverRefusesWhenTheFirstRecordsLengthIsDamaged) {
+  ASSERT_TRUE(log_->Append("first").ok());
+  ASSERT_TRUE(log_->Append("second").ok());
+  ASSERT_TRUE(log_->Append("third").ok());
+  // Byte 32 is the low byte of record 1's length: the damage must not pass for a torn
+  // tail (which would drop three committed records).
+  ASSERT_TRUE(env_.CorruptByte(std::string(kFolder) + "/commit.log", 32).ok());
+  log_.reset();
+  auto log = CommitLog::Open(&env_, kFolder);
+  EXPECT_EQ(log.status().code(), EIO);
+}
+
+TEST_F(CommitLogTest, TxnRecoverTreatsDamageInsideTheLastBatchAsATornTail) {
+  // Batch 1: "solo". Batch 2: three records flushed together (a leader held back until
+  // two more queued: "held" alone, then "x" and "y" together).
+  ASSERT_TRUE(log_->Append("solo").ok());
+  std::atomic<bool> in_flush{false}, release{false};
+  std::atomic<int> calls{0};
+  CommitLogOptions options;
+  options.before_flush = [&] {
+    if (calls++ != 0) return;
+    in_flush = true;
+    while (!release) std::this_thread::yield();
+  };
+  Reopen(std::move(options));
+  std::thread leader([&] { ASSERT_TRUE(log_->Append("held").ok()); });
+  while (!in_flush) std::this_thread::yield();
+  std::thread x([&] { ASSERT_TRUE(log_->Append("x").ok()); });
+  while (log_->queued() < 1) std::this_thread::yield();
+  std::thread y([&] { ASSERT_TRUE(log_->Append("y").ok()); });
+  while (log_->queued() < 2) std::this_thread::yield();
+  release = true;
+  leader.join();
+  x.join();
+  y.join();
+  ASSERT_EQ(log_->flushes(), 2u);  // "held", then "x"+"y"
+  // Damage the first record of the last batch ("x"), as a crash in the middle of that
+  // flush would leave it (pages of one write reach the disk in any order): a good "y"
+  // after it belongs to the same batch, so this is a torn tail, not corruption.
+  const std::string path = std::string(kFolder) + "/commit.log";
+  const size_t x_payload = 32 + (24 + 4) + (24 + 4) + 24;  // after "solo" and "held"
+  ASSERT_EQ(env_.ReadRaw(path)->at(x_payload), 'x');
+  ASSERT_TRUE(env_.CorruptByte(path, x_payload).ok());
+  Reopen();
+  EXPECT_EQ(Recovered(), (std::vector<std::string>{"solo", "held"}));
+}
+
 TEST_F(CommitLogTest, TxnGroupCommitLetsWaitingAppendsShareOneFlush) {
   // The first append holds its flush until seven more have queued behind it; those
   // seven must then go out together in a single second flush.
@@ -173,6 +220,12 @@ TEST_F(CommitLogTest, TxnResetDropsRecordsAndKeepsSequencesRising) {
   EXPECT_GT(*c, *b);
   Reopen();
   EXPECT_EQ(Recovered(), (std::vector<std::string>{"c"}));
+  // The reset file and what follows it are durable.
+  ASSERT_TRUE(log_->Reset().ok());
+  ASSERT_TRUE(log_->Append("d").ok());
+  env_.Crash();
+  Reopen();
+  EXPECT_EQ(Recovered(), (std::vector<std::string>{"d"}));
 }
 
 }  // namespace
