@@ -169,11 +169,12 @@ Result<RegistryBlock> Registry::LoadBlockLocked(uint64_t number) {
     // The block's first write never completed on either side: nothing was committed.
     return cache_[number] = block;
   }
-  return Status::Error(EIO, "registry block " + std::to_string(number) +
-                                " is unreadable on both sides (logical IDs " +
-                                std::to_string(number * RegistryBlock::kEntriesPerBlock) + ".." +
-                                std::to_string((number + 1) * RegistryBlock::kEntriesPerBlock - 1) +
-                                ")");
+  return Status::Error(
+      EIO, "registry block " + std::to_string(number) +
+               (passive ? " is unreadable on both sides"
+                        : " is unreadable and no current passive copy exists") +
+               " (logical IDs " + std::to_string(number * RegistryBlock::kEntriesPerBlock) + ".." +
+               std::to_string((number + 1) * RegistryBlock::kEntriesPerBlock - 1) + ")");
 }
 
 Result<RegistryEntry> Registry::Get(LogicalId id) {
