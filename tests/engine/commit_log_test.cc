@@ -16,6 +16,28 @@ namespace {
 
 constexpr const char* kFolder = "/vol/registry-a";
 
+// Holds the first flush of a log until released, so appends can queue behind it.
+class FlushGate {
+ public:
+  CommitLogOptions Options() {
+    CommitLogOptions options;
+    options.before_flush = [this] {
+      if (calls_++ != 0) return;
+      held_ = true;
+      while (!released_) std::this_thread::yield();
+    };
+    return options;
+  }
+  void WaitUntilHeld() {
+    while (!held_) std::this_thread::yield();
+  }
+  void Release() { released_ = true; }
+
+ private:
+  std::atomic<bool> held_{false}, released_{false};
+  std::atomic<int> calls_{0};
+};
+
 class CommitLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -136,22 +158,15 @@ TEST_F(CommitLogTest, TxnRecoverTreatsDamageInsideTheLastBatchAsATornTail) {
   // Batch 1: "solo". Batch 2: three records flushed together (a leader held back until
   // two more queued: "held" alone, then "x" and "y" together).
   ASSERT_TRUE(log_->Append("solo").ok());
-  std::atomic<bool> in_flush{false}, release{false};
-  std::atomic<int> calls{0};
-  CommitLogOptions options;
-  options.before_flush = [&] {
-    if (calls++ != 0) return;
-    in_flush = true;
-    while (!release) std::this_thread::yield();
-  };
-  Reopen(std::move(options));
+  FlushGate gate;
+  Reopen(gate.Options());
   std::thread leader([&] { ASSERT_TRUE(log_->Append("held").ok()); });
-  while (!in_flush) std::this_thread::yield();
+  gate.WaitUntilHeld();
   std::thread x([&] { ASSERT_TRUE(log_->Append("x").ok()); });
   while (log_->queued() < 1) std::this_thread::yield();
   std::thread y([&] { ASSERT_TRUE(log_->Append("y").ok()); });
   while (log_->queued() < 2) std::this_thread::yield();
-  release = true;
+  gate.Release();
   leader.join();
   x.join();
   y.join();
@@ -170,24 +185,17 @@ TEST_F(CommitLogTest, TxnRecoverTreatsDamageInsideTheLastBatchAsATornTail) {
 TEST_F(CommitLogTest, TxnGroupCommitLetsWaitingAppendsShareOneFlush) {
   // The first append holds its flush until seven more have queued behind it; those
   // seven must then go out together in a single second flush.
-  std::atomic<bool> in_flush{false}, release{false};
-  std::atomic<int> calls{0};
-  CommitLogOptions options;
-  options.before_flush = [&] {
-    if (calls++ != 0) return;
-    in_flush = true;
-    while (!release) std::this_thread::yield();
-  };
-  Reopen(std::move(options));
+  FlushGate gate;
+  Reopen(gate.Options());
   std::vector<std::thread> threads;
   std::vector<uint64_t> sequences(8);
   threads.emplace_back([&] { sequences[0] = *log_->Append("leader"); });
-  while (!in_flush) std::this_thread::yield();
+  gate.WaitUntilHeld();
   for (int i = 1; i < 8; ++i) {
     threads.emplace_back([&, i] { sequences[i] = *log_->Append("follower" + std::to_string(i)); });
   }
   while (log_->queued() < 7) std::this_thread::yield();
-  release = true;
+  gate.Release();
   for (auto& t : threads) t.join();
   EXPECT_EQ(log_->appended(), 8u);
   EXPECT_EQ(log_->flushes(), 2u);
