@@ -141,9 +141,18 @@ const ErasureCodec& BlobStore::CodecFor(ErasureLayout layout) {
 }
 
 void BlobStore::NoteFailure(int folder, const Status& status) {
-  // A missing shard in a present folder, or a full folder, says nothing about whether
-  // the folder can be read.
-  if (status.code() == ENOSPC) return;
+  // A missing shard in a present folder, a full folder, a shard that exists already or
+  // a process out of descriptors or memory says nothing about whether the folder can
+  // be read.
+  switch (status.code()) {
+    case ENOSPC:
+    case EDQUOT:
+    case EEXIST:
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+      return;
+  }
   if (status.code() == ENOENT && env_->Exists(placement_.folder(folder))) return;
   std::lock_guard<std::mutex> lock(health_mu_);
   last_failure_[folder] = std::chrono::steady_clock::now();

@@ -93,8 +93,9 @@ void Charge(std::span<ShardWrite> shards, const std::vector<size_t>& members, co
   }
 }
 
-// Fsyncs every directory in `dirs` (one batch); a failure fails its member shards.
-void SyncDirs(Env* env, std::span<ShardWrite> shards,
+// Adds an fsync of every directory in `dirs` to `ops`, runs the batch, and charges
+// every failed op to the shards it speaks for (`owners`, parallel to `ops`).
+void RunBatch(Env* env, std::span<ShardWrite> shards,
               const std::map<std::string, std::vector<size_t>>& dirs, std::vector<IoOp>& ops,
               std::vector<const std::vector<size_t>*>& owners) {
   std::vector<std::unique_ptr<File>> dir_files;
@@ -155,11 +156,12 @@ void WriteGroup(Env* env, std::span<ShardWrite> shards) {
   if (!replacing) {
     // New directory entries need no order among themselves or with the shard flushes:
     // one batch does it all.
-    SyncDirs(env, shards, dirs, ops, owners);
+    RunBatch(env, shards, dirs, ops, owners);
     return;
   }
-  std::map<std::string, std::vector<size_t>> none;
-  SyncDirs(env, shards, none, ops, owners);
+  // Replacements: first the ".new" files, durable; then the renames; then the
+  // directories that now hold the new names.
+  RunBatch(env, shards, {}, ops, owners);
   for (size_t i = 0; i < shards.size(); ++i) {
     ShardWrite& s = shards[i];
     if (!s.replace || !s.created) continue;
@@ -168,7 +170,7 @@ void WriteGroup(Env* env, std::span<ShardWrite> shards) {
   }
   ops.clear();
   owners.clear();
-  SyncDirs(env, shards, dirs, ops, owners);
+  RunBatch(env, shards, dirs, ops, owners);
 }
 
 }  // namespace

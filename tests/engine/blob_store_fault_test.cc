@@ -16,6 +16,8 @@ TEST_F(BlobFaultTest, BlobPutOverAnExistingIdFailsAndKeepsTheOldBlob) {
   auto back = store_->Get(id, layout);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_TRUE(*back == data);
+  // A shard that exists already is the caller's mistake, not a failing folder.
+  for (int f = 0; f < kFolders; ++f) EXPECT_FALSE(store_->FolderFailing(f)) << "folder " << f;
 }
 
 TEST_F(BlobFaultTest, BlobWriteToReadOnlyFoldersFailsWithErofs) {
