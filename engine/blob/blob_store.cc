@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 #include "engine/io/aligned_buffer.h"
 
@@ -521,6 +522,41 @@ Status BlobStore::Remove(const BlobId& id, ErasureLayout layout) {
   for (int i = 0; i < layout.total(); ++i) {
     Status st = env_->Unlink(placement_.PathOf(id, i));
     if (!st.ok() && st.code() != ENOENT && first_failure.ok()) first_failure = st;
+  }
+  return first_failure;
+}
+
+Status BlobStore::RemoveDurably(std::span<const BlobId> ids, ErasureLayout layout) {
+  SOPFS_RETURN_IF_ERROR(layout.Validate(folder_count()));
+  Status first_failure;
+  auto note = [&](const Status& st) {
+    if (!st.ok() && st.code() != ENOENT && first_failure.ok()) first_failure = st;
+  };
+  std::set<std::string> dirs;
+  for (const BlobId& id : ids) {
+    for (int i = 0; i < layout.total(); ++i) {
+      Status st = env_->Unlink(placement_.PathOf(id, i));
+      note(st);
+      if (st.ok()) dirs.insert(placement_.DirOf(id, i));
+    }
+  }
+  std::vector<std::unique_ptr<File>> files;
+  std::vector<IoOp> syncs;
+  for (const std::string& dir : dirs) {
+    auto file = env_->Open(dir, {.mode = OpenMode::kDirectory});
+    if (!file.ok()) {
+      note(file.status());
+      continue;
+    }
+    files.push_back(std::move(*file));
+    syncs.push_back({.kind = IoKind::kFsync, .file = files.back().get()});
+  }
+  note(env_->Submit(syncs));
+  for (const IoOp& op : syncs) {
+    if (!op.Complete()) {
+      note(Status::Error(op.result < 0 ? static_cast<int>(-op.result) : EIO,
+                         "flushing " + op.file->path() + " after removing blobs"));
+    }
   }
   return first_failure;
 }

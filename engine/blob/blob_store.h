@@ -120,6 +120,9 @@ class BlobStore {
 
   Result<BlobRepairReport> Repair(const BlobId& id, ErasureLayout layout);
   Status Remove(const BlobId& id, ErasureLayout layout);
+  // Removes every shard of every blob and fsyncs the directories they were in (in one
+  // batch), so the blobs cannot come back after a crash. Missing shards are fine.
+  Status RemoveDurably(std::span<const BlobId> ids, ErasureLayout layout);
 
   // Which folders failed recently (for health reports).
   bool FolderFailing(int folder) const;

@@ -25,13 +25,23 @@ void MoveAppend(std::vector<T>& to, std::vector<T>& from, size_t begin) {
 
 // One level of the path from the root to the node an operation works on.
 struct Btree::PathStep {
-  std::shared_ptr<const BtreeNode> node;  // as loaded
+  // As loaded; null once edited (it may be the object the edit was moved out of).
+  std::shared_ptr<const BtreeNode> node;
   size_t index = 0;               // the child descended into; at the bottom, the item in question
-  std::optional<BtreeNode> edit;  // the changed copy, made on the first change
+  std::optional<BtreeNode> edit;  // the changed version, made on the first change
 
   const BtreeNode& current() const { return edit ? *edit : *node; }
-  BtreeNode& Edit() {
-    if (!edit) edit.emplace(*node);
+  // On the first change: the node's contents moved out of the store's own object when
+  // the store hands it over (O(1)), else a copy. Read the node through current() only.
+  BtreeNode& Edit(NodeStore& store) {
+    if (!edit) {
+      if (std::shared_ptr<BtreeNode> own = store.TakeStaged(node)) {
+        edit.emplace(std::move(*own));
+      } else {
+        edit.emplace(*node);
+      }
+      node.reset();
+    }
     return *edit;
   }
 };
@@ -77,13 +87,25 @@ Status Btree::Upsert(std::string_view key, std::string_view value) {
   return Put(key, value, PutMode::kUpsert).status();
 }
 
+Result<bool> Btree::UpsertStaged(std::string_view key, std::string_view value,
+                                 LogicalId value_blob) {
+  return Put(key, value, PutMode::kUpsert, value_blob);
+}
+
 Result<std::string> Btree::Find(std::string_view key) const {
+  Result<BtreeItem> item = FindItem(key);
+  if (!item.ok()) return item.status();
+  if (item->value_blob == 0) return std::move(item->value);
+  return store_->LoadValue(item->value_blob);
+}
+
+Result<BtreeItem> Btree::FindItem(std::string_view key) const {
   SOPFS_RETURN_IF_ERROR(CheckKey(key));
   Path path;
   Result<bool> found = Descend(key, &path);
   if (!found.ok()) return found.status();
   if (!*found) return Status::Error(ENOENT, "key not found");
-  return ValueOf(path.back().node->items[path.back().index]);
+  return path.back().current().items[path.back().index];
 }
 
 Status Btree::CheckKey(std::string_view key) const {
@@ -152,10 +174,18 @@ Result<bool> Btree::Descend(std::string_view key, Path* path) const {
   }
 }
 
-Result<BtreeItem> Btree::MakeItem(std::string_view key, std::string_view value) {
+Result<BtreeItem> Btree::MakeItem(std::string_view key, std::string_view value,
+                                  std::optional<LogicalId> staged_blob) {
   BtreeItem item;
   item.key.assign(key);
-  if (!options_.values_in_node || value.size() > options_.value_blob_threshold) {
+  item.version = write_version_;
+  if (staged_blob) {
+    if (*staged_blob != 0) {
+      item.value_blob = *staged_blob;
+    } else {
+      item.value.assign(value);
+    }
+  } else if (!options_.values_in_node || value.size() > options_.value_blob_threshold) {
     Result<LogicalId> blob = store_->StageValue(value);
     if (!blob.ok()) return blob.status();
     item.value_blob = *blob;
@@ -165,7 +195,13 @@ Result<BtreeItem> Btree::MakeItem(std::string_view key, std::string_view value) 
   return item;
 }
 
-Result<bool> Btree::Put(std::string_view key, std::string_view value, PutMode mode) {
+std::shared_ptr<BtreeNode> Btree::Mutable(std::shared_ptr<const BtreeNode> node) {
+  if (std::shared_ptr<BtreeNode> own = store_->TakeStaged(node)) return own;
+  return std::make_shared<BtreeNode>(*node);
+}
+
+Result<bool> Btree::Put(std::string_view key, std::string_view value, PutMode mode,
+                        std::optional<LogicalId> staged_blob) {
   SOPFS_RETURN_IF_ERROR(CheckKey(key));
   ++generation_;
   Path path;
@@ -178,18 +214,22 @@ Result<bool> Btree::Put(std::string_view key, std::string_view value, PutMode mo
     return Status::Error(ENOENT, "key not found");
   }
 
-  Result<BtreeItem> item = MakeItem(key, value);
+  Result<BtreeItem> item = MakeItem(key, value, staged_blob);
   if (!item.ok()) return item.status();
   PathStep& bottom = path.back();
-  BtreeNode& node = bottom.Edit();
+  BtreeNode& node = bottom.Edit(*store_);
   if (*found) {
     // Keep the stored key bytes (a custom comparator may call other bytes equal).
     BtreeItem& slot = node.items[bottom.index];
-    LogicalId old_blob = slot.value_blob;
+    const LogicalId old_blob = slot.value_blob;
+    const LogicalId new_blob = item->value_blob;
     slot.value = std::move(item->value);
-    slot.value_blob = item->value_blob;
+    slot.value_blob = new_blob;
+    slot.version = item->version;
     SOPFS_RETURN_IF_ERROR(StageEdited(path));
-    if (old_blob != 0) SOPFS_RETURN_IF_ERROR(store_->FreeValue(old_blob));
+    if (old_blob != 0 && old_blob != new_blob) {
+      SOPFS_RETURN_IF_ERROR(store_->FreeValue(old_blob));
+    }
     return false;
   }
   node.items.insert(node.items.begin() + bottom.index, std::move(*item));
@@ -202,7 +242,7 @@ Status Btree::SplitOverfull(Path& path) {
   const size_t max_items = options_.slot_length;
   for (size_t level = path.size() - 1;; --level) {
     if (path[level].current().items.size() <= max_items) return Status::Ok();
-    BtreeNode& node = path[level].Edit();
+    BtreeNode& node = path[level].Edit(*store_);
     if (level == 0) return SplitRoot(node);
 
     // The node keeps its ID and the lower half; the upper half moves to a new node
@@ -219,7 +259,7 @@ Status Btree::SplitOverfull(Path& path) {
     SOPFS_RETURN_IF_ERROR(store_->Stage(std::move(right)));
 
     PathStep& up = path[level - 1];
-    BtreeNode& parent = up.Edit();
+    BtreeNode& parent = up.Edit(*store_);
     parent.items.insert(parent.items.begin() + up.index, std::move(median));
     parent.children.insert(parent.children.begin() + up.index + 1, *right_id);
   }
@@ -260,13 +300,13 @@ Status Btree::Remove(std::string_view key) {
 
   const size_t level = path.size() - 1;
   const size_t index = path[level].index;
-  const LogicalId old_blob = path[level].node->items[index].value_blob;
-  if (path[level].node->leaf()) {
-    BtreeNode& node = path[level].Edit();
+  const LogicalId old_blob = path[level].current().items[index].value_blob;
+  if (path[level].current().leaf()) {
+    BtreeNode& node = path[level].Edit(*store_);
     node.items.erase(node.items.begin() + index);
   } else {
     // Put the predecessor (the last item of the left subtree) in the item's place.
-    LogicalId id = path[level].node->children[index];
+    LogicalId id = path[level].current().children[index];
     while (true) {
       if (path.size() == kMaxDepth) return Corrupt(root_, "tree deeper than any B-Tree can be");
       Result<std::shared_ptr<const BtreeNode>> loaded = LoadNode(id);
@@ -278,10 +318,10 @@ Status Btree::Remove(std::string_view key) {
       path.push_back(PathStep{std::move(node), last, std::nullopt});
       if (leaf) break;
     }
-    BtreeNode& leaf = path.back().Edit();
+    BtreeNode& leaf = path.back().Edit(*store_);
     BtreeItem predecessor = std::move(leaf.items.back());
     leaf.items.pop_back();
-    path[level].Edit().items[index] = std::move(predecessor);
+    path[level].Edit(*store_).items[index] = std::move(predecessor);
   }
   SOPFS_RETURN_IF_ERROR(Rebalance(path));
   SOPFS_RETURN_IF_ERROR(StageEdited(path));
@@ -294,8 +334,8 @@ Status Btree::Rebalance(Path& path) {
   for (size_t level = path.size() - 1; level > 0; --level) {
     if (path[level].current().items.size() >= min_items) break;
     PathStep& up = path[level - 1];
-    BtreeNode& parent = up.Edit();
-    BtreeNode& node = path[level].Edit();
+    BtreeNode& parent = up.Edit(*store_);
+    BtreeNode& node = path[level].Edit(*store_);
     const size_t ci = up.index;
 
     auto load_sibling = [&](size_t at) -> Result<std::shared_ptr<const BtreeNode>> {
@@ -311,15 +351,15 @@ Status Btree::Rebalance(Path& path) {
       if (!loaded.ok()) return loaded.status();
       left = std::move(*loaded);
       if (left->items.size() > min_items) {  // borrow through the parent
-        BtreeNode donor = *left;
+        std::shared_ptr<BtreeNode> donor = Mutable(std::move(left));
         node.items.insert(node.items.begin(), std::move(parent.items[ci - 1]));
-        parent.items[ci - 1] = std::move(donor.items.back());
-        donor.items.pop_back();
-        if (!donor.leaf()) {
-          node.children.insert(node.children.begin(), donor.children.back());
-          donor.children.pop_back();
+        parent.items[ci - 1] = std::move(donor->items.back());
+        donor->items.pop_back();
+        if (!donor->leaf()) {
+          node.children.insert(node.children.begin(), donor->children.back());
+          donor->children.pop_back();
         }
-        return store_->Stage(std::make_shared<const BtreeNode>(std::move(donor)));
+        return store_->Stage(std::move(donor));
       }
     }
     if (ci + 1 < parent.children.size()) {
@@ -327,39 +367,41 @@ Status Btree::Rebalance(Path& path) {
       if (!loaded.ok()) return loaded.status();
       right = std::move(*loaded);
       if (right->items.size() > min_items) {
-        BtreeNode donor = *right;
+        std::shared_ptr<BtreeNode> donor = Mutable(std::move(right));
         node.items.push_back(std::move(parent.items[ci]));
-        parent.items[ci] = std::move(donor.items.front());
-        donor.items.erase(donor.items.begin());
-        if (!donor.leaf()) {
-          node.children.push_back(donor.children.front());
-          donor.children.erase(donor.children.begin());
+        parent.items[ci] = std::move(donor->items.front());
+        donor->items.erase(donor->items.begin());
+        if (!donor->leaf()) {
+          node.children.push_back(donor->children.front());
+          donor->children.erase(donor->children.begin());
         }
-        return store_->Stage(std::make_shared<const BtreeNode>(std::move(donor)));
+        return store_->Stage(std::move(donor));
       }
     }
 
     // Merge: the node keeps its ID and absorbs a sibling, which is freed. Both hold at
     // most min_items, so the result (with the separator) fits in a node.
     if (left) {
-      std::vector<BtreeItem> items = left->items;
+      std::shared_ptr<BtreeNode> absorbed = Mutable(std::move(left));
+      std::vector<BtreeItem> items = std::move(absorbed->items);
       items.push_back(std::move(parent.items[ci - 1]));
       MoveAppend(items, node.items, 0);
       node.items = std::move(items);
-      std::vector<LogicalId> children = left->children;
+      std::vector<LogicalId> children = std::move(absorbed->children);
       MoveAppend(children, node.children, 0);
       node.children = std::move(children);
       parent.items.erase(parent.items.begin() + (ci - 1));
       parent.children.erase(parent.children.begin() + (ci - 1));
       up.index = ci - 1;
-      SOPFS_RETURN_IF_ERROR(store_->Free(left->id));
+      SOPFS_RETURN_IF_ERROR(store_->Free(absorbed->id));
     } else if (right) {
+      std::shared_ptr<BtreeNode> absorbed = Mutable(std::move(right));
       node.items.push_back(std::move(parent.items[ci]));
-      node.items.insert(node.items.end(), right->items.begin(), right->items.end());
-      node.children.insert(node.children.end(), right->children.begin(), right->children.end());
+      MoveAppend(node.items, absorbed->items, 0);
+      MoveAppend(node.children, absorbed->children, 0);
       parent.items.erase(parent.items.begin() + ci);
       parent.children.erase(parent.children.begin() + (ci + 1));
-      SOPFS_RETURN_IF_ERROR(store_->Free(right->id));
+      SOPFS_RETURN_IF_ERROR(store_->Free(absorbed->id));
     } else {
       return Corrupt(parent.id, "internal node with a single child");
     }
@@ -368,15 +410,16 @@ Status Btree::Rebalance(Path& path) {
   // A root left with no item and one child takes over that child's contents.
   PathStep& top = path[0];
   if (top.current().items.empty() && !top.current().leaf()) {
-    if (path.size() < 2 || top.current().children[0] != path[1].node->id) {
+    if (path.size() < 2 || top.current().children[0] != path[1].current().id) {
       return Corrupt(root_, "root with a single unexpected child");
     }
-    BtreeNode& root = top.Edit();
-    BtreeNode& child = path[1].Edit();
+    BtreeNode& root = top.Edit(*store_);
+    BtreeNode& child = path[1].Edit(*store_);
+    const LogicalId child_id = child.id;
     root.items = std::move(child.items);
     root.children = std::move(child.children);
-    path[1].edit.reset();
-    SOPFS_RETURN_IF_ERROR(store_->Free(path[1].node->id));
+    path[1].edit.reset();  // freed, not staged; nothing reads path[1] any more
+    SOPFS_RETURN_IF_ERROR(store_->Free(child_id));
   }
   return Status::Ok();
 }
@@ -384,7 +427,7 @@ Status Btree::Rebalance(Path& path) {
 Status Btree::StageEdited(Path& path) {
   for (PathStep& step : path) {
     if (!step.edit) continue;
-    SOPFS_RETURN_IF_ERROR(store_->Stage(std::make_shared<const BtreeNode>(std::move(*step.edit))));
+    SOPFS_RETURN_IF_ERROR(store_->Stage(std::make_shared<BtreeNode>(std::move(*step.edit))));
     step.edit.reset();
   }
   return Status::Ok();

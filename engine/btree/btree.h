@@ -8,12 +8,17 @@
 //   ID never changes (a root split moves its contents into two new children, and when
 //   the root is left with one child that child's contents move up into the root).
 // - A value goes into its own blob when values_in_node is false or it is longer than
-//   value_blob_threshold; replacing or removing it frees the old blob.
-// - Each operation loads the path from the root, copies only the nodes it changes
-//   (nodes from the store are immutable and may still be held by cursors) and stages
-//   them at the end. If the store fails midway the tree may be half changed: the caller
-//   (a transaction) must roll back. Values are staged before, and freed after, the
-//   nodes that reference them.
+//   value_blob_threshold (UpsertStaged: where the caller put it); replacing or removing
+//   it frees the old blob.
+// - Each operation loads the path from the root, changes only the nodes it must and
+//   stages them at the end. Nodes from the store are immutable and may still be held by
+//   cursors, so a node is changed in place only when the store hands it over
+//   (NodeStore::TakeStaged: nobody else holds it) and copied otherwise. If the store
+//   fails midway the tree may be half changed: the caller (a transaction) must roll
+//   back. Values are staged before, and freed after, the nodes that reference them.
+// - Every item an operation writes (added, or its value replaced) gets the tree's
+//   write_version() as its BtreeItem::version; items moved by splits, merges, borrows
+//   and removes keep theirs.
 // - Errors: EEXIST, ENOENT and EINVAL as each call says; EIO for a node that is missing
 //   or malformed (ENOENT always means "no such key"); other store errors pass through.
 //
@@ -23,6 +28,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +71,20 @@ class Btree {
   Status Upsert(std::string_view key, std::string_view value);
   Status Remove(std::string_view key);                   // ENOENT if absent
   Result<std::string> Find(std::string_view key) const;  // ENOENT if absent
+  // The item as stored (key bytes as stored, value blob not read); ENOENT if absent.
+  Result<BtreeItem> FindItem(std::string_view key) const;
+
+  // An upsert of a value the caller placed: value_blob != 0 is a value blob the caller
+  // staged, which the item then references as is (`value` is ignored, nothing is staged);
+  // value_blob == 0 stores `value` in the node whatever values_in_node and
+  // value_blob_threshold say. A replaced item's old value blob is freed, unless it is
+  // value_blob itself. True if the key was new. (For the transaction layer, re-applying
+  // a transaction's final key states at commit.)
+  Result<bool> UpsertStaged(std::string_view key, std::string_view value, LogicalId value_blob);
+
+  // The version written into every item the calls above write; 0 until set.
+  void set_write_version(uint64_t version) { write_version_ = version; }
+  uint64_t write_version() const { return write_version_; }
 
   LogicalId root() const { return root_; }
   NodeStore* store() const { return store_; }
@@ -88,8 +109,15 @@ class Btree {
   // Fills `path` from the root down to the node holding key (true) or to the leaf
   // where it would go (false).
   Result<bool> Descend(std::string_view key, Path* path) const;
-  Result<BtreeItem> MakeItem(std::string_view key, std::string_view value);
-  Result<bool> Put(std::string_view key, std::string_view value, PutMode mode);
+  // The item to write: value placement by the options, or as given by `staged_blob`
+  // (see UpsertStaged). Stages the value blob if the options call for one.
+  Result<BtreeItem> MakeItem(std::string_view key, std::string_view value,
+                             std::optional<LogicalId> staged_blob);
+  Result<bool> Put(std::string_view key, std::string_view value, PutMode mode,
+                   std::optional<LogicalId> staged_blob = std::nullopt);
+  // A node to change that is not on the path (a sibling): the store's own object if
+  // TakeStaged hands it over, else a copy. `node` is consumed.
+  std::shared_ptr<BtreeNode> Mutable(std::shared_ptr<const BtreeNode> node);
   Status SplitOverfull(Path& path);
   Status SplitRoot(BtreeNode& root);
   Status Rebalance(Path& path);
@@ -99,6 +127,7 @@ class Btree {
   LogicalId root_;
   BtreeOptions options_;
   Status options_status_;
+  uint64_t write_version_ = 0;
   // Bumped by every write, so that cursors know when their path may be stale.
   uint64_t generation_ = 0;
 };

@@ -77,7 +77,8 @@ std::string BtreeNode::Encode() const {
   assert(children.empty() || children.size() == items.size() + 1);
   size_t size = kMagic.size() + 2 + VarintLength(id) + VarintLength(items.size());
   for (const BtreeItem& item : items) {
-    size += VarintLength(item.key.size()) + item.key.size() + VarintLength(item.value_blob);
+    size += VarintLength(item.key.size()) + item.key.size() + VarintLength(item.version) +
+            VarintLength(item.value_blob);
     if (item.value_blob == 0) size += VarintLength(item.value.size()) + item.value.size();
   }
   for (LogicalId child : children) size += VarintLength(child);
@@ -92,6 +93,7 @@ std::string BtreeNode::Encode() const {
   for (const BtreeItem& item : items) {
     PutVarint(&out, item.key.size());
     out.append(item.key);
+    PutVarint(&out, item.version);
     PutVarint(&out, item.value_blob);
     if (item.value_blob == 0) {
       PutVarint(&out, item.value.size());
@@ -117,13 +119,14 @@ Result<BtreeNode> BtreeNode::Decode(std::string_view bytes, LogicalId id) {
   if (!in.Varint(&stored_id)) return corrupt("truncated header");
   if (stored_id != id) return corrupt("holds another node's ID");
   node.id = id;
-  // Every item takes at least 2 bytes (key length, value blob ID).
-  if (!in.Varint(&count) || count > in.left() / 2) return corrupt("bad item count");
+  // Every item takes at least 3 bytes (key length, version, value blob ID).
+  if (!in.Varint(&count) || count > in.left() / 3) return corrupt("bad item count");
   node.items.reserve(std::min<uint64_t>(count, kMaxReserve));
   for (uint64_t i = 0; i < count; ++i) {
     BtreeItem& item = node.items.emplace_back();
     uint64_t length;
     if (!in.Varint(&length) || !in.Bytes(length, &item.key)) return corrupt("truncated key");
+    if (!in.Varint(&item.version)) return corrupt("truncated version");
     if (!in.Varint(&item.value_blob)) return corrupt("truncated value");
     if (item.value_blob == 0 && (!in.Varint(&length) || !in.Bytes(length, &item.value))) {
       return corrupt("truncated value");

@@ -5,8 +5,8 @@
 //   "SOPN" magic, u8 format version, u8 flags (bit 0: internal node; others zero),
 //   varint node ID (must equal the logical ID the node is read under, so a registry
 //   entry pointing at another node's blob is caught), varint item count,
-//   per item: varint key length, key bytes, varint value blob ID, and when that is 0
-//             varint value length, value bytes;
+//   per item: varint key length, key bytes, varint version, varint value blob ID, and
+//             when that is 0 varint value length, value bytes;
 //   internal nodes only: item count + 1 varint child IDs (never 0).
 // Nothing may follow. No checksum here: the blob store checksums every shard. Decode
 // accepts exactly what Encode produces (Encode(Decode(b)) == b) and rejects anything
@@ -29,6 +29,9 @@ struct BtreeItem {
   std::string key;
   std::string value;         // empty when value_blob != 0
   LogicalId value_blob = 0;  // nonzero: the value lives in its own blob
+  // The write version of the Btree that last wrote the item (the transaction layer's
+  // commit stamp, for optimistic conflict checks); moving an item keeps it.
+  uint64_t version = 0;
 
   friend bool operator==(const BtreeItem&, const BtreeItem&) = default;
 };

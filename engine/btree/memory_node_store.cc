@@ -17,9 +17,9 @@ Result<std::shared_ptr<const BtreeNode>> MemoryNodeStore::Load(LogicalId id) {
   if (!stored.decoded) {
     Result<BtreeNode> node = BtreeNode::Decode(stored.encoded, id);
     if (!node.ok()) return node.status();
-    stored.decoded = std::make_shared<const BtreeNode>(std::move(*node));
+    stored.decoded = std::make_shared<BtreeNode>(std::move(*node));
   }
-  return stored.decoded;
+  return std::shared_ptr<const BtreeNode>(stored.decoded);
 }
 
 Result<LogicalId> MemoryNodeStore::Allocate() {
@@ -38,8 +38,20 @@ Status MemoryNodeStore::Stage(std::shared_ptr<const BtreeNode> node) {
   Result<BtreeNode> decoded = BtreeNode::Decode(encoded, node->id);
   if (!decoded.ok()) return decoded.status();
   it->second.encoded = std::move(encoded);
-  it->second.decoded = std::make_shared<const BtreeNode>(std::move(*decoded));
+  it->second.decoded = std::make_shared<BtreeNode>(std::move(*decoded));
   return Status::Ok();
+}
+
+std::shared_ptr<BtreeNode> MemoryNodeStore::TakeStaged(
+    const std::shared_ptr<const BtreeNode>& node) {
+  if (!node) return nullptr;
+  auto it = nodes_.find(node->id);
+  // Held by us and the caller only: nobody else can see the object change.
+  if (it == nodes_.end() || it->second.decoded != node || node.use_count() != 2) {
+    return nullptr;
+  }
+  ++counters_.takes;
+  return std::move(it->second.decoded);  // leaves it null: Load decodes `encoded` again
 }
 
 Status MemoryNodeStore::Free(LogicalId id) {

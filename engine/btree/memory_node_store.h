@@ -2,8 +2,11 @@
 //
 // Nodes are kept encoded: Stage encodes the node and decodes the bytes back, and Load
 // hands out that decoded copy, so everything a B-Tree reads has gone through the codec.
-// Counters show how many loads and stages an operation cost; live counts and ID lists
-// let tests prove that no node or value blob leaks. Corrupt() damages a stored node.
+// TakeStaged hands that decoded object over when only the store and the caller hold it
+// (the encoded bytes stay, so a Load before the next Stage decodes the staged version
+// again). Counters show how many loads, stages and takes an operation cost; live counts
+// and ID lists let tests prove that no node or value blob leaks. Corrupt() damages a
+// stored node.
 //
 // Threads: not thread-safe; one user at a time.
 #pragma once
@@ -28,12 +31,14 @@ class MemoryNodeStore : public NodeStore {
     uint64_t value_loads = 0;
     uint64_t value_stages = 0;
     uint64_t value_frees = 0;
+    uint64_t takes = 0;  // TakeStaged calls that handed a node over
   };
 
   Result<std::shared_ptr<const BtreeNode>> Load(LogicalId id) override;
   Result<LogicalId> Allocate() override;
   Status Stage(std::shared_ptr<const BtreeNode> node) override;
   Status Free(LogicalId id) override;
+  std::shared_ptr<BtreeNode> TakeStaged(const std::shared_ptr<const BtreeNode>& node) override;
   Result<LogicalId> StageValue(std::string_view bytes) override;
   Result<std::string> LoadValue(LogicalId id) override;
   Status FreeValue(LogicalId id) override;
@@ -51,8 +56,8 @@ class MemoryNodeStore : public NodeStore {
 
  private:
   struct StoredNode {
-    std::string encoded;                       // empty: allocated, never staged
-    std::shared_ptr<const BtreeNode> decoded;  // null: decode `encoded` on Load
+    std::string encoded;                 // empty: allocated, never staged
+    std::shared_ptr<BtreeNode> decoded;  // what Load hands out; null: decode `encoded`
   };
 
   LogicalId next_id_ = 1;

@@ -93,6 +93,18 @@ Status Env::MkDirs(const std::string& path) {
   return Status::Ok();
 }
 
+Status Env::MkDirsDurably(const std::string& path) {
+  if (path.empty() || path == "/" || path == ".") return Status::Ok();
+  const std::string parent = DirName(path);
+  if (!Exists(path)) {
+    SOPFS_RETURN_IF_ERROR(MkDirsDurably(parent));
+    Status st = MkDir(path);
+    if (!st.ok() && st.code() != EEXIST) return st;
+  }
+  // Also when it existed: a run that crashed may have made it without this flush.
+  return SyncDir(parent.empty() ? "." : parent);
+}
+
 Status Env::RemoveAll(const std::string& path) {
   auto entries = List(path);
   if (!entries.ok()) {

@@ -132,8 +132,11 @@ class Env {
   virtual bool Exists(const std::string& path) = 0;
 
   // Conveniences built on the calls above.
-  Status SyncDir(const std::string& dir);     // open kDirectory + kFsync
-  Status MkDirs(const std::string& path);     // mkdir -p; no error if it exists
+  Status SyncDir(const std::string& dir);  // open kDirectory + kFsync
+  Status MkDirs(const std::string& path);  // mkdir -p; no error if it exists
+  // mkdir -p, then fsyncs the parent of every directory it made and of `path`, so the
+  // directories survive a crash.
+  Status MkDirsDurably(const std::string& path);
   Status RemoveAll(const std::string& path);  // rm -r; no error if it is gone
   Status WriteFileDurably(const std::string& path, std::span<const uint8_t> data);
   Result<std::vector<uint8_t>> ReadFile(const std::string& path);

@@ -58,6 +58,26 @@ bool ParseRecord(const std::vector<uint8_t>& bytes, size_t offset, ParsedRecord*
   return true;
 }
 
+// Records for `payloads`, numbered from `first_sequence`, as one flush batch.
+std::vector<uint8_t> EncodeBatch(const std::vector<const std::string*>& payloads,
+                                 uint64_t first_sequence) {
+  std::vector<uint8_t> buf;
+  uint32_t index = 0;
+  for (const std::string* payload : payloads) {
+    const size_t at = buf.size();
+    buf.resize(at + kRecordHeaderSize + payload->size());
+    uint8_t* p = buf.data() + at;
+    const auto* bytes = reinterpret_cast<const uint8_t*>(payload->data());
+    PutFixed<uint32_t>(p, static_cast<uint32_t>(payload->size()));
+    PutFixed<uint32_t>(p + 4, index);
+    PutFixed<uint64_t>(p + 8, first_sequence + index);
+    PutFixed<uint64_t>(p + 16, RecordSum(p, bytes, payload->size()));
+    std::memcpy(p + kRecordHeaderSize, bytes, payload->size());
+    ++index;
+  }
+  return buf;
+}
+
 }  // namespace
 
 CommitLog::CommitLog(Env* env, std::string folder, CommitLogOptions options)
@@ -125,19 +145,9 @@ Status CommitLog::Load() {
 }
 
 Status CommitLog::WriteBatch(std::vector<Request*>& batch, uint64_t offset, uint64_t* bytes) {
-  std::vector<uint8_t> buf;
-  uint32_t index = 0;
-  for (const Request* r : batch) {
-    const size_t at = buf.size();
-    buf.resize(at + kRecordHeaderSize + r->payload.size());
-    uint8_t* p = buf.data() + at;
-    const auto* payload = reinterpret_cast<const uint8_t*>(r->payload.data());
-    PutFixed<uint32_t>(p, static_cast<uint32_t>(r->payload.size()));
-    PutFixed<uint32_t>(p + 4, index++);
-    PutFixed<uint64_t>(p + 8, r->sequence);
-    PutFixed<uint64_t>(p + 16, RecordSum(p, payload, r->payload.size()));
-    std::memcpy(p + kRecordHeaderSize, payload, r->payload.size());
-  }
+  std::vector<const std::string*> payloads;
+  for (const Request* r : batch) payloads.push_back(&r->payload);
+  std::vector<uint8_t> buf = EncodeBatch(payloads, batch.front()->sequence);
   iovec iov{buf.data(), buf.size()};
   IoOp ops[2] = {
       {.kind = IoKind::kWrite,
@@ -209,12 +219,20 @@ Result<uint64_t> CommitLog::Append(std::string payload) {
   return request.sequence;
 }
 
-Status CommitLog::Reset() {
+Status CommitLog::Reset(const std::vector<std::string>& first_records) {
   std::unique_lock<std::mutex> lock(mu_);
   done_cv_.wait(lock, [&] { return !leader_active_ && queue_.empty(); });
   if (!broken_.ok()) return broken_;
+  for (const std::string& r : first_records) {
+    if (r.size() > kMaxPayload) return Status::Error(EINVAL, "carried record over 64 MiB");
+  }
   const std::string path = folder_ + kFileName;
-  SOPFS_RETURN_IF_ERROR(env_->WriteFileDurably(path + ".new", Header(next_sequence_)));
+  std::vector<uint8_t> bytes = Header(next_sequence_);
+  std::vector<const std::string*> payloads;
+  for (const std::string& r : first_records) payloads.push_back(&r);
+  std::vector<uint8_t> records = EncodeBatch(payloads, next_sequence_);
+  bytes.insert(bytes.end(), records.begin(), records.end());
+  SOPFS_RETURN_IF_ERROR(env_->WriteFileDurably(path + ".new", bytes));
   // Opened before the rename, so the handle is the new file whatever happens next.
   auto file = env_->Open(path + ".new", {.mode = OpenMode::kReadWrite});
   if (!file.ok()) return file.status();
@@ -226,9 +244,16 @@ Status CommitLog::Reset() {
     return broken_;
   }
   file_ = std::move(*file);
-  end_ = kHeaderSize;
+  end_ = bytes.size();
+  next_sequence_ += first_records.size();
+  appended_ += first_records.size();
   recovered_.clear();
   return Status::Ok();
+}
+
+uint64_t CommitLog::next_sequence() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_sequence_;
 }
 
 uint64_t CommitLog::flushes() const {

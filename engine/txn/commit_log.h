@@ -53,9 +53,13 @@ class CommitLog {
   Result<uint64_t> Append(std::string payload);
 
   // Drops every record (after their effects are durable elsewhere, e.g. a registry
-  // checkpoint); sequence numbers keep increasing. Atomic: written aside and renamed.
-  Status Reset();
+  // checkpoint) and starts the new log with `first_records` (state that must survive the
+  // reset, e.g. blobs of transactions still in flight); sequence numbers keep
+  // increasing. Atomic: the new log is written aside, flushed and renamed into place.
+  Status Reset(const std::vector<std::string>& first_records = {});
 
+  // The sequence number the next record will get.
+  uint64_t next_sequence() const;
   uint64_t flushes() const;  // how many flushes Append has issued (group commit at work)
   uint64_t appended() const;
   size_t queued() const;  // records waiting for the current flush to finish

@@ -1,12 +1,15 @@
 // B-Tree tests on MemoryNodeStore (every node goes through the codec): the node codec
-// and its fuzzing, edge cases of the operations and cursors, load/stage costs, cursors
-// over a changing tree, corruption, and a long randomized model test against std::map
-// across slot lengths and value placements, with reopens and structural checks.
+// and its fuzzing, edge cases of the operations and cursors, load/stage costs, item
+// versions, staged-value upserts, in-place edits of unshared staged nodes (and copies of
+// shared ones), cursors over a changing tree, corruption, and a long randomized model
+// test against std::map across slot lengths and value placements, with reopens and
+// structural checks.
 #include "engine/btree/btree.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -85,10 +88,10 @@ void ExpectAt(const BtreeCursor& c, const Model& model, Model::const_iterator it
 BtreeNode SampleNode(bool internal) {
   BtreeNode node;
   node.id = 300;
-  node.items = {{"", "empty key", 0},
-                {"a", "", 0},
-                {std::string("b\0c", 3), "", 1ull << 40},
-                {"zz", std::string(200, 'v'), 0}};
+  node.items = {{"", "empty key", 0, 0},
+                {"a", "", 0, 1},
+                {std::string("b\0c", 3), "", 1ull << 40, ~0ull},
+                {"zz", std::string(200, 'v'), 0, 300}};
   if (internal) node.children = {7, 1ull << 33, 9, ~0ull, 128};
   return node;
 }
@@ -111,6 +114,21 @@ TEST(BtreeNodeTest, EncodeDecodeRoundTripsLeafAndInternalNodes) {
   BtreeNode empty;
   empty.id = 1;
   EXPECT_TRUE(BtreeNode::Decode(empty.Encode(), 1).ok());
+}
+
+// The version is a varint right after the key bytes, before the value blob ID.
+TEST(BtreeNodeTest, EncodeWritesTheItemVersionAfterTheKey) {
+  BtreeNode node;
+  node.id = 5;
+  node.items = {{"k", "v", 0, 300}, {"b", "", 9, 0}};
+  // Header; "k": key, version 300, no blob, value "v"; "b": key, version 0, blob 9.
+  std::string expected("SOPN\x01\x00\x05\x02\x01k\xac\x02\x00\x01v\x01", 16);
+  expected += std::string("b\x00\x09", 3);
+  EXPECT_EQ(node.Encode(), expected);
+  Result<BtreeNode> back = BtreeNode::Decode(node.Encode(), 5);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->items[0].version, 300u);
+  EXPECT_EQ(*back, node);
 }
 
 TEST(BtreeNodeTest, DecodeRejectsEveryTruncationAndAnotherNodesId) {
@@ -186,6 +204,18 @@ class BtreeTest : public ::testing::Test {
   }
   void ExpectSound(size_t items) { ::sopfs::ExpectSound(store_, root_, options_, items); }
   Result<BtreeShape> Shape() { return VerifyBtree(&store_, root_, options_); }
+
+  // The node that holds key (a leaf or an internal node); 0 if none does.
+  LogicalId NodeHolding(std::string_view key) {
+    Result<BtreeShape> shape = Shape();
+    if (!shape.ok()) return 0;
+    for (LogicalId id : shape->nodes) {
+      for (const BtreeItem& item : (*store_.Load(id))->items) {
+        if (item.key == key) return id;
+      }
+    }
+    return 0;
+  }
 
   MemoryNodeStore store_;
   BtreeOptions options_;
@@ -357,6 +387,262 @@ TEST_F(BtreeTest, UpdateOfAnExistingKeyStagesOnlyTheNodeHoldingIt) {
     EXPECT_EQ(store_.counters().allocations, before.allocations);
   }
   ExpectSound(500);
+}
+
+// Every written item carries the write version of its write; splits, merges, borrows,
+// root changes, predecessor moves and the codec keep it, and reads do not change it.
+TEST_F(BtreeTest, ItemVersionsAreSetByWritesAndSurviveSplitsMergesAndReopens) {
+  Open({.slot_length = 4});
+  std::vector<int> order(1000);
+  for (int i = 0; i < 1000; ++i) order[i] = i;
+  std::mt19937 rng(11);
+  std::shuffle(order.begin(), order.end(), rng);
+  EXPECT_EQ(tree_->write_version(), 0u);
+  for (int i : order) {
+    tree_->set_write_version(i);
+    ASSERT_OK(tree_->Add(Key(i), "v" + std::to_string(i)));
+  }
+  EXPECT_GE(Shape()->depth, 4u);
+  std::shuffle(order.begin(), order.end(), rng);
+  tree_->set_write_version(1u << 20);  // removes write no item
+  for (int i : order) {
+    if (i % 2 == 0) ASSERT_OK(tree_->Remove(Key(i)));
+  }
+  ASSERT_GT(store_.counters().frees, 0u);  // merges happened
+  ExpectSound(500);
+
+  auto expect_versions = [this](const Btree& tree) {
+    for (int i = 0; i < 1000; ++i) {
+      Result<BtreeItem> item = tree.FindItem(Key(i));
+      if (i % 2 == 0) {
+        ASSERT_EQ(item.status().code(), ENOENT) << i;
+        continue;
+      }
+      ASSERT_TRUE(item.ok()) << item.status().ToString();
+      ASSERT_EQ(item->version, static_cast<uint64_t>(i)) << Key(i);
+      ASSERT_EQ(item->value, "v" + std::to_string(i));
+    }
+  };
+  ASSERT_NO_FATAL_FAILURE(expect_versions(*tree_));
+  ASSERT_NO_FATAL_FAILURE(expect_versions(Btree(&store_, root_, options_)));  // reopened
+
+  // Which calls write: Update, Upsert (both ways), AddIfNotExist only when it adds.
+  tree_->set_write_version(7000);
+  ASSERT_OK(tree_->Update(Key(1), "u"));
+  ASSERT_OK(tree_->Upsert(Key(3), "u"));
+  ASSERT_OK(tree_->Upsert(Key(0), "u"));
+  ASSERT_FALSE(*tree_->AddIfNotExist(Key(5), "u"));
+  ASSERT_TRUE(*tree_->AddIfNotExist(Key(2), "u"));
+  EXPECT_EQ(tree_->Add(Key(7), "u").code(), EEXIST);
+  EXPECT_EQ(tree_->FindItem(Key(1))->version, 7000u);
+  EXPECT_EQ(tree_->FindItem(Key(3))->version, 7000u);
+  EXPECT_EQ(tree_->FindItem(Key(0))->version, 7000u);
+  EXPECT_EQ(tree_->FindItem(Key(2))->version, 7000u);
+  EXPECT_EQ(tree_->FindItem(Key(5))->version, 5u);
+  EXPECT_EQ(tree_->FindItem(Key(7))->version, 7u);
+  EXPECT_EQ(Btree(&store_, root_, options_).write_version(), 0u);
+  ExpectSound(502);
+}
+
+TEST_F(BtreeTest, FindItemReturnsTheStoredItemWithoutReadingItsValueBlob) {
+  // Case-insensitive: the item keeps the key bytes it was added with.
+  Open({.slot_length = 4,
+        .value_blob_threshold = 10,
+        .compare = [](std::string_view a, std::string_view b) {
+          auto lower = [](std::string_view s) {
+            std::string out(s);
+            for (char& ch : out) ch = static_cast<char>(std::tolower(ch));
+            return out;
+          };
+          return lower(a).compare(lower(b));
+        }});
+  tree_->set_write_version(3);
+  ASSERT_OK(tree_->Add("Small", "abc"));
+  ASSERT_OK(tree_->Add("Big", std::string(100, 'b')));
+  AddKeys(50);
+
+  Result<BtreeItem> small = tree_->FindItem("SMALL");
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  EXPECT_EQ(*small, (BtreeItem{"Small", "abc", 0, 3}));
+  const uint64_t value_loads = store_.counters().value_loads;
+  Result<BtreeItem> big = tree_->FindItem("big");
+  ASSERT_TRUE(big.ok()) << big.status().ToString();
+  EXPECT_EQ(big->key, "Big");
+  EXPECT_EQ(big->value, "");
+  EXPECT_NE(big->value_blob, 0u);
+  EXPECT_EQ(store_.ValueIds(), std::vector<LogicalId>{big->value_blob});
+  EXPECT_EQ(store_.counters().value_loads, value_loads);
+  EXPECT_EQ(*tree_->Find("BIG"), std::string(100, 'b'));
+
+  EXPECT_EQ(tree_->FindItem("nope").status().code(), ENOENT);
+  EXPECT_EQ(tree_->FindItem(std::string(Btree::kMaxKeyLength + 1, 'k')).status().code(), EINVAL);
+  ExpectSound(52);
+}
+
+TEST_F(BtreeTest, UpsertStagedReferencesTheCallersBlobOrForcesTheValueInline) {
+  Open({.slot_length = 4, .values_in_node = false});
+  AddKeys(20);  // values in blobs, as the options say
+  ASSERT_EQ(store_.live_values(), 20u);
+  tree_->set_write_version(9);
+
+  // A staged blob is referenced as is: nothing staged, `value` ignored.
+  const LogicalId one = *store_.StageValue("one");
+  uint64_t value_stages = store_.counters().value_stages;
+  Result<bool> added = tree_->UpsertStaged("k", "ignored", one);
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  EXPECT_TRUE(*added);
+  EXPECT_EQ(*tree_->FindItem("k"), (BtreeItem{"k", "", one, 9}));
+  EXPECT_EQ(*tree_->Find("k"), "one");
+  EXPECT_EQ(store_.counters().value_stages, value_stages);
+  EXPECT_EQ(store_.live_values(), 21u);
+
+  // The same blob again: still referenced, not freed.
+  tree_->set_write_version(10);
+  uint64_t value_frees = store_.counters().value_frees;
+  added = tree_->UpsertStaged("k", "", one);
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  EXPECT_FALSE(*added);
+  EXPECT_EQ(store_.counters().value_frees, value_frees);
+  EXPECT_EQ(*tree_->FindItem("k"), (BtreeItem{"k", "", one, 10}));
+  EXPECT_EQ(*tree_->Find("k"), "one");
+
+  // Another blob: the old one is freed.
+  const LogicalId two = *store_.StageValue("two");
+  ASSERT_FALSE(*tree_->UpsertStaged("k", "", two));
+  EXPECT_EQ(store_.counters().value_frees, value_frees + 1);
+  EXPECT_EQ(store_.LoadValue(one).status().code(), ENOENT);
+  EXPECT_EQ(*tree_->Find("k"), "two");
+
+  // Blob 0: inline although values_in_node is false, and the old blob is freed.
+  value_stages = store_.counters().value_stages;
+  ASSERT_FALSE(*tree_->UpsertStaged("k", "inline", 0));
+  EXPECT_EQ(*tree_->FindItem("k"), (BtreeItem{"k", "inline", 0, 10}));
+  EXPECT_EQ(store_.LoadValue(two).status().code(), ENOENT);
+  // Inline beyond value_blob_threshold too, for a new key and over an existing one.
+  const std::string big(5000, 'x');
+  ASSERT_TRUE(*tree_->UpsertStaged("big", big, 0));
+  EXPECT_EQ(*tree_->FindItem("big"), (BtreeItem{"big", big, 0, 10}));
+  ASSERT_FALSE(*tree_->UpsertStaged(Key(3), big, 0));
+  EXPECT_EQ(*tree_->FindItem(Key(3)), (BtreeItem{Key(3), big, 0, 10}));
+  EXPECT_EQ(store_.counters().value_stages, value_stages);
+  EXPECT_EQ(store_.live_values(), 19u);  // Key(3)'s blob freed too
+
+  EXPECT_EQ(tree_->UpsertStaged(std::string(Btree::kMaxKeyLength + 1, 'k'), "", 0).status().code(),
+            EINVAL);
+  ExpectSound(22);
+}
+
+TEST(BtreeNodeStoreTest, BtreeMemoryStoreTakeStagedHandsOverOnlyItsUnsharedCurrentNode) {
+  MemoryNodeStore store;
+  LogicalId id = *store.Allocate();
+  auto staged = std::make_shared<BtreeNode>();
+  staged->id = id;
+  staged->items = {{"a", "1", 0, 1}};
+  ASSERT_OK(store.Stage(staged));
+  const BtreeNode as_staged = *staged;
+  EXPECT_EQ(store.TakeStaged(staged), nullptr);  // the store keeps a decoded copy
+
+  std::shared_ptr<const BtreeNode> loaded = *store.Load(id);
+  {
+    std::shared_ptr<const BtreeNode> other = loaded;  // a second holder: refused
+    EXPECT_EQ(store.TakeStaged(loaded), nullptr);
+  }
+  std::shared_ptr<BtreeNode> taken = store.TakeStaged(loaded);
+  ASSERT_EQ(taken.get(), loaded.get());
+  EXPECT_EQ(store.counters().takes, 1u);
+  loaded.reset();
+  taken->items[0].value = "2";
+  // Until staged again, Load decodes the staged bytes into a new object.
+  std::shared_ptr<const BtreeNode> again = *store.Load(id);
+  EXPECT_NE(again.get(), taken.get());
+  EXPECT_EQ(*again, as_staged);
+  EXPECT_EQ(store.TakeStaged(taken), nullptr);  // no longer the store's object
+  again.reset();
+  ASSERT_OK(store.Stage(std::move(taken)));
+  EXPECT_EQ((*store.Load(id))->items[0].value, "2");
+  EXPECT_EQ(store.TakeStaged(nullptr), nullptr);
+  EXPECT_EQ(store.counters().takes, 1u);
+}
+
+// With nothing else holding the nodes, every write edits the store's staged objects in
+// place: each node staged that existed before was taken, never copied.
+TEST_F(BtreeTest, WritesEditUnsharedStagedNodesInPlaceInsteadOfCopyingThem) {
+  Open({.slot_length = 16});
+  std::vector<int> order(1000);
+  for (int i = 0; i < 1000; ++i) order[i] = i;
+  std::mt19937 rng(5);
+  std::shuffle(order.begin(), order.end(), rng);
+
+  MemoryNodeStore::Counters before = store_.counters();
+  for (int i : order) ASSERT_OK(tree_->Add(Key(i), "v"));
+  MemoryNodeStore::Counters after = store_.counters();
+  ASSERT_GT(after.allocations, before.allocations);  // splits happened
+  // Every stage is a taken node or a node new from a split.
+  EXPECT_EQ(after.stages - before.stages,
+            (after.takes - before.takes) + (after.allocations - before.allocations));
+
+  before = store_.counters();
+  for (int i = 0; i < 1000; ++i) ASSERT_OK(tree_->Upsert(Key(i), "w" + std::to_string(i)));
+  after = store_.counters();
+  EXPECT_EQ(after.takes - before.takes, 1000u);
+  EXPECT_EQ(after.stages - before.stages, 1000u);
+
+  before = store_.counters();
+  std::shuffle(order.begin(), order.end(), rng);
+  for (size_t n = 0; n < 900; ++n) ASSERT_OK(tree_->Remove(Key(order[n])));
+  after = store_.counters();
+  ASSERT_GT(after.frees, before.frees);  // merges happened
+  // Every node changed was taken, then staged again or (merged away) freed.
+  EXPECT_EQ(after.takes - before.takes,
+            (after.stages - before.stages) + (after.frees - before.frees));
+  ExpectSound(100);
+  Model model;
+  for (size_t n = 900; n < 1000; ++n) model[Key(order[n])] = "w" + std::to_string(order[n]);
+  ASSERT_NO_FATAL_FAILURE(ExpectScansMatch(*tree_, model));
+}
+
+// A node someone holds (a cursor, or anyone with a loaded node) is never changed under
+// them: the tree copies it instead of taking it.
+TEST_F(BtreeTest, HeldNodesAreCopiedNotEditedSoCursorsAndReadersKeepTheirView) {
+  Open({.slot_length = 16});
+  for (int i = 0; i < 200; ++i) ASSERT_OK(tree_->Add(Key(i), "v" + std::to_string(i)));
+  const LogicalId holder = NodeHolding(Key(50));
+  ASSERT_NE(holder, 0u);
+
+  // A loaded node: the tree copies it, and it never changes.
+  std::shared_ptr<const BtreeNode> held = *store_.Load(holder);
+  const BtreeNode snapshot = *held;
+  uint64_t takes = store_.counters().takes;
+  ASSERT_OK(tree_->Update(Key(50), "changed"));
+  EXPECT_EQ(store_.counters().takes, takes);
+  EXPECT_EQ(*held, snapshot);
+  EXPECT_NE(**store_.Load(holder), snapshot);
+  held.reset();
+  ASSERT_OK(tree_->Update(Key(50), "changed again"));  // unheld now: taken
+  EXPECT_EQ(store_.counters().takes, takes + 1);
+
+  // A cursor on the key: the node is copied, and the cursor reads its old node.
+  BtreeCursor c(tree_.get());
+  ASSERT_OK(c.Seek(Key(50)));
+  ASSERT_TRUE(c.Valid());
+  takes = store_.counters().takes;
+  ASSERT_OK(tree_->Update(Key(50), "third"));
+  EXPECT_EQ(store_.counters().takes, takes);
+  EXPECT_EQ(c.key(), Key(50));
+  EXPECT_EQ(*c.value(), "third");
+  // Writes that split and merge the held node: the cursor's key stays intact and it
+  // continues by key.
+  for (char ch = 'a'; ch <= 'z'; ++ch) ASSERT_OK(tree_->Add(Key(50) + ch, "new"));
+  for (int i = 30; i < 50; ++i) ASSERT_OK(tree_->Remove(Key(i)));
+  EXPECT_EQ(c.key(), Key(50));
+  ASSERT_OK(c.Next());
+  ASSERT_TRUE(c.Valid());
+  EXPECT_EQ(c.key(), Key(50) + "a");
+  ASSERT_OK(c.Prev());
+  ASSERT_OK(c.Prev());
+  EXPECT_EQ(c.key(), Key(29));
+  EXPECT_EQ(*c.value(), "v29");
+  ExpectSound(200 + 26 - 20);
 }
 
 // Writes through the Btree while a cursor is open: the cursor keeps its key, value()

@@ -1,0 +1,185 @@
+// Engine: ACID transactions over any number of B-Trees whose nodes are erasure-coded
+// blobs behind the registry. What a volume runs on.
+//
+// Commit (see docs/ARCHITECTURE.md for the whole story):
+//  1. A transaction reads from a snapshot (EntryTable) and keeps its writes in memory,
+//     per tree, as each touched key's final state (an Overlay), remembering the item
+//     version (the stamp of the commit that last wrote it) of every key it read or
+//     wrote, and the node versions under every range it scanned with a cursor.
+//  2. Commit locks the trees involved (Locker; the grant's fencing token goes into the
+//     commit record), checks that none of those keys and nodes changed since the
+//     snapshot (else EBUSY naming what conflicted; nothing is applied), and re-applies
+//     the key states to the latest committed trees. So two transactions that change
+//     different keys both commit even when the keys share a node; the same key changed
+//     by both: the second to commit gets the conflict.
+//  3. A prepare record lists the new node blobs (flushed), then the blobs are written
+//     in one batched, erasure-coded Put (flushed), then the commit record carries the
+//     registry updates (flushed; concurrent commits share one flush: group commit).
+//     Once that record is durable the transaction is committed.
+//  4. The updates take effect in memory in log order (Sequencer; a record whose fence
+//     is older than one already applied to one of its trees is refused, here and in
+//     recovery alike), old blobs are freed once no snapshot needs them, locks released.
+//  A checkpoint writes the registry (both sides), removes freed blobs durably and
+//  resets the log, carrying what must survive (in-flight blobs, pending frees).
+//  Recovery runs on every Open: replay commit records into the registry, remove the
+//  blobs no commit adopted and the ones commits freed, reset the log.
+//
+// Errors: EBUSY for conflicts and for tree locks that could not be had in time; ESTALE
+// when a lock's lease ran out before the commit record was written; EIO/ENOSPC etc.
+// from below. A failed commit leaves nothing behind. If the log fails a flush, the
+// outcome of the commits in that flush is unknown until the engine is reopened: the
+// engine refuses further commits (EIO) and recovery decides.
+//
+// Threads: Begin, Checkpoint, Stats may be called concurrently; each Transaction is
+// used by one thread at a time; many transactions may run and commit concurrently.
+// Every Transaction must end before the Engine is destroyed.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/blob/blob_store.h"
+#include "engine/btree/btree_node.h"
+#include "engine/cache/lru_cache.h"
+#include "engine/io/env.h"
+#include "engine/lock/locker.h"
+#include "engine/registry/registry.h"
+#include "engine/txn/commit_log.h"
+#include "engine/txn/entry_table.h"
+#include "engine/txn/sequencer.h"
+#include "engine/txn/txn_record.h"
+
+namespace sopfs {
+
+class Transaction;
+
+enum class TxnMode {
+  kWriter,   // reads and writes; everything read or written is checked at commit
+  kReader,   // a read-only snapshot; writes fail with EROFS
+  kNoCheck,  // writes without conflict checks: the last commit of a key wins
+};
+
+inline constexpr int kConflictErrno = EBUSY;
+
+struct EngineOptions {
+  std::vector<std::string> data_folders;  // one per drive; created if missing
+  std::string registry_a;                 // the two registry sides
+  std::string registry_b;
+  std::string log_folder;
+  ErasureLayout layout{.k = 4, .m = 2};  // of every node and value blob
+  Locker* locker = nullptr;              // null: the engine makes an InProcessLocker
+  size_t cache_bytes = 256u << 20;       // decoded nodes and values kept in memory
+  int checkpoint_commits = 1024;         // checkpoint after this many commits
+  bool checkpoint_on_close = true;       // false: close as a crash would (tests)
+  std::chrono::milliseconds lock_lease{30000};
+  std::chrono::milliseconds lock_timeout{10000};
+  BlobStoreOptions blob_options;
+  // Test hook, called at named points of a commit ("commit:locked",
+  // "commit:before-record", "commit:lease-checked", "commit:before-apply").
+  std::function<void(std::string_view point)> test_hook;
+};
+
+struct EngineStats {
+  uint64_t commits = 0;
+  uint64_t conflicts = 0;
+  uint64_t log_flushes = 0;  // fewer than log records: group commit at work
+  uint64_t log_records = 0;
+  uint64_t checkpoints = 0;
+  uint64_t node_cache_hits = 0;
+  uint64_t node_cache_misses = 0;
+};
+
+struct RecoveryReport {
+  uint64_t commits_replayed = 0;
+  uint64_t commits_refused = 0;  // stale fencing token
+  uint64_t orphans_removed = 0;  // blobs written by transactions that never committed
+  uint64_t frees_done = 0;       // blobs committed transactions had freed
+};
+
+class Engine {
+ public:
+  static Result<std::unique_ptr<Engine>> Open(Env* env, EngineOptions options);
+  ~Engine();  // checkpoints unless told not to (errors only logged: recovery redoes it)
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  std::unique_ptr<Transaction> Begin(TxnMode mode = TxnMode::kWriter);
+  // Writes the registry, removes freed blobs and resets the log.
+  Status Checkpoint();
+
+  EngineStats Stats() const;
+  const RecoveryReport& recovery() const { return recovery_; }
+  const EngineOptions& options() const { return options_; }
+  // Every blob a registry entry points to (for checks: fsck, tests).
+  Result<std::set<BlobId>> ReferencedBlobs();
+
+ private:
+  friend class Transaction;
+  friend class TxnTree;
+  friend class SnapshotStore;
+  struct Prepared;
+
+  Engine(Env* env, EngineOptions options);
+  Status Init();
+  Status Recover();
+  LogicalId AllocateId() { return next_id_.fetch_add(1); }
+
+  // A node (or value) as of `snapshot` (EntryTable::kNoSnapshot: the latest).
+  Result<std::shared_ptr<const BtreeNode>> LoadNode(LogicalId id, uint64_t snapshot,
+                                                    RegistryEntry* entry = nullptr);
+  Result<std::shared_ptr<const std::string>> LoadValue(LogicalId id, uint64_t snapshot);
+  Result<std::shared_ptr<const std::string>> LoadValueBlob(const BlobId& blob);
+  // Writes a value blob now (prepare record first); it belongs to the caller's
+  // transaction until that commits or hands it back with Discard.
+  Result<BlobId> StageValue(std::string_view bytes);
+  // Blobs that will never be committed: removed durably at the next checkpoint.
+  void Discard(std::span<const BlobId> blobs);
+  // Writes blobs with a prepare record first; on failure nothing stays in flight.
+  Status WritePrepared(std::span<const BlobStore::Write> writes);
+
+  Status Commit(Transaction& txn);
+  Status CommitLocked(Transaction& txn, const LockGrant& grant,
+                      const std::vector<std::string>& lock_keys, const std::string& owner);
+  Status MaybeCheckpoint();
+
+  Env* env_;
+  EngineOptions options_;
+  std::unique_ptr<Locker> own_locker_;
+  Locker* locker_ = nullptr;
+  std::unique_ptr<BlobStore> blobs_;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<CommitLog> log_;
+  std::unique_ptr<EntryTable> entries_;
+  Sequencer sequencer_;
+  LruCache<BlobId, BtreeNode> node_cache_;
+  LruCache<BlobId, std::string> value_cache_;
+  RecoveryReport recovery_;
+  std::string instance_;  // names this engine's lock owners
+
+  std::atomic<LogicalId> next_id_{1};
+  std::atomic<uint64_t> stamp_{0};
+  std::atomic<uint64_t> next_txn_{1};
+
+  // Commits and stagings hold it shared from their first log record until they are
+  // applied (or given up); a checkpoint holds it exclusively.
+  std::shared_mutex gate_;
+  mutable std::mutex mu_;       // guards everything below
+  std::set<BlobId> in_flight_;  // prepared, neither committed nor discarded
+  std::vector<std::pair<uint64_t, BlobId>> pending_frees_;  // (publish seq, blob)
+  std::unordered_map<LogicalId, uint64_t> applied_fence_;   // per tree
+  Status broken_;                                           // the log failed a flush
+  uint64_t commits_since_checkpoint_ = 0;
+  EngineStats stats_;
+};
+
+}  // namespace sopfs

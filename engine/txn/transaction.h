@@ -1,0 +1,140 @@
+// Transaction and TxnTree: what callers of the engine use (see engine.h for how a
+// commit works).
+//
+// A Transaction reads from the snapshot taken at Begin and sees its own writes on top
+// (per tree, an Overlay of each touched key's final state). Commit applies everything
+// atomically or nothing; Rollback (or destroying the Transaction) drops everything.
+// Values longer than the tree's value_blob_threshold (or all values when
+// values_in_node is false) are written to their own blob at once, so a transaction's
+// memory holds keys and small values only.
+//
+// A tree is named by its root's logical ID and must always be opened with the options
+// it was created with (same comparator, slot length and value placement).
+//
+// Errors: like Btree (EEXIST, ENOENT, EINVAL), EROFS for writes in a reader, EINVAL
+// for calls after the transaction ended, EIO for unreadable nodes, and Commit's errors
+// (engine.h). After a failed write the transaction stays usable: the write did nothing.
+//
+// Threads: one thread at a time per Transaction (and its trees and cursors).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/btree/btree.h"
+#include "engine/txn/engine.h"
+#include "engine/txn/overlay.h"
+#include "engine/txn/overlay_cursor.h"
+
+namespace sopfs {
+
+class SnapshotStore;
+class TxnCursor;
+
+class TxnTree {
+ public:
+  Status Add(std::string_view key, std::string_view value);                  // EEXIST if present
+  Result<bool> AddIfNotExist(std::string_view key, std::string_view value);  // false: present
+  Status Update(std::string_view key, std::string_view value);               // ENOENT if absent
+  Status Upsert(std::string_view key, std::string_view value);
+  Status Remove(std::string_view key);  // ENOENT if absent
+  Result<std::string> Find(std::string_view key);
+
+  // A cursor over the transaction's view of the tree. Writes to the tree invalidate
+  // it: position it again (Seek to its last key) after writing.
+  std::unique_ptr<TxnCursor> NewCursor();
+
+  LogicalId root() const { return root_; }
+  const BtreeOptions& options() const { return options_; }
+
+ private:
+  friend class Transaction;
+  friend class TxnCursor;
+  friend class Engine;
+  friend class SnapshotStore;
+
+  TxnTree(Transaction* txn, LogicalId root, BtreeOptions options, bool created);
+  // The key's state in the transaction's view: nullopt when absent. Records the
+  // snapshot version of a key seen for the first time.
+  Result<std::optional<OverlayEntry>> Current(std::string_view key);
+  Status Write(std::string_view key, std::optional<std::string_view> value);
+
+  Transaction* txn_;
+  LogicalId root_;
+  BtreeOptions options_;
+  bool created_;  // made by this transaction: nothing under it in the snapshot
+  Btree base_;    // the snapshot's tree
+  Overlay overlay_;
+  std::map<std::string, uint64_t, OverlayLess> versions_;  // key -> version seen (0: absent)
+  std::unordered_map<LogicalId, uint64_t> scanned_nodes_;  // node -> version, under cursors
+};
+
+class TxnCursor {
+ public:
+  Status First();
+  Status Last();
+  Status Seek(std::string_view key);
+  Status SeekForPrev(std::string_view key);
+  Status Next();
+  Status Prev();
+  bool Valid() const { return cursor_.Valid(); }
+  std::string_view key() const { return cursor_.key(); }
+  Result<std::string> value() const;
+
+ private:
+  friend class TxnTree;
+  explicit TxnCursor(TxnTree* tree);
+  template <class F>
+  Status Tracked(F move);
+
+  TxnTree* tree_;
+  OverlayCursor cursor_;
+};
+
+class Transaction {
+ public:
+  ~Transaction();  // rolls back if still open
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  // A new, empty tree; it exists for others once this transaction commits.
+  Result<LogicalId> CreateTree(const BtreeOptions& options = {});
+  // The tree rooted at `root`; the same object for every call in this transaction.
+  Result<TxnTree*> Tree(LogicalId root, const BtreeOptions& options = {});
+
+  Status Commit();
+  void Rollback();
+
+  TxnMode mode() const { return mode_; }
+  bool open() const { return open_; }
+  uint64_t snapshot() const { return snapshot_; }
+
+ private:
+  friend class Engine;
+  friend class TxnTree;
+  friend class TxnCursor;
+  friend class SnapshotStore;
+
+  Transaction(Engine* engine, TxnMode mode, uint64_t id);
+  Status CheckOpen() const;
+  Status CheckWritable() const;
+  // Ends the transaction: releases the snapshot and hands back unused value blobs.
+  void Finish(bool committed);
+
+  Engine* engine_;
+  TxnMode mode_;
+  uint64_t id_;
+  uint64_t snapshot_;
+  bool open_ = true;
+  bool tracking_ = false;  // a cursor is moving: record the versions of nodes loaded
+  TxnTree* tracking_tree_ = nullptr;
+  std::unique_ptr<SnapshotStore> store_;
+  std::map<LogicalId, std::unique_ptr<TxnTree>> trees_;
+  std::unordered_map<LogicalId, BlobId> staged_values_;  // value ID -> its blob
+};
+
+}  // namespace sopfs

@@ -1,0 +1,118 @@
+#include "engine/txn/txn_record.h"
+
+#include "engine/coding.h"
+
+namespace sopfs {
+namespace {
+
+constexpr size_t kFixedSize = 2 + 3 * 8;
+constexpr size_t kUpdateSize = 4 * 8 + 4;
+constexpr size_t kBlobSize = 16;
+
+class Writer {
+ public:
+  template <class T>
+  void Put(T v) {
+    const size_t at = out_.size();
+    out_.resize(at + sizeof v);
+    PutFixed<T>(reinterpret_cast<uint8_t*>(out_.data()) + at, v);
+  }
+  void PutBlob(const BlobId& id) {
+    Put<uint64_t>(id.hi);
+    Put<uint64_t>(id.lo);
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  template <class T>
+  bool Get(T* v) {
+    if (in_.size() - at_ < sizeof(T)) return false;
+    *v = GetFixed<T>(reinterpret_cast<const uint8_t*>(in_.data()) + at_);
+    at_ += sizeof(T);
+    return true;
+  }
+  bool GetBlob(BlobId* id) { return Get(&id->hi) && Get(&id->lo); }
+  // A list count, refused when the bytes left cannot hold that many items.
+  bool GetCount(size_t item_size, uint32_t* count) {
+    return Get(count) && *count <= (in_.size() - at_) / item_size;
+  }
+  bool AtEnd() const { return at_ == in_.size(); }
+
+ private:
+  std::string_view in_;
+  size_t at_ = 0;
+};
+
+Status Malformed(const char* what) {
+  return Status::Error(EIO, std::string("malformed commit log record: ") + what);
+}
+
+}  // namespace
+
+std::string TxnRecord::Encode() const {
+  Writer w;
+  w.Put<uint8_t>(static_cast<uint8_t>(kind));
+  w.Put<uint8_t>(kFormatVersion);
+  w.Put<uint64_t>(stamp);
+  w.Put<uint64_t>(fence);
+  w.Put<uint64_t>(next_id);
+  w.Put<uint32_t>(static_cast<uint32_t>(trees.size()));
+  for (LogicalId t : trees) w.Put<uint64_t>(t);
+  w.Put<uint32_t>(static_cast<uint32_t>(updates.size()));
+  for (const auto& [id, entry] : updates) {
+    w.Put<uint64_t>(id);
+    w.PutBlob(entry.blob);
+    w.Put<uint64_t>(entry.version);
+    w.Put<uint32_t>(entry.flags);
+  }
+  w.Put<uint32_t>(static_cast<uint32_t>(blobs.size()));
+  for (const BlobId& b : blobs) w.PutBlob(b);
+  w.Put<uint32_t>(static_cast<uint32_t>(frees.size()));
+  for (const BlobId& b : frees) w.PutBlob(b);
+  return w.Take();
+}
+
+Result<TxnRecord> TxnRecord::Decode(std::string_view bytes) {
+  if (bytes.size() < kFixedSize) return Malformed("too short");
+  Reader r(bytes);
+  TxnRecord rec;
+  uint8_t kind = 0, version = 0;
+  r.Get(&kind);
+  r.Get(&version);
+  if (kind < static_cast<uint8_t>(Kind::kPrepare) || kind > static_cast<uint8_t>(Kind::kCarry)) {
+    return Malformed("unknown kind");
+  }
+  if (version != kFormatVersion) return Malformed("unknown format version");
+  rec.kind = static_cast<Kind>(kind);
+  r.Get(&rec.stamp);
+  r.Get(&rec.fence);
+  r.Get(&rec.next_id);
+  uint32_t n = 0;
+  if (!r.GetCount(8, &n)) return Malformed("bad tree count");
+  rec.trees.resize(n);
+  for (LogicalId& t : rec.trees) r.Get(&t);
+  if (!r.GetCount(kUpdateSize, &n)) return Malformed("bad update count");
+  rec.updates.resize(n);
+  for (auto& [id, entry] : rec.updates) {
+    r.Get(&id);
+    r.GetBlob(&entry.blob);
+    r.Get(&entry.version);
+    r.Get(&entry.flags);
+  }
+  if (!r.GetCount(kBlobSize, &n)) return Malformed("bad blob count");
+  rec.blobs.resize(n);
+  for (BlobId& b : rec.blobs) r.GetBlob(&b);
+  if (!r.GetCount(kBlobSize, &n)) return Malformed("bad free count");
+  rec.frees.resize(n);
+  for (BlobId& b : rec.frees) r.GetBlob(&b);
+  if (!r.AtEnd()) return Malformed("trailing bytes");
+  return rec;
+}
+
+}  // namespace sopfs

@@ -1,0 +1,53 @@
+// TxnRecord: what the engine writes to the commit log, and the strict codec for it.
+//
+// Three kinds of record:
+// - kPrepare: blobs about to be written (new node versions, staged values). Written and
+//   flushed before the blobs, so recovery can remove the ones no commit adopted.
+// - kCommit: the commit point of a transaction. Its registry updates (logical ID ->
+//   blob, version, flags), the blobs it made garbage (old node versions, replaced
+//   values), the trees it changed, the fencing token its tree locks were granted, and
+//   the stamp its items were written with.
+// - kCarry: the first record of a log after a checkpoint reset it: the ID and stamp
+//   high-water marks, blobs of transactions still in flight, and frees still pending.
+//
+// Payload (little endian): u8 kind, u8 format version (1), u64 stamp, u64 fence, u64
+// next_id, then four lists, each a u32 count followed by its items: trees (u64), updates
+// (u64 id, u64 blob hi, u64 blob lo, u64 version, u32 flags), blobs (u64 hi, u64 lo),
+// frees (u64 hi, u64 lo). Nothing may follow. The log checksums every record; Decode
+// still rejects anything malformed with EIO and never reads out of bounds.
+//
+// Threads: plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/blob/blob_id.h"
+#include "engine/registry/registry_block.h"
+#include "engine/status.h"
+
+namespace sopfs {
+
+struct TxnRecord {
+  enum class Kind : uint8_t { kPrepare = 1, kCommit = 2, kCarry = 3 };
+  static constexpr uint8_t kFormatVersion = 1;
+
+  Kind kind = Kind::kPrepare;
+  uint64_t stamp = 0;    // commit: its stamp; carry: the highest stamp handed out
+  uint64_t fence = 0;    // commit: the fencing token of its tree locks
+  uint64_t next_id = 0;  // carry: the next logical ID to hand out
+  std::vector<LogicalId> trees;
+  std::vector<std::pair<LogicalId, RegistryEntry>> updates;
+  std::vector<BlobId> blobs;  // prepare: blobs about to be written; carry: in flight
+  std::vector<BlobId> frees;  // blobs to remove once the record is applied
+
+  std::string Encode() const;
+  static Result<TxnRecord> Decode(std::string_view bytes);
+
+  friend bool operator==(const TxnRecord&, const TxnRecord&) = default;
+};
+
+}  // namespace sopfs

@@ -1,0 +1,270 @@
+// The transaction engine end to end on a FaultEnv: commits, snapshots, conflicts,
+// value blobs, reopen, and a randomized model test against std::map with reopens.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "engine/io/fault_env.h"
+#include "tests/engine/engine_test_util.h"
+
+namespace sopfs {
+namespace {
+
+using testing::BlobsOnDisk;
+using testing::EngineOptionsUnder;
+using testing::ReadAll;
+
+class TxnEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_ = EngineOptionsUnder("/vol");
+    Reopen();
+  }
+  void Reopen() {
+    engine_.reset();
+    auto engine = Engine::Open(&env_, options_);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    engine_ = std::move(*engine);
+  }
+  // A committed tree holding `items`.
+  LogicalId MakeTree(const std::map<std::string, std::string>& items, BtreeOptions opts = {}) {
+    auto txn = engine_->Begin();
+    Result<LogicalId> root = txn->CreateTree(opts);
+    EXPECT_TRUE(root.ok());
+    TxnTree* tree = *txn->Tree(*root, opts);
+    for (const auto& [k, v] : items) EXPECT_TRUE(tree->Add(k, v).ok());
+    Status st = txn->Commit();
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return *root;
+  }
+
+  FaultEnv env_;
+  EngineOptions options_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(TxnEngineTest, TxnCommittedTreeSurvivesReopenAndRollbackLeavesNothing) {
+  LogicalId root = MakeTree({{"a", "1"}, {"b", "2"}});
+  {
+    auto txn = engine_->Begin();
+    TxnTree* tree = *txn->Tree(root);
+    ASSERT_TRUE(tree->Upsert("c", "3").ok());
+    ASSERT_TRUE(tree->Remove("a").ok());
+    EXPECT_EQ(*tree->Find("c"), "3");  // its own writes
+    txn->Rollback();
+    EXPECT_EQ(tree->Find("c").status().code(), EINVAL);  // ended
+  }
+  Reopen();
+  auto txn = engine_->Begin(TxnMode::kReader);
+  EXPECT_EQ(ReadAll(*txn, root), (std::map<std::string, std::string>{{"a", "1"}, {"b", "2"}}));
+}
+
+TEST_F(TxnEngineTest, TxnReaderSeesItsSnapshotWhileAWriterCommits) {
+  LogicalId root = MakeTree({{"k", "old"}});
+  auto reader = engine_->Begin(TxnMode::kReader);
+  EXPECT_EQ(*(*reader->Tree(root))->Find("k"), "old");
+  auto writer = engine_->Begin();
+  ASSERT_TRUE((*writer->Tree(root))->Update("k", "new").ok());
+  ASSERT_TRUE((*writer->Tree(root))->Add("k2", "x").ok());
+  ASSERT_TRUE(writer->Commit().ok());
+  ASSERT_TRUE(engine_->Checkpoint().ok());  // even after the registry moved on
+  EXPECT_EQ(*(*reader->Tree(root))->Find("k"), "old");
+  EXPECT_EQ((*reader->Tree(root))->Find("k2").status().code(), ENOENT);
+  EXPECT_EQ(ReadAll(*reader, root).size(), 1u);
+  EXPECT_EQ((*reader->Tree(root))->Upsert("z", "z").code(), EROFS);
+  EXPECT_TRUE(reader->Commit().ok());
+  auto later = engine_->Begin(TxnMode::kReader);
+  EXPECT_EQ(*(*later->Tree(root))->Find("k"), "new");
+}
+
+TEST_F(TxnEngineTest, TxnSameKeyTwiceExactlyOneCommitsAndTheOtherNamesTheKey) {
+  LogicalId root = MakeTree({{"acct", "100"}, {"other", "1"}});
+  auto t1 = engine_->Begin();
+  auto t2 = engine_->Begin();
+  // Blind writes of the same value still conflict: versions, not values, are compared.
+  ASSERT_TRUE((*t1->Tree(root))->Upsert("acct", "same").ok());
+  ASSERT_TRUE((*t2->Tree(root))->Upsert("acct", "same").ok());
+  ASSERT_TRUE((*t2->Tree(root))->Upsert("other", "t2 was here").ok());
+  ASSERT_TRUE(t1->Commit().ok());
+  Status st = t2->Commit();
+  EXPECT_EQ(st.code(), kConflictErrno) << st.ToString();
+  EXPECT_NE(st.message().find("\"acct\""), std::string::npos) << st.message();
+  auto check = engine_->Begin(TxnMode::kReader);
+  EXPECT_EQ(ReadAll(*check, root),
+            (std::map<std::string, std::string>{{"acct", "same"}, {"other", "1"}}));
+  EXPECT_EQ(engine_->Stats().conflicts, 1u);
+}
+
+TEST_F(TxnEngineTest, TxnDisjointKeysInOneNodeBothCommit) {
+  LogicalId root = MakeTree({{"a", "0"}, {"b", "0"}, {"c", "0"}});  // one leaf
+  auto t1 = engine_->Begin();
+  auto t2 = engine_->Begin();
+  ASSERT_TRUE((*t1->Tree(root))->Update("a", "t1").ok());
+  ASSERT_TRUE((*t2->Tree(root))->Update("c", "t2").ok());
+  ASSERT_TRUE((*t2->Tree(root))->Add("d", "t2").ok());
+  EXPECT_EQ(*(*t2->Tree(root))->Find("b"), "0");
+  ASSERT_TRUE(t1->Commit().ok());
+  Status st = t2->Commit();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  Reopen();
+  auto check = engine_->Begin(TxnMode::kReader);
+  EXPECT_EQ(ReadAll(*check, root), (std::map<std::string, std::string>{
+                                       {"a", "t1"}, {"b", "0"}, {"c", "t2"}, {"d", "t2"}}));
+}
+
+TEST_F(TxnEngineTest, TxnReadKeyChangedByAnotherCommitIsAConflict) {
+  LogicalId root = MakeTree({{"x", "1"}, {"y", "1"}});
+  auto t1 = engine_->Begin();
+  EXPECT_EQ(*(*t1->Tree(root))->Find("x"), "1");  // reads x, writes y
+  ASSERT_TRUE((*t1->Tree(root))->Update("y", "2").ok());
+  auto t2 = engine_->Begin();
+  ASSERT_TRUE((*t2->Tree(root))->Update("x", "9").ok());
+  ASSERT_TRUE(t2->Commit().ok());
+  EXPECT_EQ(t1->Commit().code(), kConflictErrno);
+}
+
+TEST_F(TxnEngineTest, TxnRangeScannedByACursorIsCheckedForPhantoms) {
+  LogicalId root = MakeTree({{"a", "1"}, {"c", "1"}});
+  auto t1 = engine_->Begin();
+  EXPECT_EQ(ReadAll(*t1, root).size(), 2u);
+  ASSERT_TRUE((*t1->Tree(root))->Upsert("sum", "2").ok());
+  auto t2 = engine_->Begin();
+  ASSERT_TRUE((*t2->Tree(root))->Add("b", "1").ok());  // a phantom in t1's range
+  ASSERT_TRUE(t2->Commit().ok());
+  EXPECT_EQ(t1->Commit().code(), kConflictErrno);
+}
+
+TEST_F(TxnEngineTest, TxnNoCheckModeLetsTheLastWriterWin) {
+  LogicalId root = MakeTree({{"k", "0"}});
+  auto t1 = engine_->Begin(TxnMode::kNoCheck);
+  auto t2 = engine_->Begin(TxnMode::kNoCheck);
+  ASSERT_TRUE((*t1->Tree(root))->Upsert("k", "1").ok());
+  ASSERT_TRUE((*t2->Tree(root))->Upsert("k", "2").ok());
+  ASSERT_TRUE(t1->Commit().ok());
+  ASSERT_TRUE(t2->Commit().ok());
+  auto check = engine_->Begin(TxnMode::kReader);
+  EXPECT_EQ(*(*check->Tree(root))->Find("k"), "2");
+}
+
+TEST_F(TxnEngineTest, TxnManyTreesCommitTogetherOrNotAtAll) {
+  LogicalId a = MakeTree({{"k", "a0"}});
+  LogicalId b = MakeTree({{"k", "b0"}});
+  auto t1 = engine_->Begin();
+  ASSERT_TRUE((*t1->Tree(a))->Update("k", "a1").ok());
+  ASSERT_TRUE((*t1->Tree(b))->Update("k", "b1").ok());
+  auto t2 = engine_->Begin();
+  ASSERT_TRUE((*t2->Tree(b))->Update("k", "b2").ok());
+  ASSERT_TRUE(t2->Commit().ok());
+  EXPECT_EQ(t1->Commit().code(), kConflictErrno);  // b conflicts: a must stay a0 too
+  auto check = engine_->Begin(TxnMode::kReader);
+  EXPECT_EQ(*(*check->Tree(a))->Find("k"), "a0");
+  EXPECT_EQ(*(*check->Tree(b))->Find("k"), "b2");
+}
+
+TEST_F(TxnEngineTest, TxnBigValuesLiveInBlobsAndNoBlobLeaks) {
+  BtreeOptions opts;
+  opts.value_blob_threshold = 100;
+  const std::string big(5000, 'v');
+  LogicalId root = MakeTree({{"small", "s"}, {"big", big}}, opts);
+  {
+    auto txn = engine_->Begin();
+    TxnTree* tree = *txn->Tree(root, opts);
+    ASSERT_TRUE(tree->Update("big", big + "2").ok());
+    ASSERT_TRUE(tree->Update("big", big + "3").ok());  // the first staged value is unused
+    ASSERT_TRUE(tree->Add("big2", big + "x").ok());
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  {
+    auto txn = engine_->Begin();
+    ASSERT_TRUE((*txn->Tree(root, opts))->Upsert("big3", big).ok());
+    txn->Rollback();
+  }
+  ASSERT_TRUE(engine_->Checkpoint().ok());
+  auto referenced = engine_->ReferencedBlobs();
+  ASSERT_TRUE(referenced.ok());
+  EXPECT_EQ(BlobsOnDisk(&env_, options_), *referenced);
+  EXPECT_EQ(referenced->size(), 3u);  // the root leaf, big, big2
+  Reopen();
+  auto check = engine_->Begin(TxnMode::kReader);
+  EXPECT_EQ(ReadAll(*check, root, opts),
+            (std::map<std::string, std::string>{
+                {"big", big + "3"}, {"big2", big + "x"}, {"small", "s"}}));
+}
+
+TEST_F(TxnEngineTest, TxnBadCallsFailCleanly) {
+  auto txn = engine_->Begin();
+  EXPECT_EQ(txn->Tree(12345).status().code(), ENOENT);
+  LogicalId root = *txn->CreateTree();
+  TxnTree* tree = *txn->Tree(root);
+  EXPECT_EQ(tree->Add(std::string(5000, 'k'), "v").code(), EINVAL);
+  EXPECT_EQ(tree->Update("nope", "v").code(), ENOENT);
+  EXPECT_EQ(tree->Remove("nope").code(), ENOENT);
+  ASSERT_TRUE(tree->Add("k", "v").ok());
+  EXPECT_EQ(tree->Add("k", "v").code(), EEXIST);
+  EXPECT_FALSE(*tree->AddIfNotExist("k", "w"));
+  BtreeOptions other;
+  other.slot_length = 8;
+  EXPECT_EQ(txn->Tree(root, other).status().code(), EINVAL);
+  ASSERT_TRUE(txn->Commit().ok());
+  EXPECT_EQ(txn->Commit().code(), EINVAL);
+}
+
+// Random transactions over three trees (commit or roll back, some reopened), checked
+// against a std::map model after every transaction, across node sizes.
+class TxnModelTest : public TxnEngineTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(TxnModelTest, RandomTransactionsMatchAModelAcrossReopens) {
+  BtreeOptions opts;
+  opts.slot_length = GetParam();
+  opts.value_blob_threshold = 200;
+  std::mt19937 rng(GetParam());
+  std::vector<LogicalId> roots;
+  std::vector<std::map<std::string, std::string>> model(3);
+  for (int i = 0; i < 3; ++i) roots.push_back(MakeTree({}, opts));
+  for (int round = 0; round < 60; ++round) {
+    auto txn = engine_->Begin();
+    auto pending = model;
+    const int ops = 1 + static_cast<int>(rng() % 40);
+    for (int i = 0; i < ops; ++i) {
+      const int t = static_cast<int>(rng() % 3);
+      TxnTree* tree = *txn->Tree(roots[t], opts);
+      const std::string key = "key" + std::to_string(rng() % 300);
+      const std::string value =
+          std::string(rng() % 4 == 0 ? 300 : 5, 'a' + rng() % 26) + std::to_string(round);
+      if (rng() % 3 == 0) {
+        Status st = tree->Remove(key);
+        EXPECT_EQ(st.ok(), pending[t].erase(key) == 1) << st.ToString();
+      } else {
+        ASSERT_TRUE(tree->Upsert(key, value).ok());
+        pending[t][key] = value;
+      }
+      if (rng() % 10 == 0) {
+        auto found = tree->Find(key);
+        auto want = pending[t].find(key);
+        EXPECT_EQ(found.ok(), want != pending[t].end());
+        if (found.ok() && want != pending[t].end()) {
+          EXPECT_EQ(*found, want->second);
+        }
+      }
+    }
+    for (int t = 0; t < 3; ++t) ASSERT_EQ(ReadAll(*txn, roots[t], opts), pending[t]);
+    if (rng() % 4 == 0) {
+      txn->Rollback();
+    } else {
+      Status st = txn->Commit();
+      ASSERT_TRUE(st.ok()) << st.ToString();
+      model = pending;
+    }
+    txn.reset();
+    if (rng() % 8 == 0) Reopen();
+    auto check = engine_->Begin(TxnMode::kReader);
+    for (int t = 0; t < 3; ++t) ASSERT_EQ(ReadAll(*check, roots[t], opts), model[t]) << round;
+  }
+  ASSERT_TRUE(engine_->Checkpoint().ok());
+  EXPECT_EQ(BlobsOnDisk(&env_, options_), *engine_->ReferencedBlobs());
+}
+
+INSTANTIATE_TEST_SUITE_P(SlotLengths, TxnModelTest, ::testing::Values(4, 16, 500));
+
+}  // namespace
+}  // namespace sopfs
