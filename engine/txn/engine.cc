@@ -510,7 +510,14 @@ EngineStats Engine::Stats() const {
   CacheStats cache = node_cache_.Stats();
   s.node_cache_hits = cache.hits;
   s.node_cache_misses = cache.misses;
+  s.cache_bytes = cache.charge + value_cache_.Stats().charge;
   return s;
+}
+
+Status Engine::ReinstateRegistry() {
+  // No checkpoint may write the registry meanwhile.
+  std::unique_lock<std::shared_mutex> gate(gate_);
+  return registry_->Reinstate();
 }
 
 Result<std::set<BlobId>> Engine::ReferencedBlobs() {

@@ -97,6 +97,7 @@ struct EngineStats {
   uint64_t checkpoints = 0;
   uint64_t node_cache_hits = 0;
   uint64_t node_cache_misses = 0;
+  uint64_t cache_bytes = 0;  // charged by cached nodes and values (<= cache_bytes option)
 };
 
 struct RecoveryReport {
@@ -118,6 +119,10 @@ class Engine {
   Status Checkpoint();
 
   EngineStats Stats() const;
+  // Which registry side is active, and whether the other one missed writes.
+  RegistryHealth registry_health() { return registry_->Health(); }
+  // Fast-forwards a stale (restored) registry side from the live one.
+  Status ReinstateRegistry();
   const RecoveryReport& recovery() const { return recovery_; }
   const EngineOptions& options() const { return options_; }
   // Every blob a registry entry points to (for checks: fsck, tests).
