@@ -7,5 +7,7 @@ namespace sopfs::tools {
 
 // sopfs bench blob: blob store throughput against plain files on the same disk.
 int RunBenchBlob(int argc, char** argv);
+// sopfs bench btree: transactional B-Tree insert, read and delete against SQLite.
+int RunBenchBtree(int argc, char** argv);
 
 }  // namespace sopfs::tools

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libfuse3-dev fuse3 libisal-dev liburing-dev libhiredis-dev libxxhash-dev
-  libboost-program-options-dev googletest libgtest-dev redis-server
+  libboost-program-options-dev libsqlite3-dev googletest libgtest-dev redis-server
 )
 
 missing=()

@@ -12,6 +12,7 @@ constexpr const char* kUsage =
     "\n"
     "commands:\n"
     "  bench blob   erasure-coded blob store throughput against plain files\n"
+    "  bench btree  transactional B-Tree insert, read and delete against SQLite\n"
     "\n"
     "Run 'sopfs COMMAND --help' for the options of a command.\n";
 
@@ -20,6 +21,7 @@ constexpr const char* kBenchUsage =
     "\n"
     "benchmarks:\n"
     "  blob   write and read 1 MiB blobs (4+2) against plain files on the same disk\n"
+    "  btree  insert, read and delete 100k items in durable transactions against SQLite\n"
     "\n"
     "Run 'sopfs bench WHAT --help' for the options of a benchmark.\n";
 
@@ -32,6 +34,7 @@ int RunBench(int argc, char** argv) {
   }
   const std::string what = argv[0];
   if (what == "blob") return sopfs::tools::RunBenchBlob(argc, argv);
+  if (what == "btree") return sopfs::tools::RunBenchBtree(argc, argv);
   std::fprintf(stderr, "sopfs bench: unknown benchmark '%s' (try 'sopfs bench --help')\n",
                what.c_str());
   return 2;
