@@ -540,22 +540,28 @@ Status BlobStore::RemoveDurably(std::span<const BlobId> ids, ErasureLayout layou
       if (st.ok()) dirs.insert(placement_.DirOf(id, i));
     }
   }
-  std::vector<std::unique_ptr<File>> files;
-  std::vector<IoOp> syncs;
-  for (const std::string& dir : dirs) {
-    auto file = env_->Open(dir, {.mode = OpenMode::kDirectory});
-    if (!file.ok()) {
-      note(file.status());
-      continue;
+  // In bounded groups: a big removal touches more directories than a process may open.
+  constexpr size_t kDirsPerGroup = 64;
+  std::vector<std::string> pending(dirs.begin(), dirs.end());
+  for (size_t begin = 0; begin < pending.size(); begin += kDirsPerGroup) {
+    const size_t end = std::min(pending.size(), begin + kDirsPerGroup);
+    std::vector<std::unique_ptr<File>> files;
+    std::vector<IoOp> syncs;
+    for (size_t i = begin; i < end; ++i) {
+      auto file = env_->Open(pending[i], {.mode = OpenMode::kDirectory});
+      if (!file.ok()) {
+        note(file.status());
+        continue;
+      }
+      files.push_back(std::move(*file));
+      syncs.push_back({.kind = IoKind::kFsync, .file = files.back().get()});
     }
-    files.push_back(std::move(*file));
-    syncs.push_back({.kind = IoKind::kFsync, .file = files.back().get()});
-  }
-  note(env_->Submit(syncs));
-  for (const IoOp& op : syncs) {
-    if (!op.Complete()) {
-      note(Status::Error(op.result < 0 ? static_cast<int>(-op.result) : EIO,
-                         "flushing " + op.file->path() + " after removing blobs"));
+    note(env_->Submit(syncs));
+    for (const IoOp& op : syncs) {
+      if (!op.Complete()) {
+        note(Status::Error(op.result < 0 ? static_cast<int>(-op.result) : EIO,
+                           "flushing " + op.file->path() + " after removing blobs"));
+      }
     }
   }
   return first_failure;

@@ -270,6 +270,28 @@ TEST_F(BlobStoreDiskTest, BlobBatchLargerThanTheOpenFileLimitStillLands) {
   }
 }
 
+TEST_F(BlobStoreDiskTest, BlobRemoveDurablyOfMoreDirectoriesThanTheOpenFileLimit) {
+  // 300 blobs x 6 shards spread over far more fan-out directories than 128 open files.
+  std::vector<std::vector<uint8_t>> datas;
+  std::vector<BlobStore::Write> batch;
+  std::vector<BlobId> ids;
+  for (int i = 0; i < 300; ++i) datas.push_back(PatternBytes(7 + i, 100));
+  for (int i = 0; i < 300; ++i) {
+    batch.push_back({BlobId::Random(), {4, 2}, datas[i]});
+    ids.push_back(batch.back().id);
+  }
+  ASSERT_TRUE(store_->Put(batch).ok());
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+  rlimit low = old;
+  low.rlim_cur = 128;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  Status st = store_->RemoveDurably(ids, {4, 2});
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  for (const BlobId& id : ids) EXPECT_EQ(store_->Get(id, {4, 2}).status().code(), ENOENT);
+}
+
 TEST(BlobIdTest, BlobIdHexRoundTripsAndRejectsGarbage) {
   const BlobId id = BlobId::Random();
   EXPECT_EQ(BlobId::FromHex(id.ToHex()), id);
