@@ -15,6 +15,13 @@ BlobId BlobId::Random() {
   return BlobId{gen(), gen()};
 }
 
+BlobId BlobId::RandomNear(const BlobId& neighbour) {
+  constexpr uint64_t kFanOutBits = 0xffff000000000000ULL;  // the first four hex digits
+  BlobId id = Random();
+  id.hi = (neighbour.hi & kFanOutBits) | (id.hi & ~kFanOutBits);
+  return id;
+}
+
 std::string BlobId::ToHex() const {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string s(32, '0');

@@ -15,6 +15,10 @@ struct BlobId {
 
   // A fresh random ID (thread-safe; 122 random bits would do, we keep all 128).
   static BlobId Random();
+  // A fresh random ID whose shards go to the same fan-out directories as `neighbour`'s
+  // (same first four hex digits; 112 random bits left). Blobs written together then
+  // share directories: a batch creates and flushes a few directories, not one per blob.
+  static BlobId RandomNear(const BlobId& neighbour);
   static std::optional<BlobId> FromHex(std::string_view hex);
   std::string ToHex() const;
 

@@ -143,4 +143,16 @@ Result<BtreeNode> BtreeNode::Decode(std::string_view bytes, LogicalId id) {
   return node;
 }
 
+size_t BtreeNode::MemoryUsage() const {
+  // A string's own buffer holds up to 15 bytes (libstdc++); longer ones live on the
+  // heap, where an allocation costs its size rounded up plus about 16 bytes.
+  auto heap = [](const std::string& s) -> size_t {
+    return s.capacity() > 15 ? ((s.capacity() + 1 + 15) & ~size_t{15}) + 16 : 0;
+  };
+  size_t bytes = sizeof(BtreeNode) + items.capacity() * sizeof(BtreeItem) +
+                 children.capacity() * sizeof(LogicalId);
+  for (const BtreeItem& item : items) bytes += heap(item.key) + heap(item.value);
+  return bytes;
+}
+
 }  // namespace sopfs

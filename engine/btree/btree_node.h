@@ -44,6 +44,8 @@ struct BtreeNode {
   std::vector<LogicalId> children;  // empty for a leaf, else items.size() + 1
 
   bool leaf() const { return children.empty(); }
+  // Bytes this node takes in memory (what a cache holding it is charged).
+  size_t MemoryUsage() const;
 
   // Requires children to be empty or items.size() + 1 long.
   std::string Encode() const;

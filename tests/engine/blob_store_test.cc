@@ -298,6 +298,10 @@ TEST(BlobIdTest, BlobIdHexRoundTripsAndRejectsGarbage) {
   EXPECT_FALSE(BlobId::FromHex("xyz").has_value());
   EXPECT_FALSE(BlobId::FromHex(std::string(32, 'G')).has_value());
   EXPECT_NE(BlobId::Random(), BlobId::Random());
+  const BlobId near = BlobId::RandomNear(id);
+  EXPECT_NE(near, id);
+  EXPECT_EQ(near.ToHex().substr(0, 4), id.ToHex().substr(0, 4));
+  EXPECT_NE(near.ToHex().substr(4), id.ToHex().substr(4));
 }
 
 }  // namespace

@@ -131,6 +131,17 @@ TEST(BtreeNodeTest, EncodeWritesTheItemVersionAfterTheKey) {
   EXPECT_EQ(*back, node);
 }
 
+TEST(BtreeNodeTest, BtreeNodeMemoryUsageCountsItemsAndHeapStrings) {
+  BtreeNode small;
+  small.id = 1;
+  BtreeNode big = small;
+  for (int i = 0; i < 500; ++i) {
+    big.items.push_back({"key" + std::to_string(100000 + i), std::string(32, 'v'), 0, 1});
+  }
+  EXPECT_GE(big.MemoryUsage(), small.MemoryUsage() + 500 * (sizeof(BtreeItem) + 48));
+  EXPECT_GT(big.MemoryUsage(), big.Encode().size() * 2);  // more than its encoding
+}
+
 TEST(BtreeNodeTest, DecodeRejectsEveryTruncationAndAnotherNodesId) {
   for (bool internal : {false, true}) {
     std::string bytes = SampleNode(internal).Encode();
