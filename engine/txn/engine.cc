@@ -37,8 +37,9 @@ Status Conflict(LogicalId tree, const std::string& what) {
 
 std::string TreeLockKey(LogicalId root) { return "tree/" + std::to_string(root); }
 
-// Memory charged for a decoded node: its encoding, doubled for the strings' overhead.
-size_t NodeCharge(size_t encoded_bytes) { return 2 * encoded_bytes + 256; }
+// Memory charged for a cached node: the node as it sits in memory, plus the cache's
+// own bookkeeping.
+size_t NodeCharge(const BtreeNode& node) { return node.MemoryUsage() + 128; }
 
 }  // namespace
 
@@ -171,7 +172,7 @@ Result<std::shared_ptr<const BtreeNode>> Engine::LoadNode(LogicalId id, uint64_t
   Result<BtreeNode> node = BtreeNode::Decode(view, id);
   if (!node.ok()) return node.status();
   auto shared = std::make_shared<const BtreeNode>(std::move(*node));
-  node_cache_.Insert(e->blob, shared, NodeCharge(bytes->size()));
+  node_cache_.Insert(e->blob, shared, NodeCharge(*shared));
   return shared;
 }
 
@@ -349,11 +350,13 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
   std::vector<BlobStore::Write> writes;
   std::vector<const std::shared_ptr<const BtreeNode>*> nodes;  // parallel to writes
   encoded.reserve(store.staged().size());
+  // One commit's nodes share fan-out directories: a few directory flushes, not one each.
+  const BlobId anchor = BlobId::Random();
   for (const auto& [id, node] : store.staged()) {
     nodes.push_back(&node);
     encoded.push_back(node->Encode());
     const std::string& bytes = encoded.back();
-    const BlobId blob = BlobId::Random();
+    const BlobId blob = BlobId::RandomNear(anchor);
     writes.push_back(
         {blob, options_.layout, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}});
     const RegistryEntry* base = store.base(id);
@@ -423,7 +426,7 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
   sequencer_.Done(*seq);
   // The new versions are in memory already: the next reader need not fetch them.
   for (size_t i = 0; i < writes.size(); ++i) {
-    node_cache_.Insert(writes[i].id, *nodes[i], NodeCharge(encoded[i].size()));
+    node_cache_.Insert(writes[i].id, *nodes[i], NodeCharge(**nodes[i]));
   }
   // Values the transaction staged but replaced before committing.
   std::vector<BlobId> unused;
