@@ -37,6 +37,7 @@ void RegistryBlock::Encode(std::span<uint8_t, kSize> out) const {
     PutFixed<uint64_t>(e + 8, entries[i].blob.lo);
     PutFixed<uint64_t>(e + 16, entries[i].version);
     PutFixed<uint32_t>(e + 24, entries[i].flags);
+    PutFixed<uint32_t>(e + 28, entries[i].slot);
   }
   PutFixed<uint64_t>(b + 24, Checksum(b));
 }
@@ -56,6 +57,7 @@ RegistryBlock::Decoded RegistryBlock::Decode(std::span<const uint8_t, kSize> in,
     entries[i].blob = BlobId{GetFixed<uint64_t>(e), GetFixed<uint64_t>(e + 8)};
     entries[i].version = GetFixed<uint64_t>(e + 16);
     entries[i].flags = GetFixed<uint32_t>(e + 24);
+    entries[i].slot = GetFixed<uint32_t>(e + 28);
   }
   return Decoded::kValid;
 }

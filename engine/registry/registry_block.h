@@ -7,7 +7,7 @@
 // Layout (little endian): 0 magic "SOPR"  4 format version (u16)  6 zero  8 block
 // number  16 sequence (bumped by every write of the block)  24 checksum: XXH3-64 of
 // bytes 32..4095 seeded with the XXH3-64 of bytes 0..23
-// 32.. 127 entries of 32 bytes: blob ID (hi, lo), version, flags (u32), zero (u32).
+// 32.. 127 entries of 32 bytes: blob ID (hi, lo), version, flags (u32), slot (u32).
 // An all-zero block is a block never written: every entry empty.
 #pragma once
 
@@ -24,12 +24,15 @@ using LogicalId = uint64_t;
 
 struct RegistryEntry {
   static constexpr uint32_t kInUse = 1;
+  static constexpr uint32_t kInSegment = 2;  // `blob` is a segment of many B-Tree nodes
 
   BlobId blob;           // where the current version lives
   uint64_t version = 0;  // bumped by every committed change of this logical ID
   uint32_t flags = 0;
+  uint32_t slot = 0;  // with kInSegment: the node's position in the segment
 
   bool in_use() const { return flags & kInUse; }
+  bool in_segment() const { return flags & kInSegment; }
   friend bool operator==(const RegistryEntry&, const RegistryEntry&) = default;
 };
 

@@ -8,6 +8,7 @@
 #include "engine/btree/btree.h"
 #include "engine/lock/in_process_locker.h"
 #include "engine/txn/commit_store.h"
+#include "engine/txn/node_segment.h"
 #include "engine/txn/transaction.h"
 
 namespace sopfs {
@@ -101,7 +102,7 @@ Status Engine::Init() {
 }
 
 Status Engine::Recover() {
-  std::set<BlobId> prepared, adopted;
+  std::set<BlobId> prepared, adopted, released;
   std::vector<BlobId> frees;
   std::map<LogicalId, RegistryEntry> updates;
   LogicalId next_id = 1;
@@ -125,6 +126,7 @@ Status Engine::Recover() {
       continue;
     }
     for (LogicalId tree : rec->trees) applied_fence_[tree] = rec->fence;
+    released.insert(rec->released.begin(), rec->released.end());
     for (const auto& [id, entry] : rec->updates) {
       updates[id] = entry;
       next_id = std::max(next_id, id + 1);
@@ -135,9 +137,17 @@ Status Engine::Recover() {
   }
   std::vector<std::pair<LogicalId, RegistryEntry>> apply(updates.begin(), updates.end());
   if (!apply.empty()) SOPFS_RETURN_IF_ERROR(registry_->Apply(apply));
+  next_id_ = next_id;
+  Result<std::unordered_map<BlobId, uint32_t>> refs = CountSegmentRefs();
+  if (!refs.ok()) return refs.status();
+  segment_refs_ = std::move(*refs);
   std::vector<BlobId> remove;
   for (const BlobId& blob : prepared) {
     if (!adopted.count(blob)) remove.push_back(blob);
+  }
+  // Segments the replayed commits took references from, and that have none left.
+  for (const BlobId& blob : released) {
+    if (!segment_refs_.count(blob)) frees.push_back(blob);
   }
   recovery_.orphans_removed = remove.size();
   recovery_.frees_done = frees.size();
@@ -165,14 +175,26 @@ Result<std::shared_ptr<const BtreeNode>> Engine::LoadNode(LogicalId id, uint64_t
   Result<RegistryEntry> e = entries_->Get(id, snapshot);
   if (!e.ok()) return e.status();
   if (entry != nullptr) *entry = *e;
-  if (auto node = node_cache_.Lookup(e->blob)) return node;
-  Result<std::vector<uint8_t>> bytes = blobs_->Get(e->blob, options_.layout);
-  if (!bytes.ok()) return bytes.status();
-  std::string_view view(reinterpret_cast<const char*>(bytes->data()), bytes->size());
-  Result<BtreeNode> node = BtreeNode::Decode(view, id);
+  const NodeKey key{e->blob, e->in_segment() ? e->slot : 0};
+  if (auto node = node_cache_.Lookup(key)) return node;
+  // A segment's bytes stay in the value cache: its other nodes are likely wanted next.
+  Result<std::shared_ptr<const std::string>> blob = LoadValueBlob(e->blob);
+  if (!blob.ok()) return blob.status();
+  std::string_view bytes = **blob;
+  if (e->in_segment()) {
+    Result<std::vector<NodeSegment::Slot>> slots = NodeSegment::Decode(bytes);
+    if (!slots.ok()) return slots.status();
+    if (e->slot >= slots->size() || (*slots)[e->slot].id != id) {
+      return Status::Error(EIO, "node " + std::to_string(id) + ": slot " +
+                                    std::to_string(e->slot) + " of segment " +
+                                    e->blob.ToHex() + " holds another node");
+    }
+    bytes = (*slots)[e->slot].bytes;
+  }
+  Result<BtreeNode> node = BtreeNode::Decode(bytes, id);
   if (!node.ok()) return node.status();
   auto shared = std::make_shared<const BtreeNode>(std::move(*node));
-  node_cache_.Insert(e->blob, shared, NodeCharge(*shared));
+  node_cache_.Insert(key, shared, NodeCharge(*shared));
   return shared;
 }
 
@@ -345,30 +367,60 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
     }
   }
 
-  // New node versions become blobs; the versions they replace become garbage.
-  std::vector<std::string> encoded;
+  // New node versions are packed into segments; the versions they replace become
+  // garbage (standalone blobs at once, segments when their last slot is replaced).
+  std::vector<std::string> segments;
   std::vector<BlobStore::Write> writes;
-  std::vector<const std::shared_ptr<const BtreeNode>*> nodes;  // parallel to writes
-  encoded.reserve(store.staged().size());
-  // One commit's nodes share fan-out directories: a few directory flushes, not one each.
-  const BlobId anchor = BlobId::Random();
-  for (const auto& [id, node] : store.staged()) {
-    nodes.push_back(&node);
-    encoded.push_back(node->Encode());
-    const std::string& bytes = encoded.back();
-    const BlobId blob = BlobId::RandomNear(anchor);
-    writes.push_back(
-        {blob, options_.layout, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}});
-    const RegistryEntry* base = store.base(id);
-    rec.updates.emplace_back(
-        id, RegistryEntry{blob, base ? base->version + 1 : 1, RegistryEntry::kInUse});
-    if (base) rec.frees.push_back(base->blob);
+  std::vector<std::pair<NodeKey, std::shared_ptr<const BtreeNode>>> new_nodes;
+  auto replaced = [&](const RegistryEntry& old) {
+    if (old.in_segment()) {
+      rec.released.push_back(old.blob);
+    } else {
+      rec.frees.push_back(old.blob);
+    }
+  };
+  {
+    const BlobId anchor = BlobId::Random();
+    std::vector<std::string> encoded;
+    std::vector<std::pair<LogicalId, std::string_view>> pack;
+    std::vector<const std::shared_ptr<const BtreeNode>*> packed;
+    size_t pack_bytes = 0;
+    encoded.reserve(store.staged().size());
+    segments.reserve(store.staged().size());
+    auto flush = [&] {
+      if (pack.empty()) return;
+      segments.push_back(NodeSegment::Encode(pack));
+      const BlobId blob = BlobId::RandomNear(anchor);
+      const std::string& bytes = segments.back();
+      writes.push_back(
+          {blob, options_.layout, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}});
+      for (uint32_t slot = 0; slot < pack.size(); ++slot) {
+        const LogicalId id = pack[slot].first;
+        const RegistryEntry* base = store.base(id);
+        rec.updates.emplace_back(
+            id, RegistryEntry{blob, base ? base->version + 1 : 1,
+                              RegistryEntry::kInUse | RegistryEntry::kInSegment, slot});
+        if (base) replaced(*base);
+        new_nodes.emplace_back(NodeKey{blob, slot}, *packed[slot]);
+      }
+      pack.clear();
+      packed.clear();
+      pack_bytes = 0;
+    };
+    for (const auto& [id, node] : store.staged()) {
+      encoded.push_back(node->Encode());
+      pack.emplace_back(id, encoded.back());
+      packed.push_back(&node);
+      pack_bytes += encoded.back().size();
+      if (pack_bytes >= NodeSegment::kTargetBytes) flush();
+    }
+    flush();
   }
   for (LogicalId id : store.freed()) {
     const RegistryEntry* base = store.base(id);
     if (base == nullptr) continue;
     rec.updates.emplace_back(id, RegistryEntry{BlobId{}, base->version + 1, 0});
-    rec.frees.push_back(base->blob);
+    replaced(*base);
   }
   for (LogicalId id : store.freed_values()) {
     Result<RegistryEntry> entry = entries_->Get(id, kLatest);
@@ -419,15 +471,21 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const BlobId& blob : rec.frees) pending_frees_.emplace_back(published, blob);
+    for (const auto& [key, node] : new_nodes) ++segment_refs_[key.blob];
+    for (const BlobId& blob : rec.released) {
+      auto it = segment_refs_.find(blob);
+      if (it != segment_refs_.end() && --it->second == 0) {
+        segment_refs_.erase(it);
+        pending_frees_.emplace_back(published, blob);
+      }
+    }
     for (const BlobId& blob : written) in_flight_.erase(blob);
     for (const BlobId& blob : adopted_values) in_flight_.erase(blob);
     ++commits_since_checkpoint_;
   }
   sequencer_.Done(*seq);
   // The new versions are in memory already: the next reader need not fetch them.
-  for (size_t i = 0; i < writes.size(); ++i) {
-    node_cache_.Insert(writes[i].id, *nodes[i], NodeCharge(**nodes[i]));
-  }
+  for (const auto& [key, node] : new_nodes) node_cache_.Insert(key, node, NodeCharge(*node));
   // Values the transaction staged but replaced before committing.
   std::vector<BlobId> unused;
   for (const auto& [id, blob] : txn.staged_values_) {
@@ -515,6 +573,20 @@ EngineStats Engine::Stats() const {
   s.node_cache_misses = cache.misses;
   s.cache_bytes = cache.charge + value_cache_.Stats().charge;
   return s;
+}
+
+Result<std::unordered_map<BlobId, uint32_t>> Engine::CountSegmentRefs() {
+  std::unordered_map<BlobId, uint32_t> refs;
+  const LogicalId end = next_id_.load();
+  for (LogicalId id = 1; id < end; ++id) {
+    Result<RegistryEntry> entry = registry_->Get(id);
+    if (entry.ok()) {
+      if (entry->in_segment()) ++refs[entry->blob];
+    } else if (entry.status().code() != ENOENT) {
+      return entry.status();
+    }
+  }
+  return refs;
 }
 
 Status Engine::ReinstateRegistry() {

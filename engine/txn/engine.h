@@ -63,6 +63,18 @@ namespace sopfs {
 
 class Transaction;
 
+// Where a node version lives: a blob, and its slot when the blob is a node segment.
+struct NodeKey {
+  BlobId blob;
+  uint32_t slot = 0;
+  friend bool operator==(const NodeKey&, const NodeKey&) = default;
+};
+struct NodeKeyHash {
+  size_t operator()(const NodeKey& k) const noexcept {
+    return std::hash<BlobId>()(k.blob) ^ (k.slot * 0x9e3779b97f4a7c15ULL);
+  }
+};
+
 enum class TxnMode {
   kWriter,   // reads and writes; everything read or written is checked at commit
   kReader,   // a read-only snapshot; writes fail with EROFS
@@ -137,6 +149,8 @@ class Engine {
   Engine(Env* env, EngineOptions options);
   Status Init();
   Status Recover();
+  // Counts the registry entries pointing into each node segment.
+  Result<std::unordered_map<BlobId, uint32_t>> CountSegmentRefs();
   LogicalId AllocateId() { return next_id_.fetch_add(1); }
 
   // A node (or value) as of `snapshot` (EntryTable::kNoSnapshot: the latest).
@@ -166,7 +180,7 @@ class Engine {
   std::unique_ptr<CommitLog> log_;
   std::unique_ptr<EntryTable> entries_;
   Sequencer sequencer_;
-  LruCache<BlobId, BtreeNode> node_cache_;
+  LruCache<NodeKey, BtreeNode, NodeKeyHash> node_cache_;
   LruCache<BlobId, std::string> value_cache_;
   RecoveryReport recovery_;
   std::string instance_;  // names this engine's lock owners
@@ -182,6 +196,7 @@ class Engine {
   std::set<BlobId> in_flight_;  // prepared, neither committed nor discarded
   std::vector<std::pair<uint64_t, BlobId>> pending_frees_;  // (publish seq, blob)
   std::unordered_map<LogicalId, uint64_t> applied_fence_;   // per tree
+  std::unordered_map<BlobId, uint32_t> segment_refs_;       // registry entries per segment
   Status broken_;                                           // the log failed a flush
   uint64_t commits_since_checkpoint_ = 0;
   EngineStats stats_;

@@ -6,7 +6,7 @@ namespace sopfs {
 namespace {
 
 constexpr size_t kFixedSize = 2 + 3 * 8;
-constexpr size_t kUpdateSize = 4 * 8 + 4;
+constexpr size_t kUpdateSize = 4 * 8 + 2 * 4;
 constexpr size_t kBlobSize = 16;
 
 class Writer {
@@ -70,11 +70,14 @@ std::string TxnRecord::Encode() const {
     w.PutBlob(entry.blob);
     w.Put<uint64_t>(entry.version);
     w.Put<uint32_t>(entry.flags);
+    w.Put<uint32_t>(entry.slot);
   }
   w.Put<uint32_t>(static_cast<uint32_t>(blobs.size()));
   for (const BlobId& b : blobs) w.PutBlob(b);
   w.Put<uint32_t>(static_cast<uint32_t>(frees.size()));
   for (const BlobId& b : frees) w.PutBlob(b);
+  w.Put<uint32_t>(static_cast<uint32_t>(released.size()));
+  for (const BlobId& b : released) w.PutBlob(b);
   return w.Take();
 }
 
@@ -104,6 +107,7 @@ Result<TxnRecord> TxnRecord::Decode(std::string_view bytes) {
     r.GetBlob(&entry.blob);
     r.Get(&entry.version);
     r.Get(&entry.flags);
+    r.Get(&entry.slot);
   }
   if (!r.GetCount(kBlobSize, &n)) return Malformed("bad blob count");
   rec.blobs.resize(n);
@@ -111,6 +115,9 @@ Result<TxnRecord> TxnRecord::Decode(std::string_view bytes) {
   if (!r.GetCount(kBlobSize, &n)) return Malformed("bad free count");
   rec.frees.resize(n);
   for (BlobId& b : rec.frees) r.GetBlob(&b);
+  if (!r.GetCount(kBlobSize, &n)) return Malformed("bad released count");
+  rec.released.resize(n);
+  for (BlobId& b : rec.released) r.GetBlob(&b);
   if (!r.AtEnd()) return Malformed("trailing bytes");
   return rec;
 }

@@ -11,9 +11,9 @@
 //   high-water marks, blobs of transactions still in flight, and frees still pending.
 //
 // Payload (little endian): u8 kind, u8 format version (1), u64 stamp, u64 fence, u64
-// next_id, then four lists, each a u32 count followed by its items: trees (u64), updates
-// (u64 id, u64 blob hi, u64 blob lo, u64 version, u32 flags), blobs (u64 hi, u64 lo),
-// frees (u64 hi, u64 lo). Nothing may follow. The log checksums every record; Decode
+// next_id, then five lists, each a u32 count followed by its items: trees (u64), updates
+// (u64 id, u64 blob hi, u64 blob lo, u64 version, u32 flags, u32 slot), blobs, frees and
+// released (each u64 hi, u64 lo). Nothing may follow. The log checksums every record; Decode
 // still rejects anything malformed with EIO and never reads out of bounds.
 //
 // Threads: plain values.
@@ -43,6 +43,8 @@ struct TxnRecord {
   std::vector<std::pair<LogicalId, RegistryEntry>> updates;
   std::vector<BlobId> blobs;  // prepare: blobs about to be written; carry: in flight
   std::vector<BlobId> frees;  // blobs to remove once the record is applied
+  // commit: node segments that lost a reference; removed once none is left
+  std::vector<BlobId> released;
 
   std::string Encode() const;
   static Result<TxnRecord> Decode(std::string_view bytes);

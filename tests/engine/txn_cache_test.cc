@@ -8,6 +8,7 @@
 namespace sopfs {
 namespace {
 
+using testing::BlobsOnDisk;
 using testing::EngineOptionsUnder;
 using testing::ReadAll;
 
@@ -45,6 +46,51 @@ TEST(TxnCacheTest, BtreeNodeAndValueCacheStaysWithinItsBoundAndEvictedNodesReadB
   EXPECT_LE(stats.cache_bytes, options.cache_bytes);
   EXPECT_GT(stats.node_cache_misses, 0u);  // the tree (~200 nodes) did not fit: evictions
   EXPECT_GT(stats.node_cache_hits, 0u);
+}
+
+// Node segments: a segment whose every node was replaced is removed, but only once no
+// open snapshot can read it any more (a tiny cache makes the snapshot read the disk).
+TEST(TxnCacheTest, TxnSegmentOfReplacedNodesOutlivesTheSnapshotsThatReadIt) {
+  FaultEnv env;
+  EngineOptions options = EngineOptionsUnder("/vol");
+  options.cache_bytes = 4 << 10;
+  auto engine = Engine::Open(&env, options);
+  ASSERT_TRUE(engine.ok());
+  BtreeOptions opts;
+  opts.slot_length = 4;
+  std::map<std::string, std::string> old_items, new_items;
+  LogicalId root;
+  {
+    auto txn = (*engine)->Begin();
+    root = *txn->CreateTree(opts);
+    for (int i = 0; i < 60; ++i) {
+      const std::string key = "k" + std::to_string(100 + i);
+      old_items[key] = "old";
+      new_items[key] = "new";
+      ASSERT_TRUE((*txn->Tree(root, opts))->Add(key, "old").ok());
+    }
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  ASSERT_TRUE((*engine)->Checkpoint().ok());
+  const std::set<BlobId> before = BlobsOnDisk(&env, options);
+  auto reader = (*engine)->Begin(TxnMode::kReader);
+  {
+    auto txn = (*engine)->Begin();
+    for (const auto& [key, value] : new_items) {
+      ASSERT_TRUE((*txn->Tree(root, opts))->Update(key, value).ok());
+    }
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  ASSERT_TRUE((*engine)->Checkpoint().ok());
+  EXPECT_EQ(ReadAll(*reader, root, opts), old_items);  // from the old segment, on disk
+  for (const BlobId& blob : before) EXPECT_TRUE(BlobsOnDisk(&env, options).count(blob));
+  reader.reset();
+  ASSERT_TRUE((*engine)->Checkpoint().ok());
+  const std::set<BlobId> after = BlobsOnDisk(&env, options);
+  for (const BlobId& blob : before) EXPECT_FALSE(after.count(blob));
+  EXPECT_EQ(after, *(*engine)->ReferencedBlobs());
+  auto check = (*engine)->Begin(TxnMode::kReader);
+  EXPECT_EQ(ReadAll(*check, root, opts), new_items);
 }
 
 }  // namespace
