@@ -38,6 +38,19 @@ Status Conflict(LogicalId tree, const std::string& what) {
 
 std::string TreeLockKey(LogicalId root) { return "tree/" + std::to_string(root); }
 
+// Runs `f` when the scope ends.
+template <class F>
+class ScopeExit {
+ public:
+  explicit ScopeExit(F f) : f_(std::move(f)) {}
+  ~ScopeExit() { f_(); }
+  ScopeExit(const ScopeExit&) = delete;
+  ScopeExit& operator=(const ScopeExit&) = delete;
+
+ private:
+  F f_;
+};
+
 // Memory charged for a cached node: the node as it sits in memory, plus the cache's
 // own bookkeeping.
 size_t NodeCharge(const BtreeNode& node) { return node.MemoryUsage() + 128; }
@@ -185,9 +198,8 @@ Result<std::shared_ptr<const BtreeNode>> Engine::LoadNode(LogicalId id, uint64_t
     Result<std::vector<NodeSegment::Slot>> slots = NodeSegment::Decode(bytes);
     if (!slots.ok()) return slots.status();
     if (e->slot >= slots->size() || (*slots)[e->slot].id != id) {
-      return Status::Error(EIO, "node " + std::to_string(id) + ": slot " +
-                                    std::to_string(e->slot) + " of segment " +
-                                    e->blob.ToHex() + " holds another node");
+      return Status::Error(EIO, "node " + std::to_string(id) + ": slot " + std::to_string(e->slot) +
+                                    " of segment " + e->blob.ToHex() + " holds another node");
     }
     bytes = (*slots)[e->slot].bytes;
   }
@@ -257,12 +269,16 @@ void Engine::Discard(std::span<const BlobId> blobs) {
 Status Engine::Commit(Transaction& txn) {
   bool writes = false;
   std::vector<std::string> keys;
+  std::vector<LogicalId> locked_trees;  // parallel to keys
   for (const auto& [root, tree] : txn.trees_) {
     const bool written = tree->created_ || !tree->overlay_.empty();
     writes = writes || written;
     const bool checked = txn.mode_ == TxnMode::kWriter &&
                          (!tree->versions_.empty() || !tree->scanned_nodes_.empty());
-    if (written || checked) keys.push_back(TreeLockKey(root));
+    if (written || checked) {
+      keys.push_back(TreeLockKey(root));
+      locked_trees.push_back(root);
+    }
   }
   if (txn.mode_ == TxnMode::kReader || !writes) {
     // A snapshot is consistent by itself: nothing to check, nothing to write.
@@ -279,7 +295,7 @@ Status Engine::Commit(Transaction& txn) {
              : grant.status();
   } else {
     if (options_.test_hook) options_.test_hook("commit:locked");
-    st = CommitLocked(txn, *grant, keys, owner);
+    st = CommitLocked(txn, *grant, keys, locked_trees, owner);
     locker_->Unlock(keys, owner, grant->fence);
   }
   {
@@ -296,9 +312,23 @@ Status Engine::Commit(Transaction& txn) {
 }
 
 Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
-                            const std::vector<std::string>& lock_keys, const std::string& owner) {
+                            const std::vector<std::string>& lock_keys,
+                            const std::vector<LogicalId>& locked_trees, const std::string& owner) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!broken_.ok()) return broken_;
+    // An older holder of one of these trees whose lease ran out may be between its lease
+    // check and the apply of its record: this commit must see that record applied before
+    // it checks and re-applies anything, or its own record (later in the log) would undo
+    // it. Older holders that have not started recording yet give up instead (below).
+    for (LogicalId tree : locked_trees) {
+      uint64_t& newest = newest_holder_[tree];
+      newest = std::max(newest, grant.fence);
+    }
+    recorded_cv_.wait(lock, [&] {
+      return std::none_of(locked_trees.begin(), locked_trees.end(),
+                          [&](LogicalId tree) { return recording_.count(tree) != 0; });
+    });
     if (!broken_.ok()) return broken_;
   }
   constexpr uint64_t kLatest = EntryTable::kNoSnapshot;
@@ -442,6 +472,30 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
     return Status::Error(ESTALE, "the commit's tree locks expired before it could be recorded");
   }
   if (options_.test_hook) options_.test_hook("commit:lease-checked");
+  bool superseded = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    superseded = std::any_of(locked_trees.begin(), locked_trees.end(),
+                             [&](LogicalId tree) { return newest_holder_[tree] > grant.fence; });
+    if (!superseded) {
+      for (LogicalId tree : locked_trees) ++recording_[tree];
+    }
+  }
+  if (superseded) {
+    Discard(written);
+    return Status::Error(ESTALE,
+                         "the commit's tree locks went to a newer holder before it could be "
+                         "recorded");
+  }
+  // Until the record is applied (or refused), newer holders of these trees wait.
+  ScopeExit recorded([&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (LogicalId tree : locked_trees) {
+      auto it = recording_.find(tree);
+      if (--it->second == 0) recording_.erase(it);
+    }
+    recorded_cv_.notify_all();
+  });
   Result<uint64_t> seq = log_->Append(rec.Encode());
   if (!seq.ok()) {
     // The record may or may not be durable: only recovery can tell.
@@ -518,8 +572,12 @@ Status Engine::Checkpoint() {
   const uint64_t oldest = entries_->OldestSnapshot();
   std::vector<BlobId> now;
   std::vector<std::pair<uint64_t, BlobId>> later;
+  // Discard needs no gate (a transaction may roll back meanwhile): what it adds from
+  // here on sits at pending_frees_[split...], neither removed now nor in flight any more.
+  size_t split = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    split = pending_frees_.size();
     for (const auto& [seq, blob] : pending_frees_) {
       // Garbage from publish `seq` is invisible to every snapshot taken at seq or later.
       if (seq == 0 || oldest == EntryTable::kNoSnapshot || seq <= oldest) {
@@ -538,6 +596,9 @@ Status Engine::Checkpoint() {
     std::lock_guard<std::mutex> lock(mu_);
     carry.blobs.assign(in_flight_.begin(), in_flight_.end());
     for (const auto& [seq, blob] : later) carry.frees.push_back(blob);
+    for (size_t i = split; i < pending_frees_.size(); ++i) {
+      carry.frees.push_back(pending_frees_[i].second);
+    }
     // Frees that failed stay pending (and in the log) for the next checkpoint.
     if (!removed.ok()) carry.frees.insert(carry.frees.end(), now.begin(), now.end());
   }
@@ -550,7 +611,10 @@ Status Engine::Checkpoint() {
   }
   sequencer_.Restart(log_->next_sequence());
   entries_->Checkpointed();
-  // Frees added since the split above (none: the gate keeps commits out) stay pending.
+  // Frees added since the split above (by Discard: the gate keeps commits out) stay
+  // pending.
+  later.insert(later.end(), pending_frees_.begin() + static_cast<std::ptrdiff_t>(split),
+               pending_frees_.end());
   pending_frees_ = std::move(later);
   if (!removed.ok()) {
     for (const BlobId& blob : now) pending_frees_.emplace_back(0, blob);

@@ -19,6 +19,10 @@
 //  4. The updates take effect in memory in log order (Sequencer; a record whose fence
 //     is older than one already applied to one of its trees is refused, here and in
 //     recovery alike), old blobs are freed once no snapshot needs them, locks released.
+//     A holder whose lease ran out after its lease check still records and applies its
+//     commit: a newer holder of the same trees waits for that before it checks anything,
+//     and an older holder that has not begun recording when a newer one begins checking
+//     gives up (ESTALE), so a record never undoes an earlier one it did not see.
 //  A checkpoint writes the registry (both sides), removes freed blobs durably and
 //  resets the log, carrying what must survive (in-flight blobs, pending frees).
 //  Recovery runs on every Open: replay commit records into the registry, remove the
@@ -37,6 +41,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -168,7 +173,8 @@ class Engine {
 
   Status Commit(Transaction& txn);
   Status CommitLocked(Transaction& txn, const LockGrant& grant,
-                      const std::vector<std::string>& lock_keys, const std::string& owner);
+                      const std::vector<std::string>& lock_keys,
+                      const std::vector<LogicalId>& locked_trees, const std::string& owner);
   Status MaybeCheckpoint();
 
   Env* env_;
@@ -196,8 +202,15 @@ class Engine {
   std::set<BlobId> in_flight_;  // prepared, neither committed nor discarded
   std::vector<std::pair<uint64_t, BlobId>> pending_frees_;  // (publish seq, blob)
   std::unordered_map<LogicalId, uint64_t> applied_fence_;   // per tree
-  std::unordered_map<BlobId, uint32_t> segment_refs_;       // registry entries per segment
-  Status broken_;                                           // the log failed a flush
+  // A holder whose lease ran out right after its lease check still writes its record.
+  // Per tree: the newest fence a commit started checking under (older holders that have
+  // not started recording give up), and the commits between the start of their record
+  // and its apply (newer holders wait for them, recorded_cv_).
+  std::unordered_map<LogicalId, uint64_t> newest_holder_;
+  std::unordered_map<LogicalId, int> recording_;
+  std::condition_variable recorded_cv_;
+  std::unordered_map<BlobId, uint32_t> segment_refs_;  // registry entries per segment
+  Status broken_;                                      // the log failed a flush
   uint64_t commits_since_checkpoint_ = 0;
   EngineStats stats_;
 };

@@ -14,18 +14,20 @@ Result<RegistryEntry> Visible(const RegistryEntry& entry, LogicalId id) {
 }  // namespace
 
 Result<RegistryEntry> EntryTable::Get(LogicalId id, uint64_t snapshot) {
-  {
-    std::shared_lock<std::shared_mutex> lock(mu_);
-    auto it = chains_.find(id);
-    if (it != chains_.end()) {
-      const std::vector<Version>& chain = it->second;
-      for (auto v = chain.rbegin(); v != chain.rend(); ++v) {
-        if (v->seq > snapshot) continue;
-        if (!v->status.ok()) return v->status;
-        return Visible(v->entry, id);
-      }
-      return Status::Error(ENOENT, "logical ID " + std::to_string(id) + " is not in the snapshot");
+  // The registry is read under the lock as well: an ID without a chain is one no commit
+  // has changed since the last checkpoint, and only while the lock is held can no
+  // commit publish a new version of it (which a checkpoint could then write to the
+  // registry before this read, showing an older snapshot a newer version).
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = chains_.find(id);
+  if (it != chains_.end()) {
+    const std::vector<Version>& chain = it->second;
+    for (auto v = chain.rbegin(); v != chain.rend(); ++v) {
+      if (v->seq > snapshot) continue;
+      if (!v->status.ok()) return v->status;
+      return Visible(v->entry, id);
     }
+    return Status::Error(ENOENT, "logical ID " + std::to_string(id) + " is not in the snapshot");
   }
   return registry_->Get(id);
 }

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "engine/io/fault_env.h"
+#include "engine/txn/commit_log.h"
+#include "engine/txn/txn_record.h"
 #include "tests/engine/engine_test_util.h"
 
 namespace sopfs {
@@ -152,6 +154,246 @@ TEST(TxnRecoverTest, CrashAtEveryOpOfRecoveryStillRecovers) {
     if (!crashed) break;
   }
   EXPECT_GT(n, 10u);
+}
+
+// What a checkpoint carries into the new log (blobs in flight, frees a snapshot still
+// held back) must be enough for recovery after a crash: no blob lost, none left behind.
+class TxnRecoverCarryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_ = EngineOptionsUnder("/vol");
+    options_.checkpoint_on_close = false;  // closing is crashing
+    Open();
+    auto txn = engine_->Begin();
+    root_ = *txn->CreateTree(Opts());
+    for (int i = 0; i < 30; ++i) {
+      items_["k" + std::to_string(100 + i)] = "v";
+    }
+    items_["big"] = std::string(300, 'a');
+    for (const auto& [k, v] : items_) ASSERT_TRUE((*txn->Tree(root_, Opts()))->Add(k, v).ok());
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  static BtreeOptions Opts() {
+    BtreeOptions opts;
+    opts.slot_length = 4;
+    opts.value_blob_threshold = 64;
+    return opts;
+  }
+  void Open() {
+    engine_.reset();
+    auto engine = Engine::Open(&env_, options_);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    engine_ = std::move(*engine);
+  }
+  void CrashAndOpen() {
+    engine_.reset();
+    env_.Crash();
+    Open();
+  }
+  void ExpectItemsAndNoOrphans() {
+    auto txn = engine_->Begin(TxnMode::kReader);
+    EXPECT_EQ(ReadAll(*txn, root_, Opts()), items_);
+    txn.reset();
+    auto referenced = engine_->ReferencedBlobs();
+    ASSERT_TRUE(referenced.ok());
+    EXPECT_EQ(BlobsOnDisk(&env_, options_), *referenced);
+  }
+
+  FaultEnv env_;
+  EngineOptions options_;
+  std::unique_ptr<Engine> engine_;
+  LogicalId root_ = 0;
+  Items items_;
+};
+
+TEST_F(TxnRecoverCarryTest, ValueStagedBeforeACheckpointByATxnThatNeverCommitsIsRemoved) {
+  auto txn = engine_->Begin();
+  ASSERT_TRUE((*txn->Tree(root_, Opts()))->Upsert("big2", std::string(300, 'b')).ok());
+  ASSERT_TRUE(engine_->Checkpoint().ok());  // its prepare record is gone with the old log
+  txn->Rollback();
+  CrashAndOpen();
+  EXPECT_GE(engine_->recovery().orphans_removed, 1u);
+  ExpectItemsAndNoOrphans();
+}
+
+TEST_F(TxnRecoverCarryTest, ValueStagedBeforeACheckpointAndCommittedAfterItSurvives) {
+  auto txn = engine_->Begin();
+  ASSERT_TRUE((*txn->Tree(root_, Opts()))->Upsert("big2", std::string(300, 'b')).ok());
+  ASSERT_TRUE(engine_->Checkpoint().ok());
+  ASSERT_TRUE(txn->Commit().ok());
+  items_["big2"] = std::string(300, 'b');
+  CrashAndOpen();
+  ExpectItemsAndNoOrphans();
+  ASSERT_TRUE(engine_->Checkpoint().ok());  // and once that commit was checkpointed
+  CrashAndOpen();
+  ExpectItemsAndNoOrphans();
+}
+
+TEST_F(TxnRecoverCarryTest, BlobsFreedWhileASnapshotWasOpenAtACheckpointAreRemoved) {
+  auto reader = engine_->Begin(TxnMode::kReader);
+  {
+    auto txn = engine_->Begin();
+    TxnTree* tree = *txn->Tree(root_, Opts());
+    for (int i = 0; i < 30; i += 3) {
+      const std::string key = "k" + std::to_string(100 + i);
+      ASSERT_TRUE(tree->Remove(key).ok());
+      items_.erase(key);
+    }
+    ASSERT_TRUE(tree->Update("big", std::string(300, 'c')).ok());
+    items_["big"] = std::string(300, 'c');
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  // The reader holds the old nodes and value: the checkpoint keeps them, and carries
+  // them as frees into the new log, where the commit that freed them is no longer.
+  ASSERT_TRUE(engine_->Checkpoint().ok());
+  reader.reset();
+  CrashAndOpen();
+  EXPECT_GE(engine_->recovery().frees_done, 1u);
+  ExpectItemsAndNoOrphans();
+}
+
+TEST_F(TxnRecoverCarryTest, BlobRemovalsThatFailAtACheckpointAreRetried) {
+  {
+    auto txn = engine_->Begin();
+    ASSERT_TRUE((*txn->Tree(root_, Opts()))->Update("big", std::string(300, 'd')).ok());
+    ASSERT_TRUE(txn->Commit().ok());
+    items_["big"] = std::string(300, 'd');
+  }
+  env_.FailFolder(options_.data_folders[0], EIO);
+  EXPECT_FALSE(engine_->Checkpoint().ok());  // the registry is written, removals fail
+  env_.HealFolder(options_.data_folders[0]);
+  ASSERT_TRUE(engine_->Checkpoint().ok());
+  ExpectItemsAndNoOrphans();
+}
+
+TEST_F(TxnRecoverCarryTest, BlobRemovalsThatFailAtACheckpointAreDoneByRecovery) {
+  {
+    auto txn = engine_->Begin();
+    ASSERT_TRUE((*txn->Tree(root_, Opts()))->Update("big", std::string(300, 'd')).ok());
+    ASSERT_TRUE(txn->Commit().ok());
+    items_["big"] = std::string(300, 'd');
+  }
+  env_.FailFolder(options_.data_folders[0], EIO);
+  EXPECT_FALSE(engine_->Checkpoint().ok());
+  env_.HealFolder(options_.data_folders[0]);
+  CrashAndOpen();
+  ExpectItemsAndNoOrphans();
+}
+
+// The commit log fails while a commit writes its record: the engine refuses further
+// commits and checkpoints until it is reopened, and recovery settles the outcome.
+TEST(TxnRecoverTest, CommitLogFailureStopsCommitsUntilRecoverySettlesTheOutcome) {
+  FaultEnv env;
+  EngineOptions options = EngineOptionsUnder("/vol");
+  options.checkpoint_on_close = false;
+  options.test_hook = [&](std::string_view point) {
+    if (point == "commit:lease-checked") env.FailFolder(options.log_folder, EIO);
+  };
+  LogicalId root;
+  {
+    EngineOptions plain = options;
+    plain.test_hook = nullptr;
+    auto engine = Engine::Open(&env, plain);
+    ASSERT_TRUE(engine.ok());
+    auto txn = (*engine)->Begin();
+    root = *txn->CreateTree(SmallNodes());
+    ASSERT_TRUE((*txn->Tree(root, SmallNodes()))->Add("k", "0").ok());
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  {
+    auto engine = Engine::Open(&env, options);
+    ASSERT_TRUE(engine.ok());
+    auto txn = (*engine)->Begin();
+    ASSERT_TRUE((*txn->Tree(root, SmallNodes()))->Update("k", std::string(200, 'x')).ok());
+    EXPECT_EQ(txn->Commit().code(), EIO);
+    env.HealFolder(options.log_folder);
+    {
+      // Nothing of a commit is visible before its record is durable.
+      auto reader = (*engine)->Begin(TxnMode::kReader);
+      EXPECT_EQ(ReadAll(*reader, root, SmallNodes()), (Items{{"k", "0"}}));
+    }
+    auto next = (*engine)->Begin();
+    ASSERT_TRUE((*next->Tree(root, SmallNodes()))->Update("k", "2").ok());
+    EXPECT_EQ(next->Commit().code(), EIO);  // the outcome of the first is not known yet
+    EXPECT_EQ((*engine)->Checkpoint().code(), EIO);
+  }
+  env.Crash();
+  options.test_hook = nullptr;
+  auto engine = Engine::Open(&env, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  auto txn = (*engine)->Begin(TxnMode::kReader);
+  EXPECT_EQ(ReadAll(*txn, root, SmallNodes()), (Items{{"k", "0"}}));  // the record never made it
+  txn.reset();
+  EXPECT_EQ(BlobsOnDisk(&env, options), *(*engine)->ReferencedBlobs());
+}
+
+// Recovery refuses a commit record whose fencing token is older than one already
+// applied to the same tree (a holder that lost its lock wrote after the new holder).
+// The engine itself keeps such records out of its log; this one is written by hand.
+TEST(TxnRecoverTest, RecoveryRefusesACommitRecordWithAStaleFence) {
+  FaultEnv env;
+  EngineOptions options = EngineOptionsUnder("/vol");
+  LogicalId root;
+  {
+    auto engine = Engine::Open(&env, options);
+    ASSERT_TRUE(engine.ok());
+    auto txn = (*engine)->Begin();
+    root = *txn->CreateTree();
+    ASSERT_TRUE(txn->Commit().ok());
+  }  // checkpointed: the log holds its carry record only
+  const LogicalId stray = 1000000;
+  {
+    auto log = CommitLog::Open(&env, options.log_folder);
+    ASSERT_TRUE(log.ok());
+    TxnRecord newer;
+    newer.kind = TxnRecord::Kind::kCommit;
+    newer.stamp = 100;
+    newer.fence = 5;
+    newer.trees = {root};
+    ASSERT_TRUE((*log)->Append(newer.Encode()).ok());
+    TxnRecord stale = newer;
+    stale.stamp = 101;
+    stale.fence = 3;
+    stale.updates = {{stray, RegistryEntry{BlobId::Random(), 1, RegistryEntry::kInUse}}};
+    ASSERT_TRUE((*log)->Append(stale.Encode()).ok());
+  }
+  auto engine = Engine::Open(&env, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  EXPECT_EQ((*engine)->recovery().commits_replayed, 1u);
+  EXPECT_EQ((*engine)->recovery().commits_refused, 1u);
+  auto txn = (*engine)->Begin(TxnMode::kReader);
+  EXPECT_EQ(txn->Tree(stray).status().code(), ENOENT);
+}
+
+// A node segment whose every node a commit replaced is garbage; when the crash comes
+// before a checkpoint could remove it, recovery must (counting references anew).
+TEST(TxnRecoverTest, RecoveryRemovesASegmentWhoseLastNodeACommitReplaced) {
+  FaultEnv env;
+  EngineOptions options = EngineOptionsUnder("/vol");
+  options.checkpoint_on_close = false;
+  LogicalId root;
+  {
+    auto engine = Engine::Open(&env, options);
+    ASSERT_TRUE(engine.ok());
+    {
+      auto txn = (*engine)->Begin();
+      root = *txn->CreateTree();  // one leaf, in a segment of its own
+      ASSERT_TRUE((*txn->Tree(root))->Add("k", "0").ok());
+      ASSERT_TRUE(txn->Commit().ok());
+    }
+    ASSERT_TRUE((*engine)->Checkpoint().ok());
+    auto txn = (*engine)->Begin();
+    ASSERT_TRUE((*txn->Tree(root))->Update("k", "1").ok());
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  env.Crash();
+  auto engine = Engine::Open(&env, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  EXPECT_GE((*engine)->recovery().frees_done, 1u);
+  auto txn = (*engine)->Begin(TxnMode::kReader);
+  EXPECT_EQ(ReadAll(*txn, root), (Items{{"k", "1"}}));
+  txn.reset();
+  EXPECT_EQ(BlobsOnDisk(&env, options), *(*engine)->ReferencedBlobs());
 }
 
 }  // namespace

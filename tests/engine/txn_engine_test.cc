@@ -2,7 +2,10 @@
 // value blobs, reopen, and a randomized model test against std::map with reopens.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <random>
+#include <thread>
+#include <utility>
 
 #include "engine/io/fault_env.h"
 #include "tests/engine/engine_test_util.h"
@@ -207,6 +210,184 @@ TEST_F(TxnEngineTest, TxnBadCallsFailCleanly) {
   EXPECT_EQ(txn->Tree(root, other).status().code(), EINVAL);
   ASSERT_TRUE(txn->Commit().ok());
   EXPECT_EQ(txn->Commit().code(), EINVAL);
+}
+
+TEST_F(TxnEngineTest, TxnReadOfAnAbsentKeyConflictsWithACommitThatAddsIt) {
+  LogicalId root = MakeTree({{"a", "1"}});
+  auto t1 = engine_->Begin();
+  EXPECT_EQ((*t1->Tree(root))->Find("b").status().code(), ENOENT);  // t1 relies on "no b"
+  ASSERT_TRUE((*t1->Tree(root))->Update("a", "b is absent").ok());
+  auto t2 = engine_->Begin();
+  ASSERT_TRUE((*t2->Tree(root))->Add("b", "2").ok());
+  ASSERT_TRUE(t2->Commit().ok());
+  EXPECT_EQ(t1->Commit().code(), kConflictErrno);
+  // Two transactions adding the same new key: the second must not overwrite the first.
+  auto t3 = engine_->Begin();
+  auto t4 = engine_->Begin();
+  ASSERT_TRUE((*t3->Tree(root))->Add("c", "t3").ok());
+  ASSERT_TRUE((*t4->Tree(root))->Add("c", "t4").ok());
+  ASSERT_TRUE(t3->Commit().ok());
+  EXPECT_EQ(t4->Commit().code(), kConflictErrno);
+  auto check = engine_->Begin(TxnMode::kReader);
+  EXPECT_EQ(ReadAll(*check, root),
+            (std::map<std::string, std::string>{{"a", "1"}, {"b", "2"}, {"c", "t3"}}));
+}
+
+TEST_F(TxnEngineTest, TxnWriteSkewBetweenTwoWritersIsRefused) {
+  // Each reads both keys and moves one; together they would break "x + y >= 0".
+  LogicalId root = MakeTree({{"x", "50"}, {"y", "50"}});
+  auto t1 = engine_->Begin();
+  auto t2 = engine_->Begin();
+  for (Transaction* t : {t1.get(), t2.get()}) {
+    EXPECT_EQ(*(*t->Tree(root))->Find("x"), "50");
+    EXPECT_EQ(*(*t->Tree(root))->Find("y"), "50");
+  }
+  ASSERT_TRUE((*t1->Tree(root))->Update("x", "-90").ok());
+  ASSERT_TRUE((*t2->Tree(root))->Update("y", "-90").ok());
+  ASSERT_TRUE(t2->Commit().ok());
+  EXPECT_EQ(t1->Commit().code(), kConflictErrno);
+}
+
+// A snapshot taken before a commit keeps reading the node and value blobs that commit
+// replaced, through checkpoints, until it ends; no cache hides a blob removed too early.
+TEST_F(TxnEngineTest, TxnSnapshotReadsReplacedBlobsAfterCheckpointsWithNoCache) {
+  options_.cache_bytes = 0;
+  Reopen();
+  BtreeOptions opts;
+  opts.slot_length = 4;
+  opts.value_blob_threshold = 100;
+  std::map<std::string, std::string> before;
+  for (int i = 0; i < 20; ++i) before["k" + std::to_string(10 + i)] = "v" + std::to_string(i);
+  before["big"] = std::string(500, 'a');
+  LogicalId root = MakeTree(before, opts);
+  ASSERT_TRUE(engine_->Checkpoint().ok());
+  auto reader = engine_->Begin(TxnMode::kReader);  // has read nothing yet
+  std::map<std::string, std::string> after = before;
+  {
+    auto txn = engine_->Begin();
+    TxnTree* tree = *txn->Tree(root, opts);
+    for (int i = 0; i < 20; i += 2) {
+      const std::string key = "k" + std::to_string(10 + i);
+      ASSERT_TRUE(tree->Remove(key).ok());
+      after.erase(key);
+    }
+    ASSERT_TRUE(tree->Update("big", std::string(500, 'b')).ok());
+    after["big"] = std::string(500, 'b');
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  ASSERT_TRUE(engine_->Checkpoint().ok());
+  ASSERT_TRUE(engine_->Checkpoint().ok());  // what the reader needs is kept again
+  EXPECT_EQ(ReadAll(*reader, root, opts), before);
+  {
+    auto later = engine_->Begin(TxnMode::kReader);
+    EXPECT_EQ(ReadAll(*later, root, opts), after);
+  }
+  reader.reset();
+  ASSERT_TRUE(engine_->Checkpoint().ok());
+  EXPECT_EQ(BlobsOnDisk(&env_, options_), *engine_->ReferencedBlobs());
+}
+
+// Item versions are commit stamps. They must keep growing across a reopen (clean, or
+// after a crash): were they to start over, a key rewritten after the reopen could carry
+// the very version a transaction read, and its lost update would go unnoticed.
+TEST_F(TxnEngineTest, TxnStampsKeepGrowingAcrossReopenSoAStaleReadStillConflicts) {
+  for (bool crash : {false, true}) {
+    SCOPED_TRACE(crash ? "reopened after a crash" : "reopened after a clean close");
+    options_ = EngineOptionsUnder(crash ? "/vol-crash" : "/vol-clean");
+    options_.checkpoint_on_close = !crash;
+    Reopen();
+    // Three commits (stamps 1, 2, 3 of a new volume) write "k".
+    LogicalId root = MakeTree({{"k", "0"}, {"sum", "0"}});
+    for (int i = 1; i <= 2; ++i) {
+      auto txn = engine_->Begin();
+      ASSERT_TRUE((*txn->Tree(root))->Update("k", std::to_string(i)).ok());
+      ASSERT_TRUE(txn->Commit().ok());
+    }
+    if (crash) {
+      engine_.reset();
+      env_.Crash();
+    }
+    Reopen();
+    auto stale = engine_->Begin();
+    EXPECT_EQ(*(*stale->Tree(root))->Find("k"), "2");
+    ASSERT_TRUE((*stale->Tree(root))->Update("sum", "k was 2").ok());
+    // Three more commits of "k": with stamps started over, the last would be stamp 3.
+    for (int i = 3; i <= 5; ++i) {
+      auto txn = engine_->Begin();
+      ASSERT_TRUE((*txn->Tree(root))->Update("k", std::to_string(i)).ok());
+      ASSERT_TRUE(txn->Commit().ok());
+    }
+    EXPECT_EQ(stale->Commit().code(), kConflictErrno);
+    auto check = engine_->Begin(TxnMode::kReader);
+    EXPECT_EQ(ReadAll(*check, root),
+              (std::map<std::string, std::string>{{"k", "5"}, {"sum", "0"}}));
+  }
+}
+
+// Discard (a rollback, or a staged value replaced) takes no gate, so it may run while a
+// checkpoint removes blobs or resets the log: the blobs it hands back must still be
+// removed, by a later checkpoint or by recovery after a crash.
+class HookEnv : public FaultEnv {
+ public:
+  std::function<void()> on_unlink;     // once, at the next Unlink
+  std::function<void()> on_log_reset;  // once, when a new commit log is renamed into place
+  Status Unlink(const std::string& path) override {
+    if (auto hook = std::exchange(on_unlink, nullptr)) hook();
+    return FaultEnv::Unlink(path);
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    if (from.find("commit.log") != std::string::npos) {
+      if (auto hook = std::exchange(on_log_reset, nullptr)) hook();
+    }
+    return FaultEnv::Rename(from, to);
+  }
+};
+
+TEST(TxnDiscardDuringCheckpointTest, TxnRollbackDuringACheckpointLeaksNoBlob) {
+  for (bool at_log_reset : {false, true}) {
+    for (bool crash : {false, true}) {
+      const std::string when = at_log_reset ? "at the log reset" : "at a blob removal";
+      SCOPED_TRACE("rollback " + when + (crash ? ", then a crash" : ", then a checkpoint"));
+      HookEnv env;
+      EngineOptions options = EngineOptionsUnder("/vol");
+      options.checkpoint_on_close = false;
+      BtreeOptions opts;
+      opts.value_blob_threshold = 10;
+      {
+        auto engine = Engine::Open(&env, options);
+        ASSERT_TRUE(engine.ok());
+        LogicalId root;
+        {
+          auto txn = (*engine)->Begin();
+          root = *txn->CreateTree(opts);
+          ASSERT_TRUE((*txn->Tree(root, opts))->Add("k", std::string(100, 'a')).ok());
+          ASSERT_TRUE(txn->Commit().ok());
+        }
+        {
+          auto txn = (*engine)->Begin();  // leaves garbage for the checkpoint to remove
+          ASSERT_TRUE((*txn->Tree(root, opts))->Update("k", std::string(100, 'b')).ok());
+          ASSERT_TRUE(txn->Commit().ok());
+        }
+        auto doomed = (*engine)->Begin();  // stages a value blob, then rolls back midway
+        ASSERT_TRUE((*doomed->Tree(root, opts))->Upsert("x", std::string(100, 'x')).ok());
+        // Another thread rolls back while the checkpoint is at that point.
+        (at_log_reset ? env.on_log_reset : env.on_unlink) = [&] {
+          std::thread([&] { doomed->Rollback(); }).join();
+        };
+        ASSERT_TRUE((*engine)->Checkpoint().ok());
+        EXPECT_FALSE(doomed->open());
+        if (!crash) {
+          ASSERT_TRUE((*engine)->Checkpoint().ok());
+          EXPECT_EQ(BlobsOnDisk(&env, options), *(*engine)->ReferencedBlobs());
+          continue;
+        }
+      }
+      env.Crash();
+      auto engine = Engine::Open(&env, options);
+      ASSERT_TRUE(engine.ok());
+      EXPECT_EQ(BlobsOnDisk(&env, options), *(*engine)->ReferencedBlobs());
+    }
+  }
 }
 
 // Random transactions over three trees (commit or roll back, some reopened), checked
