@@ -15,7 +15,7 @@ constexpr uint32_t kMagic = 0x4c504f53;  // "SOPL"
 constexpr uint16_t kVersion = 1;
 constexpr size_t kHeaderSize = 32;
 constexpr size_t kRecordHeaderSize = 24;
-constexpr uint32_t kMaxPayload = 64u << 20;
+constexpr uint32_t kMaxPayload = CommitLog::kMaxRecordBytes;
 
 std::vector<uint8_t> Header(uint64_t first_sequence) {
   std::vector<uint8_t> h(kHeaderSize, 0);

@@ -38,6 +38,14 @@ Status Conflict(LogicalId tree, const std::string& what) {
 
 std::string TreeLockKey(LogicalId root) { return "tree/" + std::to_string(root); }
 
+Status TooLarge(size_t record_bytes) {
+  return Status::Error(EFBIG,
+                       "the transaction is too large to commit at once (a commit record "
+                       "of " +
+                           std::to_string(record_bytes) + " bytes; at most " +
+                           std::to_string(CommitLog::kMaxRecordBytes) + ")");
+}
+
 // Runs `f` when the scope ends.
 template <class F>
 class ScopeExit {
@@ -235,7 +243,12 @@ Status Engine::WritePrepared(std::span<const BlobStore::Write> writes) {
     if (!broken_.ok()) return broken_;
     in_flight_.insert(prepare.blobs.begin(), prepare.blobs.end());
   }
-  Result<uint64_t> seq = log_->Append(prepare.Encode());
+  std::string payload = prepare.Encode();
+  if (payload.size() > CommitLog::kMaxRecordBytes) {
+    Discard(prepare.blobs);
+    return TooLarge(payload.size());
+  }
+  Result<uint64_t> seq = log_->Append(std::move(payload));
   if (!seq.ok()) {
     Discard(prepare.blobs);
     std::lock_guard<std::mutex> lock(mu_);
@@ -325,10 +338,15 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
       uint64_t& newest = newest_holder_[tree];
       newest = std::max(newest, grant.fence);
     }
-    recorded_cv_.wait(lock, [&] {
+    const bool settled = recorded_cv_.wait_for(lock, options_.lock_timeout, [&] {
       return std::none_of(locked_trees.begin(), locked_trees.end(),
                           [&](LogicalId tree) { return recording_.count(tree) != 0; });
     });
+    if (!settled) {
+      return Status::Error(kConflictErrno,
+                           "commit gave up waiting for an earlier commit of the same tree "
+                           "to be recorded");
+    }
     if (!broken_.ok()) return broken_;
   }
   constexpr uint64_t kLatest = EntryTable::kNoSnapshot;
@@ -496,7 +514,12 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
     }
     recorded_cv_.notify_all();
   });
-  Result<uint64_t> seq = log_->Append(rec.Encode());
+  std::string payload = rec.Encode();
+  if (payload.size() > CommitLog::kMaxRecordBytes) {
+    Discard(written);
+    return TooLarge(payload.size());
+  }
+  Result<uint64_t> seq = log_->Append(std::move(payload));
   if (!seq.ok()) {
     // The record may or may not be durable: only recovery can tell.
     std::lock_guard<std::mutex> lock(mu_);
@@ -558,7 +581,13 @@ Status Engine::MaybeCheckpoint() {
       return Status::Ok();
     }
   }
-  return Checkpoint();
+  Status st = Checkpoint();
+  if (!st.ok()) {
+    // Try again after as many commits again, not at every commit.
+    std::lock_guard<std::mutex> lock(mu_);
+    commits_since_checkpoint_ = 0;
+  }
+  return st;
 }
 
 Status Engine::Checkpoint() {

@@ -28,7 +28,8 @@
 //  Recovery runs on every Open: replay commit records into the registry, remove the
 //  blobs no commit adopted and the ones commits freed, reset the log.
 //
-// Errors: EBUSY for conflicts and for tree locks that could not be had in time; ESTALE
+// Errors: EBUSY for conflicts and for tree locks that could not be had in time; EFBIG
+// for a transaction whose commit record would exceed the log's record limit; ESTALE
 // when a lock's lease ran out before the commit record was written; EIO/ENOSPC etc.
 // from below. A failed commit leaves nothing behind. If the log fails a flush, the
 // outcome of the commits in that flush is unknown until the engine is reopened: the
