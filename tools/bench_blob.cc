@@ -23,6 +23,7 @@
 #include "engine/blob/erasure_codec.h"
 #include "engine/io/aligned_buffer.h"
 #include "engine/io/posix_env.h"
+#include "tools/cli_args.h"
 #include "tools/commands.h"
 #include "tools/json_line.h"
 #include "tools/size_arg.h"
@@ -35,15 +36,6 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 double MiB(double bytes) { return bytes / (1024.0 * 1024.0); }
-
-std::optional<ErasureLayout> ParseLayout(const std::string& s) {
-  int k = 0, m = 0;
-  char plus = 0, extra = 0;
-  if (std::sscanf(s.c_str(), "%d%c%d%c", &k, &plus, &m, &extra) != 3 || plus != '+') {
-    return std::nullopt;
-  }
-  return ErasureLayout{k, m};
-}
 
 // Raw ISA-L encode speed on this CPU: data bytes encoded per second, in GB/s.
 double MeasureEncodeGBs(ErasureLayout layout, size_t blob_size) {
@@ -124,17 +116,7 @@ int RunBenchBlob(int argc, char** argv) {
       "rounds", po::value<int>()->default_value(16),
       "alternate blob and plain work in this many rounds");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::fprintf(stderr, "sopfs bench blob: %s (try --help)\n", e.what());
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
+  if (auto done = ParseCommandLine("sopfs bench blob", opts, argc, argv, vm)) return *done;
   const bool json = vm.count("json") > 0;
   auto total = ParseSize(vm["total"].as<std::string>());
   auto blob_size = ParseSize(vm["blob-size"].as<std::string>());

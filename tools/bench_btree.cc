@@ -34,6 +34,7 @@
 #include "engine/io/posix_env.h"
 #include "engine/txn/engine.h"
 #include "engine/txn/transaction.h"
+#include "tools/cli_args.h"
 #include "tools/commands.h"
 #include "tools/json_line.h"
 
@@ -49,15 +50,6 @@ constexpr double kSopReadOps = 143000;
 constexpr double kSopDeleteOps = 52000;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-std::optional<ErasureLayout> ParseLayout(const std::string& s) {
-  int k = 0, m = 0;
-  char plus = 0, extra = 0;
-  if (std::sscanf(s.c_str(), "%d%c%d%c", &k, &plus, &m, &extra) != 3 || plus != '+') {
-    return std::nullopt;
-  }
-  return ErasureLayout{k, m};
-}
 
 std::string Key(size_t i) {
   char buf[32];
@@ -243,17 +235,7 @@ int RunBenchBtree(int argc, char** argv) {
       "insert order: sequential or random (a fixed-seed shuffle); reads and deletes always "
       "run in random order");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::fprintf(stderr, "sopfs bench btree: %s (try --help)\n", e.what());
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
+  if (auto done = ParseCommandLine("sopfs bench btree", opts, argc, argv, vm)) return *done;
   const bool json = vm.count("json") > 0;
   const long long items_arg = vm["items"].as<long long>();
   const long long batch_arg = vm["batch"].as<long long>();
