@@ -19,6 +19,32 @@ namespace {
 using testing::EngineOptionsUnder;
 using testing::ReadAll;
 
+// Lock leases on a clock the test moves by hand, and a hook that runs `on_pause` once
+// when a commit reaches `pause_at`: how a commit that stalls past its lease is staged.
+struct LeaseRig {
+  explicit LeaseRig(std::string pause_point) : pause_at(std::move(pause_point)) {}
+  EngineOptions Options() {
+    EngineOptions options = EngineOptionsUnder("/vol");
+    options.locker = &locker;
+    options.checkpoint_on_close = false;
+    options.test_hook = [this](std::string_view point) {
+      if (point == pause_at && on_pause) {
+        auto run = std::move(on_pause);
+        on_pause = nullptr;
+        run();
+      }
+    };
+    return options;
+  }
+
+  std::atomic<int64_t> now_ms{0};
+  InProcessLocker locker{{.clock = [this] {
+    return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms.load()));
+  }}};
+  std::string pause_at;
+  std::function<void()> on_pause;
+};
+
 std::string Account(int i) { return "acct" + std::to_string(i); }
 
 TEST(TxnConcurrencyTest, BankTransfersKeepTheSumAndMatchASerialModel) {
@@ -137,21 +163,10 @@ TEST(TxnConcurrencyTest, TxnCommitWithAnExpiredLeaseIsRefusedLiveAndInRecovery) 
   for (const char* pause_at : {"commit:before-record", "commit:lease-checked"}) {
     SCOPED_TRACE(pause_at);
     FaultEnv env;
-    std::atomic<int64_t> now_ms{0};
-    InProcessLocker locker({.clock = [&] {
-      return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms.load()));
-    }});
-    EngineOptions options = EngineOptionsUnder("/vol");
-    options.locker = &locker;
-    options.checkpoint_on_close = false;
-    std::function<void()> on_pause;
-    options.test_hook = [&](std::string_view point) {
-      if (point == pause_at && on_pause) {
-        auto run = std::move(on_pause);
-        on_pause = nullptr;
-        run();
-      }
-    };
+    LeaseRig rig(pause_at);
+    EngineOptions options = rig.Options();
+    std::atomic<int64_t>& now_ms = rig.now_ms;
+    std::function<void()>& on_pause = rig.on_pause;
     LogicalId root;
     {
       auto engine = Engine::Open(&env, options);
@@ -193,21 +208,10 @@ TEST(TxnConcurrencyTest, TxnCommitWithAnExpiredLeaseIsRefusedLiveAndInRecovery) 
 // later in the log, would otherwise undo the first commit, which was reported done).
 TEST(TxnConcurrencyTest, TxnNewerHolderBuildsOnARecordedCommitWhoseLeaseRanOut) {
   FaultEnv env;
-  std::atomic<int64_t> now_ms{0};
-  InProcessLocker locker({.clock = [&] {
-    return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms.load()));
-  }});
-  EngineOptions options = EngineOptionsUnder("/vol");
-  options.locker = &locker;
-  options.checkpoint_on_close = false;
-  std::function<void()> on_pause;
-  options.test_hook = [&](std::string_view point) {
-    if (point == "commit:before-apply" && on_pause) {
-      auto run = std::move(on_pause);
-      on_pause = nullptr;
-      run();
-    }
-  };
+  LeaseRig rig("commit:before-apply");
+  EngineOptions options = rig.Options();
+  std::atomic<int64_t>& now_ms = rig.now_ms;
+  std::function<void()>& on_pause = rig.on_pause;
   LogicalId root;
   {
     auto engine = Engine::Open(&env, options);
