@@ -1,0 +1,120 @@
+#include "streaming/chunk_file.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace sopfs {
+namespace {
+
+void PutBigEndian(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+Status CheckRange(uint64_t offset, uint64_t length) {
+  if (offset > ChunkFile::kMaxFileSize || length > ChunkFile::kMaxFileSize - offset) {
+    return Status::Error(EINVAL, "file range past the 1 PiB limit");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+BtreeOptions ChunkFile::TreeOptions() {
+  BtreeOptions options;
+  options.values_in_node = false;  // every chunk is a blob of its own
+  return options;
+}
+
+std::string ChunkFile::Key(uint64_t index) const {
+  std::string key;
+  key.reserve(16);
+  PutBigEndian(key, file_id_);
+  PutBigEndian(key, index);
+  return key;
+}
+
+Result<std::string> ChunkFile::LoadChunk(uint64_t index) {
+  Result<std::string> bytes = chunks_->Find(Key(index));
+  if (!bytes.ok() && bytes.status().code() == ENOENT) return std::string();
+  return bytes;
+}
+
+Result<size_t> ChunkFile::ReadAt(uint64_t size, uint64_t offset, std::span<uint8_t> out) {
+  if (offset >= size) return size_t{0};
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), size - offset));
+  size_t done = 0;
+  while (done < n) {
+    const uint64_t at = offset + done;
+    const uint64_t index = at / chunk_size_;
+    const size_t within = static_cast<size_t>(at % chunk_size_);
+    const size_t take = std::min<size_t>(n - done, chunk_size_ - within);
+    Result<std::string> chunk = LoadChunk(index);
+    if (!chunk.ok()) return chunk.status();
+    // Past a short chunk's end, and in a hole, the file reads as zeros.
+    const size_t stored = within < chunk->size() ? std::min(take, chunk->size() - within) : 0;
+    if (stored > 0) std::memcpy(out.data() + done, chunk->data() + within, stored);
+    std::memset(out.data() + done + stored, 0, take - stored);
+    done += take;
+  }
+  return n;
+}
+
+Result<uint64_t> ChunkFile::WriteAt(uint64_t size, uint64_t offset, std::span<const uint8_t> data) {
+  SOPFS_RETURN_IF_ERROR(CheckRange(offset, data.size()));
+  size_t done = 0;
+  while (done < data.size()) {
+    const uint64_t at = offset + done;
+    const uint64_t index = at / chunk_size_;
+    const size_t within = static_cast<size_t>(at % chunk_size_);
+    const size_t take = std::min<size_t>(data.size() - done, chunk_size_ - within);
+    const auto* src = reinterpret_cast<const char*>(data.data() + done);
+    std::string chunk;
+    if (within == 0 && take == chunk_size_) {
+      chunk.assign(src, take);  // the whole chunk: no need to read the old one
+    } else {
+      Result<std::string> old = LoadChunk(index);
+      if (!old.ok()) return old.status();
+      // Truncate cuts the last chunk at the file's end, so no stale bytes lie past it.
+      chunk = std::move(*old);
+      if (chunk.size() < within + take) chunk.resize(within + take, '\0');
+      std::memcpy(chunk.data() + within, src, take);
+    }
+    SOPFS_RETURN_IF_ERROR(chunks_->Upsert(Key(index), chunk));
+    done += take;
+  }
+  return std::max<uint64_t>(size, offset + data.size());
+}
+
+Status ChunkFile::Truncate(uint64_t size, uint64_t new_size) {
+  SOPFS_RETURN_IF_ERROR(CheckRange(new_size, 0));
+  if (new_size >= size) return Status::Ok();  // growing: the new bytes are a hole
+  const uint64_t keep_chunks = (new_size + chunk_size_ - 1) / chunk_size_;
+  const uint64_t had_chunks = (size + chunk_size_ - 1) / chunk_size_;
+  for (uint64_t index = keep_chunks; index < had_chunks; ++index) {
+    Status st = chunks_->Remove(Key(index));
+    if (!st.ok() && st.code() != ENOENT) return st;
+  }
+  const size_t tail = static_cast<size_t>(new_size % chunk_size_);
+  if (tail == 0) return Status::Ok();
+  Result<std::string> last = LoadChunk(keep_chunks - 1);
+  if (!last.ok()) return last.status();
+  if (last->size() <= tail) return Status::Ok();
+  last->resize(tail);
+  return chunks_->Upsert(Key(keep_chunks - 1), *last);
+}
+
+Status ChunkFile::RemoveAll(uint64_t size) { return Truncate(size, 0); }
+
+Result<uint64_t> ChunkFile::StoredChunks(uint64_t size) {
+  uint64_t count = 0;
+  const uint64_t chunks = (size + chunk_size_ - 1) / chunk_size_;
+  auto cursor = chunks_->NewCursor();
+  SOPFS_RETURN_IF_ERROR(cursor->Seek(Key(0)));
+  while (cursor->Valid() && cursor->key() < Key(chunks)) {
+    ++count;
+    SOPFS_RETURN_IF_ERROR(cursor->Next());
+  }
+  return count;
+}
+
+}  // namespace sopfs

@@ -1,0 +1,66 @@
+// ChunkFile: a file's bytes as an ordered run of chunks inside a transaction — the core
+// of the StreamingDataStore.
+//
+// Chunks live in one B-Tree (the volume's chunk tree) under the key (file ID, chunk
+// index), both big endian so a file's chunks sort together and in order. Each chunk is
+// a value of its own blob (the tree must keep values out of its nodes for chunks:
+// values_in_node = false), holding up to chunk_size bytes; a chunk shorter than
+// chunk_size reads as zeros after its end, and a missing chunk (a hole) reads as zeros
+// and takes no space.
+//
+// The file's size is kept by the caller (the inode); every call takes the size it
+// applies to. WriteAt rewrites only the chunks it touches: a chunk covered whole is
+// written as is, a chunk covered in part is read, patched and written as a new blob
+// (copy-on-write; the old one becomes garbage at commit). Truncate removes the chunks
+// past the new end and cuts the one it ends in, so growing the file later reads zeros.
+// All of it is part of the caller's transaction: commit makes it durable, rollback
+// leaves the file as it was.
+//
+// Errors: EINVAL for offsets or sizes past kMaxFileSize, those of the transaction
+// (EROFS in a reader, EIO, ENOSPC...).
+// Threads: like its Transaction, one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "engine/txn/transaction.h"
+
+namespace sopfs {
+
+class ChunkFile {
+ public:
+  static constexpr uint64_t kMaxFileSize = uint64_t{1} << 50;  // 1 PiB
+
+  // The chunk tree's options for a given chunk size.
+  static BtreeOptions TreeOptions();
+
+  ChunkFile(TxnTree* chunks, uint64_t file_id, uint32_t chunk_size)
+      : chunks_(chunks), file_id_(file_id), chunk_size_(chunk_size) {}
+
+  // Reads up to out.size() bytes at `offset` of a file of `size` bytes; returns how
+  // many (short at the end of the file, 0 past it). Holes read as zeros.
+  Result<size_t> ReadAt(uint64_t size, uint64_t offset, std::span<uint8_t> out);
+  // Writes `data` at `offset`; returns the file's new size (max(size, offset + n)).
+  Result<uint64_t> WriteAt(uint64_t size, uint64_t offset, std::span<const uint8_t> data);
+  // Sets the size from `size` to `new_size` (down: chunks past the end removed, the last
+  // one cut; up: a hole).
+  Status Truncate(uint64_t size, uint64_t new_size);
+  // Removes every chunk of a file of `size` bytes (unlink of its last name).
+  Status RemoveAll(uint64_t size);
+
+  // How many chunks the file stores (holes not counted), for a file of `size` bytes.
+  Result<uint64_t> StoredChunks(uint64_t size);
+
+ private:
+  std::string Key(uint64_t index) const;
+  // The chunk's stored bytes; empty for a hole.
+  Result<std::string> LoadChunk(uint64_t index);
+
+  TxnTree* chunks_;
+  uint64_t file_id_;
+  uint32_t chunk_size_;
+};
+
+}  // namespace sopfs

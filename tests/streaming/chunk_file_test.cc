@@ -1,0 +1,137 @@
+// ChunkFile against an in-memory model: writes across chunk boundaries, partial chunk
+// updates, truncate down and up, holes, rollback, and reopen.
+#include "streaming/chunk_file.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "engine/io/fault_env.h"
+#include "tests/engine/engine_test_util.h"
+
+namespace sopfs {
+namespace {
+
+constexpr uint32_t kChunk = 4096;
+
+class ChunkFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_ = testing::EngineOptionsUnder("/vol");
+    Reopen();
+    auto txn = engine_->Begin();
+    tree_ = *txn->CreateTree(ChunkFile::TreeOptions());
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  void Reopen() {
+    engine_.reset();
+    auto engine = Engine::Open(&env_, options_);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    engine_ = std::move(*engine);
+  }
+  std::string ReadWhole(Transaction& txn, uint64_t file, uint64_t size) {
+    ChunkFile f(*txn.Tree(tree_, ChunkFile::TreeOptions()), file, kChunk);
+    std::string out(size + 100, 'x');
+    auto n = f.ReadAt(size, 0, {reinterpret_cast<uint8_t*>(out.data()), out.size()});
+    EXPECT_TRUE(n.ok());
+    EXPECT_EQ(*n, size);
+    out.resize(size);
+    return out;
+  }
+
+  FaultEnv env_;
+  EngineOptions options_;
+  std::unique_ptr<Engine> engine_;
+  LogicalId tree_ = 0;
+};
+
+TEST_F(ChunkFileTest, StreamingRandomWritesTruncatesAndReadsMatchAModelAcrossReopens) {
+  std::mt19937 rng(7);
+  std::string model;  // file 1's bytes
+  for (int round = 0; round < 40; ++round) {
+    auto txn = engine_->Begin();
+    ChunkFile file(*txn->Tree(tree_, ChunkFile::TreeOptions()), 1, kChunk);
+    std::string pending = model;
+    for (int op = 0; op < 6; ++op) {
+      const int kind = static_cast<int>(rng() % 5);
+      if (kind <= 2) {  // write somewhere, maybe past the end (a hole between)
+        const uint64_t offset = rng() % (pending.size() + 3 * kChunk);
+        const size_t length = 1 + rng() % (2 * kChunk + 10);
+        std::string data(length, '\0');
+        for (char& c : data) c = static_cast<char>('a' + rng() % 26);
+        auto size = file.WriteAt(pending.size(), offset,
+                                 {reinterpret_cast<const uint8_t*>(data.data()), length});
+        ASSERT_TRUE(size.ok()) << size.status().ToString();
+        if (pending.size() < offset + length) pending.resize(offset + length, '\0');
+        pending.replace(offset, length, data);
+        ASSERT_EQ(*size, pending.size());
+      } else if (kind == 3) {  // truncate down or up
+        const uint64_t new_size = rng() % (pending.size() + 2 * kChunk + 1);
+        ASSERT_TRUE(file.Truncate(pending.size(), new_size).ok());
+        pending.resize(new_size, '\0');
+      } else {  // read a random range
+        const uint64_t offset = rng() % (pending.size() + 10);
+        std::string out(rng() % (3 * kChunk), 'x');
+        auto n = file.ReadAt(pending.size(), offset,
+                             {reinterpret_cast<uint8_t*>(out.data()), out.size()});
+        ASSERT_TRUE(n.ok());
+        const size_t want =
+            offset >= pending.size() ? 0 : std::min<size_t>(out.size(), pending.size() - offset);
+        ASSERT_EQ(*n, want);
+        if (want > 0) {
+          ASSERT_EQ(out.substr(0, want), pending.substr(offset, want));
+        }
+      }
+    }
+    ASSERT_EQ(ReadWhole(*txn, 1, pending.size()), pending);
+    if (rng() % 4 == 0) {
+      txn->Rollback();
+    } else {
+      ASSERT_TRUE(txn->Commit().ok());
+      model = pending;
+    }
+    txn.reset();
+    if (rng() % 5 == 0) Reopen();
+    auto check = engine_->Begin(TxnMode::kReader);
+    ASSERT_EQ(ReadWhole(*check, 1, model.size()), model) << "round " << round;
+  }
+}
+
+TEST_F(ChunkFileTest, StreamingHolesTakeNoSpaceAndTruncateRemovesChunks) {
+  auto txn = engine_->Begin();
+  ChunkFile file(*txn->Tree(tree_, ChunkFile::TreeOptions()), 9, kChunk);
+  const std::string data(100, 'd');
+  // 100 bytes at 10 chunks in: one stored chunk, the rest a hole.
+  auto size =
+      file.WriteAt(0, 10 * kChunk + 5, {reinterpret_cast<const uint8_t*>(data.data()), 100});
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(*size, 10 * kChunk + 105);
+  EXPECT_EQ(*file.StoredChunks(*size), 1u);
+  std::string hole(kChunk, 'x');
+  auto n = file.ReadAt(*size, 3 * kChunk, {reinterpret_cast<uint8_t*>(hole.data()), kChunk});
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(hole, std::string(kChunk, '\0'));
+  // A whole-chunk write, then truncating into it keeps a cut chunk; growing reads zeros.
+  const std::string whole(kChunk, 'w');
+  ASSERT_TRUE(
+      file.WriteAt(*size, 0, {reinterpret_cast<const uint8_t*>(whole.data()), kChunk}).ok());
+  EXPECT_EQ(*file.StoredChunks(*size), 2u);
+  ASSERT_TRUE(file.Truncate(*size, 10).ok());
+  EXPECT_EQ(*file.StoredChunks(10), 1u);
+  ASSERT_TRUE(file.Truncate(10, 3 * kChunk).ok());
+  std::string grown(3 * kChunk, 'x');
+  ASSERT_TRUE(
+      file.ReadAt(3 * kChunk, 0, {reinterpret_cast<uint8_t*>(grown.data()), grown.size()}).ok());
+  EXPECT_EQ(grown, std::string(10, 'w') + std::string(3 * kChunk - 10, '\0'));
+  ASSERT_TRUE(file.RemoveAll(3 * kChunk).ok());
+  EXPECT_EQ(*file.StoredChunks(3 * kChunk), 0u);
+  EXPECT_EQ(
+      file.WriteAt(0, ChunkFile::kMaxFileSize, {reinterpret_cast<const uint8_t*>(data.data()), 1})
+          .status()
+          .code(),
+      EINVAL);
+  ASSERT_TRUE(txn->Commit().ok());
+}
+
+}  // namespace
+}  // namespace sopfs
