@@ -48,12 +48,12 @@ Result<size_t> ChunkFile::ReadAt(uint64_t size, uint64_t offset, std::span<uint8
     const uint64_t index = at / chunk_size_;
     const size_t within = static_cast<size_t>(at % chunk_size_);
     const size_t take = std::min<size_t>(n - done, chunk_size_ - within);
-    Result<std::string> chunk = LoadChunk(index);
-    if (!chunk.ok()) return chunk.status();
-    // Past a short chunk's end, and in a hole, the file reads as zeros.
-    const size_t stored = within < chunk->size() ? std::min(take, chunk->size() - within) : 0;
-    if (stored > 0) std::memcpy(out.data() + done, chunk->data() + within, stored);
-    std::memset(out.data() + done + stored, 0, take - stored);
+    // Only the part asked for is read (from the shards that hold it). Past a short
+    // chunk's end, and in a hole, the file reads as zeros.
+    Result<size_t> stored = chunks_->ReadValue(Key(index), within, out.subspan(done, take));
+    if (!stored.ok() && stored.status().code() != ENOENT) return stored.status();
+    const size_t got = stored.ok() ? *stored : 0;
+    std::memset(out.data() + done + got, 0, take - got);
     done += take;
   }
   return n;

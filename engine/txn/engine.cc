@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <utility>
 
@@ -231,6 +232,16 @@ Result<std::shared_ptr<const std::string>> Engine::LoadValueBlob(const BlobId& b
   auto value = std::make_shared<const std::string>(bytes->begin(), bytes->end());
   value_cache_.Insert(blob, value, value->size() + 64);
   return value;
+}
+
+Result<size_t> Engine::ReadValueBlob(const BlobId& blob, uint64_t offset, std::span<uint8_t> out) {
+  if (auto value = value_cache_.Lookup(blob)) {
+    if (offset >= value->size()) return size_t{0};
+    const size_t n = std::min<size_t>(out.size(), value->size() - offset);
+    std::memcpy(out.data(), value->data() + offset, n);
+    return n;
+  }
+  return blobs_->GetRange(blob, options_.layout, offset, out);
 }
 
 Status Engine::WritePrepared(std::span<const BlobStore::Write> writes) {
@@ -665,6 +676,7 @@ EngineStats Engine::Stats() const {
   s.node_cache_hits = cache.hits;
   s.node_cache_misses = cache.misses;
   s.cache_bytes = cache.charge + value_cache_.Stats().charge;
+  s.blob_bytes_read = blobs_->counters().bytes_read.load();
   return s;
 }
 

@@ -115,7 +115,8 @@ struct EngineStats {
   uint64_t checkpoints = 0;
   uint64_t node_cache_hits = 0;
   uint64_t node_cache_misses = 0;
-  uint64_t cache_bytes = 0;  // charged by cached nodes and values (<= cache_bytes option)
+  uint64_t cache_bytes = 0;      // charged by cached nodes and values (<= cache_bytes option)
+  uint64_t blob_bytes_read = 0;  // shard bytes read from the data folders
 };
 
 struct RecoveryReport {
@@ -164,6 +165,9 @@ class Engine {
                                                     RegistryEntry* entry = nullptr);
   Result<std::shared_ptr<const std::string>> LoadValue(LogicalId id, uint64_t snapshot);
   Result<std::shared_ptr<const std::string>> LoadValueBlob(const BlobId& blob);
+  // Part of a value blob: from the cache when the whole blob is there, else only the
+  // shards that hold the range.
+  Result<size_t> ReadValueBlob(const BlobId& blob, uint64_t offset, std::span<uint8_t> out);
   // Writes a value blob now (prepare record first); it belongs to the caller's
   // transaction until that commits or hands it back with Discard.
   Result<BlobId> StageValue(std::string_view bytes);

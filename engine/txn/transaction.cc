@@ -1,5 +1,7 @@
 #include "engine/txn/transaction.h"
 
+#include <algorithm>
+#include <cstring>
 #include <utility>
 
 namespace sopfs {
@@ -152,6 +154,26 @@ Result<std::string> TxnTree::Find(std::string_view key) {
   if (!*current) return Status::Error(ENOENT, "key not found");
   if ((*current)->value_blob == 0) return std::move((*current)->value);
   return txn_->store_->LoadValue((*current)->value_blob);
+}
+
+Result<size_t> TxnTree::ReadValue(std::string_view key, uint64_t offset, std::span<uint8_t> out) {
+  auto current = Current(key);
+  if (!current.ok()) return current.status();
+  if (!*current) return Status::Error(ENOENT, "key not found");
+  const OverlayEntry& entry = **current;
+  if (entry.value_blob == 0) {
+    if (offset >= entry.value.size()) return size_t{0};
+    const size_t n = std::min<size_t>(out.size(), entry.value.size() - offset);
+    std::memcpy(out.data(), entry.value.data() + offset, n);
+    return n;
+  }
+  auto staged = txn_->staged_values_.find(entry.value_blob);
+  if (staged != txn_->staged_values_.end()) {
+    return txn_->engine_->ReadValueBlob(staged->second, offset, out);
+  }
+  Result<RegistryEntry> where = txn_->engine_->entries_->Get(entry.value_blob, txn_->snapshot_);
+  if (!where.ok()) return where.status();
+  return txn_->engine_->ReadValueBlob(where->blob, offset, out);
 }
 
 std::unique_ptr<TxnCursor> TxnTree::NewCursor() {

@@ -20,6 +20,7 @@
 
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -43,6 +44,10 @@ class TxnTree {
   Status Upsert(std::string_view key, std::string_view value);
   Status Remove(std::string_view key);  // ENOENT if absent
   Result<std::string> Find(std::string_view key);
+  // Reads up to out.size() bytes of the key's value at `offset`; returns how many (short
+  // at the value's end). A value in its own blob is read in part: only the shards
+  // holding the range (unless the whole blob is cached). ENOENT if absent.
+  Result<size_t> ReadValue(std::string_view key, uint64_t offset, std::span<uint8_t> out);
 
   // A cursor over the transaction's view of the tree. Writes to the tree invalidate
   // it: position it again (Seek to its last key) after writing.

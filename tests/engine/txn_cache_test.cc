@@ -93,5 +93,53 @@ TEST(TxnCacheTest, TxnSegmentOfReplacedNodesOutlivesTheSnapshotsThatReadIt) {
   EXPECT_EQ(ReadAll(*check, root, opts), new_items);
 }
 
+// A part of a big value is read from the shards holding it, not the whole blob: 4 KiB of
+// a 1 MiB value in 4+2 reads one 256 KiB shard.
+TEST(TxnCacheTest, TxnReadValueOfAPartReadsOnlyTheShardsHoldingIt) {
+  FaultEnv env;
+  EngineOptions options = EngineOptionsUnder("/vol");
+  options.cache_bytes = 64 << 10;  // too small to keep the value
+  BtreeOptions opts;
+  opts.values_in_node = false;
+  std::string big(1 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 4096);
+  LogicalId root;
+  {
+    auto engine = Engine::Open(&env, options);
+    ASSERT_TRUE(engine.ok());
+    auto txn = (*engine)->Begin();
+    root = *txn->CreateTree(opts);
+    ASSERT_TRUE((*txn->Tree(root, opts))->Add("big", big).ok());
+    ASSERT_TRUE((*txn->Tree(root, opts))->Add("small", "s").ok());
+    std::string staged(10, 'x');  // its own staged value, before commit
+    ASSERT_EQ(*(*txn->Tree(root, opts))
+                   ->ReadValue("big", 5, {reinterpret_cast<uint8_t*>(staged.data()), 10}),
+              10u);
+    EXPECT_EQ(staged, big.substr(5, 10));
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  auto engine = Engine::Open(&env, options);  // nothing cached
+  ASSERT_TRUE(engine.ok());
+  auto txn = (*engine)->Begin(TxnMode::kReader);
+  TxnTree* tree = *txn->Tree(root, opts);
+  const uint64_t before = (*engine)->Stats().blob_bytes_read;
+  std::string part(4096, 'x');
+  auto n = tree->ReadValue("big", 300000, {reinterpret_cast<uint8_t*>(part.data()), part.size()});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 4096u);
+  EXPECT_EQ(part, big.substr(300000, 4096));
+  const uint64_t read = (*engine)->Stats().blob_bytes_read - before;
+  EXPECT_GT(read, 0u);
+  EXPECT_LE(read, 300u << 10);  // one shard (plus its header), not 1 MiB
+  std::string tail(100, 'x');
+  EXPECT_EQ(
+      *tree->ReadValue("big", big.size() - 10, {reinterpret_cast<uint8_t*>(tail.data()), 100}),
+      10u);
+  EXPECT_EQ(*tree->ReadValue("small", 0, {reinterpret_cast<uint8_t*>(tail.data()), 100}), 1u);
+  EXPECT_EQ(
+      tree->ReadValue("none", 0, {reinterpret_cast<uint8_t*>(tail.data()), 1}).status().code(),
+      ENOENT);
+}
+
 }  // namespace
 }  // namespace sopfs
