@@ -68,6 +68,7 @@
 namespace sopfs {
 
 class Transaction;
+class CommitStore;
 
 // Where a node version lives: a blob, and its slot when the blob is a node segment.
 struct NodeKey {
@@ -159,6 +160,11 @@ class Engine {
   // Counts the registry entries pointing into each node segment.
   Result<std::unordered_map<BlobId, uint32_t>> CountSegmentRefs();
   LogicalId AllocateId() { return next_id_.fetch_add(1); }
+  // Memory charged for a cached node: the node as it sits in memory, plus the cache's
+  // own bookkeeping.
+  static size_t NodeCharge(const BtreeNode& node) { return node.MemoryUsage() + 128; }
+  // EFBIG for a transaction whose record would pass the log's limit.
+  static Status TooLarge(size_t record_bytes);
 
   // A node (or value) as of `snapshot` (EntryTable::kNoSnapshot: the latest).
   Result<std::shared_ptr<const BtreeNode>> LoadNode(LogicalId id, uint64_t snapshot,
@@ -180,6 +186,9 @@ class Engine {
   Status CommitLocked(Transaction& txn, const LockGrant& grant,
                       const std::vector<std::string>& lock_keys,
                       const std::vector<LogicalId>& locked_trees, const std::string& owner);
+  // Nothing the transaction read or wrote changed since its snapshot (its trees are
+  // locked, so their latest state cannot move meanwhile); else a conflict naming it.
+  Status CheckUnchanged(Transaction& txn, CommitStore& store);
   Status MaybeCheckpoint();
 
   Env* env_;

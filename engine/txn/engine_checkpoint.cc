@@ -1,0 +1,169 @@
+// Engine: recovery at open, and checkpoints (registry written, garbage removed, log reset).
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <utility>
+
+#include "engine/txn/engine.h"
+
+namespace sopfs {
+
+Status Engine::Recover() {
+  std::set<BlobId> prepared, adopted, released;
+  std::vector<BlobId> frees;
+  std::map<LogicalId, RegistryEntry> updates;
+  LogicalId next_id = 1;
+  uint64_t stamp = 0;
+  for (const CommitRecord& raw : log_->recovered()) {
+    Result<TxnRecord> rec = TxnRecord::Decode(raw.payload);
+    if (!rec.ok()) {
+      return Status::Error(
+          EIO, "commit log record " + std::to_string(raw.sequence) + ": " + rec.status().message());
+    }
+    stamp = std::max(stamp, rec->stamp);
+    next_id = std::max(next_id, rec->next_id);
+    prepared.insert(rec->blobs.begin(), rec->blobs.end());
+    if (rec->kind == TxnRecord::Kind::kCarry)
+      frees.insert(frees.end(), rec->frees.begin(), rec->frees.end());
+    if (rec->kind != TxnRecord::Kind::kCommit) continue;
+    bool stale = false;
+    for (LogicalId tree : rec->trees) stale = stale || applied_fence_[tree] > rec->fence;
+    if (stale) {
+      ++recovery_.commits_refused;
+      continue;
+    }
+    for (LogicalId tree : rec->trees) applied_fence_[tree] = rec->fence;
+    released.insert(rec->released.begin(), rec->released.end());
+    for (const auto& [id, entry] : rec->updates) {
+      updates[id] = entry;
+      next_id = std::max(next_id, id + 1);
+      if (entry.in_use()) adopted.insert(entry.blob);
+    }
+    frees.insert(frees.end(), rec->frees.begin(), rec->frees.end());
+    ++recovery_.commits_replayed;
+  }
+  std::vector<std::pair<LogicalId, RegistryEntry>> apply(updates.begin(), updates.end());
+  if (!apply.empty()) SOPFS_RETURN_IF_ERROR(registry_->Apply(apply));
+  next_id_ = next_id;
+  Result<std::unordered_map<BlobId, uint32_t>> refs = CountSegmentRefs();
+  if (!refs.ok()) return refs.status();
+  segment_refs_ = std::move(*refs);
+  std::vector<BlobId> remove;
+  for (const BlobId& blob : prepared) {
+    if (!adopted.count(blob)) remove.push_back(blob);
+  }
+  // Segments the replayed commits took references from, and that have none left.
+  for (const BlobId& blob : released) {
+    if (!segment_refs_.count(blob)) frees.push_back(blob);
+  }
+  recovery_.orphans_removed = remove.size();
+  recovery_.frees_done = frees.size();
+  remove.insert(remove.end(), frees.begin(), frees.end());
+  if (!remove.empty()) SOPFS_RETURN_IF_ERROR(blobs_->RemoveDurably(remove, options_.layout));
+  next_id_ = next_id;
+  stamp_ = stamp;
+  TxnRecord carry;
+  carry.kind = TxnRecord::Kind::kCarry;
+  carry.stamp = stamp;
+  carry.next_id = next_id;
+  SOPFS_RETURN_IF_ERROR(log_->Reset({carry.Encode()}));
+  // Fences matter only between records of one log; the log starts empty now.
+  applied_fence_.clear();
+  sequencer_.Restart(log_->next_sequence());
+  return Status::Ok();
+}
+
+Status Engine::MaybeCheckpoint() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (commits_since_checkpoint_ < static_cast<uint64_t>(options_.checkpoint_commits)) {
+      return Status::Ok();
+    }
+  }
+  Status st = Checkpoint();
+  if (!st.ok()) {
+    // Try again after as many commits again, not at every commit.
+    std::lock_guard<std::mutex> lock(mu_);
+    commits_since_checkpoint_ = 0;
+  }
+  return st;
+}
+
+Status Engine::Checkpoint() {
+  std::unique_lock<std::shared_mutex> gate(gate_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!broken_.ok()) return broken_;
+  }
+  std::vector<std::pair<LogicalId, RegistryEntry>> dirty = entries_->Dirty();
+  if (!dirty.empty()) SOPFS_RETURN_IF_ERROR(registry_->Apply(dirty));
+  const uint64_t oldest = entries_->OldestSnapshot();
+  std::vector<BlobId> now;
+  std::vector<std::pair<uint64_t, BlobId>> later;
+  // Discard needs no gate (a transaction may roll back meanwhile): what it adds from
+  // here on sits at pending_frees_[split...], neither removed now nor in flight any more.
+  size_t split = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    split = pending_frees_.size();
+    for (const auto& [seq, blob] : pending_frees_) {
+      // Garbage from publish `seq` is invisible to every snapshot taken at seq or later.
+      if (seq == 0 || oldest == EntryTable::kNoSnapshot || seq <= oldest) {
+        now.push_back(blob);
+      } else {
+        later.emplace_back(seq, blob);
+      }
+    }
+  }
+  Status removed = blobs_->RemoveDurably(now, options_.layout);
+  TxnRecord carry;
+  carry.kind = TxnRecord::Kind::kCarry;
+  carry.stamp = stamp_.load();
+  carry.next_id = next_id_.load();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    carry.blobs.assign(in_flight_.begin(), in_flight_.end());
+    for (const auto& [seq, blob] : later) carry.frees.push_back(blob);
+    for (size_t i = split; i < pending_frees_.size(); ++i) {
+      carry.frees.push_back(pending_frees_[i].second);
+    }
+    // Frees that failed stay pending (and in the log) for the next checkpoint.
+    if (!removed.ok()) carry.frees.insert(carry.frees.end(), now.begin(), now.end());
+  }
+  Status reset = log_->Reset({carry.Encode()});
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!reset.ok()) {
+    broken_ = Status::Error(
+        EIO, "the commit log could not be reset; reopen the volume: " + reset.ToString());
+    return broken_;
+  }
+  sequencer_.Restart(log_->next_sequence());
+  entries_->Checkpointed();
+  // Frees added since the split above (by Discard: the gate keeps commits out) stay
+  // pending.
+  later.insert(later.end(), pending_frees_.begin() + static_cast<std::ptrdiff_t>(split),
+               pending_frees_.end());
+  pending_frees_ = std::move(later);
+  if (!removed.ok()) {
+    for (const BlobId& blob : now) pending_frees_.emplace_back(0, blob);
+  }
+  commits_since_checkpoint_ = 0;
+  ++stats_.checkpoints;
+  return removed;
+}
+
+Result<std::unordered_map<BlobId, uint32_t>> Engine::CountSegmentRefs() {
+  std::unordered_map<BlobId, uint32_t> refs;
+  const LogicalId end = next_id_.load();
+  for (LogicalId id = 1; id < end; ++id) {
+    Result<RegistryEntry> entry = registry_->Get(id);
+    if (entry.ok()) {
+      if (entry->in_segment()) ++refs[entry->blob];
+    } else if (entry.status().code() != ENOENT) {
+      return entry.status();
+    }
+  }
+  return refs;
+}
+
+}  // namespace sopfs

@@ -1,0 +1,351 @@
+// Engine: committing a transaction (see engine.h for the protocol).
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+#include "engine/btree/btree.h"
+#include "engine/txn/commit_store.h"
+#include "engine/txn/engine.h"
+#include "engine/txn/node_segment.h"
+#include "engine/txn/transaction.h"
+
+namespace sopfs {
+namespace {
+
+// A key as a message may show it: printable ASCII kept, the rest as \xNN, cut at 64.
+std::string Printable(std::string_view key) {
+  std::string out;
+  for (size_t i = 0; i < key.size() && i < 64; ++i) {
+    const unsigned char c = static_cast<unsigned char>(key[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  if (key.size() > 64) out += "...";
+  return out;
+}
+
+Status Conflict(LogicalId tree, const std::string& what) {
+  return Status::Error(kConflictErrno, "conflict in tree " + std::to_string(tree) + ": " + what +
+                                           " changed since this transaction began");
+}
+
+std::string TreeLockKey(LogicalId root) { return "tree/" + std::to_string(root); }
+
+// Runs `f` when the scope ends.
+template <class F>
+class ScopeExit {
+ public:
+  explicit ScopeExit(F f) : f_(std::move(f)) {}
+  ~ScopeExit() { f_(); }
+  ScopeExit(const ScopeExit&) = delete;
+  ScopeExit& operator=(const ScopeExit&) = delete;
+
+ private:
+  F f_;
+};
+
+}  // namespace
+
+Status Engine::Commit(Transaction& txn) {
+  bool writes = false;
+  std::vector<std::string> keys;
+  std::vector<LogicalId> locked_trees;  // parallel to keys
+  for (const auto& [root, tree] : txn.trees_) {
+    const bool written = tree->created_ || !tree->overlay_.empty();
+    writes = writes || written;
+    const bool checked = txn.mode_ == TxnMode::kWriter &&
+                         (!tree->versions_.empty() || !tree->scanned_nodes_.empty());
+    if (written || checked) {
+      keys.push_back(TreeLockKey(root));
+      locked_trees.push_back(root);
+    }
+  }
+  if (txn.mode_ == TxnMode::kReader || !writes) {
+    // A snapshot is consistent by itself: nothing to check, nothing to write.
+    txn.Finish(true);
+    return Status::Ok();
+  }
+  const std::string owner = instance_ + "/" + std::to_string(txn.id_);
+  Result<LockGrant> grant = locker_->Lock(keys, owner, options_.lock_lease, options_.lock_timeout);
+  Status st;
+  if (!grant.ok()) {
+    st = grant.status().code() == ETIMEDOUT
+             ? Status::Error(kConflictErrno, "commit gave up waiting for its tree locks: " +
+                                                 grant.status().message())
+             : grant.status();
+  } else {
+    if (options_.test_hook) options_.test_hook("commit:locked");
+    st = CommitLocked(txn, *grant, keys, locked_trees, owner);
+    locker_->Unlock(keys, owner, grant->fence);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (st.ok()) ++stats_.commits;
+    if (st.code() == kConflictErrno) ++stats_.conflicts;
+  }
+  txn.Finish(st.ok());
+  if (st.ok()) {
+    Status cp = MaybeCheckpoint();
+    if (!cp.ok()) std::fprintf(stderr, "sopfs: checkpoint failed: %s\n", cp.ToString().c_str());
+  }
+  return st;
+}
+
+Status Engine::CheckUnchanged(Transaction& txn, CommitStore& store) {
+  constexpr uint64_t kLatest = EntryTable::kNoSnapshot;
+  for (const auto& [root, tree] : txn.trees_) {
+    if (tree->created_) continue;
+    Btree latest(&store, root, tree->options_);
+    for (const auto& [key, seen] : tree->versions_) {
+      Result<BtreeItem> item = latest.FindItem(key);
+      if (!item.ok() && item.status().code() != ENOENT) return item.status();
+      const uint64_t now = item.ok() ? item->version : 0;
+      if (now != seen) return Conflict(root, "key \"" + Printable(key) + "\"");
+    }
+    for (const auto& [node, seen] : tree->scanned_nodes_) {
+      Result<RegistryEntry> entry = entries_->Get(node, kLatest);
+      if (!entry.ok() && entry.status().code() != ENOENT) return entry.status();
+      if (!entry.ok() || entry->version != seen) {
+        return Conflict(root, "a range read by a cursor (node " + std::to_string(node) + ")");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
+                            const std::vector<std::string>& lock_keys,
+                            const std::vector<LogicalId>& locked_trees, const std::string& owner) {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!broken_.ok()) return broken_;
+    // An older holder of one of these trees whose lease ran out may be between its lease
+    // check and the apply of its record: this commit must see that record applied before
+    // it checks and re-applies anything, or its own record (later in the log) would undo
+    // it. Older holders that have not started recording yet give up instead (below).
+    for (LogicalId tree : locked_trees) {
+      uint64_t& newest = newest_holder_[tree];
+      newest = std::max(newest, grant.fence);
+    }
+    const bool settled = recorded_cv_.wait_for(lock, options_.lock_timeout, [&] {
+      return std::none_of(locked_trees.begin(), locked_trees.end(),
+                          [&](LogicalId tree) { return recording_.count(tree) != 0; });
+    });
+    if (!settled) {
+      return Status::Error(kConflictErrno,
+                           "commit gave up waiting for an earlier commit of the same tree "
+                           "to be recorded");
+    }
+    if (!broken_.ok()) return broken_;
+  }
+  constexpr uint64_t kLatest = EntryTable::kNoSnapshot;
+  CommitStore store(
+      [this](LogicalId id) -> Result<CommitStore::Loaded> {
+        CommitStore::Loaded loaded;
+        auto node = LoadNode(id, kLatest, &loaded.entry);
+        if (!node.ok()) return node.status();
+        loaded.node = std::move(*node);
+        return loaded;
+      },
+      [this] { return AllocateId(); });
+
+  if (txn.mode_ == TxnMode::kWriter) SOPFS_RETURN_IF_ERROR(CheckUnchanged(txn, store));
+
+  // Re-apply the transaction's key states to the latest trees.
+  const uint64_t stamp = ++stamp_;
+  TxnRecord rec;
+  rec.kind = TxnRecord::Kind::kCommit;
+  rec.stamp = stamp;
+  rec.fence = grant.fence;
+  std::vector<BlobId> adopted_values;
+  for (const auto& [root, tree] : txn.trees_) {
+    if (!tree->created_ && tree->overlay_.empty()) continue;
+    rec.trees.push_back(root);
+    if (tree->created_) {
+      auto empty = std::make_shared<BtreeNode>();
+      empty->id = root;
+      store.StageNew(std::move(empty));
+    }
+    Btree btree(&store, root, tree->options_);
+    btree.set_write_version(stamp);
+    for (const auto& [key, entry] : tree->overlay_) {
+      if (entry.present) {
+        Result<bool> put = btree.UpsertStaged(key, entry.value, entry.value_blob);
+        if (!put.ok()) return put.status();
+        if (entry.value_blob != 0) {
+          const BlobId blob = txn.staged_values_.at(entry.value_blob);
+          rec.updates.emplace_back(entry.value_blob, RegistryEntry{blob, 1, RegistryEntry::kInUse});
+          adopted_values.push_back(blob);
+        }
+      } else {
+        Status removed = btree.Remove(key);
+        if (!removed.ok() && removed.code() != ENOENT) return removed;
+      }
+    }
+  }
+
+  // New node versions are packed into segments; the versions they replace become
+  // garbage (standalone blobs at once, segments when their last slot is replaced).
+  std::vector<std::string> segments;
+  std::vector<BlobStore::Write> writes;
+  std::vector<std::pair<NodeKey, std::shared_ptr<const BtreeNode>>> new_nodes;
+  auto replaced = [&](const RegistryEntry& old) {
+    if (old.in_segment()) {
+      rec.released.push_back(old.blob);
+    } else {
+      rec.frees.push_back(old.blob);
+    }
+  };
+  {
+    const BlobId anchor = BlobId::Random();
+    std::vector<std::string> encoded;
+    std::vector<std::pair<LogicalId, std::string_view>> pack;
+    std::vector<const std::shared_ptr<const BtreeNode>*> packed;
+    size_t pack_bytes = 0;
+    encoded.reserve(store.staged().size());
+    segments.reserve(store.staged().size());
+    auto flush = [&] {
+      if (pack.empty()) return;
+      segments.push_back(NodeSegment::Encode(pack));
+      const BlobId blob = BlobId::RandomNear(anchor);
+      const std::string& bytes = segments.back();
+      writes.push_back(
+          {blob, options_.layout, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}});
+      for (uint32_t slot = 0; slot < pack.size(); ++slot) {
+        const LogicalId id = pack[slot].first;
+        const RegistryEntry* base = store.base(id);
+        rec.updates.emplace_back(
+            id, RegistryEntry{blob, base ? base->version + 1 : 1,
+                              RegistryEntry::kInUse | RegistryEntry::kInSegment, slot});
+        if (base) replaced(*base);
+        new_nodes.emplace_back(NodeKey{blob, slot}, *packed[slot]);
+      }
+      pack.clear();
+      packed.clear();
+      pack_bytes = 0;
+    };
+    for (const auto& [id, node] : store.staged()) {
+      encoded.push_back(node->Encode());
+      pack.emplace_back(id, encoded.back());
+      packed.push_back(&node);
+      pack_bytes += encoded.back().size();
+      if (pack_bytes >= NodeSegment::kTargetBytes) flush();
+    }
+    flush();
+  }
+  for (LogicalId id : store.freed()) {
+    const RegistryEntry* base = store.base(id);
+    if (base == nullptr) continue;
+    rec.updates.emplace_back(id, RegistryEntry{BlobId{}, base->version + 1, 0});
+    replaced(*base);
+  }
+  for (LogicalId id : store.freed_values()) {
+    Result<RegistryEntry> entry = entries_->Get(id, kLatest);
+    if (!entry.ok()) {
+      if (entry.status().code() == ENOENT) continue;
+      return entry.status();
+    }
+    rec.updates.emplace_back(id, RegistryEntry{BlobId{}, entry->version + 1, 0});
+    rec.frees.push_back(entry->blob);
+  }
+
+  std::shared_lock<std::shared_mutex> gate(gate_);
+  SOPFS_RETURN_IF_ERROR(WritePrepared(writes));
+  std::vector<BlobId> written;
+  for (const BlobStore::Write& w : writes) written.push_back(w.id);
+  if (options_.test_hook) options_.test_hook("commit:before-record");
+  if (!locker_->Holds(lock_keys, owner, grant.fence)) {
+    Discard(written);
+    return Status::Error(ESTALE, "the commit's tree locks expired before it could be recorded");
+  }
+  if (options_.test_hook) options_.test_hook("commit:lease-checked");
+  bool superseded = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    superseded = std::any_of(locked_trees.begin(), locked_trees.end(),
+                             [&](LogicalId tree) { return newest_holder_[tree] > grant.fence; });
+    if (!superseded) {
+      for (LogicalId tree : locked_trees) ++recording_[tree];
+    }
+  }
+  if (superseded) {
+    Discard(written);
+    return Status::Error(ESTALE,
+                         "the commit's tree locks went to a newer holder before it could be "
+                         "recorded");
+  }
+  // Until the record is applied (or refused), newer holders of these trees wait.
+  ScopeExit recorded([&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (LogicalId tree : locked_trees) {
+      auto it = recording_.find(tree);
+      if (--it->second == 0) recording_.erase(it);
+    }
+    recorded_cv_.notify_all();
+  });
+  std::string payload = rec.Encode();
+  if (payload.size() > CommitLog::kMaxRecordBytes) {
+    Discard(written);
+    return TooLarge(payload.size());
+  }
+  Result<uint64_t> seq = log_->Append(std::move(payload));
+  if (!seq.ok()) {
+    // The record may or may not be durable: only recovery can tell.
+    std::lock_guard<std::mutex> lock(mu_);
+    broken_ = Status::Error(EIO,
+                            "the commit log failed a flush; the outcome of the last commit "
+                            "is known after the volume is reopened: " +
+                                seq.status().ToString());
+    return broken_;
+  }
+  if (options_.test_hook) options_.test_hook("commit:before-apply");
+  sequencer_.WaitTurn(*seq);
+  bool stale = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (LogicalId tree : rec.trees) stale = stale || applied_fence_[tree] > rec.fence;
+    if (!stale) {
+      for (LogicalId tree : rec.trees) applied_fence_[tree] = rec.fence;
+    }
+  }
+  if (stale) {
+    sequencer_.Done(*seq);
+    Discard(written);
+    return Status::Error(ESTALE, "a newer lock holder committed to the same tree first");
+  }
+  const uint64_t published = entries_->Publish(rec.updates);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const BlobId& blob : rec.frees) pending_frees_.emplace_back(published, blob);
+    for (const auto& [key, node] : new_nodes) ++segment_refs_[key.blob];
+    for (const BlobId& blob : rec.released) {
+      auto it = segment_refs_.find(blob);
+      if (it != segment_refs_.end() && --it->second == 0) {
+        segment_refs_.erase(it);
+        pending_frees_.emplace_back(published, blob);
+      }
+    }
+    for (const BlobId& blob : written) in_flight_.erase(blob);
+    for (const BlobId& blob : adopted_values) in_flight_.erase(blob);
+    ++commits_since_checkpoint_;
+  }
+  sequencer_.Done(*seq);
+  // The new versions are in memory already: the next reader need not fetch them.
+  for (const auto& [key, node] : new_nodes) node_cache_.Insert(key, node, NodeCharge(*node));
+  // Values the transaction staged but replaced before committing.
+  std::vector<BlobId> unused;
+  for (const auto& [id, blob] : txn.staged_values_) {
+    if (std::find(adopted_values.begin(), adopted_values.end(), blob) == adopted_values.end()) {
+      unused.push_back(blob);
+    }
+  }
+  Discard(unused);
+  return Status::Ok();
+}
+
+}  // namespace sopfs
