@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace sopfs {
 namespace {
@@ -89,11 +90,8 @@ Status ChunkFile::Truncate(uint64_t size, uint64_t new_size) {
   SOPFS_RETURN_IF_ERROR(CheckRange(new_size, 0));
   if (new_size >= size) return Status::Ok();  // growing: the new bytes are a hole
   const uint64_t keep_chunks = (new_size + chunk_size_ - 1) / chunk_size_;
-  const uint64_t had_chunks = (size + chunk_size_ - 1) / chunk_size_;
-  for (uint64_t index = keep_chunks; index < had_chunks; ++index) {
-    Status st = chunks_->Remove(Key(index));
-    if (!st.ok() && st.code() != ENOENT) return st;
-  }
+  Result<uint64_t> removed = RemoveChunks(keep_chunks, UINT64_MAX);
+  if (!removed.ok()) return removed.status();
   const size_t tail = static_cast<size_t>(new_size % chunk_size_);
   if (tail == 0) return Status::Ok();
   Result<std::string> last = LoadChunk(keep_chunks - 1);
@@ -104,6 +102,56 @@ Status ChunkFile::Truncate(uint64_t size, uint64_t new_size) {
 }
 
 Status ChunkFile::RemoveAll(uint64_t size) { return Truncate(size, 0); }
+
+std::optional<uint64_t> ChunkFile::IndexOf(std::string_view key) const {
+  if (key.size() != 16 || key.substr(0, 8) != std::string_view(Key(0)).substr(0, 8)) {
+    return std::nullopt;
+  }
+  uint64_t index = 0;
+  for (size_t i = 8; i < 16; ++i) index = (index << 8) | static_cast<uint8_t>(key[i]);
+  return index;
+}
+
+Status ChunkFile::WriteChunk(uint64_t index, std::string_view bytes) {
+  if (bytes.size() > chunk_size_) return Status::Error(EINVAL, "chunk larger than the chunk size");
+  SOPFS_RETURN_IF_ERROR(CheckRange(index * chunk_size_, bytes.size()));
+  return chunks_->Upsert(Key(index), bytes);
+}
+
+Result<uint64_t> ChunkFile::RemoveChunks(uint64_t first, uint64_t end) {
+  uint64_t removed = 0;
+  // Collect a batch under the cursor, then remove (writes invalidate the cursor).
+  for (uint64_t from = first; from < end;) {
+    std::vector<uint64_t> batch;
+    auto cursor = chunks_->NewCursor();
+    SOPFS_RETURN_IF_ERROR(cursor->Seek(Key(from)));
+    while (cursor->Valid() && batch.size() < 1024) {
+      std::optional<uint64_t> index = IndexOf(cursor->key());
+      if (!index || *index >= end) break;
+      batch.push_back(*index);
+      SOPFS_RETURN_IF_ERROR(cursor->Next());
+    }
+    if (batch.empty()) break;
+    for (uint64_t index : batch) SOPFS_RETURN_IF_ERROR(chunks_->Remove(Key(index)));
+    removed += batch.size();
+    if (batch.back() == UINT64_MAX) break;
+    from = batch.back() + 1;
+  }
+  return removed;
+}
+
+Result<bool> ChunkFile::HasChunk(uint64_t index) {
+  Result<std::optional<uint64_t>> next = NextChunk(index);
+  if (!next.ok()) return next.status();
+  return next->has_value() && **next == index;
+}
+
+Result<std::optional<uint64_t>> ChunkFile::NextChunk(uint64_t index) {
+  auto cursor = chunks_->NewCursor();
+  SOPFS_RETURN_IF_ERROR(cursor->Seek(Key(index)));
+  if (!cursor->Valid()) return std::optional<uint64_t>();
+  return IndexOf(cursor->key());
+}
 
 Result<uint64_t> ChunkFile::StoredChunks(uint64_t size) {
   uint64_t count = 0;

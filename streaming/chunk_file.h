@@ -22,8 +22,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "engine/txn/transaction.h"
 
@@ -50,11 +52,26 @@ class ChunkFile {
   // Removes every chunk of a file of `size` bytes (unlink of its last name).
   Status RemoveAll(uint64_t size);
 
+  // Chunk-level access, for callers that buffer whole chunks (BufferedFile).
+  // The chunk's stored bytes (shorter than chunk_size when the file ends in it; empty
+  // for a hole).
+  Result<std::string> ReadChunk(uint64_t index) { return LoadChunk(index); }
+  // Stores a chunk's bytes (at most chunk_size) as one new blob.
+  Status WriteChunk(uint64_t index, std::string_view bytes);
+  // Removes the stored chunks with first <= index < end; returns how many there were.
+  // Walks only the chunks that exist (a sparse file costs what it stores).
+  Result<uint64_t> RemoveChunks(uint64_t first, uint64_t end);
+  Result<bool> HasChunk(uint64_t index);
+  // The first stored chunk at or after `index`, if any.
+  Result<std::optional<uint64_t>> NextChunk(uint64_t index);
+
   // How many chunks the file stores (holes not counted), for a file of `size` bytes.
   Result<uint64_t> StoredChunks(uint64_t size);
 
  private:
   std::string Key(uint64_t index) const;
+  // The chunk index of a key of this file; nullopt for another file's key.
+  std::optional<uint64_t> IndexOf(std::string_view key) const;
   // The chunk's stored bytes; empty for a hole.
   Result<std::string> LoadChunk(uint64_t index);
 

@@ -3,11 +3,25 @@
 // command line (with a one-line message on stderr).
 #pragma once
 
+#include "engine/status.h"
+#include "fuse/volume_config.h"
+
 namespace sopfs::tools {
 
 // sopfs bench blob: blob store throughput against plain files on the same disk.
 int RunBenchBlob(int argc, char** argv);
 // sopfs bench btree: transactional B-Tree insert, read and delete against SQLite.
 int RunBenchBtree(int argc, char** argv);
+// sopfs format: makes a new volume (sopfs.conf, folders, the empty file system).
+int RunFormat(int argc, char** argv);
+// sopfs mount: serves a volume at a mountpoint (daemonizes once the mount is ready).
+int RunMount(int argc, char** argv);
+
+// What `sopfs format` does once its command line is checked, shared with `sopfs mount`
+// (which formats the default volume on first use): refuses a directory that already
+// holds a volume or folders that are not empty, formats the file system, and writes
+// sopfs.conf last (a volume exists once sopfs.conf does). Starts engine threads: call it
+// after any fork.
+Status CreateVolume(const VolumeConfig& config);
 
 }  // namespace sopfs::tools

@@ -11,8 +11,11 @@ constexpr const char* kUsage =
     "usage: sopfs COMMAND [ARGS...]\n"
     "\n"
     "commands:\n"
-    "  bench blob   erasure-coded blob store throughput against plain files\n"
-    "  bench btree  transactional B-Tree insert, read and delete against SQLite\n"
+    "  format VOLUME   make a new volume (data, registry and log folders, sopfs.conf)\n"
+    "  mount [VOLUME] MOUNTPOINT\n"
+    "                  serve a volume through FUSE (the default volume without VOLUME)\n"
+    "  bench blob      erasure-coded blob store throughput against plain files\n"
+    "  bench btree     transactional B-Tree insert, read and delete against SQLite\n"
     "\n"
     "Run 'sopfs COMMAND --help' for the options of a command.\n";
 
@@ -56,7 +59,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::string command = argv[1];
+  // Subcommands get argv from their own name on (Boost.Program_options skips argv[0]).
   if (command == "bench") return RunBench(argc - 2, argv + 2);
+  if (command == "format") return sopfs::tools::RunFormat(argc - 1, argv + 1);
+  if (command == "mount") return sopfs::tools::RunMount(argc - 1, argv + 1);
   std::fprintf(stderr, "sopfs: unknown command '%s' (try 'sopfs --help')\n", command.c_str());
   return 2;
 }

@@ -148,6 +148,13 @@ Status TxnTree::Remove(std::string_view key) {
   return Write(key, std::nullopt);
 }
 
+Status TxnTree::Erase(std::string_view key) {
+  SOPFS_RETURN_IF_ERROR(txn_->CheckWritable());
+  auto current = Current(key);
+  if (!current.ok()) return current.status();
+  return Write(key, std::nullopt);
+}
+
 Result<std::string> TxnTree::Find(std::string_view key) {
   auto current = Current(key);
   if (!current.ok()) return current.status();

@@ -43,6 +43,9 @@ class TxnTree {
   Status Update(std::string_view key, std::string_view value);               // ENOENT if absent
   Status Upsert(std::string_view key, std::string_view value);
   Status Remove(std::string_view key);  // ENOENT if absent
+  // Removes the key whether or not this transaction's snapshot holds it: a blind
+  // delete that also removes a newer committed version (no-check transactions).
+  Status Erase(std::string_view key);
   Result<std::string> Find(std::string_view key);
   // Reads up to out.size() bytes of the key's value at `offset`; returns how many (short
   // at the value's end). A value in its own blob is read in part: only the shards

@@ -1,0 +1,99 @@
+#include "fuse/daemon.h"
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "engine/io/posix_env.h"
+#include "fuse/file_system.h"
+#include "fuse/fuse_ops.h"
+#include "fuse/volume_layout.h"
+
+namespace sopfs {
+namespace {
+
+// libfuse's own argv: the program name and the -o options.
+std::vector<std::string> FuseArgs(const VolumeConfig& volume, const MountSettings& settings) {
+  std::string opts = "fsname=" + volume.dir + ",subtype=sopfs";
+  for (const std::string& o : settings.fuse_options) {
+    if (o.starts_with("fsname=") || o.starts_with("subtype=")) {
+      opts = o + "," + opts;  // the user's comes first and wins
+      continue;
+    }
+    opts += "," + o;
+  }
+  return {"sopfs", "-o", opts};
+}
+
+int Fail(const std::function<void(const Status&)>& on_ready, const Status& st) {
+  on_ready(st);
+  return 1;
+}
+
+}  // namespace
+
+int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
+              const std::function<void(const Status&)>& on_ready) {
+  PosixEnv env;
+  Result<std::unique_ptr<Engine>> engine = Engine::Open(&env, EngineOptionsFor(volume));
+  if (!engine.ok()) {
+    return Fail(on_ready,
+                Status::Error(engine.status().code(), "cannot open volume " + volume.dir + ": " +
+                                                          engine.status().message()));
+  }
+  FileSystemOptions fs_options;
+  fs_options.data_folders = volume.data_folders;
+  fs_options.k = volume.layout.k;
+  fs_options.m = volume.layout.m;
+  fs_options.commit_interval = settings.commit_interval;
+  Result<std::unique_ptr<FileSystem>> fs = FileSystem::Open(engine->get(), fs_options);
+  if (!fs.ok()) {
+    return Fail(on_ready,
+                Status::Error(fs.status().code(), "cannot open the file system of " + volume.dir +
+                                                      ": " + fs.status().message()));
+  }
+
+  FuseContext context{fs->get(), settings.attr_timeout};
+  const fuse_lowlevel_ops ops = MakeFuseOps();
+  std::vector<std::string> arg_strings = FuseArgs(volume, settings);
+  std::vector<char*> argv;
+  for (std::string& a : arg_strings) argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  fuse_session* se = fuse_session_new(&args, &ops, sizeof(ops), &context);
+  if (se == nullptr) {
+    return Fail(on_ready, Status::Error(EINVAL, "libfuse refused the mount options"));
+  }
+  if (fuse_set_signal_handlers(se) != 0) {
+    fuse_session_destroy(se);
+    return Fail(on_ready, Status::Error(EIO, "cannot install signal handlers"));
+  }
+  if (fuse_session_mount(se, settings.mountpoint.c_str()) != 0) {
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    return Fail(on_ready, Status::Error(EIO, "cannot mount at " + settings.mountpoint +
+                                                 " (see the message above)"));
+  }
+  on_ready(Status::Ok());
+
+  fuse_loop_config* loop = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_clone_fd(loop, 0);
+  fuse_loop_cfg_set_idle_threads(loop, 8);
+  fuse_loop_cfg_set_max_threads(loop, 32);
+  const int loop_result = fuse_session_loop_mt(se, loop);
+  fuse_loop_cfg_destroy(loop);
+  fuse_session_unmount(se);
+  fuse_remove_signal_handlers(se);
+  fuse_session_destroy(se);
+
+  int code = loop_result < 0 ? 1 : 0;
+  Status synced = (*fs)->Sync();
+  if (!synced.ok()) {
+    std::fprintf(stderr, "sopfs: final commit failed: %s\n", synced.ToString().c_str());
+    code = 1;
+  }
+  fs->reset();
+  engine->reset();  // checkpoints
+  return code;
+}
+
+}  // namespace sopfs

@@ -1,0 +1,38 @@
+// The mount daemon: a volume served through libfuse3's low-level API.
+//
+// RunDaemon opens the volume's engine (recovery runs there), mounts it at the
+// mountpoint, reports readiness through `on_ready`, and serves requests on a
+// multi-threaded session loop until the file system is unmounted (fusermount3 -u,
+// umount) or the process gets SIGTERM, SIGINT or SIGHUP. Before it returns, every
+// pending change is committed and the engine closed (a checkpoint).
+//
+// Threads: call it once per process; it installs the signal handlers itself.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/status.h"
+#include "fuse/volume_config.h"
+
+namespace sopfs {
+
+struct MountSettings {
+  std::string mountpoint;
+  // Passed to libfuse as -o options (allow_other, default_permissions, ro, fsname=...).
+  std::vector<std::string> fuse_options;
+  // Namespace changes not yet made durable by an fsync are committed at least this
+  // often (SPEC §2: at most 5 s).
+  std::chrono::milliseconds commit_interval{1000};
+  double attr_timeout = 1.0;  // seconds the kernel may cache attributes and names
+};
+
+// Returns the process exit code: 0 after a clean unmount, 1 when the volume could not
+// be opened or mounted (on_ready got the error) or the final commit failed.
+// on_ready is called exactly once: Ok once the mount is usable, else the error.
+int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
+              const std::function<void(const Status&)>& on_ready);
+
+}  // namespace sopfs

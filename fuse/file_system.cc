@@ -1,0 +1,800 @@
+#include "fuse/file_system.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "fuse/volume_layout.h"
+
+namespace sopfs {
+namespace {
+
+int64_t NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+struct timespec ToTimespec(int64_t ns) {
+  struct timespec ts;
+  ts.tv_sec = ns / 1000000000;
+  ts.tv_nsec = ns % 1000000000;
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1000000000;
+    ts.tv_sec -= 1;
+  }
+  return ts;
+}
+
+bool IsDir(uint32_t mode) { return S_ISDIR(mode); }
+
+Status NotFound(std::string_view name) {
+  return Status::Error(ENOENT, "no entry named '" + std::string(name) + "'");
+}
+
+}  // namespace
+
+FileSystem::FileSystem(Engine* engine, FileSystemOptions options)
+    : engine_(engine), options_(std::move(options)) {}
+
+Result<std::unique_ptr<FileSystem>> FileSystem::Open(Engine* engine, FileSystemOptions options) {
+  std::unique_ptr<FileSystem> fs(new FileSystem(engine, std::move(options)));
+  SOPFS_RETURN_IF_ERROR(fs->LoadVolume());
+  fs->committer_ = std::thread([f = fs.get()] { f->CommitterLoop(); });
+  return fs;
+}
+
+FileSystem::~FileSystem() {
+  {
+    std::lock_guard lock(committer_mu_);
+    stopping_ = true;
+  }
+  committer_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
+  // Content transactions still open roll back when their Inode goes.
+  std::lock_guard lock(mu_);
+  inodes_.clear();
+}
+
+Status FileSystem::LoadVolume() {
+  Result<VolumeLayout> layout = ReadVolumeLayout(*engine_);
+  if (!layout.ok()) return layout.status();
+  inode_tree_ = layout->inode_tree;
+  names_tree_ = layout->names_tree;
+  chunk_tree_ = layout->chunk_tree;
+  chunk_size_ = layout->chunk_size;
+  auto txn = engine_->Begin(TxnMode::kReader);
+  Result<TxnTree*> inodes = txn->Tree(inode_tree_);
+  if (!inodes.ok()) return inodes.status();
+  Result<std::string> next = (*inodes)->Find(InodeKey(0));
+  if (!next.ok()) return next.status();
+  next_ino_ = committed_next_ino_ = ReadBigEndian64(*next);
+  return Status::Ok();
+}
+
+void FileSystem::CommitterLoop() {
+  std::unique_lock lock(committer_mu_);
+  while (!stopping_) {
+    committer_cv_.wait_for(lock, options_.commit_interval);
+    if (stopping_) break;
+    lock.unlock();
+    Status st = CommitNamespace();
+    if (!st.ok())
+      std::fprintf(stderr, "sopfs: namespace commit failed: %s\n", st.ToString().c_str());
+    lock.lock();
+  }
+}
+
+// ---- inodes and names (mu_ held) ----
+
+Result<FileSystem::InodePtr> FileSystem::Get(uint64_t ino) {
+  auto it = inodes_.find(ino);
+  if (it != inodes_.end()) return it->second;
+  if (ino == 0) return Status::Error(ENOENT, "inode 0");
+  auto txn = engine_->Begin(TxnMode::kReader);
+  Result<TxnTree*> tree = txn->Tree(inode_tree_);
+  if (!tree.ok()) return tree.status();
+  Result<std::string> bytes = (*tree)->Find(InodeKey(ino));
+  if (!bytes.ok()) {
+    if (bytes.status().code() == ENOENT) {
+      return Status::Error(ENOENT, "inode " + std::to_string(ino) + " does not exist");
+    }
+    std::fprintf(stderr, "sopfs: inode %llu: %s\n", static_cast<unsigned long long>(ino),
+                 bytes.status().ToString().c_str());
+    return bytes.status();
+  }
+  Result<InodeRecord> rec = InodeRecord::Decode(*bytes, ino);
+  if (!rec.ok()) {
+    std::fprintf(stderr, "sopfs: %s\n", rec.status().ToString().c_str());
+    return rec.status();
+  }
+  auto inode = std::make_shared<Inode>();
+  inode->ino = ino;
+  inode->rec = std::move(*rec);
+  inode->committed = inode->rec;
+  inodes_[ino] = inode;
+  return inode;
+}
+
+Result<std::optional<NameEntry>> FileSystem::FindEntry(uint64_t parent, std::string_view name) {
+  const std::string key = DirEntryKey(parent, name);
+  auto dirty = dirty_entries_.find(key);
+  if (dirty != dirty_entries_.end()) return dirty->second;
+  if (inflight_) {
+    auto flying = inflight_->entries.find(key);
+    if (flying != inflight_->entries.end()) return flying->second;
+  }
+  auto txn = engine_->Begin(TxnMode::kReader);
+  Result<TxnTree*> tree = txn->Tree(names_tree_);
+  if (!tree.ok()) return tree.status();
+  Result<std::string> bytes = (*tree)->Find(key);
+  if (!bytes.ok()) {
+    if (bytes.status().code() == ENOENT) return std::optional<NameEntry>();
+    return bytes.status();
+  }
+  std::optional<NameEntry> entry = DecodeNameEntry(*bytes);
+  if (!entry) {
+    std::fprintf(stderr, "sopfs: directory %llu: entry '%.*s' is damaged\n",
+                 static_cast<unsigned long long>(parent), static_cast<int>(name.size()),
+                 name.data());
+    return Status::Error(EIO, "damaged directory entry");
+  }
+  return entry;
+}
+
+Result<FileSystem::InodePtr> FileSystem::GetDir(uint64_t ino) {
+  Result<InodePtr> dir = Get(ino);
+  if (!dir.ok()) return dir.status();
+  if (!IsDir((*dir)->rec.mode)) return Status::Error(ENOTDIR, "not a directory");
+  if ((*dir)->rec.nlink == 0) return Status::Error(ENOENT, "directory was removed");
+  return dir;
+}
+
+void FileSystem::PutEntry(uint64_t parent, std::string_view name, const NameEntry& entry) {
+  dirty_entries_[DirEntryKey(parent, name)] = entry;
+}
+
+void FileSystem::DropEntry(uint64_t parent, std::string_view name) {
+  dirty_entries_[DirEntryKey(parent, name)] = std::nullopt;
+}
+
+void FileSystem::MarkDirty(const InodePtr& inode) { dirty_inodes_.insert(inode->ino); }
+
+void FileSystem::DropLink(const InodePtr& inode) {
+  if (inode->rec.nlink > 0) --inode->rec.nlink;
+  inode->rec.ctime_ns = NowNs();
+  if (IsDir(inode->rec.mode)) inode->rec.nlink = 0;
+  MarkDirty(inode);
+  if (inode->rec.nlink == 0 && inode->open == 0) doomed_.insert(inode->ino);
+}
+
+Status FileSystem::CheckName(std::string_view name) {
+  if (name.size() > kMaxNameLength) {
+    return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
+  }
+  if (name.empty() || name.find('/') != std::string_view::npos || name == "." || name == "..") {
+    return Status::Error(EINVAL, "invalid name");
+  }
+  return Status::Ok();
+}
+
+struct stat FileSystem::StatOf(Inode& inode) {
+  struct stat st {};
+  const InodeRecord& r = inode.rec;
+  st.st_ino = inode.ino;
+  st.st_mode = r.mode;
+  st.st_nlink = r.nlink;
+  st.st_uid = r.uid;
+  st.st_gid = r.gid;
+  st.st_rdev = r.rdev;
+  st.st_size = static_cast<off_t>(S_ISLNK(r.mode) ? r.symlink.size() : r.size);
+  st.st_blksize = static_cast<blksize_t>(chunk_size_);
+  const uint64_t stored =
+      std::min<uint64_t>(r.stored_chunks * chunk_size_, (r.size + 4095) / 4096 * 4096);
+  st.st_blocks = static_cast<blkcnt_t>(IsDir(r.mode) ? 8 : stored / 512);
+  st.st_atim = ToTimespec(r.atime_ns);
+  st.st_mtim = ToTimespec(r.mtime_ns);
+  st.st_ctim = ToTimespec(r.ctime_ns);
+  return st;
+}
+
+Result<FileSystem::InodePtr> FileSystem::NewInode(uint32_t mode, uint64_t rdev,
+                                                  const Caller& caller) {
+  auto inode = std::make_shared<Inode>();
+  inode->ino = next_ino_++;
+  const int64_t now = NowNs();
+  InodeRecord& r = inode->rec;
+  r.mode = mode;
+  r.uid = caller.uid;
+  r.gid = caller.gid;
+  r.nlink = IsDir(mode) ? 2 : 1;
+  r.rdev = rdev;
+  r.atime_ns = r.mtime_ns = r.ctime_ns = now;
+  inode->committed = r;
+  inodes_[inode->ino] = inode;
+  MarkDirty(inode);
+  return inode;
+}
+
+// ---- namespace operations ----
+
+Result<struct stat> FileSystem::Lookup(uint64_t parent, std::string_view name) {
+  if (name.size() > kMaxNameLength)
+    return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
+  std::lock_guard lock(mu_);
+  Result<InodePtr> dir = GetDir(parent);
+  if (!dir.ok()) return dir.status();
+  Result<std::optional<NameEntry>> entry = FindEntry(parent, name);
+  if (!entry.ok()) return entry.status();
+  if (!*entry) return NotFound(name);
+  Result<InodePtr> inode = Get((*entry)->ino);
+  if (!inode.ok()) return inode.status();
+  ++(*inode)->lookups;
+  return StatOf(**inode);
+}
+
+void FileSystem::Forget(uint64_t ino, uint64_t count) {
+  std::lock_guard lock(mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return;
+  it->second->lookups -= std::min(count, it->second->lookups);
+}
+
+Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  Result<InodePtr> inode = Get(ino);
+  if (!inode.ok()) return inode.status();
+  return StatOf(**inode);
+}
+
+Result<struct stat> FileSystem::SetAttr(uint64_t ino, const AttrChange& change,
+                                        const Caller& caller) {
+  (void)caller;  // permission checks are the kernel's (default_permissions)
+  InodePtr inode;
+  {
+    std::lock_guard lock(mu_);
+    Result<InodePtr> got = Get(ino);
+    if (!got.ok()) return got.status();
+    inode = *got;
+  }
+  if (change.size) {
+    if (!S_ISREG(inode->rec.mode)) return Status::Error(EINVAL, "truncate of a non-regular file");
+    std::unique_lock content(inode->content_mu);
+    SOPFS_RETURN_IF_ERROR(StartContent(*inode));
+    SOPFS_RETURN_IF_ERROR(inode->content->Truncate(*change.size));
+    bool commit_now;
+    {
+      std::lock_guard lock(mu_);
+      inode->rec.size = inode->content->size();
+      inode->rec.stored_chunks = inode->content->stored_chunks();
+      inode->rec.mtime_ns = inode->rec.ctime_ns = NowNs();
+      ++inode->rec.version;
+      commit_now = inode->open_writable == 0;  // truncate(1) on a closed file
+    }
+    content.unlock();
+    if (commit_now) SOPFS_RETURN_IF_ERROR(CommitFile(inode));
+  }
+  std::lock_guard lock(mu_);
+  InodeRecord& r = inode->rec;
+  const int64_t now = NowNs();
+  if (change.mode) r.mode = (r.mode & S_IFMT) | (*change.mode & 07777);
+  if (change.uid) r.uid = *change.uid;
+  if (change.gid) r.gid = *change.gid;
+  if (change.atime_ns) r.atime_ns = *change.atime_ns == AttrChange::kNow ? now : *change.atime_ns;
+  if (change.mtime_ns) r.mtime_ns = *change.mtime_ns == AttrChange::kNow ? now : *change.mtime_ns;
+  if (change.mode || change.uid || change.gid || change.atime_ns || change.mtime_ns) {
+    r.ctime_ns = now;
+    if (change.mtime_ns) inode->committed.mtime_ns = r.mtime_ns;
+    MarkDirty(inode);
+  }
+  return StatOf(*inode);
+}
+
+Result<struct stat> FileSystem::MakeNode(uint64_t parent, std::string_view name, uint32_t mode,
+                                         uint64_t rdev, const Caller& caller) {
+  SOPFS_RETURN_IF_ERROR(CheckName(name));
+  std::lock_guard lock(mu_);
+  Result<InodePtr> dir = GetDir(parent);
+  if (!dir.ok()) return dir.status();
+  Result<std::optional<NameEntry>> existing = FindEntry(parent, name);
+  if (!existing.ok()) return existing.status();
+  if (*existing) return Status::Error(EEXIST, "'" + std::string(name) + "' exists");
+  Caller owner = caller;
+  if ((*dir)->rec.mode & S_ISGID) {
+    owner.gid = (*dir)->rec.gid;  // BSD group semantics under a setgid directory
+    if (IsDir(mode)) mode |= S_ISGID;
+  }
+  Result<InodePtr> inode = NewInode(mode, rdev, owner);
+  if (!inode.ok()) return inode.status();
+  PutEntry(parent, name, NameEntry{(*inode)->ino, mode & S_IFMT});
+  InodeRecord& d = (*dir)->rec;
+  if (IsDir(mode)) ++d.nlink;
+  d.mtime_ns = d.ctime_ns = NowNs();
+  MarkDirty(*dir);
+  ++(*inode)->lookups;
+  return StatOf(**inode);
+}
+
+Result<struct stat> FileSystem::Symlink(uint64_t parent, std::string_view name,
+                                        std::string_view target, const Caller& caller) {
+  SOPFS_RETURN_IF_ERROR(CheckName(name));
+  if (target.empty() || target.size() >= 4096) {
+    return Status::Error(ENAMETOOLONG, "symlink target empty or longer than 4095 bytes");
+  }
+  std::lock_guard lock(mu_);
+  Result<InodePtr> dir = GetDir(parent);
+  if (!dir.ok()) return dir.status();
+  Result<std::optional<NameEntry>> existing = FindEntry(parent, name);
+  if (!existing.ok()) return existing.status();
+  if (*existing) return Status::Error(EEXIST, "'" + std::string(name) + "' exists");
+  Result<InodePtr> inode = NewInode(S_IFLNK | 0777, 0, caller);
+  if (!inode.ok()) return inode.status();
+  (*inode)->rec.symlink.assign(target);
+  (*inode)->committed.symlink.assign(target);
+  PutEntry(parent, name, NameEntry{(*inode)->ino, S_IFLNK});
+  (*dir)->rec.mtime_ns = (*dir)->rec.ctime_ns = NowNs();
+  MarkDirty(*dir);
+  ++(*inode)->lookups;
+  return StatOf(**inode);
+}
+
+Result<struct stat> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
+  SOPFS_RETURN_IF_ERROR(CheckName(new_name));
+  std::lock_guard lock(mu_);
+  Result<InodePtr> dir = GetDir(new_parent);
+  if (!dir.ok()) return dir.status();
+  Result<InodePtr> inode = Get(ino);
+  if (!inode.ok()) return inode.status();
+  if (IsDir((*inode)->rec.mode)) return Status::Error(EPERM, "hard link to a directory");
+  if ((*inode)->rec.nlink == 0) return Status::Error(ENOENT, "file was removed");
+  if ((*inode)->rec.nlink >= 65000) return Status::Error(EMLINK, "too many links");
+  Result<std::optional<NameEntry>> existing = FindEntry(new_parent, new_name);
+  if (!existing.ok()) return existing.status();
+  if (*existing) return Status::Error(EEXIST, "'" + std::string(new_name) + "' exists");
+  PutEntry(new_parent, new_name, NameEntry{ino, (*inode)->rec.mode & S_IFMT});
+  ++(*inode)->rec.nlink;
+  const int64_t now = NowNs();
+  (*inode)->rec.ctime_ns = now;
+  (*dir)->rec.mtime_ns = (*dir)->rec.ctime_ns = now;
+  MarkDirty(*inode);
+  MarkDirty(*dir);
+  ++(*inode)->lookups;
+  return StatOf(**inode);
+}
+
+Result<bool> FileSystem::DirEmpty(uint64_t ino) {
+  Result<std::vector<ListedEntry>> entries = ListDirLocked(ino, 1);
+  if (!entries.ok()) return entries.status();
+  return entries->empty();
+}
+
+Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
+  if (name.size() > kMaxNameLength)
+    return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
+  std::lock_guard lock(mu_);
+  Result<InodePtr> dir = GetDir(parent);
+  if (!dir.ok()) return dir.status();
+  Result<std::optional<NameEntry>> entry = FindEntry(parent, name);
+  if (!entry.ok()) return entry.status();
+  if (!*entry) return NotFound(name);
+  Result<InodePtr> inode = Get((*entry)->ino);
+  if (!inode.ok()) return inode.status();
+  if (IsDir((*inode)->rec.mode)) return Status::Error(EISDIR, "is a directory");
+  DropEntry(parent, name);
+  DropLink(*inode);
+  (*dir)->rec.mtime_ns = (*dir)->rec.ctime_ns = NowNs();
+  MarkDirty(*dir);
+  return Status::Ok();
+}
+
+Status FileSystem::Rmdir(uint64_t parent, std::string_view name) {
+  if (name.size() > kMaxNameLength)
+    return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
+  if (name == ".") return Status::Error(EINVAL, "rmdir of '.'");
+  std::lock_guard lock(mu_);
+  Result<InodePtr> dir = GetDir(parent);
+  if (!dir.ok()) return dir.status();
+  Result<std::optional<NameEntry>> entry = FindEntry(parent, name);
+  if (!entry.ok()) return entry.status();
+  if (!*entry) return NotFound(name);
+  Result<InodePtr> inode = Get((*entry)->ino);
+  if (!inode.ok()) return inode.status();
+  if (!IsDir((*inode)->rec.mode)) return Status::Error(ENOTDIR, "not a directory");
+  Result<bool> empty = DirEmpty((*entry)->ino);
+  if (!empty.ok()) return empty.status();
+  if (!*empty) return Status::Error(ENOTEMPTY, "directory not empty");
+  DropEntry(parent, name);
+  DropLink(*inode);
+  InodeRecord& d = (*dir)->rec;
+  if (d.nlink > 2) --d.nlink;
+  d.mtime_ns = d.ctime_ns = NowNs();
+  MarkDirty(*dir);
+  return Status::Ok();
+}
+
+Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                          std::string_view new_name, unsigned flags) {
+  SOPFS_RETURN_IF_ERROR(CheckName(new_name));
+  if (name.size() > kMaxNameLength)
+    return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
+  if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) != 0 ||
+      (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE)) {
+    return Status::Error(EINVAL, "unsupported rename flags");
+  }
+  std::lock_guard lock(mu_);
+  Result<InodePtr> from_dir = GetDir(parent);
+  if (!from_dir.ok()) return from_dir.status();
+  Result<InodePtr> to_dir = GetDir(new_parent);
+  if (!to_dir.ok()) return to_dir.status();
+  Result<std::optional<NameEntry>> src = FindEntry(parent, name);
+  if (!src.ok()) return src.status();
+  if (!*src) return NotFound(name);
+  Result<std::optional<NameEntry>> dst = FindEntry(new_parent, new_name);
+  if (!dst.ok()) return dst.status();
+  if (parent == new_parent && name == new_name) return Status::Ok();
+  if (*dst && (*dst)->ino == (*src)->ino && !(flags & RENAME_EXCHANGE)) {
+    if (flags & RENAME_NOREPLACE) return Status::Error(EEXIST, "target exists");
+    return Status::Ok();  // two names of one file: POSIX says do nothing
+  }
+  Result<InodePtr> moving = Get((*src)->ino);
+  if (!moving.ok()) return moving.status();
+  const bool moving_dir = IsDir((*moving)->rec.mode);
+  const int64_t now = NowNs();
+  if (flags & RENAME_EXCHANGE) {
+    if (!*dst) return NotFound(new_name);
+    Result<InodePtr> other = Get((*dst)->ino);
+    if (!other.ok()) return other.status();
+    const bool other_dir = IsDir((*other)->rec.mode);
+    PutEntry(new_parent, new_name, **src);
+    PutEntry(parent, name, **dst);
+    if (parent != new_parent && moving_dir != other_dir) {
+      // A directory changed parents: move its ".." link count with it.
+      InodeRecord& gains = moving_dir ? (*to_dir)->rec : (*from_dir)->rec;
+      InodeRecord& loses = moving_dir ? (*from_dir)->rec : (*to_dir)->rec;
+      ++gains.nlink;
+      if (loses.nlink > 2) --loses.nlink;
+    }
+    (*moving)->rec.ctime_ns = (*other)->rec.ctime_ns = now;
+    MarkDirty(*moving);
+    MarkDirty(*other);
+  } else {
+    if (*dst) {
+      if (flags & RENAME_NOREPLACE) return Status::Error(EEXIST, "target exists");
+      Result<InodePtr> victim = Get((*dst)->ino);
+      if (!victim.ok()) return victim.status();
+      const bool victim_dir = IsDir((*victim)->rec.mode);
+      if (moving_dir && !victim_dir) return Status::Error(ENOTDIR, "target is not a directory");
+      if (!moving_dir && victim_dir) return Status::Error(EISDIR, "target is a directory");
+      if (victim_dir) {
+        Result<bool> empty = DirEmpty((*dst)->ino);
+        if (!empty.ok()) return empty.status();
+        if (!*empty) return Status::Error(ENOTEMPTY, "target directory not empty");
+        if ((*to_dir)->rec.nlink > 2) --(*to_dir)->rec.nlink;
+      }
+      DropLink(*victim);
+    }
+    PutEntry(new_parent, new_name, **src);
+    DropEntry(parent, name);
+    if (moving_dir && parent != new_parent) {
+      ++(*to_dir)->rec.nlink;
+      if ((*from_dir)->rec.nlink > 2) --(*from_dir)->rec.nlink;
+    }
+    (*moving)->rec.ctime_ns = now;
+    MarkDirty(*moving);
+  }
+  for (InodePtr* d : {&*from_dir, &*to_dir}) {
+    (*d)->rec.mtime_ns = (*d)->rec.ctime_ns = now;
+    MarkDirty(*d);
+  }
+  return Status::Ok();
+}
+
+Result<std::string> FileSystem::ReadLink(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  Result<InodePtr> inode = Get(ino);
+  if (!inode.ok()) return inode.status();
+  if (!S_ISLNK((*inode)->rec.mode)) return Status::Error(EINVAL, "not a symbolic link");
+  return (*inode)->rec.symlink;
+}
+
+Result<std::vector<ListedEntry>> FileSystem::ListDir(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  Result<InodePtr> dir = GetDir(ino);
+  if (!dir.ok()) return dir.status();
+  return ListDirLocked(ino, SIZE_MAX);
+}
+
+Result<std::vector<ListedEntry>> FileSystem::ListDirLocked(uint64_t ino, size_t limit) {
+  const std::string prefix = DirPrefix(ino);
+  // Committed entries, then what is in flight and pending on top (by key order).
+  std::map<std::string, std::optional<NameEntry>> merged;
+  auto overlay = [&](const std::map<std::string, std::optional<NameEntry>>& changes) {
+    for (auto it = changes.lower_bound(prefix);
+         it != changes.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+      merged[it->first] = it->second;
+    }
+  };
+  size_t live_changes = 0;
+  {
+    auto txn = engine_->Begin(TxnMode::kReader);
+    Result<TxnTree*> tree = txn->Tree(names_tree_);
+    if (!tree.ok()) return tree.status();
+    auto cursor = (*tree)->NewCursor();
+    SOPFS_RETURN_IF_ERROR(cursor->Seek(prefix));
+    // With a limit (emptiness checks) a few more than asked cover pending removals.
+    const size_t removals =
+        limit == SIZE_MAX ? 0 : dirty_entries_.size() + (inflight_ ? inflight_->entries.size() : 0);
+    while (cursor->Valid() && cursor->key().compare(0, prefix.size(), prefix) == 0 &&
+           (limit == SIZE_MAX || merged.size() < limit + removals)) {
+      Result<std::string> value = cursor->value();
+      if (!value.ok()) return value.status();
+      merged[std::string(cursor->key())] = DecodeNameEntry(*value);
+      SOPFS_RETURN_IF_ERROR(cursor->Next());
+    }
+  }
+  if (inflight_) overlay(inflight_->entries);
+  overlay(dirty_entries_);
+  (void)live_changes;
+  std::vector<ListedEntry> out;
+  for (auto& [key, entry] : merged) {
+    if (!entry) continue;
+    out.push_back(ListedEntry{key.substr(prefix.size()), entry->ino, entry->type});
+    if (out.size() >= limit) break;
+  }
+  return out;
+}
+
+// ---- content ----
+
+Status FileSystem::StartContent(Inode& inode) {
+  if (inode.content) return Status::Ok();
+  auto txn = engine_->Begin(TxnMode::kNoCheck);
+  Result<TxnTree*> chunks = txn->Tree(chunk_tree_, ChunkFile::TreeOptions());
+  if (!chunks.ok()) return chunks.status();
+  uint64_t size, stored;
+  {
+    std::lock_guard lock(mu_);
+    size = inode.rec.size;
+    stored = inode.rec.stored_chunks;
+    content_pending_.insert(inode.ino);
+  }
+  inode.content = std::make_unique<BufferedFile>(*chunks, inode.ino, chunk_size_, size, stored);
+  inode.txn = std::move(txn);
+  return Status::Ok();
+}
+
+Status FileSystem::Open(uint64_t ino, bool writable) {
+  std::lock_guard lock(mu_);
+  Result<InodePtr> inode = Get(ino);
+  if (!inode.ok()) return inode.status();
+  if (IsDir((*inode)->rec.mode) && writable) return Status::Error(EISDIR, "is a directory");
+  ++(*inode)->open;
+  if (writable) ++(*inode)->open_writable;
+  return Status::Ok();
+}
+
+Status FileSystem::Release(uint64_t ino, bool writable) {
+  InodePtr inode;
+  bool commit = false, discard = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return Status::Ok();
+    inode = it->second;
+    if (inode->open > 0) --inode->open;
+    if (writable && inode->open_writable > 0) --inode->open_writable;
+    if (inode->rec.nlink == 0 && inode->open == 0) {
+      discard = true;  // the last handle of a removed file: its data goes
+    } else {
+      commit = writable && inode->open_writable == 0 && content_pending_.count(ino);
+    }
+  }
+  if (discard) {
+    std::lock_guard content(inode->content_mu);
+    inode->content.reset();
+    inode->txn.reset();
+    std::lock_guard lock(mu_);
+    content_pending_.erase(ino);
+    inode->rec.size = inode->committed.size;
+    inode->rec.stored_chunks = inode->committed.stored_chunks;
+    doomed_.insert(ino);
+    return Status::Ok();
+  }
+  return commit ? CommitFile(inode) : Status::Ok();
+}
+
+Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out) {
+  InodePtr inode;
+  uint64_t size;
+  {
+    std::lock_guard lock(mu_);
+    Result<InodePtr> got = Get(ino);
+    if (!got.ok()) return got.status();
+    inode = *got;
+    size = inode->rec.size;
+  }
+  {
+    std::lock_guard content(inode->content_mu);
+    if (inode->content) return inode->content->Read(offset, out);
+  }
+  // Nothing pending: read the committed chunks from a snapshot, without locks.
+  auto txn = engine_->Begin(TxnMode::kReader);
+  Result<TxnTree*> chunks = txn->Tree(chunk_tree_, ChunkFile::TreeOptions());
+  if (!chunks.ok()) return chunks.status();
+  ChunkFile file(*chunks, ino, chunk_size_);
+  Result<size_t> got = file.ReadAt(size, offset, out);
+  if (!got.ok()) {
+    std::fprintf(stderr, "sopfs: read of inode %llu at %llu: %s\n",
+                 static_cast<unsigned long long>(ino), static_cast<unsigned long long>(offset),
+                 got.status().ToString().c_str());
+  }
+  return got;
+}
+
+Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data) {
+  InodePtr inode;
+  {
+    std::lock_guard lock(mu_);
+    Result<InodePtr> got = Get(ino);
+    if (!got.ok()) return got.status();
+    inode = *got;
+  }
+  std::lock_guard content(inode->content_mu);
+  SOPFS_RETURN_IF_ERROR(StartContent(*inode));
+  Status st = inode->content->Write(offset, data);
+  std::lock_guard lock(mu_);
+  // Even a failed write may have grown the buffers: the size follows the content.
+  inode->rec.size = inode->content->size();
+  inode->rec.stored_chunks = inode->content->stored_chunks();
+  if (!st.ok()) return st;
+  inode->rec.mtime_ns = inode->rec.ctime_ns = NowNs();
+  return data.size();
+}
+
+Status FileSystem::Fsync(uint64_t ino) {
+  InodePtr inode;
+  {
+    std::lock_guard lock(mu_);
+    Result<InodePtr> got = Get(ino);
+    if (!got.ok()) return got.status();
+    inode = *got;
+    if (!content_pending_.count(ino)) inode.reset();
+  }
+  if (inode) return CommitFile(inode);
+  return CommitNamespace();
+}
+
+Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
+  const bool punch = mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+  const bool zero = (mode & ~FALLOC_FL_KEEP_SIZE) == FALLOC_FL_ZERO_RANGE;
+  if (!punch && !zero) {
+    // Reserving space is not something the blob store can promise: say so, and
+    // posix_fallocate falls back to writing zeros.
+    return Status::Error(EOPNOTSUPP, "fallocate mode not supported");
+  }
+  InodePtr inode;
+  {
+    std::lock_guard lock(mu_);
+    Result<InodePtr> got = Get(ino);
+    if (!got.ok()) return got.status();
+    inode = *got;
+  }
+  if (!S_ISREG(inode->rec.mode)) return Status::Error(ENODEV, "not a regular file");
+  std::lock_guard content(inode->content_mu);
+  SOPFS_RETURN_IF_ERROR(StartContent(*inode));
+  Status st = inode->content->ZeroRange(offset, length, zero && !(mode & FALLOC_FL_KEEP_SIZE));
+  std::lock_guard lock(mu_);
+  inode->rec.size = inode->content->size();
+  inode->rec.stored_chunks = inode->content->stored_chunks();
+  inode->rec.mtime_ns = inode->rec.ctime_ns = NowNs();
+  return st;
+}
+
+Result<uint64_t> FileSystem::Lseek(uint64_t ino, uint64_t offset, int whence) {
+  if (whence != SEEK_DATA && whence != SEEK_HOLE) return Status::Error(EINVAL, "bad whence");
+  InodePtr inode;
+  {
+    std::lock_guard lock(mu_);
+    Result<InodePtr> got = Get(ino);
+    if (!got.ok()) return got.status();
+    inode = *got;
+  }
+  std::lock_guard content(inode->content_mu);
+  SOPFS_RETURN_IF_ERROR(StartContent(*inode));
+  return inode->content->Seek(offset, whence == SEEK_DATA);
+}
+
+// ---- extended attributes ----
+
+Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_view value,
+                            int flags) {
+  if (!name.starts_with("user.") && !name.starts_with("trusted.")) {
+    return Status::Error(EOPNOTSUPP, "only user.* and trusted.* attributes are stored");
+  }
+  if (name.size() > 255) return Status::Error(ERANGE, "attribute name longer than 255 bytes");
+  std::lock_guard lock(mu_);
+  Result<InodePtr> inode = Get(ino);
+  if (!inode.ok()) return inode.status();
+  auto& xattrs = (*inode)->rec.xattrs;
+  auto it = xattrs.find(std::string(name));
+  if ((flags & XATTR_CREATE) && it != xattrs.end())
+    return Status::Error(EEXIST, "attribute exists");
+  if ((flags & XATTR_REPLACE) && it == xattrs.end()) return Status::Error(ENODATA, "no attribute");
+  size_t total = name.size() + value.size();
+  for (const auto& [n, v] : xattrs) {
+    if (n != name) total += n.size() + v.size();
+  }
+  if (total > kMaxXattrBytes) return Status::Error(ENOSPC, "extended attributes over 64 KiB");
+  xattrs[std::string(name)] = std::string(value);
+  (*inode)->committed.xattrs = xattrs;
+  (*inode)->rec.ctime_ns = NowNs();
+  MarkDirty(*inode);
+  return Status::Ok();
+}
+
+Result<std::string> FileSystem::GetXattr(uint64_t ino, std::string_view name) {
+  std::lock_guard lock(mu_);
+  Result<InodePtr> inode = Get(ino);
+  if (!inode.ok()) return inode.status();
+  auto it = (*inode)->rec.xattrs.find(std::string(name));
+  if (it == (*inode)->rec.xattrs.end()) return Status::Error(ENODATA, "no attribute");
+  return it->second;
+}
+
+Result<std::vector<std::string>> FileSystem::ListXattr(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  Result<InodePtr> inode = Get(ino);
+  if (!inode.ok()) return inode.status();
+  std::vector<std::string> names;
+  for (const auto& [n, v] : (*inode)->rec.xattrs) names.push_back(n);
+  return names;
+}
+
+Status FileSystem::RemoveXattr(uint64_t ino, std::string_view name) {
+  std::lock_guard lock(mu_);
+  Result<InodePtr> inode = Get(ino);
+  if (!inode.ok()) return inode.status();
+  if ((*inode)->rec.xattrs.erase(std::string(name)) == 0) {
+    return Status::Error(ENODATA, "no attribute");
+  }
+  (*inode)->committed.xattrs = (*inode)->rec.xattrs;
+  (*inode)->rec.ctime_ns = NowNs();
+  MarkDirty(*inode);
+  return Status::Ok();
+}
+
+Result<struct statvfs> FileSystem::StatFs() {
+  struct statvfs out {};
+  uint64_t min_free = UINT64_MAX, min_avail = UINT64_MAX, min_total = UINT64_MAX;
+  for (const std::string& folder : options_.data_folders) {
+    struct statvfs st;
+    if (statvfs(folder.c_str(), &st) != 0) continue;  // a lost folder: redundancy covers it
+    min_free = std::min<uint64_t>(min_free, uint64_t{st.f_bfree} * st.f_frsize);
+    min_avail = std::min<uint64_t>(min_avail, uint64_t{st.f_bavail} * st.f_frsize);
+    min_total = std::min<uint64_t>(min_total, uint64_t{st.f_blocks} * st.f_frsize);
+  }
+  if (min_total == UINT64_MAX) return Status::Error(EIO, "no data folder is reachable");
+  // Every blob puts one shard on each of k+m folders: k shards' worth is user data.
+  const uint64_t block = 4096;
+  out.f_bsize = out.f_frsize = block;
+  out.f_blocks = min_total / block * static_cast<uint64_t>(options_.k);
+  out.f_bfree = min_free / block * static_cast<uint64_t>(options_.k);
+  out.f_bavail = min_avail / block * static_cast<uint64_t>(options_.k);
+  out.f_files = UINT32_MAX;
+  {
+    std::lock_guard lock(mu_);
+    out.f_ffree = UINT32_MAX - std::min<uint64_t>(UINT32_MAX, next_ino_);
+  }
+  out.f_favail = out.f_ffree;
+  out.f_namemax = kMaxNameLength;
+  return out;
+}
+
+}  // namespace sopfs

@@ -1,0 +1,218 @@
+// FileSystem: POSIX files and directories over the engine, independent of libfuse
+// (fuse/fuse_ops.cc adapts requests to it). What a mount serves.
+//
+// Layout (three B-Trees; their IDs sit in the volume tree, the engine's first tree):
+//  - the inode tree: inode number -> InodeRecord (attributes, size, symlink, xattrs);
+//    key 0 holds the next free inode number;
+//  - the namespace tree: (directory inode, name) -> NameEntry. A directory is the run of
+//    keys under its inode number, ordered by name (one store per directory, sharing
+//    one B-Tree so that an empty directory costs nothing and rmdir frees everything);
+//  - the chunk tree: (file inode, chunk index) -> one blob per chunk (ChunkFile).
+//
+// Commit units (SPEC §2). The in-memory state is authoritative; the engine is what
+// survives:
+//  - Namespace changes (create, mkdir, unlink, rename, link, chmod, xattrs...) apply in
+//    memory at once and are committed together, in order, by the next namespace commit:
+//    every commit_interval, at an fsync, or with the next file commit.
+//  - A file's content changes go into the file's own engine transaction (chunks staged
+//    as blobs at once, so they never pile up in memory) and commit, with the pending
+//    namespace changes, when its last writable handle is released, at fsync, or at
+//    unmount. Until then the stored record keeps the last committed size, so a crash
+//    leaves the file entirely old or entirely new.
+//  - A file whose last name goes and which is not open loses its chunks and record in
+//    the next namespace commit.
+//
+// Errors: errno values as POSIX has them for each call (ENOENT, EEXIST, ENOTEMPTY,
+// ENAMETOOLONG, EXDEV never, ...); EIO for unreadable or damaged objects (that object
+// alone, with a log line); a failed file commit is returned by Release and Fsync, and
+// the file falls back to its last committed content.
+//
+// Threads: every method may be called concurrently. mu_ guards the inode table, the
+// pending namespace changes and every inode's attributes; each inode's content_mu
+// guards its content (taken after mu_ when both are needed); commit_mu_ orders commits.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/txn/transaction.h"
+#include "fuse/inode_record.h"
+#include "streaming/buffered_file.h"
+
+namespace sopfs {
+
+struct Caller {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+struct FileSystemOptions {
+  std::vector<std::string> data_folders;  // for statfs
+  int k = 4;                              // data shards per blob (statfs)
+  int m = 2;
+  std::chrono::milliseconds commit_interval{1000};
+};
+
+// What setattr changes; unset fields stay.
+struct AttrChange {
+  std::optional<uint32_t> mode;  // permission bits only
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+  std::optional<uint64_t> size;
+  std::optional<int64_t> atime_ns;  // kNow: the current time
+  std::optional<int64_t> mtime_ns;
+  static constexpr int64_t kNow = INT64_MIN;
+};
+
+struct ListedEntry {
+  std::string name;
+  uint64_t ino;
+  uint32_t type;
+};
+
+class FileSystem {
+ public:
+  static constexpr uint64_t kRootIno = 1;
+  static constexpr size_t kMaxNameLength = 255;
+  static constexpr size_t kMaxXattrBytes = 64 * 1024;  // all of an inode's xattrs
+
+  static Result<std::unique_ptr<FileSystem>> Open(Engine* engine, FileSystemOptions options);
+  ~FileSystem();  // stops the committer; call Sync first to commit what is pending
+
+  // Names. Every call returning an entry adds one lookup reference (Forget drops them).
+  Result<struct stat> Lookup(uint64_t parent, std::string_view name);
+  void Forget(uint64_t ino, uint64_t count);
+  Result<struct stat> GetAttr(uint64_t ino);
+  Result<struct stat> SetAttr(uint64_t ino, const AttrChange& change, const Caller& caller);
+  // mkdir, mknod (regular, fifo, socket, devices) and create: `mode` carries the type.
+  Result<struct stat> MakeNode(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
+                               const Caller& caller);
+  Result<struct stat> Symlink(uint64_t parent, std::string_view name, std::string_view target,
+                              const Caller& caller);
+  Result<struct stat> Link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
+  Status Unlink(uint64_t parent, std::string_view name);
+  Status Rmdir(uint64_t parent, std::string_view name);
+  // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
+  Status Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                std::string_view new_name, unsigned flags);
+  Result<std::string> ReadLink(uint64_t ino);
+  Result<std::vector<ListedEntry>> ListDir(uint64_t ino);
+
+  // Content. Open/Release count handles; the last writable Release commits the file.
+  Status Open(uint64_t ino, bool writable);
+  Status Release(uint64_t ino, bool writable);
+  Result<size_t> Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out);
+  Result<size_t> Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data);
+  Status Fsync(uint64_t ino);
+  // FALLOC_FL_PUNCH_HOLE|KEEP_SIZE and FALLOC_FL_ZERO_RANGE; EOPNOTSUPP otherwise.
+  Status Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
+  Result<uint64_t> Lseek(uint64_t ino, uint64_t offset, int whence);
+
+  Status SetXattr(uint64_t ino, std::string_view name, std::string_view value, int flags);
+  Result<std::string> GetXattr(uint64_t ino, std::string_view name);
+  Result<std::vector<std::string>> ListXattr(uint64_t ino);
+  Status RemoveXattr(uint64_t ino, std::string_view name);
+
+  Result<struct statvfs> StatFs();
+  // Commits every pending change: namespace and every file's content (unmount, syncfs).
+  Status Sync();
+
+ private:
+  struct Inode {
+    uint64_t ino = 0;
+    InodeRecord rec;                   // live attributes (content fields: see content_mu)
+    InodeRecord committed;             // content fields as last committed (size, chunks, mtime)
+    uint64_t lookups = 0;              // kernel references (mu_)
+    int open = 0;                      // handles (mu_)
+    int open_writable = 0;             // (mu_)
+    std::mutex content_mu;             // guards content, txn and rec's content fields
+    std::unique_ptr<Transaction> txn;  // the content transaction, while dirty
+    std::unique_ptr<BufferedFile> content;
+  };
+  using InodePtr = std::shared_ptr<Inode>;
+  // Namespace changes taken for one commit.
+  struct Pending {
+    std::map<std::string, std::optional<NameEntry>> entries;
+    std::map<uint64_t, std::string> records;  // encoded, as they may be stored now
+    std::map<uint64_t, InodePtr> dirty;       // the inodes of `records`
+    std::set<uint64_t> doomed;
+    uint64_t next_ino = 0;  // 0: unchanged
+  };
+
+  FileSystem(Engine* engine, FileSystemOptions options);
+  Status LoadVolume();
+  void CommitterLoop();
+
+  // The inode, loaded into the table when needed. mu_ held.
+  Result<InodePtr> Get(uint64_t ino);
+  Result<std::optional<NameEntry>> FindEntry(uint64_t parent, std::string_view name);  // mu_
+  Result<InodePtr> GetDir(uint64_t ino);                                               // mu_
+  Result<bool> DirEmpty(uint64_t ino);                                                 // mu_
+  Result<std::vector<ListedEntry>> ListDirLocked(uint64_t ino, size_t limit);          // mu_
+  void PutEntry(uint64_t parent, std::string_view name, const NameEntry& entry);       // mu_
+  void DropEntry(uint64_t parent, std::string_view name);                              // mu_
+  void MarkDirty(const InodePtr& inode);                                               // mu_
+  // One name fewer: the inode is deleted in the next commit once nothing holds it.
+  void DropLink(const InodePtr& inode);  // mu_
+  // Drops clean inodes nobody references from the table. mu_ and commit_mu_ held.
+  void Sweep();
+  // The record as it may be stored now: a file whose content is not committed keeps
+  // its last committed size, chunks and times. mu_ held.
+  InodeRecord DurableRecord(const Inode& inode) const;
+  struct stat StatOf(Inode& inode);  // mu_
+  static Status CheckName(std::string_view name);
+  Result<InodePtr> NewInode(uint32_t mode, uint64_t rdev, const Caller& caller);  // mu_
+
+  // The file's content, with its transaction begun when first needed. content_mu held.
+  Status StartContent(Inode& inode);
+  // Commits the namespace and, with it, the file's content (content_mu held or not).
+  Status CommitFile(const InodePtr& inode);
+  Status CommitNamespace();
+  Status CommitNamespaceLocked();  // commit_mu_ held
+  // Takes the pending namespace changes (mu_ held); they stay visible to lookups as
+  // inflight_ until the commit is applied. Deletions need a transaction begun after
+  // the files' last content commits, so a file commit leaves them (with_doomed false).
+  std::unique_ptr<Pending> TakePending(bool with_doomed);
+  // After a commit: forget what it applied, or put back what it did not. mu_ held.
+  void FinishPending(std::unique_ptr<Pending> pending, bool applied);
+  Status WritePending(Transaction& txn, const Pending& pending);
+
+  Engine* engine_;
+  FileSystemOptions options_;
+  LogicalId inode_tree_ = 0;
+  LogicalId names_tree_ = 0;
+  LogicalId chunk_tree_ = 0;
+  uint32_t chunk_size_ = 1u << 20;
+
+  std::mutex commit_mu_;  // one commit at a time, in order
+  std::mutex mu_;
+  std::unordered_map<uint64_t, InodePtr> inodes_;
+  uint64_t next_ino_ = 2;
+  uint64_t committed_next_ino_ = 0;
+  std::map<std::string, std::optional<NameEntry>> dirty_entries_;  // names key -> entry
+  std::set<uint64_t> dirty_inodes_;
+  std::set<uint64_t> doomed_;           // to delete with their chunks
+  std::set<uint64_t> content_pending_;  // files with a content transaction
+  std::unique_ptr<Pending> inflight_;   // taken by the commit running now
+
+  std::mutex committer_mu_;
+  std::condition_variable committer_cv_;
+  bool stopping_ = false;
+  std::thread committer_;
+};
+
+}  // namespace sopfs

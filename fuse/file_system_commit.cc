@@ -1,0 +1,197 @@
+// FileSystem's commits: the pending namespace changes, alone (every commit_interval,
+// at a directory fsync) or with one file's content (its last writable close, fsync).
+#include <cstdio>
+
+#include "fuse/file_system.h"
+
+namespace sopfs {
+
+InodeRecord FileSystem::DurableRecord(const Inode& inode) const {
+  InodeRecord r = inode.rec;
+  if (content_pending_.count(inode.ino)) {
+    r.size = inode.committed.size;
+    r.stored_chunks = inode.committed.stored_chunks;
+    r.mtime_ns = inode.committed.mtime_ns;
+    r.version = inode.committed.version;
+  }
+  return r;
+}
+
+std::unique_ptr<FileSystem::Pending> FileSystem::TakePending(bool with_doomed) {
+  auto p = std::make_unique<Pending>();
+  p->entries.swap(dirty_entries_);
+  for (uint64_t ino : dirty_inodes_) {
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) continue;
+    const Inode& inode = *it->second;
+    // A removed file nobody holds is deleted, not written (doomed_ or done already).
+    if (inode.rec.nlink == 0 && inode.open == 0) continue;
+    p->records[ino] = DurableRecord(inode).Encode();
+    p->dirty[ino] = it->second;
+  }
+  dirty_inodes_.clear();
+  if (with_doomed) p->doomed.swap(doomed_);
+  if (next_ino_ != committed_next_ino_) p->next_ino = next_ino_;
+  inflight_ = std::make_unique<Pending>();
+  inflight_->entries = p->entries;
+  return p;
+}
+
+void FileSystem::FinishPending(std::unique_ptr<Pending> p, bool applied) {
+  inflight_.reset();
+  if (applied) {
+    if (p->next_ino != 0) committed_next_ino_ = p->next_ino;
+    for (uint64_t ino : p->doomed) {
+      auto it = inodes_.find(ino);
+      if (it != inodes_.end() && it->second->lookups == 0) inodes_.erase(it);
+    }
+    Sweep();
+    return;
+  }
+  // Newer changes of the same names win; everything else is pending again.
+  for (auto& [key, entry] : p->entries) dirty_entries_.emplace(key, entry);
+  for (auto& [ino, inode] : p->dirty) {
+    inodes_.emplace(ino, inode);
+    dirty_inodes_.insert(ino);
+  }
+  doomed_.insert(p->doomed.begin(), p->doomed.end());
+}
+
+void FileSystem::Sweep() {
+  for (auto it = inodes_.begin(); it != inodes_.end();) {
+    const Inode& inode = *it->second;
+    const bool idle = inode.lookups == 0 && inode.open == 0 && inode.ino != kRootIno &&
+                      !dirty_inodes_.count(inode.ino) && !content_pending_.count(inode.ino) &&
+                      !doomed_.count(inode.ino);
+    it = idle ? inodes_.erase(it) : std::next(it);
+  }
+}
+
+Status FileSystem::WritePending(Transaction& txn, const Pending& p) {
+  Result<TxnTree*> names = txn.Tree(names_tree_);
+  if (!names.ok()) return names.status();
+  Result<TxnTree*> inodes = txn.Tree(inode_tree_);
+  if (!inodes.ok()) return inodes.status();
+  for (const auto& [key, entry] : p.entries) {
+    SOPFS_RETURN_IF_ERROR(entry ? (*names)->Upsert(key, EncodeNameEntry(*entry))
+                                : (*names)->Erase(key));
+  }
+  for (const auto& [ino, bytes] : p.records) {
+    SOPFS_RETURN_IF_ERROR((*inodes)->Upsert(InodeKey(ino), bytes));
+  }
+  if (!p.doomed.empty()) {
+    Result<TxnTree*> chunks = txn.Tree(chunk_tree_, ChunkFile::TreeOptions());
+    if (!chunks.ok()) return chunks.status();
+    for (uint64_t ino : p.doomed) {
+      ChunkFile file(*chunks, ino, chunk_size_);
+      Result<uint64_t> removed = file.RemoveChunks(0, UINT64_MAX);
+      if (!removed.ok()) return removed.status();
+      SOPFS_RETURN_IF_ERROR((*inodes)->Erase(InodeKey(ino)));
+    }
+  }
+  if (p.next_ino != 0) {
+    std::string next;
+    AppendBigEndian64(next, p.next_ino);
+    SOPFS_RETURN_IF_ERROR((*inodes)->Upsert(InodeKey(0), next));
+  }
+  return Status::Ok();
+}
+
+Status FileSystem::CommitNamespace() {
+  std::lock_guard commit(commit_mu_);
+  return CommitNamespaceLocked();
+}
+
+Status FileSystem::CommitNamespaceLocked() {
+  std::unique_ptr<Pending> p;
+  {
+    std::lock_guard lock(mu_);
+    if (dirty_entries_.empty() && dirty_inodes_.empty() && doomed_.empty() &&
+        next_ino_ == committed_next_ino_) {
+      Sweep();
+      return Status::Ok();
+    }
+    p = TakePending(/*with_doomed=*/true);
+  }
+  // Begun now, after every earlier commit: it sees every chunk a deletion must remove.
+  auto txn = engine_->Begin(TxnMode::kNoCheck);
+  Status st = WritePending(*txn, *p);
+  if (st.ok()) st = txn->Commit();
+  if (!st.ok()) {
+    txn->Rollback();
+    std::fprintf(stderr, "sopfs: namespace commit failed (will retry): %s\n",
+                 st.ToString().c_str());
+  }
+  std::lock_guard lock(mu_);
+  FinishPending(std::move(p), st.ok());
+  return st;
+}
+
+Status FileSystem::CommitFile(const InodePtr& inode) {
+  std::lock_guard commit(commit_mu_);
+  std::unique_lock content(inode->content_mu);
+  bool deletions;
+  {
+    std::lock_guard lock(mu_);
+    deletions = !doomed_.empty();
+  }
+  if (!inode->content || deletions) {
+    Status st = CommitNamespaceLocked();
+    if (!inode->content || !st.ok()) return st;
+  }
+  Status st = inode->content->Flush();
+  std::unique_ptr<Pending> p;
+  InodeRecord live;
+  {
+    std::lock_guard lock(mu_);
+    inode->rec.size = inode->content->size();
+    inode->rec.stored_chunks = inode->content->stored_chunks();
+    p = TakePending(/*with_doomed=*/false);
+    live = inode->rec;
+    live.version = inode->committed.version + 1;
+  }
+  if (st.ok()) st = WritePending(*inode->txn, *p);
+  if (st.ok() && !(live.nlink == 0 && inode->open == 0)) {
+    Result<TxnTree*> inodes = inode->txn->Tree(inode_tree_);
+    st = inodes.ok() ? (*inodes)->Upsert(InodeKey(inode->ino), live.Encode()) : inodes.status();
+  }
+  if (st.ok()) st = inode->txn->Commit();
+  if (!st.ok()) {
+    std::fprintf(stderr,
+                 "sopfs: commit of inode %llu failed, its content is back to the last "
+                 "commit: %s\n",
+                 static_cast<unsigned long long>(inode->ino), st.ToString().c_str());
+  }
+  inode->content.reset();
+  inode->txn.reset();  // rolls back what did not commit
+  std::lock_guard lock(mu_);
+  content_pending_.erase(inode->ino);
+  if (st.ok()) {
+    inode->committed.size = live.size;
+    inode->committed.stored_chunks = live.stored_chunks;
+    inode->committed.mtime_ns = live.mtime_ns;
+    inode->committed.version = inode->rec.version = live.version;
+  } else {
+    inode->rec.size = inode->committed.size;
+    inode->rec.stored_chunks = inode->committed.stored_chunks;
+  }
+  FinishPending(std::move(p), st.ok());
+  return st;
+}
+
+Status FileSystem::Sync() {
+  std::vector<InodePtr> files;
+  {
+    std::lock_guard lock(mu_);
+    for (uint64_t ino : content_pending_) files.push_back(inodes_.at(ino));
+  }
+  Status first;
+  for (const InodePtr& inode : files) {
+    Status st = CommitFile(inode);
+    if (!st.ok() && first.ok()) first = st;
+  }
+  Status st = CommitNamespace();
+  return first.ok() ? st : first;
+}
+
+}  // namespace sopfs

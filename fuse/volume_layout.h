@@ -1,0 +1,28 @@
+// VolumeLayout: where a volume's file system lives in its engine.
+//
+// The engine's first tree (logical ID 1, made by format before anything else) is the
+// volume tree: it names the inode, namespace and chunk trees and records the chunk
+// size, so a mount finds everything from the engine alone.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/txn/engine.h"
+
+namespace sopfs {
+
+struct VolumeLayout {
+  static constexpr LogicalId kVolumeTree = 1;
+  LogicalId inode_tree = 0;
+  LogicalId names_tree = 0;
+  LogicalId chunk_tree = 0;
+  uint32_t chunk_size = 0;
+};
+
+// EIO naming what is missing when the engine holds no file system (or a damaged one).
+Result<VolumeLayout> ReadVolumeLayout(Engine& engine);
+// Makes the trees and the root directory (inode 1, mode 0755, owned by uid:gid) in a
+// new engine; EEXIST when the engine already holds trees.
+Status CreateVolumeLayout(Engine& engine, uint32_t chunk_size, uint32_t uid, uint32_t gid);
+
+}  // namespace sopfs

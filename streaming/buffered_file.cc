@@ -1,0 +1,199 @@
+#include "streaming/buffered_file.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace sopfs {
+
+BufferedFile::BufferedFile(TxnTree* chunks, uint64_t file_id, uint32_t chunk_size, uint64_t size,
+                           uint64_t stored_chunks, size_t max_dirty_chunks)
+    : file_(chunks, file_id, chunk_size),
+      chunk_size_(chunk_size),
+      size_(size),
+      stored_chunks_(stored_chunks),
+      max_dirty_(std::max<size_t>(1, max_dirty_chunks)) {}
+
+size_t BufferedFile::ChunkBytes(uint64_t index) const {
+  const uint64_t start = index * chunk_size_;
+  if (start >= size_) return 0;
+  return static_cast<size_t>(std::min<uint64_t>(chunk_size_, size_ - start));
+}
+
+Result<std::string*> BufferedFile::Buffer(uint64_t index, bool whole) {
+  auto it = buffers_.find(index);
+  if (it != buffers_.end()) return &it->second;
+  std::string bytes;
+  if (!whole && index * chunk_size_ < size_) {
+    Result<std::string> stored = file_.ReadChunk(index);
+    if (!stored.ok()) return stored.status();
+    bytes = std::move(*stored);
+  }
+  bytes.resize(chunk_size_, '\0');
+  return &buffers_.emplace(index, std::move(bytes)).first->second;
+}
+
+Result<size_t> BufferedFile::Read(uint64_t offset, std::span<uint8_t> out) {
+  if (offset >= size_) return size_t{0};
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), size_ - offset));
+  size_t done = 0;
+  while (done < n) {
+    const uint64_t at = offset + done;
+    const uint64_t index = at / chunk_size_;
+    const size_t within = static_cast<size_t>(at % chunk_size_);
+    const size_t take = std::min<size_t>(n - done, chunk_size_ - within);
+    auto it = buffers_.find(index);
+    if (it != buffers_.end()) {
+      std::memcpy(out.data() + done, it->second.data() + within, take);
+    } else {
+      Result<size_t> got = file_.ReadAt(size_, at, out.subspan(done, take));
+      if (!got.ok()) return got.status();
+    }
+    done += take;
+  }
+  return n;
+}
+
+Status BufferedFile::Write(uint64_t offset, std::span<const uint8_t> data) {
+  if (offset > ChunkFile::kMaxFileSize || data.size() > ChunkFile::kMaxFileSize - offset) {
+    return Status::Error(EFBIG, "write past the 1 PiB file size limit");
+  }
+  size_t done = 0;
+  while (done < data.size()) {
+    const uint64_t at = offset + done;
+    const uint64_t index = at / chunk_size_;
+    const size_t within = static_cast<size_t>(at % chunk_size_);
+    const size_t take = std::min<size_t>(data.size() - done, chunk_size_ - within);
+    Result<std::string*> buffer = Buffer(index, within == 0 && take == chunk_size_);
+    if (!buffer.ok()) return buffer.status();
+    std::memcpy((*buffer)->data() + within, data.data() + done, take);
+    size_ = std::max<uint64_t>(size_, at + take);
+    done += take;
+    // A full chunk goes out at once (sequential writes stream); others wait a while
+    // for more writes to the same chunk.
+    if (within + take == chunk_size_) {
+      SOPFS_RETURN_IF_ERROR(FlushChunk(index));
+    } else {
+      SOPFS_RETURN_IF_ERROR(Evict(index));
+    }
+  }
+  return Status::Ok();
+}
+
+Status BufferedFile::FlushChunk(uint64_t index) {
+  auto it = buffers_.find(index);
+  if (it == buffers_.end()) return Status::Ok();
+  Result<bool> existed = file_.HasChunk(index);
+  if (!existed.ok()) return existed.status();
+  const size_t bytes = ChunkBytes(index);
+  if (bytes == 0) {
+    // The file was cut before this chunk: nothing of it remains.
+    if (*existed) {
+      Result<uint64_t> removed = file_.RemoveChunks(index, index + 1);
+      if (!removed.ok()) return removed.status();
+      stored_chunks_ -= *removed;
+    }
+  } else {
+    SOPFS_RETURN_IF_ERROR(file_.WriteChunk(index, std::string_view(it->second).substr(0, bytes)));
+    if (!*existed) ++stored_chunks_;
+  }
+  buffers_.erase(it);
+  return Status::Ok();
+}
+
+Status BufferedFile::Evict(uint64_t keep) {
+  while (buffers_.size() > max_dirty_) {
+    auto victim = buffers_.begin();
+    if (victim->first == keep) ++victim;
+    SOPFS_RETURN_IF_ERROR(FlushChunk(victim->first));
+  }
+  return Status::Ok();
+}
+
+Status BufferedFile::Flush() {
+  while (!buffers_.empty()) SOPFS_RETURN_IF_ERROR(FlushChunk(buffers_.begin()->first));
+  return Status::Ok();
+}
+
+Status BufferedFile::Truncate(uint64_t new_size) {
+  if (new_size > ChunkFile::kMaxFileSize) {
+    return Status::Error(EFBIG, "size past the 1 PiB file size limit");
+  }
+  if (new_size >= size_) {
+    size_ = new_size;
+    return Status::Ok();
+  }
+  const uint64_t keep_chunks = (new_size + chunk_size_ - 1) / chunk_size_;
+  buffers_.erase(buffers_.lower_bound(keep_chunks), buffers_.end());
+  Result<uint64_t> removed = file_.RemoveChunks(keep_chunks, UINT64_MAX);
+  if (!removed.ok()) return removed.status();
+  stored_chunks_ -= *removed;
+  const size_t tail = static_cast<size_t>(new_size % chunk_size_);
+  if (tail != 0) {
+    // Zero the cut part of the last chunk, so growing later reads zeros there.
+    const uint64_t last = keep_chunks - 1;
+    if (last * chunk_size_ < size_) {
+      Result<std::string*> buffer = Buffer(last, false);
+      if (!buffer.ok()) return buffer.status();
+      std::memset((*buffer)->data() + tail, 0, chunk_size_ - tail);
+    }
+  }
+  size_ = new_size;
+  return Evict(UINT64_MAX);
+}
+
+Status BufferedFile::ZeroRange(uint64_t offset, uint64_t length, bool extend) {
+  if (offset > ChunkFile::kMaxFileSize || length > ChunkFile::kMaxFileSize - offset) {
+    return Status::Error(EFBIG, "range past the 1 PiB file size limit");
+  }
+  const uint64_t end = offset + length;
+  const uint64_t zero_end = std::min(end, std::max(size_, extend ? end : size_));
+  uint64_t at = offset;
+  while (at < zero_end) {
+    const uint64_t index = at / chunk_size_;
+    const size_t within = static_cast<size_t>(at % chunk_size_);
+    const size_t take =
+        static_cast<size_t>(std::min<uint64_t>(zero_end - at, chunk_size_ - within));
+    if (within == 0 && take == chunk_size_) {
+      buffers_.erase(index);  // a whole chunk: make it a hole
+      Result<uint64_t> removed = file_.RemoveChunks(index, index + 1);
+      if (!removed.ok()) return removed.status();
+      stored_chunks_ -= *removed;
+    } else if (buffers_.count(index) || index * chunk_size_ < size_) {
+      Result<std::string*> buffer = Buffer(index, false);
+      if (!buffer.ok()) return buffer.status();
+      std::memset((*buffer)->data() + within, 0, take);
+      SOPFS_RETURN_IF_ERROR(Evict(index));
+    }
+    at += take;
+  }
+  if (extend) size_ = std::max(size_, end);
+  return Status::Ok();
+}
+
+Result<uint64_t> BufferedFile::Seek(uint64_t offset, bool want_data) {
+  if (offset >= size_) return Status::Error(ENXIO, "offset at or past the end of the file");
+  uint64_t index = offset / chunk_size_;
+  const uint64_t chunks = (size_ + chunk_size_ - 1) / chunk_size_;
+  while (index < chunks) {
+    bool has_data = buffers_.count(index) != 0;
+    if (!has_data) {
+      Result<std::optional<uint64_t>> next = file_.NextChunk(index);
+      if (!next.ok()) return next.status();
+      auto dirty = buffers_.lower_bound(index);
+      uint64_t next_data = next->value_or(UINT64_MAX);
+      if (dirty != buffers_.end()) next_data = std::min(next_data, dirty->first);
+      has_data = next_data == index;
+      if (want_data && !has_data) {
+        if (next_data >= chunks) return Status::Error(ENXIO, "no data after the offset");
+        index = next_data;
+        has_data = true;
+      }
+    }
+    if (has_data == want_data) return std::max(offset, index * chunk_size_);
+    ++index;
+  }
+  if (want_data) return Status::Error(ENXIO, "no data after the offset");
+  return size_;  // the end of the file counts as a hole
+}
+
+}  // namespace sopfs

@@ -1,0 +1,70 @@
+// BufferedFile: a file being written, with its chunks gathered in memory before they
+// go to the blob store — the StreamingDataStore's writer and reader with seek.
+//
+// Writes land in chunk buffers (at most max_dirty_chunks of them, chunk_size bytes
+// each: memory is bounded whatever the file size). A chunk written whole is never read
+// from disk; a chunk written in part is read once, when first touched. A buffer is
+// handed to the ChunkFile (one new blob, copy-on-write) as soon as it is full, or when
+// more buffers are dirty than allowed, or at Flush. Reads see the buffers first, then
+// the stored chunks; holes read as zeros.
+//
+// The chunks go into the transaction of the TxnTree given at construction; the caller
+// commits or rolls it back, and Flush must run before a commit.
+//
+// Threads: one thread at a time (the caller's file lock).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "streaming/chunk_file.h"
+
+namespace sopfs {
+
+class BufferedFile {
+ public:
+  static constexpr size_t kDefaultMaxDirtyChunks = 2;
+
+  // `size` and `stored_chunks` as last committed (the inode's record).
+  BufferedFile(TxnTree* chunks, uint64_t file_id, uint32_t chunk_size, uint64_t size,
+               uint64_t stored_chunks, size_t max_dirty_chunks = kDefaultMaxDirtyChunks);
+
+  uint64_t size() const { return size_; }
+  uint64_t stored_chunks() const { return stored_chunks_; }
+  uint32_t chunk_size() const { return chunk_size_; }
+
+  Result<size_t> Read(uint64_t offset, std::span<uint8_t> out);
+  Status Write(uint64_t offset, std::span<const uint8_t> data);
+  // New size: down removes the chunks past it and cuts the last one; up is a hole.
+  Status Truncate(uint64_t new_size);
+  // The range reads as zeros afterwards (whole chunks in it become holes); the size
+  // grows only with `extend`.
+  Status ZeroRange(uint64_t offset, uint64_t length, bool extend);
+  // The first offset >= `offset` holding data (want_data) or in a hole, at chunk
+  // granularity; ENXIO past the end (lseek's SEEK_DATA / SEEK_HOLE).
+  Result<uint64_t> Seek(uint64_t offset, bool want_data);
+  // Hands every buffered chunk to the blob store.
+  Status Flush();
+  bool dirty() const { return !buffers_.empty(); }
+
+ private:
+  // The buffer of chunk `index`, read from the store when it is not written whole.
+  Result<std::string*> Buffer(uint64_t index, bool whole);
+  Status FlushChunk(uint64_t index);
+  // Keeps at most max_dirty_ buffers, except `keep`.
+  Status Evict(uint64_t keep);
+  // The bytes a chunk holds within the file's size.
+  size_t ChunkBytes(uint64_t index) const;
+
+  ChunkFile file_;
+  uint32_t chunk_size_;
+  uint64_t size_;
+  uint64_t stored_chunks_;
+  size_t max_dirty_;
+  std::map<uint64_t, std::string> buffers_;  // chunk index -> chunk_size bytes
+};
+
+}  // namespace sopfs

@@ -1,0 +1,150 @@
+#!/bin/bash
+# sopfs mount for real, through /dev/fuse (exit 77, "skipped", without it):
+# - `sopfs mount VOL MNT` returns only once the mount is usable, leaves a daemon in its own
+#   session, and does not keep the caller's pipes open;
+# - a second daemon on the same volume is refused, naming the first one's pid;
+# - fusermount3 -u and SIGTERM make the daemon unmount and exit, 0 in the foreground (-f),
+#   and what was written is there at the next mount;
+# - mount.sopfs (what mount(8) runs) mounts with fstab options;
+# - without VOLUME the default volume is made on first use and reused afterwards.
+# Every wait is bounded; the cleanup unmounts and kills only the daemons this test made.
+# Usage: cli_mount.sh SOPFS MOUNT_SOPFS
+set -u
+SOPFS=$1
+MOUNT_SOPFS=$2
+
+if [ ! -r /dev/fuse ] || [ ! -w /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
+  echo "skipped: needs /dev/fuse and fusermount3"
+  exit 77
+fi
+
+W=$(mktemp -d /tmp/sopfs-cli-mount.XXXXXX)
+VOL=$W/vol
+MNT=$W/mnt
+mkdir "$MNT" "$W/mnt2"
+DAEMONS=()
+
+fail() {
+  echo "FAIL: $*" >&2
+  for log in "$VOL/sopfs.log" "$W/home/.local/share/sopfs/default/sopfs.log" "$W/fg.err"; do
+    [ -s "$log" ] && { echo "--- $log" >&2; tail -n 20 "$log" >&2; }
+  done
+  exit 1
+}
+
+# Whether $1 is a mountpoint now (the kernel's table, not a cached view).
+mounted() { awk -v m="$1" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo; }
+fstype() { awk -v m="$1" '$5 == m { for (i = 7; $i != "-"; i++); print $(i + 1) }' /proc/self/mountinfo; }
+
+# wait_for SECONDS COMMAND...: polls every 0.1 s until COMMAND succeeds.
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.1
+  done
+}
+alive() { kill -0 "$1" 2>/dev/null; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+unmounted() { ! mounted "$1"; }
+
+# The daemon's pid, from the volume lock file it writes.
+daemon_pid() { tr -d '\n' <"$1/sopfs.lock"; }
+
+cleanup() {
+  for m in "$MNT" "$W/mnt2"; do
+    if mounted "$m"; then fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; fi
+  done
+  for pid in "${DAEMONS[@]}"; do
+    # Only our daemons: the pid must still be a sopfs process of this test's folder.
+    if alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$W"; then
+      kill -TERM "$pid" 2>/dev/null
+      wait_for 10 gone "$pid" || kill -KILL "$pid" 2>/dev/null
+    fi
+  done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+timeout 120 "$SOPFS" format "$VOL" >/dev/null || fail "format $VOL"
+
+# 1. Daemonized mount: ready on return, caller's pipes released (the $(...) would wait for
+#    the daemon otherwise: the timeout catches that).
+start=$SECONDS
+out=$(timeout 60 "$SOPFS" mount "$VOL" "$MNT" 2>&1) || fail "sopfs mount exited $?: $out"
+[ $((SECONDS - start)) -lt 50 ] || fail "sopfs mount kept the caller's pipe open"
+[ -z "$out" ] || fail "sopfs mount printed something on success: $out"
+mounted "$MNT" || fail "sopfs mount returned before $MNT was mounted"
+case "$(fstype "$MNT")" in fuse*) ;; *) fail "$MNT has type $(fstype "$MNT")" ;; esac
+[ "$(stat -f -c %T "$MNT")" != "$(stat -f -c %T "$W")" ] || fail "stat -f $MNT shows no new file system"
+PID=$(daemon_pid "$VOL")
+DAEMONS+=("$PID")
+alive "$PID" || fail "no daemon with the pid of sopfs.lock ($PID)"
+[ "$(ps -o sid= -p "$PID" | tr -d ' ')" = "$PID" ] || fail "the daemon is not in its own session"
+grep -q default_permissions <<<"$(grep " $MNT " /proc/self/mountinfo)" ||
+  fail "default_permissions is not a mount option: $(grep " $MNT " /proc/self/mountinfo)"
+
+echo hello >"$MNT/a" || fail "cannot write $MNT/a"
+head -c 3000000 /dev/urandom >"$W/blob"
+cp "$W/blob" "$MNT/blob" || fail "cp into the mount"
+[ "$(cat "$MNT/a")" = hello ] || fail "read back $MNT/a"
+cmp -s "$W/blob" "$MNT/blob" || fail "the copied file differs"
+
+# 2. A second daemon on the same volume is refused.
+err=$(timeout 30 "$SOPFS" mount "$VOL" "$W/mnt2" 2>&1)
+rc=$?
+[ $rc -eq 1 ] || fail "second mount exited $rc: $err"
+[[ "$err" == *"already mounted by another sopfs daemon (pid $PID)"* ]] || fail "second mount said: $err"
+mounted "$W/mnt2" && fail "second mount mounted something"
+
+# 3. fusermount3 -u: the daemon exits, the data stays.
+fusermount3 -u "$MNT" || fail "fusermount3 -u"
+wait_for 30 gone "$PID" || fail "the daemon did not exit after fusermount3 -u"
+
+# 4. Foreground: the daemon is our child, so its exit code after SIGTERM is visible.
+"$SOPFS" mount -f "$VOL" "$MNT" 2>"$W/fg.err" &
+FG=$!
+DAEMONS+=("$FG")
+wait_for 60 mounted "$MNT" || fail "sopfs mount -f did not mount within 60 s"
+grep -q "mounted $VOL at $MNT" "$W/fg.err" || fail "sopfs mount -f said: $(cat "$W/fg.err")"
+[ "$(cat "$MNT/a")" = hello ] || fail "$MNT/a lost across an unmount"
+cmp -s "$W/blob" "$MNT/blob" || fail "$MNT/blob changed across an unmount"
+kill -TERM "$FG"
+wait_for 30 gone "$FG" || fail "sopfs mount -f did not exit on SIGTERM"
+wait "$FG"
+rc=$?
+[ $rc -eq 0 ] || fail "sopfs mount -f exited $rc after SIGTERM: $(cat "$W/fg.err")"
+unmounted "$MNT" || fail "$MNT still mounted after SIGTERM"
+
+# 5. mount.sopfs, as mount(8) calls it (fstab-only options dropped); SIGTERM to the
+#    daemonized daemon unmounts.
+out=$(timeout 60 "$MOUNT_SOPFS" "$VOL" "$MNT" -o rw,noatime,noauto,nofail,_netdev 2>&1) ||
+  fail "mount.sopfs: $out"
+mounted "$MNT" || fail "mount.sopfs returned before $MNT was mounted"
+PID=$(daemon_pid "$VOL")
+DAEMONS+=("$PID")
+[ "$(cat "$MNT/a")" = hello ] || fail "$MNT/a through mount.sopfs"
+kill -TERM "$PID"
+wait_for 30 gone "$PID" || fail "the daemon did not exit on SIGTERM"
+unmounted "$MNT" || fail "$MNT still mounted after SIGTERM"
+
+# 6. The default volume: made on first use, reused afterwards.
+DEFAULT=$W/home/.local/share/sopfs/default
+export HOME=$W/home
+unset XDG_DATA_HOME
+out=$(timeout 120 "$SOPFS" mount "$MNT" 2>&1) || fail "mount of the default volume: $out"
+[ -f "$DEFAULT/sopfs.conf" ] || fail "no default volume at $DEFAULT"
+PID=$(daemon_pid "$DEFAULT")
+DAEMONS+=("$PID")
+echo kept >"$MNT/b" || fail "cannot write to the default volume"
+fusermount3 -u "$MNT" || fail "fusermount3 -u (default volume)"
+wait_for 30 gone "$PID" || fail "the default volume's daemon did not exit"
+out=$(timeout 60 "$SOPFS" mount "$MNT" 2>&1) || fail "second mount of the default volume: $out"
+PID=$(daemon_pid "$DEFAULT")
+DAEMONS+=("$PID")
+[ "$(cat "$MNT/b")" = kept ] || fail "the default volume was not reused"
+fusermount3 -u "$MNT" || fail "fusermount3 -u (default volume, again)"
+wait_for 30 gone "$PID" || fail "the default volume's daemon did not exit"
+
+echo "ok"

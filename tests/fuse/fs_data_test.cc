@@ -1,0 +1,289 @@
+// File data through a real mount: large sequential files, random overwrites and reads
+// against a model, truncate, sparse files and holes, punch hole, shared handle state.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "tests/fuse/mount_fixture.h"
+
+namespace sopfs::fusetest {
+namespace {
+
+class FsDataTest : public FuseFsTest {};
+
+// Reads the whole file (size taken from fstat) and compares it with `model`.
+void ExpectFileEquals(const std::string& path, const std::string& model) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << "open " << path << ": " << ErrnoText();
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd, &st), 0) << ErrnoText();
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), model.size()) << path << " size";
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  std::string got = PreadUpTo(fd, 0, model.size() + 4096);
+  ::close(fd);
+  ASSERT_EQ(got.size(), model.size()) << path << ": bytes read";
+  int64_t at = FirstDifference(got, model);
+  ASSERT_EQ(at, -1) << path << ": first wrong byte at offset " << at;
+}
+
+TEST_F(FsDataTest, OneGibFileWrittenInMibBlocksReadsBackIdenticalBeforeAndAfterRemount) {
+  vol_.SetWatchdog(std::chrono::seconds(560));
+  constexpr uint64_t kSize = 1024 * kMiB;
+  const std::string path = P("big.bin");
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(path, 42, kSize, kMiB));
+  ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(path, 42, kSize));
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(path, 42, kSize));
+}
+
+TEST_F(FsDataTest, RandomUnalignedWritesAndReadsAcrossChunkBoundariesMatchAnInMemoryModel) {
+  const uint64_t chunk = vol_.chunk_size();
+  const std::string path = P("model.bin");
+  std::string model = Pattern(7, 0, 24 * chunk);
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(path, 7, model.size(), kMiB));
+
+  int wfd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(wfd, 0) << ErrnoText();
+  int rfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // a second handle for reads
+  ASSERT_GE(rfd, 0) << ErrnoText();
+  std::mt19937_64 rng(20240611);
+  uint64_t seed = 100;
+  for (int op = 0; op < 600; ++op) {
+    const uint64_t kind = rng() % 8;
+    if (kind < 4) {
+      // 4 KiB at an unaligned offset; sometimes straddling a chunk boundary, sometimes
+      // extending the file at its end.
+      uint64_t off;
+      if (kind == 0) {
+        off = (1 + rng() % (model.size() / chunk)) * chunk - rng() % (4 * kKiB);
+      } else {
+        off = rng() % (model.size() + 1);
+      }
+      std::string data = Pattern(++seed, off, 4 * kKiB);
+      ASSERT_NO_FATAL_FAILURE(PwriteAll(wfd, data, off)) << "op " << op;
+      if (model.size() < off + data.size()) model.resize(off + data.size(), '\0');
+      model.replace(off, data.size(), data);
+    } else {
+      uint64_t off;
+      size_t len;
+      if (kind == 4) {  // around a chunk boundary
+        const uint64_t boundary = (1 + rng() % (model.size() / chunk)) * chunk;
+        off = boundary - std::min<uint64_t>(boundary, rng() % (64 * kKiB));
+        len = 1 + rng() % (128 * kKiB);
+      } else if (kind == 5) {  // long, across several chunks, maybe past EOF
+        off = rng() % (model.size() + kMiB);
+        len = 1 + rng() % (3 * chunk);
+      } else {
+        off = rng() % (model.size() + 8 * kKiB);
+        len = 1 + rng() % (64 * kKiB);
+      }
+      const int fd = (rng() % 2) ? rfd : wfd;
+      std::string got = PreadUpTo(fd, off, len);
+      std::string want = off >= model.size() ? std::string() : model.substr(off, len);
+      ASSERT_EQ(got.size(), want.size()) << "op " << op << ": pread(" << off << ", " << len
+                                         << ") size, file size " << model.size();
+      int64_t at = FirstDifference(got, want);
+      ASSERT_EQ(at, -1) << "op " << op << ": pread(" << off << ", " << len
+                        << ") wrong at file offset " << off + at;
+    }
+  }
+  struct stat st {};
+  ASSERT_EQ(::fstat(rfd, &st), 0) << ErrnoText();
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), model.size());
+  ASSERT_EQ(::close(rfd), 0) << ErrnoText();
+  ASSERT_EQ(::close(wfd), 0) << "close (commit): " << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(ExpectFileEquals(path, model));
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  ASSERT_NO_FATAL_FAILURE(ExpectFileEquals(path, model));
+}
+
+TEST_F(FsDataTest, FtruncateDownThenUpReadsZerosInTheGrownPartNotTheOldData) {
+  const uint64_t chunk = vol_.chunk_size();
+  const std::string path = P("trunc.bin");
+  const uint64_t full = 3 * chunk + chunk / 2;
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(path, 3, full, kMiB));
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  const uint64_t small = chunk + chunk / 4 + 100;  // inside the second chunk
+  ASSERT_EQ(::ftruncate(fd, small), 0) << "ftruncate down: " << ErrnoText();
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), small);
+  EXPECT_EQ(PreadUpTo(fd, 0, full), Pattern(3, 0, small));
+  const uint64_t grown = 5 * chunk;
+  ASSERT_EQ(::ftruncate(fd, grown), 0) << "ftruncate up: " << ErrnoText();
+  std::string model = Pattern(3, 0, small) + std::string(grown - small, '\0');
+  std::string got = PreadUpTo(fd, 0, grown + 10);
+  ASSERT_EQ(got.size(), grown);
+  EXPECT_EQ(FirstDifference(got, model), -1) << "old bytes came back after truncate down+up";
+  ASSERT_EQ(::close(fd), 0) << "close (commit): " << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  ASSERT_NO_FATAL_FAILURE(ExpectFileEquals(path, model));
+}
+
+TEST_F(FsDataTest, TruncateByPathDownUpAndToZeroIsVisibleAndKeptAfterRemount) {
+  const uint64_t chunk = vol_.chunk_size();
+  const std::string path = P("trunc_path.bin");
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(path, 5, 2 * chunk + 777, kMiB));
+  ASSERT_EQ(::truncate(path.c_str(), chunk - 1), 0) << "truncate down: " << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(ExpectFileEquals(path, Pattern(5, 0, chunk - 1)));
+  ASSERT_EQ(::truncate(path.c_str(), 3 * chunk + 5), 0) << "truncate up: " << ErrnoText();
+  std::string model = Pattern(5, 0, chunk - 1) + std::string(2 * chunk + 6, '\0');
+  ASSERT_NO_FATAL_FAILURE(ExpectFileEquals(path, model));
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  ASSERT_NO_FATAL_FAILURE(ExpectFileEquals(path, model));
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0) << "truncate to 0: " << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(ExpectFileEquals(path, ""));
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  ASSERT_NO_FATAL_FAILURE(ExpectFileEquals(path, ""));
+}
+
+TEST_F(FsDataTest, WriteAtHundredMibOffsetMakesASparseFileThatReadsZerosAndUsesFewBlocks) {
+  const uint64_t chunk = vol_.chunk_size();
+  const std::string path = P("sparse.bin");
+  const uint64_t at = 100 * kMiB;
+  const std::string data = Pattern(9, at, 64 * kKiB);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(fd, data, at));
+  ASSERT_EQ(::close(fd), 0) << "close (commit): " << ErrnoText();
+  for (int pass = 0; pass < 2; ++pass) {
+    SCOPED_TRACE(pass == 0 ? "before remount" : "after remount");
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0) << ErrnoText();
+    EXPECT_EQ(static_cast<uint64_t>(st.st_size), at + data.size());
+    EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, data.size() + chunk)
+        << "st_blocks " << st.st_blocks << ": the hole takes space";
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0) << ErrnoText();
+    EXPECT_EQ(PreadUpTo(fd, 0, kMiB), std::string(kMiB, '\0')) << "start of the hole";
+    EXPECT_EQ(PreadUpTo(fd, 50 * kMiB + 123, 3 * chunk), std::string(3 * chunk, '\0'))
+        << "middle of the hole";
+    EXPECT_EQ(PreadUpTo(fd, at - 4096, 8192), std::string(4096, '\0') + data.substr(0, 4096))
+        << "hole/data boundary";
+    EXPECT_EQ(PreadUpTo(fd, at, data.size() + 100), data) << "the written data";
+    ::close(fd);
+    if (pass == 0) {
+      ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+    }
+  }
+}
+
+TEST_F(FsDataTest, SeekDataAndSeekHoleFindTheWrittenChunkOfASparseFile) {
+  const uint64_t chunk = vol_.chunk_size();
+  const std::string path = P("seek.bin");
+  const uint64_t at = 100 * kMiB;
+  const uint64_t size = at + 64 * kKiB;
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(fd, Pattern(11, at, size - at), at));
+  ASSERT_EQ(::close(fd), 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  // Data/hole granularity may be the chunk: the data starts within the chunk holding `at`.
+  off_t data = ::lseek(fd, 0, SEEK_DATA);
+  ASSERT_GE(data, 0) << "SEEK_DATA from 0: " << ErrnoText();
+  EXPECT_LE(static_cast<uint64_t>(data), at) << "SEEK_DATA went past the data";
+  EXPECT_GT(static_cast<uint64_t>(data) + chunk, at) << "SEEK_DATA found data in the hole";
+  off_t hole = ::lseek(fd, 0, SEEK_HOLE);
+  EXPECT_EQ(hole, 0) << "SEEK_HOLE from 0 (the file starts with a 100 MiB hole)";
+  hole = ::lseek(fd, at, SEEK_HOLE);
+  EXPECT_EQ(static_cast<uint64_t>(hole), size) << "SEEK_HOLE from the data: the implicit hole "
+                                                  "at EOF";
+  errno = 0;
+  EXPECT_EQ(::lseek(fd, size, SEEK_DATA), -1) << "SEEK_DATA at EOF";
+  EXPECT_EQ(errno, ENXIO);
+  ::close(fd);
+}
+
+TEST_F(FsDataTest, PunchHoleZeroesExactlyTheRangeAndKeepsSizeAndOtherBytes) {
+  const uint64_t chunk = vol_.chunk_size();
+  const std::string path = P("punch.bin");
+  const uint64_t size = 4 * chunk;
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(path, 13, size, kMiB));
+  std::string model = Pattern(13, 0, size);
+  const uint64_t off = chunk - 1000;              // ends of two partial chunks
+  const uint64_t len = chunk + chunk / 2 + 3000;  // and one whole chunk
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  int rc = ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
+  const int err = errno;
+  if (rc != 0) {
+    ASSERT_EQ(err, EOPNOTSUPP) << "fallocate(PUNCH_HOLE|KEEP_SIZE): " << ErrnoText(err);
+    RecordProperty("punch_hole", "EOPNOTSUPP");
+  } else {
+    model.replace(off, len, std::string(len, '\0'));
+  }
+  std::string got = PreadUpTo(fd, 0, size + 10);
+  EXPECT_EQ(got.size(), size);
+  EXPECT_EQ(FirstDifference(got, model), -1)
+      << (rc == 0 ? "punched file" : "file after an unsupported punch (must be unchanged)");
+  ASSERT_EQ(::close(fd), 0) << "close (commit): " << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  ASSERT_NO_FATAL_FAILURE(ExpectFileEquals(path, model));
+}
+
+TEST_F(FsDataTest, WriteThroughOneDescriptorIsSeenAtOnceThroughAnotherBeforeClose) {
+  const uint64_t chunk = vol_.chunk_size();
+  const std::string path = P("shared.bin");
+  int a = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ASSERT_GE(a, 0) << ErrnoText();
+  int b = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(b, 0) << ErrnoText();
+  int c = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(c, 0) << ErrnoText();
+
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(a, "hello", 0));
+  EXPECT_EQ(PreadUpTo(b, 0, 100), "hello");
+  struct stat st {};
+  ASSERT_EQ(::fstat(b, &st), 0);
+  EXPECT_EQ(st.st_size, 5);
+
+  // A larger write across chunks through a, then an overwrite in the middle through c.
+  std::string model = "hello";
+  std::string big = Pattern(17, chunk - 3, 2 * chunk);
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(a, big, chunk - 3));
+  model.resize(chunk - 3, '\0');
+  model += big;
+  std::string patch = Pattern(18, 0, 9000);
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(c, patch, 2 * chunk - 4500));
+  model.replace(2 * chunk - 4500, patch.size(), patch);
+  EXPECT_EQ(FirstDifference(PreadUpTo(b, 0, 4 * chunk), model), -1) << "read through b";
+  EXPECT_EQ(FirstDifference(PreadUpTo(a, 0, 4 * chunk), model), -1) << "read through a";
+
+  // A truncate through one handle is seen by the others.
+  ASSERT_EQ(::ftruncate(c, chunk + 10), 0) << ErrnoText();
+  model.resize(chunk + 10);
+  ASSERT_EQ(::fstat(b, &st), 0);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), model.size());
+  EXPECT_EQ(FirstDifference(PreadUpTo(b, 0, 4 * chunk), model), -1) << "after ftruncate";
+
+  EXPECT_EQ(::close(c), 0) << ErrnoText();
+  EXPECT_EQ(::close(b), 0) << ErrnoText();
+  // The remaining writer still sees and extends the same state.
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(a, "tail", model.size()));
+  model += "tail";
+  ASSERT_EQ(::close(a), 0) << "last close (commit): " << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  ASSERT_NO_FATAL_FAILURE(ExpectFileEquals(path, model));
+}
+
+TEST_F(FsDataTest, AppendModeWritesLandAtTheEndEvenAfterAnotherHandleGrewTheFile) {
+  const std::string path = P("append.log");
+  int app = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  ASSERT_GE(app, 0) << ErrnoText();
+  int other = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(other, 0) << ErrnoText();
+  ASSERT_EQ(::write(app, "one\n", 4), 4) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(other, "XXXXXXXX", 4));
+  ASSERT_EQ(::write(app, "two\n", 4), 4) << ErrnoText();
+  EXPECT_EQ(::close(other), 0);
+  EXPECT_EQ(::close(app), 0);
+  EXPECT_EQ(ReadFile(path), "one\nXXXXXXXXtwo\n");
+}
+
+}  // namespace
+}  // namespace sopfs::fusetest

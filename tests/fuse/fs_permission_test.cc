@@ -1,0 +1,232 @@
+// Permissions through a real mount (allow_other) as another user: the checks run in a
+// child process that drops to nobody (65534:65534); root sets the stage.
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <functional>
+
+#include "tests/fuse/mount_fixture.h"
+
+namespace sopfs::fusetest {
+namespace {
+
+constexpr uid_t kNobody = 65534;
+constexpr gid_t kNogroup = 65534;
+
+// Collects failed checks of the child; each becomes one line on a pipe to the parent.
+class ChildChecks {
+ public:
+  explicit ChildChecks(int fd) : fd_(fd) {}
+  // rc must be -1 with errno == want_errno (want_errno 0: rc must be >= 0).
+  void Errno(long rc, int want_errno, const char* what) {
+    const int err = errno;
+    if (want_errno == 0 && rc >= 0) return;
+    if (want_errno != 0 && rc == -1 && err == want_errno) return;
+    Fail("%s: got rc=%ld errno=%d (%s), want %s", what, rc, rc < 0 ? err : 0,
+         rc < 0 ? strerror(err) : "-", want_errno ? strerror(want_errno) : "success");
+  }
+  void True(bool cond, const char* what) {
+    if (!cond) Fail("%s", what);
+  }
+  void Fail(const char* fmt, ...) __attribute__((format(printf, 2, 3))) {
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    n = std::min<int>(n, sizeof line - 2);
+    line[n++] = '\n';
+    ssize_t w = ::write(fd_, line, n);
+    (void)w;
+  }
+
+ private:
+  int fd_;
+};
+
+// Runs `body` in a child process as nobody:nogroup; every failed check fails the test.
+void RunAsNobody(const std::function<void(ChildChecks&)>& body) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0) << ErrnoText();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0) << ErrnoText();
+  if (pid == 0) {
+    ::close(fds[0]);
+    ChildChecks checks(fds[1]);
+    if (::setgroups(0, nullptr) != 0 || ::setgid(kNogroup) != 0 || ::setuid(kNobody) != 0) {
+      checks.Fail("could not become nobody: %s", strerror(errno));
+      _exit(3);
+    }
+    ::umask(022);
+    body(checks);
+    _exit(0);
+  }
+  ::close(fds[1]);
+  std::string report;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  bool timed_out = false;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    struct pollfd p {
+      fds[0], POLLIN, 0
+    };
+    int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      timed_out = r == 0;
+      break;
+    }
+    char buf[4096];
+    ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n <= 0) break;
+    report.append(buf, n);
+  }
+  ::close(fds[0]);
+  if (timed_out) ::kill(pid, SIGKILL);
+  int status = 0;
+  for (int i = 0; i < 3000 && ::waitpid(pid, &status, WNOHANG) != pid; ++i) {
+    ::usleep(10000);
+  }
+  EXPECT_FALSE(timed_out) << "the child (as nobody) did not finish within 120 s";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child wait status " << status;
+  EXPECT_EQ(report, "") << "checks that failed as uid " << kNobody << ":\n" << report;
+}
+
+class FsPermissionTest : public FuseFsTest {
+ protected:
+  MountedVolume::Options VolumeOptions() const override {
+    MountedVolume::Options o;
+    o.mount_options = {"allow_other"};
+    return o;
+  }
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(FuseFsTest::SetUp());
+    ::umask(022);
+    // Others must be able to reach the mount's root.
+    struct stat st {};
+    ASSERT_EQ(::stat(vol_.root().c_str(), &st), 0) << ErrnoText();
+    if ((st.st_mode & 0005) != 0005) {
+      ASSERT_EQ(::chmod(vol_.root().c_str(), 0755), 0) << "chmod of the root: " << ErrnoText();
+    }
+  }
+};
+
+TEST_F(FsPermissionTest, OtherUserCannotWriteOrCreateInRootsFilesAndDirsButCanRead) {
+  ASSERT_EQ(::mkdir(P("rootdir").c_str(), 0755), 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("rootdir/file"), "root's data", 0644));
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("secret"), "secret", 0600));
+  ASSERT_EQ(::chmod(P("secret").c_str(), 0600), 0);
+  const std::string file = P("rootdir/file");
+  const std::string dir = P("rootdir");
+  const std::string secret = P("secret");
+  RunAsNobody([&](ChildChecks& c) {
+    c.Errno(::open(file.c_str(), O_WRONLY), EACCES, "open for write of root's 0644 file");
+    c.Errno(::open(file.c_str(), O_RDWR), EACCES, "open O_RDWR of root's 0644 file");
+    c.Errno(::truncate(file.c_str(), 0), EACCES, "truncate of root's 0644 file");
+    c.Errno(::open((dir + "/new").c_str(), O_WRONLY | O_CREAT, 0644), EACCES,
+            "create in root's 0755 dir");
+    c.Errno(::mkdir((dir + "/sub").c_str(), 0755), EACCES, "mkdir in root's 0755 dir");
+    c.Errno(::unlink(file.c_str()), EACCES, "unlink in root's 0755 dir");
+    c.Errno(::rename(file.c_str(), (dir + "/moved").c_str()), EACCES, "rename in root's 0755 dir");
+    c.Errno(::chmod(file.c_str(), 0666), EPERM, "chmod of root's file by a non-owner");
+    c.Errno(::chown(file.c_str(), kNobody, kNogroup), EPERM, "chown of root's file");
+    c.Errno(::open(secret.c_str(), O_RDONLY), EACCES, "read of root's 0600 file");
+    int fd = ::open(file.c_str(), O_RDONLY);
+    c.Errno(fd, 0, "open for read of root's 0644 file");
+    if (fd >= 0) {
+      char buf[64] = {};
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      c.True(n == 11 && std::string(buf, n) == "root's data", "read of root's 0644 file");
+      ::close(fd);
+    }
+    struct stat st {};
+    c.Errno(::stat(file.c_str(), &st), 0, "stat of root's file");
+  });
+  // Nothing changed.
+  EXPECT_EQ(ReadFile(P("rootdir/file")), "root's data");
+  EXPECT_EQ(ListDir(P("rootdir")), std::vector<std::string>{"file"});
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+}
+
+TEST_F(FsPermissionTest, FileCreatedByOtherUserInWorldWritableDirIsOwnedByThatUser) {
+  ASSERT_EQ(::mkdir(P("open").c_str(), 0777), 0) << ErrnoText();
+  ASSERT_EQ(::chmod(P("open").c_str(), 0777), 0) << ErrnoText();
+  const std::string mine = P("open/mine");
+  const std::string subdir = P("open/subdir");
+  RunAsNobody([&](ChildChecks& c) {
+    int fd = ::open(mine.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0640);
+    c.Errno(fd, 0, "create in a 0777 dir");
+    if (fd < 0) return;
+    struct stat st {};
+    c.Errno(::fstat(fd, &st), 0, "fstat");
+    c.True(st.st_uid == kNobody, "st_uid of the new file is not the creator's");
+    c.True(st.st_gid == kNogroup, "st_gid of the new file is not the creator's group");
+    c.True((st.st_mode & 07777) == 0640, "mode of the new file");
+    c.True(::write(fd, "by nobody", 9) == 9, "write to own file");
+    c.Errno(::close(fd), 0, "close of own file");
+    c.Errno(::chmod(mine.c_str(), 0600), 0, "chmod of own file");
+    c.Errno(::chown(mine.c_str(), 0, 0), EPERM, "chown of own file to root");
+    c.Errno(::mkdir(subdir.c_str(), 0755), 0, "mkdir in a 0777 dir");
+  });
+  for (int pass = 0; pass < 2; ++pass) {
+    SCOPED_TRACE(pass == 0 ? "before remount" : "after remount");
+    struct stat st {};
+    ASSERT_EQ(::stat(mine.c_str(), &st), 0) << ErrnoText();
+    EXPECT_EQ(st.st_uid, kNobody);
+    EXPECT_EQ(st.st_gid, kNogroup);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    EXPECT_EQ(ReadFile(mine), "by nobody");
+    ASSERT_EQ(::stat(subdir.c_str(), &st), 0) << ErrnoText();
+    EXPECT_EQ(st.st_uid, kNobody);
+    EXPECT_TRUE(S_ISDIR(st.st_mode));
+    if (pass == 0) {
+      ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+    }
+  }
+  // After the remount the owner's rights are still enforced: root's chmod to 0400
+  // makes the file unwritable for its owner.
+  ASSERT_EQ(::chmod(mine.c_str(), 0400), 0) << ErrnoText();
+  RunAsNobody([&](ChildChecks& c) {
+    c.Errno(::open(mine.c_str(), O_WRONLY), EACCES, "open for write of own 0400 file");
+    c.Errno(::open(mine.c_str(), O_RDONLY), 0, "open for read of own 0400 file");
+  });
+}
+
+TEST_F(FsPermissionTest, StickyDirectoryStopsOtherUsersFromRemovingRootsFiles) {
+  ASSERT_EQ(::mkdir(P("tmp").c_str(), 0777), 0) << ErrnoText();
+  ASSERT_EQ(::chmod(P("tmp").c_str(), 01777), 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("tmp/roots"), "r", 0666));
+  ASSERT_EQ(::chmod(P("tmp/roots").c_str(), 0666), 0);
+  const std::string roots = P("tmp/roots");
+  const std::string own = P("tmp/own");
+  RunAsNobody([&](ChildChecks& c) {
+    c.Errno(::unlink(roots.c_str()), EPERM, "unlink of root's file in a sticky dir");
+    c.Errno(::rename(roots.c_str(), (roots + "2").c_str()), EPERM,
+            "rename of root's file in a sticky dir");
+    int fd = ::open(roots.c_str(), O_WRONLY);
+    c.Errno(fd, 0, "write to root's 0666 file");
+    if (fd >= 0) ::close(fd);
+    fd = ::open(own.c_str(), O_WRONLY | O_CREAT, 0644);
+    c.Errno(fd, 0, "create in a sticky 1777 dir");
+    if (fd >= 0) ::close(fd);
+    c.Errno(::unlink(own.c_str()), 0, "unlink of own file in a sticky dir");
+  });
+  EXPECT_EQ(ListDir(P("tmp")), std::vector<std::string>{"roots"});
+}
+
+}  // namespace
+}  // namespace sopfs::fusetest

@@ -1,0 +1,660 @@
+#include "tests/fuse/mount_fixture.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#ifndef SOPFS_BIN
+#error "SOPFS_BIN (path of the sopfs binary) must be defined"
+#endif
+
+namespace sopfs::fusetest {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr long kFuseSuperMagic = 0x65735546;
+constexpr auto kMountBound = seconds(20);
+constexpr auto kDaemonExitBound = seconds(120);
+constexpr auto kDefaultBudget = seconds(300);
+
+bool IsFuseMount(const std::string& path) {
+  struct statfs st {};
+  if (::statfs(path.c_str(), &st) != 0) return false;
+  return static_cast<long>(st.f_type) == kFuseSuperMagic;
+}
+
+std::string Tail(const std::string& text, size_t n = 6000) {
+  return text.size() <= n ? text : "..." + text.substr(text.size() - n);
+}
+
+std::string SlurpFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+uint64_t ParseSize(const std::string& text) {
+  if (text.empty()) return kMiB;
+  char* end = nullptr;
+  uint64_t v = std::strtoull(text.c_str(), &end, 10);
+  switch (end && *end ? *end : ' ') {
+    case 'k':
+    case 'K':
+      return v * kKiB;
+    case 'm':
+    case 'M':
+      return v * kMiB;
+    case 'g':
+    case 'G':
+      return v * 1024 * kMiB;
+    default:
+      return v;
+  }
+}
+
+std::vector<char*> Argv(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  return argv;
+}
+
+// Child side of fork: dies with its parent, stdin from /dev/null, stdout and stderr to
+// out_fd. Only async-signal-safe calls.
+void ChildSetup(int out_fd) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  int in = ::open("/dev/null", O_RDONLY);
+  if (in >= 0) ::dup2(in, 0);
+  ::dup2(out_fd, 1);
+  ::dup2(out_fd, 2);
+}
+
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+bool NativeMode() {
+  const char* dir = std::getenv("SOPFS_TEST_NATIVE_DIR");
+  return dir != nullptr && *dir != '\0';
+}
+
+std::string ErrnoText(int err) {
+  return std::string(std::strerror(err)) + " (errno " + std::to_string(err) + ")";
+}
+
+CommandResult RunCommand(const std::vector<std::string>& args, seconds timeout) {
+  CommandResult result;
+  const char* tmp = std::getenv("TMPDIR");
+  std::string out_path = std::string(tmp && *tmp ? tmp : "/tmp") + "/sopfs-cmd-XXXXXX";
+  int out_fd = ::mkstemp(out_path.data());
+  if (out_fd < 0) {
+    result.output = "mkstemp: " + ErrnoText();
+    return result;
+  }
+  ::unlink(out_path.c_str());
+  auto argv = Argv(args);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ChildSetup(out_fd);
+    ::execvp(argv[0], argv.data());
+    _exit(127);
+  }
+  if (pid < 0) {
+    result.output = "fork: " + ErrnoText();
+    ::close(out_fd);
+    return result;
+  }
+  result.started = true;
+  int status = 0;
+  const auto deadline = Clock::now() + timeout;
+  bool reaped = false;
+  while (!reaped) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      reaped = true;
+      break;
+    }
+    if (Clock::now() >= deadline) {
+      result.timed_out = true;
+      ::kill(pid, SIGKILL);
+      const auto reap_deadline = Clock::now() + seconds(30);
+      while (Clock::now() < reap_deadline) {
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+          reaped = true;
+          break;
+        }
+        std::this_thread::sleep_for(milliseconds(10));
+      }
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  if (reaped && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  ::lseek(out_fd, 0, SEEK_SET);
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(out_fd, buf, sizeof buf)) > 0) result.output.append(buf, n);
+  ::close(out_fd);
+  return result;
+}
+
+bool HaveProgram(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    if (dir.empty()) continue;
+    std::string full = dir + "/" + name;
+    if (::access(full.c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------
+
+MountedVolume::MountedVolume() {
+  native_ = NativeMode();
+  std::string parent;
+  if (native_) {
+    parent = std::getenv("SOPFS_TEST_NATIVE_DIR");
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+  } else {
+    const char* tmp = std::getenv("TMPDIR");
+    parent = tmp && *tmp ? tmp : "/tmp";
+  }
+  std::string tmpl = parent + "/sopfs-fusetest-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp " << tmpl << ": " << ErrnoText();
+    return;
+  }
+  base_ = tmpl;
+  // Other users (the permission tests) must be able to reach the mountpoint.
+  ::chmod(base_.c_str(), 0755);
+  volume_ = base_ + "/vol";
+  mountpoint_ = base_ + "/mnt";
+  scratch_ = base_ + "/scratch";
+  log_path_ = base_ + "/daemon.log";
+  ::mkdir(mountpoint_.c_str(), 0755);
+  ::mkdir(scratch_.c_str(), 0755);
+  ::chmod(mountpoint_.c_str(), 0755);
+  deadline_ = Clock::now() + kDefaultBudget;
+}
+
+MountedVolume::~MountedVolume() {
+  if (pid_.load() > 0) ForceKill();
+  StopWatchdog();
+  RemoveTree();
+}
+
+void MountedVolume::Format(const Options& options) {
+  ASSERT_FALSE(base_.empty()) << "no temporary directory";
+  options_ = options;
+  chunk_size_ = ParseSize(options.chunk_size);
+  if (native_) return;
+  std::vector<std::string> args = {SOPFS_BIN, "format", volume_};
+  if (!options.chunk_size.empty()) {
+    args.push_back("--chunk-size");
+    args.push_back(options.chunk_size);
+  }
+  CommandResult r = RunCommand(args, seconds(120));
+  ASSERT_TRUE(r.started) << r.output;
+  ASSERT_FALSE(r.timed_out) << "sopfs format did not finish in 120 s: " << r.output;
+  ASSERT_EQ(r.exit_code, 0) << "sopfs format " << volume_ << " failed: " << r.output;
+}
+
+void MountedVolume::Mount() {
+  ASSERT_FALSE(mounted_) << "already mounted";
+  if (native_) {
+    mounted_ = true;
+    return;
+  }
+  ASSERT_FALSE(IsFuseMount(mountpoint_)) << mountpoint_ << " is already a FUSE mount";
+  StartWatchdog();
+  {
+    std::ofstream log(log_path_, std::ios::app);
+    log << "==== sopfs mount " << volume_ << " " << mountpoint_ << " -f\n";
+  }
+  std::vector<std::string> args = {SOPFS_BIN, "mount", volume_, mountpoint_, "-f"};
+  for (const auto& o : options_.mount_options) {
+    args.push_back("-o");
+    args.push_back(o);
+  }
+  auto argv = Argv(args);
+  int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(log_fd, 0) << log_path_ << ": " << ErrnoText();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ChildSetup(log_fd);
+    ::execv(argv[0], argv.data());
+    _exit(127);
+  }
+  ::close(log_fd);
+  ASSERT_GT(pid, 0) << "fork: " << ErrnoText();
+  // A statfs that hangs because the daemon never answers is cut by the watchdog.
+  Clock::time_point saved;
+  {
+    std::lock_guard lock(mu_);
+    pid_ = pid;
+    saved = deadline_;
+    deadline_ = std::min(deadline_, Clock::now() + kMountBound + seconds(5));
+    cv_.notify_all();
+  }
+  const auto limit = Clock::now() + kMountBound;
+  bool ready = false;
+  int status = 0;
+  while (!ready) {
+    {
+      std::lock_guard lock(mu_);
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pid_ = -1;
+        break;
+      }
+    }
+    if (IsFuseMount(mountpoint_)) {
+      ready = true;
+      break;
+    }
+    if (Clock::now() >= limit) break;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  {
+    std::lock_guard lock(mu_);
+    deadline_ = saved;
+    cv_.notify_all();
+  }
+  if (!ready) {
+    bool exited = pid_.load() < 0;
+    if (!exited) ForceKill();
+    std::string how = "sopfs mount did not make " + mountpoint_ + " a FUSE mount within 20 s";
+    if (exited) {
+      how = "sopfs mount exited (" +
+            (WIFEXITED(status) ? "exit code " + std::to_string(WEXITSTATUS(status))
+                               : "signal " + std::to_string(WTERMSIG(status))) +
+            ") before " + mountpoint_ + " became a FUSE mount";
+    }
+    FAIL() << how << "; daemon stderr:\n" << Tail(DaemonLog()) << ReportWatchdog();
+  }
+  mounted_ = true;
+}
+
+void MountedVolume::Unmount() {
+  ASSERT_TRUE(mounted_) << "not mounted";
+  if (native_) {
+    mounted_ = false;
+    return;
+  }
+  CommandResult r = RunCommand({"fusermount3", "-u", mountpoint_}, seconds(60));
+  if (r.timed_out || r.exit_code != 0) {
+    ForceKill();
+    FAIL() << "fusermount3 -u " << mountpoint_
+           << (r.timed_out ? " timed out" : " failed (exit " + std::to_string(r.exit_code) + ")")
+           << ": " << r.output << ReportWatchdog() << "\ndaemon stderr:\n"
+           << Tail(DaemonLog());
+  }
+  int status = 0;
+  if (!WaitDaemon(kDaemonExitBound, &status)) {
+    ForceKill();
+    FAIL() << "daemon did not exit within " << kDaemonExitBound.count()
+           << " s of fusermount3 -u; daemon stderr:\n"
+           << Tail(DaemonLog());
+  }
+  mounted_ = false;
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "daemon did not exit 0 after unmount (wait status " << status
+      << (WIFSIGNALED(status) ? ", signal " + std::to_string(WTERMSIG(status)) : std::string())
+      << (WIFEXITED(status) ? ", exit " + std::to_string(WEXITSTATUS(status)) : std::string())
+      << ")" << ReportWatchdog() << "; daemon stderr:\n"
+      << Tail(DaemonLog());
+}
+
+void MountedVolume::Remount() {
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  ASSERT_NO_FATAL_FAILURE(Mount());
+}
+
+void MountedVolume::KillDaemon() {
+  ASSERT_TRUE(mounted_) << "not mounted";
+  if (native_) return;
+  pid_t pid = pid_.load();
+  ASSERT_GT(pid, 0) << "daemon already gone" << ReportWatchdog();
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ASSERT_TRUE(WaitDaemon(seconds(30), &status)) << "daemon not reaped 30 s after SIGKILL";
+  mounted_ = false;
+  CommandResult r = RunCommand({"fusermount3", "-u", "-z", mountpoint_}, seconds(30));
+  ASSERT_EQ(r.exit_code, 0) << "fusermount3 -u -z " << mountpoint_ << ": " << r.output;
+  ASSERT_FALSE(IsFuseMount(mountpoint_)) << "still a FUSE mount after lazy unmount";
+}
+
+void MountedVolume::SetWatchdog(seconds budget) {
+  std::lock_guard lock(mu_);
+  deadline_ = Clock::now() + budget;
+  cv_.notify_all();
+}
+
+std::string MountedVolume::Path(std::string_view rel) const {
+  std::string p = mountpoint_;
+  if (!rel.empty()) {
+    p += '/';
+    p += rel;
+  }
+  return p;
+}
+
+std::string MountedVolume::DaemonLog() const { return SlurpFile(log_path_); }
+
+void MountedVolume::StartWatchdog() {
+  if (watchdog_.joinable()) return;
+  watchdog_ = std::thread([this] {
+    std::unique_lock lock(mu_);
+    while (!stop_watchdog_) {
+      if (Clock::now() >= deadline_) {
+        pid_t pid = pid_.load();
+        if (pid > 0) {
+          watchdog_fired_ = true;
+          ::kill(pid, SIGKILL);
+        }
+        deadline_ = Clock::now() + std::chrono::hours(24 * 365);
+        continue;
+      }
+      cv_.wait_until(lock, deadline_);
+    }
+  });
+}
+
+void MountedVolume::StopWatchdog() {
+  {
+    std::lock_guard lock(mu_);
+    stop_watchdog_ = true;
+    cv_.notify_all();
+  }
+  if (watchdog_.joinable()) watchdog_.join();
+}
+
+bool MountedVolume::WaitDaemon(milliseconds bound, int* status) {
+  const auto deadline = Clock::now() + bound;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      pid_t pid = pid_.load();
+      if (pid <= 0) {
+        *status = 0;
+        return true;
+      }
+      pid_t r = ::waitpid(pid, status, WNOHANG);
+      if (r == pid || (r < 0 && errno == ECHILD)) {
+        pid_ = -1;
+        return true;
+      }
+    }
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+}
+
+void MountedVolume::ForceKill() {
+  {
+    std::lock_guard lock(mu_);
+    pid_t pid = pid_.load();
+    if (pid > 0) ::kill(pid, SIGKILL);
+  }
+  int status = 0;
+  WaitDaemon(seconds(30), &status);
+  if (!native_ && IsFuseMount(mountpoint_)) {
+    RunCommand({"fusermount3", "-u", "-z", mountpoint_}, seconds(30));
+  }
+  mounted_ = false;
+}
+
+void MountedVolume::RemoveTree() {
+  if (base_.empty()) return;
+  if (!native_ && IsFuseMount(mountpoint_)) {
+    std::fprintf(stderr, "mount_fixture: %s is still mounted; leaving %s\n", mountpoint_.c_str(),
+                 base_.c_str());
+    return;
+  }
+  const char* keep = std::getenv("SOPFS_TEST_KEEP");
+  if (keep && *keep && ::testing::Test::HasFailure()) {
+    std::fprintf(stderr, "mount_fixture: kept %s\n", base_.c_str());
+    return;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(base_, ec);
+}
+
+std::string MountedVolume::ReportWatchdog() {
+  return watchdog_fired_.load()
+             ? "\n[the watchdog killed the daemon: the test ran past its time budget, a "
+               "request probably hung]"
+             : "";
+}
+
+// ---------------------------------------------------------------------------------------
+
+void FuseFsTest::SetUp() {
+  ASSERT_NO_FATAL_FAILURE(vol_.Format(VolumeOptions()));
+  ASSERT_NO_FATAL_FAILURE(vol_.Mount());
+}
+
+void FuseFsTest::TearDown() {
+  if (vol_.mounted()) {
+    ASSERT_NO_FATAL_FAILURE(vol_.Unmount());
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+void FillPattern(uint64_t seed, uint64_t offset, char* out, size_t n) {
+  const uint64_t key = (seed + 1) * 0xD1B54A32D192ED03ULL;
+  size_t i = 0;
+  while (i < n) {
+    const uint64_t pos = offset + i;
+    const uint64_t v = Mix((pos / 8) ^ key);
+    const unsigned b = pos % 8;
+    if (b == 0 && n - i >= 8) {
+      std::memcpy(out + i, &v, 8);
+      i += 8;
+    } else {
+      out[i++] = static_cast<char>(v >> (8 * b));
+    }
+  }
+}
+
+std::string Pattern(uint64_t seed, uint64_t offset, size_t n) {
+  std::string s(n, '\0');
+  FillPattern(seed, offset, s.data(), n);
+  return s;
+}
+
+void PwriteAll(int fd, std::string_view data, uint64_t offset) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, offset + done);
+    if (n < 0 && errno == EINTR) continue;
+    ASSERT_GT(n, 0) << "pwrite of " << data.size() - done << " bytes at " << offset + done << ": "
+                    << ErrnoText();
+    done += n;
+  }
+}
+
+std::string PreadUpTo(int fd, uint64_t offset, size_t n) {
+  std::string out(n, '\0');
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::pread(fd, out.data() + done, n - done, offset + done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      ADD_FAILURE() << "pread of " << n - done << " bytes at " << offset + done << ": "
+                    << ErrnoText();
+      break;
+    }
+    if (r == 0) break;
+    done += r;
+  }
+  out.resize(done);
+  return out;
+}
+
+void WriteFile(const std::string& path, std::string_view data, mode_t mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  ASSERT_GE(fd, 0) << "open " << path << ": " << ErrnoText();
+  PwriteAll(fd, data, 0);
+  int rc = ::close(fd);
+  ASSERT_EQ(rc, 0) << "close " << path << ": " << ErrnoText();
+}
+
+std::string ReadFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    ADD_FAILURE() << "open " << path << ": " << ErrnoText();
+    return "<open failed>";
+  }
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ADD_FAILURE() << "read " << path << ": " << ErrnoText();
+      break;
+    }
+    if (n == 0) break;
+    out.append(buf, n);
+  }
+  ::close(fd);
+  return out;
+}
+
+void WritePatternFile(const std::string& path, uint64_t seed, uint64_t size, size_t block) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << "open " << path << ": " << ErrnoText();
+  std::string buf(block, '\0');
+  for (uint64_t off = 0; off < size; off += block) {
+    const size_t n = std::min<uint64_t>(block, size - off);
+    FillPattern(seed, off, buf.data(), n);
+    size_t done = 0;
+    while (done < n) {
+      ssize_t w = ::write(fd, buf.data() + done, n - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        int err = errno;
+        ::close(fd);
+        FAIL() << "write " << path << " at " << off + done << ": " << ErrnoText(err);
+      }
+      done += w;
+    }
+  }
+  int rc = ::close(fd);
+  ASSERT_EQ(rc, 0) << "close " << path << " (commit) after writing " << size
+                   << " bytes: " << ErrnoText();
+}
+
+void ExpectPatternFile(const std::string& path, uint64_t seed, uint64_t size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << "open " << path << ": " << ErrnoText();
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd, &st), 0) << ErrnoText();
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), size) << path << " size";
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  const size_t kBlock = kMiB;
+  std::string got(kBlock, '\0'), want(kBlock, '\0');
+  uint64_t off = 0;
+  for (;;) {
+    size_t filled = 0;
+    while (filled < kBlock) {
+      ssize_t n = ::read(fd, got.data() + filled, kBlock - filled);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        int err = errno;
+        ::close(fd);
+        FAIL() << "read " << path << " at " << off + filled << ": " << ErrnoText(err);
+      }
+      if (n == 0) break;
+      filled += n;
+    }
+    if (filled == 0) break;
+    if (off + filled > size) {
+      ::close(fd);
+      FAIL() << path << ": read past the expected size " << size << " (got bytes up to "
+             << off + filled << ")";
+    }
+    FillPattern(seed, off, want.data(), filled);
+    if (std::memcmp(got.data(), want.data(), filled) != 0) {
+      int64_t at = FirstDifference(std::string_view(got.data(), filled),
+                                   std::string_view(want.data(), filled));
+      ::close(fd);
+      FAIL() << path << ": wrong byte at offset " << off + at << " (of " << size << ")";
+    }
+    off += filled;
+    if (filled < kBlock) break;
+  }
+  ::close(fd);
+  EXPECT_EQ(off, size) << path << ": read ended early";
+}
+
+int64_t FirstDifference(std::string_view a, std::string_view b) {
+  const size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return static_cast<int64_t>(i);
+  }
+  return a.size() == b.size() ? -1 : static_cast<int64_t>(n);
+}
+
+std::vector<std::string> ListDir(const std::string& path) {
+  std::vector<std::string> names;
+  DIR* dir = ::opendir(path.c_str());
+  if (dir == nullptr) {
+    ADD_FAILURE() << "opendir " << path << ": " << ErrnoText();
+    return names;
+  }
+  int dots = 0, dotdots = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent* e = ::readdir(dir);
+    if (e == nullptr) {
+      if (errno != 0) ADD_FAILURE() << "readdir " << path << ": " << ErrnoText();
+      break;
+    }
+    std::string name = e->d_name;
+    if (name == ".") {
+      ++dots;
+    } else if (name == "..") {
+      ++dotdots;
+    } else {
+      names.push_back(std::move(name));
+    }
+  }
+  ::closedir(dir);
+  EXPECT_EQ(dots, 1) << "readdir " << path << " lists '.' " << dots << " times";
+  EXPECT_EQ(dotdots, 1) << "readdir " << path << " lists '..' " << dotdots << " times";
+  std::sort(names.begin(), names.end());
+  auto dup = std::adjacent_find(names.begin(), names.end());
+  EXPECT_TRUE(dup == names.end()) << "readdir " << path << " lists '" << *dup << "' twice";
+  return names;
+}
+
+}  // namespace sopfs::fusetest

@@ -1,0 +1,155 @@
+// Test harness for the file system through a real mount: a temporary volume formatted
+// with the `sopfs` binary (SOPFS_BIN), mounted with `sopfs mount VOL MNT -f` as a child
+// process, unmounted (fusermount3 -u), remounted, or killed with SIGKILL.
+//
+// Every wait is bounded: mount readiness (20 s), daemon exit, helper commands. A
+// watchdog thread kills the daemon when a test runs past its budget, so a hung FUSE
+// request turns into ENOTCONN and a failed test instead of a hung one.
+//
+// Native mode: when the environment variable SOPFS_TEST_NATIVE_DIR is set, no daemon
+// runs; the "mount" is a fresh subdirectory of that directory, remount is a no-op, and
+// crash tests skip. It exists to debug the tests' own logic against a local file system;
+// CI never sets it.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace sopfs::fusetest {
+
+constexpr uint64_t kKiB = 1024;
+constexpr uint64_t kMiB = 1024 * kKiB;
+
+// True when SOPFS_TEST_NATIVE_DIR is set (no daemon; see above).
+bool NativeMode();
+
+// "strerror(errno) (errno N)" for assertion messages.
+std::string ErrnoText(int err);
+inline std::string ErrnoText() { return ErrnoText(errno); }
+
+struct CommandResult {
+  bool started = false;
+  bool timed_out = false;
+  int exit_code = -1;  // the exit status, or -1 when killed by a signal / not started
+  std::string output;  // stdout and stderr together
+};
+
+// Runs argv[0] (looked up in PATH) with stdin from /dev/null, collecting its output;
+// kills it with SIGKILL after `timeout`.
+CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::seconds timeout);
+
+// True when `name` is an executable in PATH.
+bool HaveProgram(const std::string& name);
+
+// A temporary volume and its mountpoint. Methods that can fail use gtest fatal
+// assertions: wrap calls in ASSERT_NO_FATAL_FAILURE.
+class MountedVolume {
+ public:
+  struct Options {
+    std::string chunk_size;                  // `--chunk-size` for format; empty: default
+    std::vector<std::string> mount_options;  // each passed as `-o OPTION`
+  };
+
+  MountedVolume();
+  ~MountedVolume();
+  MountedVolume(const MountedVolume&) = delete;
+  MountedVolume& operator=(const MountedVolume&) = delete;
+
+  void Format(const Options& options);
+  void Mount();
+  // fusermount3 -u, then the daemon must exit 0 within its bound.
+  void Unmount();
+  void Remount();
+  // SIGKILL the daemon, reap it, lazily unmount the dead mount (fusermount3 -u -z).
+  void KillDaemon();
+
+  // Seconds from now after which the watchdog kills the daemon (default 300).
+  void SetWatchdog(std::chrono::seconds budget);
+
+  bool native() const { return native_; }
+  bool mounted() const { return mounted_; }
+  uint64_t chunk_size() const { return chunk_size_; }
+  const std::string& root() const { return mountpoint_; }
+  // `rel` under the mountpoint.
+  std::string Path(std::string_view rel) const;
+  // A plain local directory (not on the mount) for reference copies.
+  const std::string& scratch() const { return scratch_; }
+  // The daemon's stderr so far (all mounts of this volume).
+  std::string DaemonLog() const;
+
+ private:
+  void StartWatchdog();
+  void StopWatchdog();
+  bool DaemonAlive();
+  // waitpid with a bound; true when reaped, with the wait status in *status.
+  bool WaitDaemon(std::chrono::milliseconds bound, int* status);
+  void ForceKill();  // SIGKILL + reap + lazy unmount, no assertions
+  void RemoveTree();
+  std::string ReportWatchdog();
+
+  bool native_ = false;
+  bool mounted_ = false;
+  uint64_t chunk_size_ = kMiB;
+  std::string base_;
+  std::string volume_;
+  std::string mountpoint_;
+  std::string scratch_;
+  std::string log_path_;
+  Options options_;
+  std::atomic<pid_t> pid_{-1};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_watchdog_ = false;
+  std::chrono::steady_clock::time_point deadline_;
+  std::atomic<bool> watchdog_fired_{false};
+  std::thread watchdog_;
+};
+
+// Base fixture: formats and mounts a fresh volume before each test and unmounts it
+// cleanly after (a daemon that does not exit 0 fails the test).
+class FuseFsTest : public ::testing::Test {
+ protected:
+  // Override to change the volume (chunk size, mount options).
+  virtual MountedVolume::Options VolumeOptions() const { return {}; }
+  void SetUp() override;
+  void TearDown() override;
+
+  std::string P(std::string_view rel) const { return vol_.Path(rel); }
+
+  MountedVolume vol_;
+};
+
+// ---- file helpers (assertion messages name the path and the errno) ----
+
+// Deterministic bytes: the byte at absolute offset `off` of stream `seed`.
+void FillPattern(uint64_t seed, uint64_t offset, char* out, size_t n);
+std::string Pattern(uint64_t seed, uint64_t offset, size_t n);
+
+// Writes all of `data` at `offset` (pwrite loop).
+void PwriteAll(int fd, std::string_view data, uint64_t offset);
+// Reads up to n bytes at offset (pread loop until n or EOF).
+std::string PreadUpTo(int fd, uint64_t offset, size_t n);
+
+void WriteFile(const std::string& path, std::string_view data, mode_t mode = 0644);
+std::string ReadFile(const std::string& path);
+// Writes `size` bytes of pattern `seed` in `block`-sized writes (creating/truncating).
+void WritePatternFile(const std::string& path, uint64_t seed, uint64_t size, size_t block);
+// The file holds exactly `size` bytes of pattern `seed` (reports the first bad offset).
+void ExpectPatternFile(const std::string& path, uint64_t seed, uint64_t size);
+// Index of the first differing byte, or -1 when equal (sizes included).
+int64_t FirstDifference(std::string_view a, std::string_view b);
+// The names in a directory, without . and ..; fails on duplicates or a missing ./..
+std::vector<std::string> ListDir(const std::string& path);
+
+}  // namespace sopfs::fusetest

@@ -1,0 +1,184 @@
+#include "tools/bench_fs_phases.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <functional>
+
+#include "tools/bench_fs_cache.h"
+#include "tools/bench_fs_proc.h"
+#include "tools/bench_fs_watchdog.h"
+#include "tools/bench_fs_workload.h"
+
+namespace sopfs::tools {
+namespace {
+
+constexpr double kMiB = 1048576.0;
+
+// One file system under test: the mount (its disk work is done by the daemon) or the
+// native folder (done by this process).
+struct Side {
+  const char* name;
+  std::string dir;
+  pid_t pid;  // whose /proc/PID/io counts the disk bytes; 0 for this process
+  SideFigures* out;
+  std::string operator/(const std::string& file) const { return dir + "/" + file; }
+};
+
+class PhaseRunner {
+ public:
+  PhaseRunner(const FsPlan& plan, FsFigures& f) : plan_(plan), f_(f) {
+    if (!plan.mount_dir.empty()) sides_.push_back({"sopfs", plan.mount_dir, plan.daemon, &f.sopfs});
+    sides_.push_back({"native", plan.native_dir, 0, &f.native});
+  }
+
+  Status Run() {
+    SOPFS_RETURN_IF_ERROR(Each("sequential write", [&](const Side& s) { return SeqWrite(s); }));
+    SOPFS_RETURN_IF_ERROR(Each("sequential read", [&](const Side& s) { return SeqRead(s); }));
+    SOPFS_RETURN_IF_ERROR(
+        Each("random reads QD1", [&](const Side& s) { return RandomReads(s, 1); }));
+    SOPFS_RETURN_IF_ERROR(
+        Each("random reads QD16", [&](const Side& s) { return RandomReads(s, 16); }));
+    SOPFS_RETURN_IF_ERROR(Each("4 KiB overwrite", [&](const Side& s) { return Overwrite(s); }));
+    SOPFS_RETURN_IF_ERROR(Each("small-file creates", [&](const Side& s) { return Creates(s); }));
+    SOPFS_RETURN_IF_ERROR(Each("copy", [&](const Side& s) { return Copy(s); }));
+    if (plan_.daemon > 0) f_.daemon_peak_rss_mib = PeakMiB(plan_.daemon);
+    return Status::Ok();
+  }
+
+ private:
+  Status Each(const std::string& phase, const std::function<Status(const Side&)>& run) {
+    for (const Side& s : sides_) {
+      if (plan_.watchdog) plan_.watchdog->SetPhase(phase + " on " + s.name);
+      Status st = run(s);
+      if (!st.ok()) {
+        return Status::Error(st.code(), phase + " on " + s.name + ": " + st.message());
+      }
+    }
+    return Status::Ok();
+  }
+
+  std::string Label(const Side& s, const char* what) const {
+    return std::string(what) + " (" + s.name + ")";
+  }
+
+  Result<ProcIo> Io(const Side& s) const { return ReadProcIo(s.pid); }
+
+  static double PeakMiB(pid_t pid) {
+    auto mem = ReadProcMemory(pid);
+    return mem.ok() ? static_cast<double>(mem->peak_bytes) / kMiB : 0;
+  }
+
+  void DropCaches() {
+    const CacheDrop how = DropPageCache(plan_.cache_paths);
+    f_.cache_drop = DescribeCacheDrop(how);
+    f_.cache_dropped_fully = how == CacheDrop::kDropCaches;
+  }
+
+  // Lets write-back of earlier phases (ours and the daemon's) finish first.
+  void Settle(const Side& s) {
+    sync();
+    if (s.pid > 0) (void)WaitForQuietWrites(s.pid, 0.5, 30);
+  }
+
+  Status SeqWrite(const Side& s) {
+    Settle(s);
+    auto before = Io(s);
+    if (!before.ok()) return before.status();
+    auto t = WriteFileSequential(s / "big", plan_.size, Label(s, "sequential write"));
+    if (!t.ok()) return t.status();
+    auto after = Io(s);
+    if (!after.ok()) return after.status();
+    s.out->seq_write_mib_s = t->MiBs();
+    const double disk = s.pid > 0 ? static_cast<double>(after->write_bytes - before->write_bytes)
+                                  : static_cast<double>(t->bytes);
+    s.out->seq_write_disk_mib_s = disk / kMiB / t->seconds;
+    if (s.pid > 0) f_.daemon_rss_after_write_mib = PeakMiB(s.pid);
+    return Status::Ok();
+  }
+
+  Status SeqRead(const Side& s) {
+    DropCaches();
+    auto before = Io(s);
+    if (!before.ok()) return before.status();
+    auto t = ReadFileSequential(s / "big", plan_.size, Label(s, "sequential read"));
+    if (!t.ok()) return t.status();
+    auto after = Io(s);
+    if (!after.ok()) return after.status();
+    s.out->seq_read_mib_s = t->MiBs();
+    s.out->seq_read_disk_mib_s =
+        static_cast<double>(after->read_bytes - before->read_bytes) / kMiB / t->seconds;
+    return Status::Ok();
+  }
+
+  Status RandomReads(const Side& s, int depth) {
+    DropCaches();
+    const auto offsets = RandomOffsets(plan_.size, plan_.rand_ops, 4242 + depth);
+    auto t = ReadRandom(s / "big", offsets, depth, plan_.rand_seconds,
+                        Label(s, depth == 1 ? "random reads QD1" : "random reads QD16"));
+    if (!t.ok()) return t.status();
+    (depth == 1 ? s.out->rand_qd1_iops : s.out->rand_qd16_iops) = t->OpsPerSecond();
+    return Status::Ok();
+  }
+
+  Status Overwrite(const Side& s) {
+    std::string file = s / "big";
+    uint64_t file_size = plan_.size;
+    if (plan_.size < plan_.overwrite_size) {
+      file = s / "overwrite";
+      file_size = plan_.overwrite_size;
+      auto t = WriteFileSequential(file, file_size, Label(s, "file for the overwrite"));
+      if (!t.ok()) return t.status();
+    }
+    f_.overwrite_file_bytes = file_size;
+    // The middle of the chunk in the middle of the file, 4 KiB aligned: one chunk only.
+    const uint64_t chunk = plan_.chunk_size;
+    uint64_t offset = (file_size / 2 / chunk) * chunk + chunk / 2;
+    offset = std::min(offset, file_size - 4096) / 4096 * 4096;
+    Settle(s);
+    const pid_t pid = s.pid;
+    auto cost = OverwriteBlock(file, offset, [pid] {
+      auto io = ReadProcIo(pid);
+      return io.ok() ? io->write_bytes : 0;
+    });
+    if (!cost.ok()) return cost.status();
+    s.out->overwrite_disk_bytes = cost->write_fsync_bytes;
+    s.out->overwrite_close_disk_bytes = cost->close_bytes;
+    s.out->overwrite_ms = cost->seconds * 1000;
+    std::fprintf(stderr, "4 KiB overwrite at offset %llu (%s): %llu bytes written, %.2f ms\n",
+                 static_cast<unsigned long long>(offset), s.name,
+                 static_cast<unsigned long long>(cost->write_fsync_bytes), cost->seconds * 1000);
+    return Status::Ok();
+  }
+
+  Status Creates(const Side& s) {
+    const std::string dir = s / "small";
+    if (mkdir(dir.c_str(), 0755) != 0) return Status::Error(errno, "mkdir " + dir);
+    Settle(s);
+    auto t = CreateFiles(dir, plan_.files, plan_.file_size, Label(s, "small-file creates"));
+    if (!t.ok()) return t.status();
+    s.out->creates_per_s = t->OpsPerSecond();
+    SOPFS_RETURN_IF_ERROR(RemoveFiles(dir, plan_.files, Label(s, "removing small files")));
+    if (rmdir(dir.c_str()) != 0) return Status::Error(errno, "rmdir " + dir);
+    return Status::Ok();
+  }
+
+  Status Copy(const Side& s) {
+    Settle(s);
+    auto t = CopyFile(s / "big", s / "big.copy", Label(s, "copy"));
+    if (!t.ok()) return t.status();
+    s.out->copy_mib_s = t->MiBs();
+    return Status::Ok();
+  }
+
+  const FsPlan& plan_;
+  FsFigures& f_;
+  std::vector<Side> sides_;
+};
+
+}  // namespace
+
+Status RunFsPhases(const FsPlan& plan, FsFigures& f) { return PhaseRunner(plan, f).Run(); }
+
+}  // namespace sopfs::tools

@@ -1,0 +1,150 @@
+#include "tools/bench_fs_report.h"
+
+#include <cstdio>
+
+#include "tools/json_line.h"
+
+namespace sopfs::tools {
+namespace {
+
+// The goals.
+constexpr double kSeqWriteGoal = 0.6;  // of native disk bytes/s, parity counted
+constexpr double kSeqReadGoal = 0.7;   // of native bytes/s
+constexpr double kCreatesGoal = 0.2;   // of native creates/s
+constexpr double kRssGoalMiB = 512;    // daemon peak RSS, below
+
+double Ratio(double a, double b) { return b > 0 ? a / b : 0; }
+
+struct Goals {
+  bool seq_write, seq_read, overwrite, creates, rss;
+};
+
+Goals Check(const FsFigures& f) {
+  return {
+      .seq_write =
+          Ratio(f.sopfs.seq_write_disk_mib_s, f.native.seq_write_disk_mib_s) >= kSeqWriteGoal,
+      .seq_read = Ratio(f.sopfs.seq_read_mib_s, f.native.seq_read_mib_s) >= kSeqReadGoal,
+      .overwrite = !f.native_only && f.sopfs.overwrite_disk_bytes <= f.OverwriteGoalBytes(),
+      .creates = Ratio(f.sopfs.creates_per_s, f.native.creates_per_s) >= kCreatesGoal,
+      .rss = !f.native_only && f.daemon_peak_rss_mib < kRssGoalMiB,
+  };
+}
+
+const char* Verdict(bool ok) { return ok ? "ok" : "MISSED"; }
+
+void Row(const char* name, double sopfs, double native, const char* format, const char* goal,
+         const char* verdict) {
+  char a[32], b[32], r[32];
+  std::snprintf(a, sizeof a, format, sopfs);
+  std::snprintf(b, sizeof b, format, native);
+  std::snprintf(r, sizeof r, "%.2f", Ratio(sopfs, native));
+  std::printf("%-34s %12s %12s %7s  %-14s %s\n", name, a, b, r, goal, verdict);
+}
+
+}  // namespace
+
+uint64_t FsFigures::OverwriteGoalBytes() const {
+  return k > 0 ? chunk_size * static_cast<uint64_t>(k + m) / static_cast<uint64_t>(k) + (256 << 10)
+               : 0;
+}
+
+void PrintFsTable(const FsFigures& f) {
+  const Goals g = Check(f);
+  std::printf(
+      "sopfs bench fs: %.2f GiB file, chunk %llu KiB, erasure %d+%d; %llu small files; "
+      "%llu random reads per depth\n",
+      static_cast<double>(f.size_bytes) / 1073741824.0,
+      static_cast<unsigned long long>(f.chunk_size >> 10), f.k, f.m,
+      static_cast<unsigned long long>(f.files), static_cast<unsigned long long>(f.rand_ops));
+  std::printf(
+      "page cache dropped before reads with %s; random reads are buffered 4 KiB "
+      "preads with POSIX_FADV_RANDOM (no O_DIRECT, which FUSE may not offer)\n",
+      f.cache_drop.c_str());
+  if (f.native_only) std::printf("NATIVE ONLY: no sopfs figures\n");
+  std::printf("%-34s %12s %12s %7s  %-14s %s\n", "", "sopfs", "native", "ratio", "goal", "");
+  const SideFigures& s = f.sopfs;
+  const SideFigures& n = f.native;
+  Row("seq write MiB/s (data)", s.seq_write_mib_s, n.seq_write_mib_s, "%.0f", "", "");
+  Row("seq write MiB/s (disk, +parity)", s.seq_write_disk_mib_s, n.seq_write_disk_mib_s, "%.0f",
+      ">= 0.60", Verdict(g.seq_write));
+  Row("seq read MiB/s (data)", s.seq_read_mib_s, n.seq_read_mib_s, "%.0f", ">= 0.70",
+      Verdict(g.seq_read));
+  Row("seq read MiB/s (disk reads)", s.seq_read_disk_mib_s, n.seq_read_disk_mib_s, "%.0f", "", "");
+  Row("random 4 KiB read QD1 IOPS", s.rand_qd1_iops, n.rand_qd1_iops, "%.0f", "", "");
+  Row("random 4 KiB read QD16 IOPS", s.rand_qd16_iops, n.rand_qd16_iops, "%.0f", "", "");
+  char goal[32];
+  std::snprintf(goal, sizeof goal, "<= %.0f KiB",
+                static_cast<double>(f.OverwriteGoalBytes()) / 1024);
+  Row("4 KiB overwrite+fsync: KiB written", static_cast<double>(s.overwrite_disk_bytes) / 1024,
+      static_cast<double>(n.overwrite_disk_bytes) / 1024, "%.0f", goal, Verdict(g.overwrite));
+  Row("  then close: KiB written", static_cast<double>(s.overwrite_close_disk_bytes) / 1024,
+      static_cast<double>(n.overwrite_close_disk_bytes) / 1024, "%.0f", "", "");
+  Row("  pwrite+fsync ms", s.overwrite_ms, n.overwrite_ms, "%.2f", "", "");
+  Row("creates/s (1 KiB files, no fsync)", s.creates_per_s, n.creates_per_s, "%.0f", ">= 0.20",
+      Verdict(g.creates));
+  Row("copy MiB/s (read+write+fsync)", s.copy_mib_s, n.copy_mib_s, "%.0f", "", "");
+  std::printf(
+      "daemon peak RSS: %.0f MiB after the sequential write, %.0f MiB at the end "
+      "(after the copy); goal < 512 MiB: %s\n",
+      f.daemon_rss_after_write_mib, f.daemon_peak_rss_mib, Verdict(g.rss));
+  std::printf("benchmark peak RSS: %.0f MiB\n", f.bench_peak_rss_mib);
+  std::printf(
+      "disk bytes are /proc/PID/io write_bytes/read_bytes of the daemon; ext4 metadata "
+      "and journal writes done by kernel threads are not counted\n");
+}
+
+std::string FsJsonLine(const FsFigures& f) {
+  const Goals g = Check(f);
+  const SideFigures& s = f.sopfs;
+  const SideFigures& n = f.native;
+  auto ll = [](uint64_t v) { return static_cast<long long>(v); };
+  JsonLine j;
+  j.Add("seq_write_mib_s", s.seq_write_mib_s)
+      .Add("seq_write_native_mib_s", n.seq_write_mib_s)
+      .Add("seq_write_ratio", Ratio(s.seq_write_mib_s, n.seq_write_mib_s))
+      .Add("seq_write_disk_mib_s", s.seq_write_disk_mib_s)
+      .Add("seq_write_native_disk_mib_s", n.seq_write_disk_mib_s)
+      .Add("seq_write_disk_ratio", Ratio(s.seq_write_disk_mib_s, n.seq_write_disk_mib_s))
+      .Add("seq_read_mib_s", s.seq_read_mib_s)
+      .Add("seq_read_native_mib_s", n.seq_read_mib_s)
+      .Add("seq_read_ratio", Ratio(s.seq_read_mib_s, n.seq_read_mib_s))
+      .Add("seq_read_disk_mib_s", s.seq_read_disk_mib_s)
+      .Add("seq_read_native_disk_mib_s", n.seq_read_disk_mib_s)
+      .Add("rand_read_qd1_iops", s.rand_qd1_iops)
+      .Add("rand_read_qd1_native_iops", n.rand_qd1_iops)
+      .Add("rand_read_qd1_ratio", Ratio(s.rand_qd1_iops, n.rand_qd1_iops))
+      .Add("rand_read_qd16_iops", s.rand_qd16_iops)
+      .Add("rand_read_qd16_native_iops", n.rand_qd16_iops)
+      .Add("rand_read_qd16_ratio", Ratio(s.rand_qd16_iops, n.rand_qd16_iops))
+      .Add("overwrite_4k_disk_bytes", ll(s.overwrite_disk_bytes))
+      .Add("overwrite_4k_goal_bytes", ll(f.OverwriteGoalBytes()))
+      .Add("overwrite_4k_close_disk_bytes", ll(s.overwrite_close_disk_bytes))
+      .Add("overwrite_4k_native_disk_bytes", ll(n.overwrite_disk_bytes))
+      .Add("overwrite_4k_ms", s.overwrite_ms)
+      .Add("overwrite_4k_native_ms", n.overwrite_ms)
+      .Add("overwrite_file_bytes", ll(f.overwrite_file_bytes))
+      .Add("creates_per_s", s.creates_per_s)
+      .Add("creates_native_per_s", n.creates_per_s)
+      .Add("creates_ratio", Ratio(s.creates_per_s, n.creates_per_s))
+      .Add("copy_mib_s", s.copy_mib_s)
+      .Add("copy_native_mib_s", n.copy_mib_s)
+      .Add("copy_ratio", Ratio(s.copy_mib_s, n.copy_mib_s))
+      .Add("daemon_rss_after_write_mib", f.daemon_rss_after_write_mib)
+      .Add("daemon_peak_rss_mib", f.daemon_peak_rss_mib)
+      .Add("bench_peak_rss_mib", f.bench_peak_rss_mib)
+      .Add("size_bytes", ll(f.size_bytes))
+      .Add("chunk_size", ll(f.chunk_size))
+      .Add("ec", std::to_string(f.k) + "+" + std::to_string(f.m))
+      .Add("files", ll(f.files))
+      .Add("rand_ops", ll(f.rand_ops))
+      .Add("page_cache_dropped", f.cache_dropped_fully)
+      .Add("native_only", f.native_only)
+      .Add("goal_seq_write", g.seq_write)
+      .Add("goal_seq_read", g.seq_read)
+      .Add("goal_overwrite", g.overwrite)
+      .Add("goal_creates", g.creates)
+      .Add("goal_rss", g.rss);
+  return j.str();
+}
+
+}  // namespace sopfs::tools

@@ -1,0 +1,199 @@
+// sopfs format VOLUME: makes a new volume. Checks the command line (exit 2), refuses to
+// touch an existing volume or folders holding files (exit 1), formats the file system
+// onto the folders, and writes VOLUME/sopfs.conf last.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "fuse/file_system_format.h"
+#include "fuse/volume_config.h"
+#include "tools/cli_args.h"
+#include "tools/commands.h"
+#include "tools/size_arg.h"
+
+namespace sopfs::tools {
+namespace {
+
+namespace fs = std::filesystem;
+namespace po = boost::program_options;
+
+constexpr const char* kCommand = "sopfs format";
+
+// Exit 2 with a one-line message: the command line is wrong.
+int BadArgument(const std::string& message) {
+  std::fprintf(stderr, "%s: %s (try --help)\n", kCommand, message.c_str());
+  return 2;
+}
+
+// Ok when `path` is missing or an empty folder: formatting must never mix a new volume
+// into files that are already there.
+Status CheckEmptyFolder(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return Status::Error(ec.value(), "cannot check " + path + ": " + ec.message());
+  }
+  if (!fs::exists(st)) return Status::Ok();
+  if (!fs::is_directory(st)) return Status::Error(ENOTDIR, path + " exists and is not a folder");
+  fs::directory_iterator it(path, ec);
+  if (ec) return Status::Error(ec.value(), "cannot read " + path + ": " + ec.message());
+  if (it != fs::directory_iterator()) {
+    return Status::Error(ENOTEMPTY, path + " is not empty (it may hold another volume)");
+  }
+  return Status::Ok();
+}
+
+std::string SizeText(uint32_t bytes) {
+  if (bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes >> 10) + " KiB";
+}
+
+}  // namespace
+
+Status CreateVolume(const VolumeConfig& config) {
+  SOPFS_RETURN_IF_ERROR(ValidateVolumeConfig(config));
+  std::error_code ec;
+  if (fs::exists(config.dir + "/sopfs.conf", ec)) {
+    return Status::Error(EEXIST, config.dir + " is already a sopfs volume (sopfs.conf exists)");
+  }
+  for (const std::string& folder : config.data_folders) {
+    SOPFS_RETURN_IF_ERROR(CheckEmptyFolder(folder));
+  }
+  SOPFS_RETURN_IF_ERROR(CheckEmptyFolder(config.registry_a));
+  SOPFS_RETURN_IF_ERROR(CheckEmptyFolder(config.registry_b));
+  SOPFS_RETURN_IF_ERROR(CheckEmptyFolder(config.log_folder));
+  fs::create_directories(config.dir, ec);
+  if (ec) return Status::Error(ec.value(), "cannot create " + config.dir + ": " + ec.message());
+  Status formatted = FormatFileSystem(config, getuid(), getgid());
+  if (!formatted.ok()) return formatted;
+  Status written = WriteVolumeConfig(config);
+  if (!written.ok()) {
+    // The folders now hold a file system without a sopfs.conf naming them; say so, since
+    // a second format refuses non-empty folders.
+    return Status::Error(written.code(), written.message() +
+                                             " (the folders were formatted; empty them "
+                                             "before formatting again)");
+  }
+  return Status::Ok();
+}
+
+int RunFormat(int argc, char** argv) {
+  po::options_description visible(
+      "usage: sopfs format VOLUME [--data DIR]... [--registry DIR --registry DIR] "
+      "[--ec K+M] [--chunk-size SIZE]\n\n"
+      "Makes a new sopfs volume: VOLUME/sopfs.conf, the data, registry and log folders,\n"
+      "and an empty file system owned by the caller. Refuses an existing volume and\n"
+      "folders that are not empty. Without --data, VOLUME holds K+M data folders\n"
+      "data-0, data-1, ... (one per shard; give one --data per drive instead).\n\n"
+      "options");
+  visible.add_options()("help,h", "show this help")(
+      "data", po::value<std::vector<std::string>>()->value_name("DIR"),
+      "a data folder, one per drive; repeat K+M times (default: VOLUME/data-N)")(
+      "registry", po::value<std::vector<std::string>>()->value_name("DIR"),
+      "a registry side; give exactly two, ideally on different drives "
+      "(default: VOLUME/registry-a and VOLUME/registry-b)")(
+      "ec", po::value<std::string>()->value_name("K+M"),
+      "erasure layout: K data + M parity shards per blob; any K shards rebuild it (default 4+2)")(
+      "chunk-size", po::value<std::string>()->value_name("SIZE")->default_value("1M"),
+      "file chunk size, a power of two from 64K to 64M");
+  po::options_description all;
+  all.add(visible).add_options()("volume", po::value<std::vector<std::string>>());
+  po::positional_options_description positional;
+  positional.add("volume", -1);
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return BadArgument(e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << visible << "\n";
+    return 0;
+  }
+  if (!vm.count("volume")) return BadArgument("missing VOLUME");
+  const auto& volumes = vm["volume"].as<std::vector<std::string>>();
+  if (volumes.size() > 1) return BadArgument("unexpected argument '" + volumes[1] + "'");
+  if (volumes[0].empty()) return BadArgument("VOLUME is empty");
+
+  ErasureLayout layout{.k = 4, .m = 2};
+  if (vm.count("ec")) {
+    const std::string text = vm["ec"].as<std::string>();
+    auto parsed = ParseLayout(text);
+    if (!parsed) return BadArgument("--ec '" + text + "': expected K+M, such as 4+2");
+    layout = *parsed;
+    Status valid = layout.Validate(ErasureLayout::kMaxData + ErasureLayout::kMaxParity);
+    if (!valid.ok()) return BadArgument("--ec " + valid.message());
+  }
+  const std::string chunk_text = vm["chunk-size"].as<std::string>();
+  auto chunk = ParseSize(chunk_text);
+  if (!chunk) {
+    return BadArgument("--chunk-size '" + chunk_text + "': expected a size such as 1M or 256K");
+  }
+  if (*chunk < kMinChunkSize || *chunk > kMaxChunkSize || (*chunk & (*chunk - 1)) != 0) {
+    return BadArgument("--chunk-size " + chunk_text + ": must be a power of two from 64K to 64M");
+  }
+
+  // Folders on the command line are relative to the working directory; the defaults
+  // live inside VOLUME (DefaultVolumeConfig).
+  VolumeConfig config = DefaultVolumeConfig(volumes[0], layout);
+  config.chunk_size = static_cast<uint32_t>(*chunk);
+  auto absolute = [](const std::string& p) {
+    std::error_code ec;
+    return fs::absolute(p, ec).lexically_normal().string();
+  };
+  if (vm.count("data")) {
+    const auto& data = vm["data"].as<std::vector<std::string>>();
+    if (data.size() != static_cast<size_t>(layout.total())) {
+      return BadArgument(std::to_string(data.size()) + " data folders given, but --ec " +
+                         layout.ToString() + (vm.count("ec") ? "" : " (the default)") +
+                         " needs exactly " + std::to_string(layout.total()) + " (one per shard)");
+    }
+    config.data_folders.clear();
+    for (const std::string& d : data) {
+      if (d.empty()) return BadArgument("--data: empty folder name");
+      config.data_folders.push_back(absolute(d));
+    }
+  }
+  if (vm.count("registry")) {
+    const auto& registry = vm["registry"].as<std::vector<std::string>>();
+    if (registry.size() != 2) {
+      return BadArgument(
+          "--registry: exactly two folders are needed (the registry's two "
+          "sides), " +
+          std::to_string(registry.size()) + " given");
+    }
+    if (registry[0].empty() || registry[1].empty()) {
+      return BadArgument("--registry: empty folder name");
+    }
+    config.registry_a = absolute(registry[0]);
+    config.registry_b = absolute(registry[1]);
+  }
+  for (std::string* p : {&config.registry_a, &config.registry_b, &config.log_folder}) {
+    while (p->size() > 1 && p->back() == '/') p->pop_back();
+  }
+  for (std::string& p : config.data_folders) {
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+  }
+  Status valid = ValidateVolumeConfig(config);
+  if (!valid.ok()) return BadArgument(valid.message());
+
+  Status created = CreateVolume(config);
+  if (!created.ok()) {
+    std::fprintf(stderr, "%s: %s\n", kCommand, created.message().c_str());
+    return 1;
+  }
+  std::printf("formatted %s: %zu data folders, %s, %s chunks\n", config.dir.c_str(),
+              config.data_folders.size(), config.layout.ToString().c_str(),
+              SizeText(config.chunk_size).c_str());
+  return 0;
+}
+
+}  // namespace sopfs::tools
