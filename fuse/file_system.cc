@@ -58,6 +58,7 @@ FileSystem::~FileSystem() {
   }
   committer_cv_.notify_all();
   if (committer_.joinable()) committer_.join();
+  read_ahead_.reset();
   // Content transactions still open roll back when their Inode goes.
   std::lock_guard lock(mu_);
   inodes_.clear();
@@ -76,6 +77,7 @@ Status FileSystem::LoadVolume() {
   Result<std::string> next = (*inodes)->Find(InodeKey(0));
   if (!next.ok()) return next.status();
   next_ino_ = committed_next_ino_ = ReadBigEndian64(*next);
+  read_ahead_ = std::make_unique<ReadAhead>(engine_, chunk_tree_, chunk_size_);
   return Status::Ok();
 }
 
@@ -610,6 +612,19 @@ Status FileSystem::Release(uint64_t ino, bool writable) {
   return commit ? CommitFile(inode) : Status::Ok();
 }
 
+Status FileSystem::Flush(uint64_t ino, bool writable) {
+  InodePtr inode;
+  {
+    std::lock_guard lock(mu_);
+    auto it = inodes_.find(ino);
+    if (!writable || it == inodes_.end()) return Status::Ok();
+    inode = it->second;
+    if (inode->open_writable > 1 || !content_pending_.count(ino)) return Status::Ok();
+    if (inode->rec.nlink == 0) return Status::Ok();  // removed: its data goes at release
+  }
+  return CommitFile(inode);
+}
+
 Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out) {
   InodePtr inode;
   uint64_t size;
@@ -630,6 +645,7 @@ Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, std::span<uint8_t
   if (!chunks.ok()) return chunks.status();
   ChunkFile file(*chunks, ino, chunk_size_);
   Result<size_t> got = file.ReadAt(size, offset, out);
+  if (got.ok()) read_ahead_->Note(ino, offset, *got, size);
   if (!got.ok()) {
     std::fprintf(stderr, "sopfs: read of inode %llu at %llu: %s\n",
                  static_cast<unsigned long long>(ino), static_cast<unsigned long long>(offset),

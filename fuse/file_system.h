@@ -52,6 +52,7 @@
 #include "engine/txn/transaction.h"
 #include "fuse/inode_record.h"
 #include "streaming/buffered_file.h"
+#include "streaming/read_ahead.h"
 
 namespace sopfs {
 
@@ -115,6 +116,9 @@ class FileSystem {
   // Content. Open/Release count handles; the last writable Release commits the file.
   Status Open(uint64_t ino, bool writable);
   Status Release(uint64_t ino, bool writable);
+  // close(): commits the file when this is its last writable handle, so close reports
+  // a failed commit (the kernel sends release only after close has returned).
+  Status Flush(uint64_t ino, bool writable);
   Result<size_t> Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out);
   Result<size_t> Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data);
   Status Fsync(uint64_t ino);
@@ -208,6 +212,8 @@ class FileSystem {
   std::set<uint64_t> doomed_;           // to delete with their chunks
   std::set<uint64_t> content_pending_;  // files with a content transaction
   std::unique_ptr<Pending> inflight_;   // taken by the commit running now
+
+  std::unique_ptr<ReadAhead> read_ahead_;
 
   std::mutex committer_mu_;
   std::condition_variable committer_cv_;

@@ -177,7 +177,9 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
   fuse_reply_write(req, *n);
 }
 
-void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  ReplyError(req, Fs(req).Flush(ino, fi->fh == 1));
+}
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   ReplyError(req, Fs(req).Release(ino, fi->fh == 1));

@@ -13,6 +13,8 @@ BufferedFile::BufferedFile(TxnTree* chunks, uint64_t file_id, uint32_t chunk_siz
       stored_chunks_(stored_chunks),
       max_dirty_(std::max<size_t>(1, max_dirty_chunks)) {}
 
+BufferedFile::~BufferedFile() { (void)SettleAll(); }
+
 size_t BufferedFile::ChunkBytes(uint64_t index) const {
   const uint64_t start = index * chunk_size_;
   if (start >= size_) return 0;
@@ -22,6 +24,8 @@ size_t BufferedFile::ChunkBytes(uint64_t index) const {
 Result<std::string*> BufferedFile::Buffer(uint64_t index, bool whole) {
   auto it = buffers_.find(index);
   if (it != buffers_.end()) return &it->second;
+  // A version of the chunk still in flight must land first: it is what is read below.
+  if (in_flight_.count(index)) SOPFS_RETURN_IF_ERROR(Settle(index));
   std::string bytes;
   if (!whole && index * chunk_size_ < size_) {
     Result<std::string> stored = file_.ReadChunk(index);
@@ -42,8 +46,14 @@ Result<size_t> BufferedFile::Read(uint64_t offset, std::span<uint8_t> out) {
     const size_t within = static_cast<size_t>(at % chunk_size_);
     const size_t take = std::min<size_t>(n - done, chunk_size_ - within);
     auto it = buffers_.find(index);
+    auto flying = in_flight_.find(index);
     if (it != buffers_.end()) {
       std::memcpy(out.data() + done, it->second.data() + within, take);
+    } else if (flying != in_flight_.end()) {
+      const std::string& bytes = flying->second.bytes;
+      const size_t have = within < bytes.size() ? std::min(take, bytes.size() - within) : 0;
+      std::memcpy(out.data() + done, bytes.data() + within, have);
+      std::memset(out.data() + done + have, 0, take - have);
     } else {
       Result<size_t> got = file_.ReadAt(size_, at, out.subspan(done, take));
       if (!got.ok()) return got.status();
@@ -82,22 +92,58 @@ Status BufferedFile::Write(uint64_t offset, std::span<const uint8_t> data) {
 Status BufferedFile::FlushChunk(uint64_t index) {
   auto it = buffers_.find(index);
   if (it == buffers_.end()) return Status::Ok();
+  // An older write of the same chunk goes first, so the newest bytes win.
+  if (in_flight_.count(index)) SOPFS_RETURN_IF_ERROR(Settle(index));
   Result<bool> existed = file_.HasChunk(index);
   if (!existed.ok()) return existed.status();
   const size_t bytes = ChunkBytes(index);
   if (bytes == 0) {
     // The file was cut before this chunk: nothing of it remains.
-    if (*existed) {
-      Result<uint64_t> removed = file_.RemoveChunks(index, index + 1);
-      if (!removed.ok()) return removed.status();
-      stored_chunks_ -= *removed;
-    }
-  } else {
-    SOPFS_RETURN_IF_ERROR(file_.WriteChunk(index, std::string_view(it->second).substr(0, bytes)));
-    if (!*existed) ++stored_chunks_;
+    buffers_.erase(it);
+    if (!*existed) return Status::Ok();
+    Result<uint64_t> removed = file_.RemoveChunks(index, index + 1);
+    if (!removed.ok()) return removed.status();
+    stored_chunks_ -= *removed;
+    return Status::Ok();
   }
+  InFlight& job = in_flight_[index];
+  job.bytes = std::move(it->second);
+  job.bytes.resize(bytes);
+  job.existed = *existed;
   buffers_.erase(it);
+  job.blob = std::async(std::launch::async, [this, data = std::string_view(job.bytes)] {
+    return file_.StageChunk(data);
+  });
+  in_flight_order_.push_back(index);
+  while (in_flight_.size() > kMaxInFlight) SOPFS_RETURN_IF_ERROR(Settle(in_flight_order_.front()));
   return Status::Ok();
+}
+
+Status BufferedFile::Settle(uint64_t index) {
+  auto it = in_flight_.find(index);
+  if (it == in_flight_.end()) return Status::Ok();
+  // Older chunks first: they may hold an earlier version of this one.
+  while (!in_flight_order_.empty() && in_flight_order_.front() != index) {
+    const uint64_t older = in_flight_order_.front();
+    SOPFS_RETURN_IF_ERROR(Settle(older));
+  }
+  in_flight_order_.pop_front();
+  Result<BlobId> blob = it->second.blob.get();
+  const bool existed = it->second.existed;
+  in_flight_.erase(it);
+  if (!blob.ok()) return blob.status();
+  SOPFS_RETURN_IF_ERROR(file_.AdoptChunk(index, *blob));
+  if (!existed) ++stored_chunks_;
+  return Status::Ok();
+}
+
+Status BufferedFile::SettleAll() {
+  Status first;
+  while (!in_flight_order_.empty()) {
+    Status st = Settle(in_flight_order_.front());
+    if (!st.ok() && first.ok()) first = st;
+  }
+  return first;
 }
 
 Status BufferedFile::Evict(uint64_t keep) {
@@ -111,13 +157,14 @@ Status BufferedFile::Evict(uint64_t keep) {
 
 Status BufferedFile::Flush() {
   while (!buffers_.empty()) SOPFS_RETURN_IF_ERROR(FlushChunk(buffers_.begin()->first));
-  return Status::Ok();
+  return SettleAll();
 }
 
 Status BufferedFile::Truncate(uint64_t new_size) {
   if (new_size > ChunkFile::kMaxFileSize) {
     return Status::Error(EFBIG, "size past the 1 PiB file size limit");
   }
+  SOPFS_RETURN_IF_ERROR(SettleAll());
   if (new_size >= size_) {
     size_ = new_size;
     return Status::Ok();
@@ -145,6 +192,7 @@ Status BufferedFile::ZeroRange(uint64_t offset, uint64_t length, bool extend) {
   if (offset > ChunkFile::kMaxFileSize || length > ChunkFile::kMaxFileSize - offset) {
     return Status::Error(EFBIG, "range past the 1 PiB file size limit");
   }
+  SOPFS_RETURN_IF_ERROR(SettleAll());
   const uint64_t end = offset + length;
   const uint64_t zero_end = std::min(end, std::max(size_, extend ? end : size_));
   uint64_t at = offset;
@@ -153,8 +201,9 @@ Status BufferedFile::ZeroRange(uint64_t offset, uint64_t length, bool extend) {
     const size_t within = static_cast<size_t>(at % chunk_size_);
     const size_t take =
         static_cast<size_t>(std::min<uint64_t>(zero_end - at, chunk_size_ - within));
-    if (within == 0 && take == chunk_size_) {
-      buffers_.erase(index);  // a whole chunk: make it a hole
+    // A chunk zeroed over all the bytes it holds becomes a hole.
+    if (within == 0 && (take == chunk_size_ || at + take >= size_)) {
+      buffers_.erase(index);
       Result<uint64_t> removed = file_.RemoveChunks(index, index + 1);
       if (!removed.ok()) return removed.status();
       stored_chunks_ -= *removed;
@@ -171,6 +220,7 @@ Status BufferedFile::ZeroRange(uint64_t offset, uint64_t length, bool extend) {
 }
 
 Result<uint64_t> BufferedFile::Seek(uint64_t offset, bool want_data) {
+  SOPFS_RETURN_IF_ERROR(SettleAll());
   if (offset >= size_) return Status::Error(ENXIO, "offset at or past the end of the file");
   uint64_t index = offset / chunk_size_;
   const uint64_t chunks = (size_ + chunk_size_ - 1) / chunk_size_;

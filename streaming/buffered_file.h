@@ -2,11 +2,15 @@
 // go to the blob store — the StreamingDataStore's writer and reader with seek.
 //
 // Writes land in chunk buffers (at most max_dirty_chunks of them, chunk_size bytes
-// each: memory is bounded whatever the file size). A chunk written whole is never read
-// from disk; a chunk written in part is read once, when first touched. A buffer is
-// handed to the ChunkFile (one new blob, copy-on-write) as soon as it is full, or when
-// more buffers are dirty than allowed, or at Flush. Reads see the buffers first, then
-// the stored chunks; holes read as zeros.
+// each). A chunk written whole is never read from disk; a chunk written in part is
+// read once, when first touched. A buffer is handed to the blob store (one new blob,
+// copy-on-write) as soon as it is full, or when more buffers are dirty than allowed,
+// or at Flush — pipelined: up to kMaxInFlight chunks are encoded and written on other
+// threads while the next chunk fills, and are adopted into the transaction in order.
+// Memory is bounded by (max_dirty_chunks + kMaxInFlight) chunks whatever the file
+// size. Reads see the buffers and chunks in flight first, then the stored chunks;
+// holes read as zeros. An error of a chunk in flight is returned by a later call
+// (Write, Flush...), so a commit never includes a chunk that was not written.
 //
 // The chunks go into the transaction of the TxnTree given at construction; the caller
 // commits or rolls it back, and Flush must run before a commit.
@@ -15,6 +19,8 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <future>
 #include <map>
 #include <optional>
 #include <span>
@@ -27,10 +33,17 @@ namespace sopfs {
 class BufferedFile {
  public:
   static constexpr size_t kDefaultMaxDirtyChunks = 2;
+  static constexpr size_t kMaxInFlight = 3;
 
   // `size` and `stored_chunks` as last committed (the inode's record).
   BufferedFile(TxnTree* chunks, uint64_t file_id, uint32_t chunk_size, uint64_t size,
                uint64_t stored_chunks, size_t max_dirty_chunks = kDefaultMaxDirtyChunks);
+
+  // Waits for the chunks in flight (adopting them into the transaction, which must
+  // still be open: its rollback frees them).
+  ~BufferedFile();
+  BufferedFile(const BufferedFile&) = delete;
+  BufferedFile& operator=(const BufferedFile&) = delete;
 
   uint64_t size() const { return size_; }
   uint64_t stored_chunks() const { return stored_chunks_; }
@@ -48,12 +61,16 @@ class BufferedFile {
   Result<uint64_t> Seek(uint64_t offset, bool want_data);
   // Hands every buffered chunk to the blob store.
   Status Flush();
-  bool dirty() const { return !buffers_.empty(); }
+  bool dirty() const { return !buffers_.empty() || !in_flight_.empty(); }
 
  private:
   // The buffer of chunk `index`, read from the store when it is not written whole.
   Result<std::string*> Buffer(uint64_t index, bool whole);
+  // Starts writing the buffered chunk on another thread.
   Status FlushChunk(uint64_t index);
+  // Waits for the chunk in flight and adopts it; all of them, oldest first.
+  Status Settle(uint64_t index);
+  Status SettleAll();
   // Keeps at most max_dirty_ buffers, except `keep`.
   Status Evict(uint64_t keep);
   // The bytes a chunk holds within the file's size.
@@ -65,6 +82,13 @@ class BufferedFile {
   uint64_t stored_chunks_;
   size_t max_dirty_;
   std::map<uint64_t, std::string> buffers_;  // chunk index -> chunk_size bytes
+  struct InFlight {
+    std::string bytes;  // the chunk's bytes within the file (read while in flight)
+    bool existed = false;
+    std::future<Result<BlobId>> blob;
+  };
+  std::map<uint64_t, InFlight> in_flight_;
+  std::deque<uint64_t> in_flight_order_;
 };
 
 }  // namespace sopfs

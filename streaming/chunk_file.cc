@@ -26,13 +26,15 @@ BtreeOptions ChunkFile::TreeOptions() {
   return options;
 }
 
-std::string ChunkFile::Key(uint64_t index) const {
+std::string ChunkFile::ChunkKey(uint64_t file_id, uint64_t index) {
   std::string key;
   key.reserve(16);
-  PutBigEndian(key, file_id_);
+  PutBigEndian(key, file_id);
   PutBigEndian(key, index);
   return key;
 }
+
+std::string ChunkFile::Key(uint64_t index) const { return ChunkKey(file_id_, index); }
 
 Result<std::string> ChunkFile::LoadChunk(uint64_t index) {
   Result<std::string> bytes = chunks_->Find(Key(index));

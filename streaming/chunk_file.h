@@ -37,6 +37,8 @@ class ChunkFile {
 
   // The chunk tree's options for a given chunk size.
   static BtreeOptions TreeOptions();
+  // The key of a file's chunk: (file ID, chunk index), both big endian.
+  static std::string ChunkKey(uint64_t file_id, uint64_t index);
 
   ChunkFile(TxnTree* chunks, uint64_t file_id, uint32_t chunk_size)
       : chunks_(chunks), file_id_(file_id), chunk_size_(chunk_size) {}
@@ -61,6 +63,12 @@ class ChunkFile {
   // Removes the stored chunks with first <= index < end; returns how many there were.
   // Walks only the chunks that exist (a sparse file costs what it stores).
   Result<uint64_t> RemoveChunks(uint64_t first, uint64_t end);
+  // Pipelined writes: StageChunk writes a chunk's blob (any thread, see
+  // TxnTree::StageBlob), AdoptChunk makes it the chunk's content.
+  Result<BlobId> StageChunk(std::string_view bytes) { return chunks_->StageBlob(bytes); }
+  Status AdoptChunk(uint64_t index, const BlobId& blob) {
+    return chunks_->UpsertStaged(Key(index), blob);
+  }
   Result<bool> HasChunk(uint64_t index);
   // The first stored chunk at or after `index`, if any.
   Result<std::optional<uint64_t>> NextChunk(uint64_t index);

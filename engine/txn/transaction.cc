@@ -80,9 +80,14 @@ Result<std::optional<OverlayEntry>> TxnTree::Current(std::string_view key) {
   return std::optional<OverlayEntry>(OverlayEntry{true, std::move(item->value), item->value_blob});
 }
 
-Status TxnTree::Write(std::string_view key, std::optional<std::string_view> value) {
+Status TxnTree::Write(std::string_view key, std::optional<std::string_view> value,
+                      const BlobId* staged_blob) {
   OverlayEntry entry;
-  if (value) {
+  if (staged_blob != nullptr) {
+    entry.present = true;
+    entry.value_blob = txn_->engine_->AllocateId();
+    txn_->staged_values_[entry.value_blob] = *staged_blob;
+  } else if (value) {
     entry.present = true;
     if (!options_.values_in_node || value->size() > options_.value_blob_threshold) {
       Result<BlobId> blob = txn_->engine_->StageValue(*value);
@@ -146,6 +151,20 @@ Status TxnTree::Remove(std::string_view key) {
   if (!current.ok()) return current.status();
   if (!*current) return Status::Error(ENOENT, "key not found");
   return Write(key, std::nullopt);
+}
+
+Result<BlobId> TxnTree::StageBlob(std::string_view bytes) {
+  return txn_->engine_->StageValue(bytes);
+}
+
+Status TxnTree::UpsertStaged(std::string_view key, const BlobId& blob) {
+  Status st = txn_->CheckWritable();
+  if (st.ok()) {
+    auto current = Current(key);
+    st = current.ok() ? Write(key, std::nullopt, &blob) : current.status();
+  }
+  if (!st.ok()) txn_->engine_->Discard({&blob, 1});  // nobody else will own it
+  return st;
 }
 
 Status TxnTree::Erase(std::string_view key) {

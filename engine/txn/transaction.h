@@ -46,6 +46,13 @@ class TxnTree {
   // Removes the key whether or not this transaction's snapshot holds it: a blind
   // delete that also removes a newer committed version (no-check transactions).
   Status Erase(std::string_view key);
+  // Pipelined writes of blob-valued trees: StageBlob writes a value blob now and may run
+  // on any thread, concurrently with the transaction's own thread (it touches no
+  // transaction state); UpsertStaged then gives the key that blob, which the
+  // transaction owns from then on (committed with it, or freed — also when
+  // UpsertStaged fails).
+  Result<BlobId> StageBlob(std::string_view bytes);
+  Status UpsertStaged(std::string_view key, const BlobId& blob);
   Result<std::string> Find(std::string_view key);
   // Reads up to out.size() bytes of the key's value at `offset`; returns how many (short
   // at the value's end). A value in its own blob is read in part: only the shards
@@ -69,7 +76,8 @@ class TxnTree {
   // The key's state in the transaction's view: nullopt when absent. Records the
   // snapshot version of a key seen for the first time.
   Result<std::optional<OverlayEntry>> Current(std::string_view key);
-  Status Write(std::string_view key, std::optional<std::string_view> value);
+  Status Write(std::string_view key, std::optional<std::string_view> value,
+               const BlobId* staged_blob = nullptr);
 
   Transaction* txn_;
   LogicalId root_;

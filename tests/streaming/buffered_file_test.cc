@@ -1,0 +1,180 @@
+// BufferedFile against an in-memory model: buffered and pipelined writes, partial and
+// whole chunks, truncates, zero ranges, SEEK_DATA/SEEK_HOLE, reads while chunks are in
+// flight, commit or rollback, and reopen.
+#include "streaming/buffered_file.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "engine/io/fault_env.h"
+#include "tests/engine/engine_test_util.h"
+
+namespace sopfs {
+namespace {
+
+constexpr uint32_t kChunk = 4096;
+
+class BufferedFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_ = testing::EngineOptionsUnder("/vol");
+    Reopen();
+    auto txn = engine_->Begin();
+    tree_ = *txn->CreateTree(ChunkFile::TreeOptions());
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  void Reopen() {
+    engine_.reset();
+    auto engine = Engine::Open(&env_, options_);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    engine_ = std::move(*engine);
+  }
+  static std::string ReadAll(BufferedFile& f) {
+    std::string out(f.size() + 50, 'x');
+    auto n = f.Read(0, {reinterpret_cast<uint8_t*>(out.data()), out.size()});
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    EXPECT_EQ(*n, f.size());
+    out.resize(f.size());
+    return out;
+  }
+  // "" when equal, else where and how the two differ (never the whole contents).
+  static std::string Diff(const std::string& got, const std::string& want) {
+    if (got == want) return "";
+    size_t i = 0;
+    while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
+    return "sizes " + std::to_string(got.size()) + " vs " + std::to_string(want.size()) +
+           ", first difference at byte " + std::to_string(i);
+  }
+  static std::span<const uint8_t> Bytes(const std::string& s) {
+    return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+  }
+
+  FaultEnv env_;
+  EngineOptions options_;
+  std::unique_ptr<Engine> engine_;
+  LogicalId tree_ = 0;
+};
+
+TEST_F(BufferedFileTest, StreamingRandomOpsMatchAModelAcrossCommitsRollbacksAndReopens) {
+  std::mt19937 rng(11);
+  std::string model;  // committed bytes
+  uint64_t stored = 0;
+  for (int round = 0; round < 30; ++round) {
+    auto txn = engine_->Begin(TxnMode::kNoCheck);
+    std::string pending = model;
+    uint64_t size_after = 0, stored_after = 0;
+    {
+      BufferedFile file(*txn->Tree(tree_, ChunkFile::TreeOptions()), 1, kChunk, model.size(),
+                        stored);
+      for (int op = 0; op < 25; ++op) {
+        const int kind = static_cast<int>(rng() % 10);
+        if (kind <= 5) {  // write: whole chunks (streaming) or a piece anywhere
+          const bool stream = kind <= 1;
+          const uint64_t offset = stream ? (rng() % (pending.size() / kChunk + 3)) * kChunk
+                                         : rng() % (pending.size() + 3 * kChunk);
+          const size_t length = stream ? kChunk * (1 + rng() % 5) : 1 + rng() % (2 * kChunk);
+          std::string data(length, '\0');
+          for (char& c : data) c = static_cast<char>('a' + rng() % 26);
+          ASSERT_TRUE(file.Write(offset, Bytes(data)).ok());
+          if (pending.size() < offset + length) pending.resize(offset + length, '\0');
+          pending.replace(offset, length, data);
+        } else if (kind == 6) {
+          const uint64_t n = rng() % (pending.size() + 2 * kChunk + 1);
+          ASSERT_TRUE(file.Truncate(n).ok());
+          pending.resize(n, '\0');
+        } else if (kind == 7) {  // punch a hole / zero a range
+          const uint64_t offset = rng() % (pending.size() + kChunk);
+          const uint64_t length = 1 + rng() % (3 * kChunk);
+          const bool extend = rng() % 2;
+          ASSERT_TRUE(file.ZeroRange(offset, length, extend).ok());
+          const uint64_t end =
+              extend ? offset + length : std::min<uint64_t>(offset + length, pending.size());
+          if (extend && pending.size() < end) pending.resize(end, '\0');
+          for (uint64_t i = offset; i < end; ++i) pending[i] = '\0';
+        } else if (kind == 8 && !pending.empty()) {  // a read anywhere, also in flight
+          const uint64_t offset = rng() % pending.size();
+          std::string out(1 + rng() % (3 * kChunk), 'x');
+          auto n = file.Read(offset, {reinterpret_cast<uint8_t*>(out.data()), out.size()});
+          ASSERT_TRUE(n.ok());
+          ASSERT_EQ(*n, std::min<uint64_t>(out.size(), pending.size() - offset));
+          ASSERT_EQ(Diff(out.substr(0, *n), pending.substr(offset, *n)), "")
+              << "round " << round << " op " << op << " read at " << offset;
+        } else if (!pending.empty()) {  // SEEK_DATA finds data at or before any non-zero byte
+          const uint64_t offset = rng() % pending.size();
+          auto data = file.Seek(offset, true);
+          const size_t nonzero = pending.find_first_not_of('\0', offset);
+          if (nonzero != std::string::npos) {
+            ASSERT_TRUE(data.ok());
+            ASSERT_LE(*data, nonzero);
+            ASSERT_GE(*data, offset);
+          }
+          auto hole = file.Seek(offset, false);
+          ASSERT_TRUE(hole.ok());
+          ASSERT_LE(*hole, pending.size());
+          ASSERT_EQ(pending.find_first_not_of('\0', offset) == std::string::npos || *hole >= offset,
+                    true);
+        }
+      }
+      ASSERT_EQ(Diff(ReadAll(file), pending), "") << "round " << round;
+      ASSERT_TRUE(file.Flush().ok());
+      ASSERT_FALSE(file.dirty());
+      ASSERT_EQ(Diff(ReadAll(file), pending), "") << "after flush, round " << round;
+      size_after = file.size();
+      stored_after = file.stored_chunks();
+      auto counted = ChunkFile(*txn->Tree(tree_, ChunkFile::TreeOptions()), 1, kChunk)
+                         .StoredChunks(size_after);
+      ASSERT_TRUE(counted.ok());
+      ASSERT_EQ(*counted, stored_after) << "stored chunk count drifted in round " << round;
+    }
+    if (rng() % 4 == 0) {
+      txn->Rollback();
+    } else {
+      ASSERT_TRUE(txn->Commit().ok());
+      model = pending;
+      stored = stored_after;
+      ASSERT_EQ(size_after, model.size());
+    }
+    if (round % 7 == 6) Reopen();
+    auto check = engine_->Begin(TxnMode::kReader);
+    BufferedFile reader(*check->Tree(tree_, ChunkFile::TreeOptions()), 1, kChunk, model.size(),
+                        stored);
+    ASSERT_EQ(Diff(ReadAll(reader), model), "") << "after round " << round;
+  }
+}
+
+TEST_F(BufferedFileTest, StreamingWholeChunksAreWrittenWithoutReadingAndMemoryStaysBounded) {
+  auto txn = engine_->Begin(TxnMode::kNoCheck);
+  BufferedFile file(*txn->Tree(tree_, ChunkFile::TreeOptions()), 1, kChunk, 0, 0);
+  const uint64_t before = engine_->Stats().blob_bytes_read;
+  std::string chunk(kChunk, 'z');
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(file.Write(uint64_t{kChunk} * i, Bytes(chunk)).ok());
+  }
+  ASSERT_TRUE(file.Flush().ok());
+  EXPECT_EQ(engine_->Stats().blob_bytes_read, before) << "a streaming write read old chunks";
+  EXPECT_EQ(file.stored_chunks(), 200u);
+  ASSERT_TRUE(txn->Commit().ok());
+}
+
+TEST_F(BufferedFileTest, StreamingHolesTakeNoSpaceAndSeekFindsData) {
+  auto txn = engine_->Begin(TxnMode::kNoCheck);
+  BufferedFile file(*txn->Tree(tree_, ChunkFile::TreeOptions()), 1, kChunk, 0, 0);
+  const std::string data(100, 'd');
+  ASSERT_TRUE(file.Write(50 * kChunk + 10, Bytes(data)).ok());
+  ASSERT_TRUE(file.Flush().ok());
+  EXPECT_EQ(file.stored_chunks(), 1u);
+  auto at = file.Seek(0, true);
+  ASSERT_TRUE(at.ok());
+  EXPECT_EQ(*at, 50u * kChunk);
+  auto hole = file.Seek(50 * kChunk, false);
+  ASSERT_TRUE(hole.ok());
+  EXPECT_EQ(*hole, file.size());  // the end counts as a hole
+  EXPECT_EQ(file.Seek(file.size(), true).status().code(), ENXIO);
+  ASSERT_TRUE(file.ZeroRange(50 * kChunk, kChunk, false).ok());
+  EXPECT_EQ(file.stored_chunks(), 0u);
+  EXPECT_EQ(file.Seek(0, true).status().code(), ENXIO);
+}
+
+}  // namespace
+}  // namespace sopfs
