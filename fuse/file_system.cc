@@ -78,7 +78,7 @@ Status FileSystem::LoadVolume() {
   if (!next.ok()) return next.status();
   next_ino_ = committed_next_ino_ = ReadBigEndian64(*next);
   read_ahead_ = std::make_unique<ReadAhead>(engine_, chunk_tree_, chunk_size_);
-  return Status::Ok();
+  return DeleteOrphans();
 }
 
 void FileSystem::CommitterLoop() {

@@ -154,11 +154,14 @@ class FileSystem {
     std::map<uint64_t, std::string> records;  // encoded, as they may be stored now
     std::map<uint64_t, InodePtr> dirty;       // the inodes of `records`
     std::set<uint64_t> doomed;
-    uint64_t next_ino = 0;  // 0: unchanged
+    std::set<uint64_t> orphans;  // removed but still open: deleted at mount after a crash
+    uint64_t next_ino = 0;       // 0: unchanged
   };
 
   FileSystem(Engine* engine, FileSystemOptions options);
   Status LoadVolume();
+  // Deletes the files a crash left removed-but-open (their orphan keys).
+  Status DeleteOrphans();
   void CommitterLoop();
 
   // The inode, loaded into the table when needed. mu_ held.

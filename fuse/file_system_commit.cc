@@ -26,6 +26,7 @@ std::unique_ptr<FileSystem::Pending> FileSystem::TakePending(bool with_doomed) {
     const Inode& inode = *it->second;
     // A removed file nobody holds is deleted, not written (doomed_ or done already).
     if (inode.rec.nlink == 0 && inode.open == 0) continue;
+    if (inode.rec.nlink == 0) p->orphans.insert(ino);
     p->records[ino] = DurableRecord(inode).Encode();
     p->dirty[ino] = it->second;
   }
@@ -79,6 +80,7 @@ Status FileSystem::WritePending(Transaction& txn, const Pending& p) {
   for (const auto& [ino, bytes] : p.records) {
     SOPFS_RETURN_IF_ERROR((*inodes)->Upsert(InodeKey(ino), bytes));
   }
+  for (uint64_t ino : p.orphans) SOPFS_RETURN_IF_ERROR((*inodes)->Upsert(OrphanKey(ino), ""));
   if (!p.doomed.empty()) {
     Result<TxnTree*> chunks = txn.Tree(chunk_tree_, ChunkFile::TreeOptions());
     if (!chunks.ok()) return chunks.status();
@@ -87,6 +89,7 @@ Status FileSystem::WritePending(Transaction& txn, const Pending& p) {
       Result<uint64_t> removed = file.RemoveChunks(0, UINT64_MAX);
       if (!removed.ok()) return removed.status();
       SOPFS_RETURN_IF_ERROR((*inodes)->Erase(InodeKey(ino)));
+      SOPFS_RETURN_IF_ERROR((*inodes)->Erase(OrphanKey(ino)));
     }
   }
   if (p.next_ino != 0) {
@@ -95,6 +98,29 @@ Status FileSystem::WritePending(Transaction& txn, const Pending& p) {
     SOPFS_RETURN_IF_ERROR((*inodes)->Upsert(InodeKey(0), next));
   }
   return Status::Ok();
+}
+
+Status FileSystem::DeleteOrphans() {
+  std::set<uint64_t> orphans;
+  {
+    auto txn = engine_->Begin(TxnMode::kReader);
+    Result<TxnTree*> inodes = txn->Tree(inode_tree_);
+    if (!inodes.ok()) return inodes.status();
+    auto cursor = (*inodes)->NewCursor();
+    SOPFS_RETURN_IF_ERROR(cursor->Seek(OrphanPrefix()));
+    while (cursor->Valid()) {
+      if (cursor->key().size() == 16) orphans.insert(ReadBigEndian64(cursor->key().substr(8)));
+      SOPFS_RETURN_IF_ERROR(cursor->Next());
+    }
+  }
+  if (orphans.empty()) return Status::Ok();
+  std::fprintf(stderr, "sopfs: deleting %zu file(s) removed while open before a crash\n",
+               orphans.size());
+  Pending p;
+  p.doomed = std::move(orphans);
+  auto txn = engine_->Begin(TxnMode::kNoCheck);
+  SOPFS_RETURN_IF_ERROR(WritePending(*txn, p));
+  return txn->Commit();
 }
 
 Status FileSystem::CommitNamespace() {

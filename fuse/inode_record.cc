@@ -122,6 +122,14 @@ std::string InodeKey(uint64_t ino) {
   return key;
 }
 
+std::string OrphanPrefix() { return std::string(8, '\xff'); }
+
+std::string OrphanKey(uint64_t ino) {
+  std::string key = OrphanPrefix();
+  AppendBigEndian64(key, ino);
+  return key;
+}
+
 std::string DirPrefix(uint64_t parent) { return InodeKey(parent); }
 
 std::string DirEntryKey(uint64_t parent, std::string_view name) {

@@ -46,6 +46,10 @@ struct NameEntry {
 };
 
 std::string InodeKey(uint64_t ino);
+// Orphans: files removed while open, recorded so that a mount after a crash deletes
+// them. Keys after every inode key: eight 0xff bytes, then the inode number.
+std::string OrphanKey(uint64_t ino);
+std::string OrphanPrefix();
 std::string DirEntryKey(uint64_t parent, std::string_view name);
 // The first key of a directory's entries (all keys of `parent` start with it).
 std::string DirPrefix(uint64_t parent);

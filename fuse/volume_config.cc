@@ -90,6 +90,8 @@ Status ParseConf(const std::string& dir, po::variables_map& vm, std::string& pat
     }
     return Status::Error(err ? err : EIO, "cannot read " + path + ": " + std::strerror(err));
   }
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return Status::Error(EINVAL, path + " is not a file");
   try {
     po::store(po::parse_config_file(in, ConfOptions(), /*allow_unregistered=*/false), vm);
     po::notify(vm);
@@ -112,6 +114,8 @@ Status ParseConf(const std::string& dir, po::variables_map& vm, std::string& pat
     return Status::Error(EINVAL, path + ": " + Printable(what) + " (expected KEY = VALUE)");
   } catch (const po::error& e) {
     return Status::Error(EINVAL, path + ": " + Printable(e.what()));
+  } catch (const std::exception& e) {  // nothing may throw across the layer
+    return Status::Error(EIO, "cannot read " + path + ": " + Printable(e.what()));
   }
   if (in.bad()) return Status::Error(EIO, "cannot read " + path);
   return Status::Ok();
