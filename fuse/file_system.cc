@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "fuse/volume_layout.h"
 
@@ -86,12 +87,20 @@ void FileSystem::CommitterLoop() {
   while (!stopping_) {
     committer_cv_.wait_for(lock, options_.commit_interval);
     if (stopping_) break;
+    const bool checkpoint = std::exchange(checkpoint_wanted_, false);
     lock.unlock();
-    Status st = CommitNamespace();
-    if (!st.ok())
-      std::fprintf(stderr, "sopfs: namespace commit failed: %s\n", st.ToString().c_str());
+    (void)CommitNamespace();  // a failure is logged, and retried next time
+    if (checkpoint) {
+      Status st = engine_->Checkpoint();
+      if (!st.ok()) std::fprintf(stderr, "sopfs: checkpoint failed: %s\n", st.ToString().c_str());
+    }
     lock.lock();
   }
+}
+
+void FileSystem::WantCheckpoint() {
+  std::lock_guard lock(committer_mu_);
+  checkpoint_wanted_ = true;
 }
 
 // ---- inodes and names (mu_ held) ----

@@ -163,6 +163,7 @@ class FileSystem {
   // Deletes the files a crash left removed-but-open (their orphan keys).
   Status DeleteOrphans();
   void CommitterLoop();
+  void WantCheckpoint();
 
   // The inode, loaded into the table when needed. mu_ held.
   Result<InodePtr> Get(uint64_t ino);
@@ -221,6 +222,9 @@ class FileSystem {
   std::mutex committer_mu_;
   std::condition_variable committer_cv_;
   bool stopping_ = false;
+  // Space comes back only at a checkpoint (blobs freed by deletions, or left by a commit
+  // that failed): the committer runs one soon after either.
+  bool checkpoint_wanted_ = false;
   std::thread committer_;
 };
 

@@ -148,6 +148,7 @@ Status FileSystem::CommitNamespaceLocked() {
     std::fprintf(stderr, "sopfs: namespace commit failed (will retry): %s\n",
                  st.ToString().c_str());
   }
+  if (!st.ok() || !p->doomed.empty()) WantCheckpoint();
   std::lock_guard lock(mu_);
   FinishPending(std::move(p), st.ok());
   return st;
@@ -190,6 +191,7 @@ Status FileSystem::CommitFile(const InodePtr& inode) {
   }
   inode->content.reset();
   inode->txn.reset();  // rolls back what did not commit
+  if (!st.ok()) WantCheckpoint();
   std::lock_guard lock(mu_);
   content_pending_.erase(inode->ino);
   if (st.ok()) {
