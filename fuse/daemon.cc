@@ -13,15 +13,17 @@ namespace sopfs {
 namespace {
 
 // libfuse's own argv: the program name and the -o options.
+// The user's fsname= and subtype= replace the defaults (in libfuse the last one wins).
 std::vector<std::string> FuseArgs(const VolumeConfig& volume, const MountSettings& settings) {
-  std::string opts = "fsname=" + volume.dir + ",subtype=sopfs";
+  bool fsname = false, subtype = false;
+  std::string opts;
   for (const std::string& o : settings.fuse_options) {
-    if (o.starts_with("fsname=") || o.starts_with("subtype=")) {
-      opts = o + "," + opts;  // the user's comes first and wins
-      continue;
-    }
-    opts += "," + o;
+    fsname |= o.starts_with("fsname=");
+    subtype |= o.starts_with("subtype=");
+    opts += (opts.empty() ? "" : ",") + o;
   }
+  if (!fsname) opts += (opts.empty() ? "" : ",") + ("fsname=" + volume.dir);
+  if (!subtype) opts += ",subtype=sopfs";
   return {"sopfs", "-o", opts};
 }
 
@@ -60,6 +62,7 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
   for (std::string& a : arg_strings) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   fuse_session* se = fuse_session_new(&args, &ops, sizeof(ops), &context);
+  fuse_opt_free_args(&args);
   if (se == nullptr) {
     return Fail(on_ready, Status::Error(EINVAL, "libfuse refused the mount options"));
   }

@@ -59,6 +59,9 @@ std::string SizeText(uint32_t bytes) {
 Status CreateVolume(const VolumeConfig& config) {
   SOPFS_RETURN_IF_ERROR(ValidateVolumeConfig(config));
   std::error_code ec;
+  if (fs::exists(config.dir, ec) && !fs::is_directory(config.dir, ec)) {
+    return Status::Error(ENOTDIR, config.dir + " exists and is not a folder");
+  }
   if (fs::exists(config.dir + "/sopfs.conf", ec)) {
     return Status::Error(EEXIST, config.dir + " is already a sopfs volume (sopfs.conf exists)");
   }
@@ -71,7 +74,11 @@ Status CreateVolume(const VolumeConfig& config) {
   fs::create_directories(config.dir, ec);
   if (ec) return Status::Error(ec.value(), "cannot create " + config.dir + ": " + ec.message());
   Status formatted = FormatFileSystem(config, getuid(), getgid());
-  if (!formatted.ok()) return formatted;
+  if (!formatted.ok()) {
+    // ToString: the engine's messages name the object, not always the errno.
+    return Status::Error(formatted.code(),
+                         "cannot format the file system: " + formatted.ToString());
+  }
   Status written = WriteVolumeConfig(config);
   if (!written.ok()) {
     // The folders now hold a file system without a sopfs.conf naming them; say so, since

@@ -188,6 +188,9 @@ Status ApplyOptions(const std::string& list, MountSettings& settings) {
       return Status::Error(EINVAL, "mount option '" + option + "': " +
                                        (known->takes_value ? "needs =VALUE" : "takes no value"));
     }
+    // libfuse (3.14) does not know "relatime". It is the kernel's default, which "atime"
+    // (no MS_NOATIME) gives.
+    if (option == "relatime") option = "atime";
     auto& kept = settings.fuse_options;
     std::erase_if(kept, [&](const std::string& o) {
       const std::string other = o.substr(0, o.find('='));

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "tools/bench_fs.h"
 #include "tools/commands.h"
 
 namespace {
@@ -16,6 +17,7 @@ constexpr const char* kUsage =
     "                  serve a volume through FUSE (the default volume without VOLUME)\n"
     "  bench blob      erasure-coded blob store throughput against plain files\n"
     "  bench btree     transactional B-Tree insert, read and delete against SQLite\n"
+    "  bench fs        a mounted volume against the native file system\n"
     "\n"
     "Run 'sopfs COMMAND --help' for the options of a command.\n";
 
@@ -25,6 +27,7 @@ constexpr const char* kBenchUsage =
     "benchmarks:\n"
     "  blob   write and read 1 MiB blobs (4+2) against plain files on the same disk\n"
     "  btree  insert, read and delete 100k items in durable transactions against SQLite\n"
+    "  fs     file workloads on a mounted volume against the native file system\n"
     "\n"
     "Run 'sopfs bench WHAT --help' for the options of a benchmark.\n";
 
@@ -38,6 +41,7 @@ int RunBench(int argc, char** argv) {
   const std::string what = argv[0];
   if (what == "blob") return sopfs::tools::RunBenchBlob(argc, argv);
   if (what == "btree") return sopfs::tools::RunBenchBtree(argc, argv);
+  if (what == "fs") return sopfs::tools::RunBenchFs(argc, argv);
   std::fprintf(stderr, "sopfs bench: unknown benchmark '%s' (try 'sopfs bench --help')\n",
                what.c_str());
   return 2;

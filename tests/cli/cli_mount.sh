@@ -45,9 +45,24 @@ wait_for() {
     sleep 0.1
   done
 }
+# Anything that touches the mount is bounded: a daemon that stopped answering must fail
+# the test, not hang it.
+bounded() { timeout -k 5 30 "$@"; }
+write_file() { bounded sh -c 'echo "$1" >"$2"' _ "$1" "$2"; }
+file_is() { [ "$(bounded cat "$2")" = "$1" ]; }
+
 alive() { kill -0 "$1" 2>/dev/null; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 unmounted() { ! mounted "$1"; }
+
+# captured SECONDS COMMAND...: the command's stdout and stderr, through a pipe as a caller
+# would read them. A daemon that kept the pipe open would make this wait: the timeout
+# then ends the reader (exit 124), not the daemon, which has its own session.
+captured() {
+  local secs=$1
+  shift
+  timeout "$secs" bash -o pipefail -c '"$@" 2>&1 | cat' _ "$@"
+}
 
 # The daemon's pid, from the volume lock file it writes.
 daemon_pid() { tr -d '\n' <"$1/sopfs.lock"; }
@@ -66,18 +81,18 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP  # so that the cleanup runs when ctest gives up on us
 
 timeout 120 "$SOPFS" format "$VOL" >/dev/null || fail "format $VOL"
 
-# 1. Daemonized mount: ready on return, caller's pipes released (the $(...) would wait for
-#    the daemon otherwise: the timeout catches that).
+# 1. Daemonized mount: ready on return, the caller's pipe released.
 start=$SECONDS
-out=$(timeout 60 "$SOPFS" mount "$VOL" "$MNT" 2>&1) || fail "sopfs mount exited $?: $out"
+out=$(captured 60 "$SOPFS" mount "$VOL" "$MNT") || fail "sopfs mount exited $? (124: pipe kept open): $out"
 [ $((SECONDS - start)) -lt 50 ] || fail "sopfs mount kept the caller's pipe open"
 [ -z "$out" ] || fail "sopfs mount printed something on success: $out"
 mounted "$MNT" || fail "sopfs mount returned before $MNT was mounted"
 case "$(fstype "$MNT")" in fuse*) ;; *) fail "$MNT has type $(fstype "$MNT")" ;; esac
-[ "$(stat -f -c %T "$MNT")" != "$(stat -f -c %T "$W")" ] || fail "stat -f $MNT shows no new file system"
+[ "$(bounded stat -f -c %T "$MNT")" != "$(stat -f -c %T "$W")" ] || fail "stat -f $MNT shows no new file system"
 PID=$(daemon_pid "$VOL")
 DAEMONS+=("$PID")
 alive "$PID" || fail "no daemon with the pid of sopfs.lock ($PID)"
@@ -85,21 +100,21 @@ alive "$PID" || fail "no daemon with the pid of sopfs.lock ($PID)"
 grep -q default_permissions <<<"$(grep " $MNT " /proc/self/mountinfo)" ||
   fail "default_permissions is not a mount option: $(grep " $MNT " /proc/self/mountinfo)"
 
-echo hello >"$MNT/a" || fail "cannot write $MNT/a"
+write_file hello "$MNT/a" || fail "cannot write $MNT/a"
 head -c 3000000 /dev/urandom >"$W/blob"
-cp "$W/blob" "$MNT/blob" || fail "cp into the mount"
-[ "$(cat "$MNT/a")" = hello ] || fail "read back $MNT/a"
-cmp -s "$W/blob" "$MNT/blob" || fail "the copied file differs"
+bounded cp "$W/blob" "$MNT/blob" || fail "cp into the mount"
+file_is hello "$MNT/a" || fail "read back $MNT/a"
+bounded cmp -s "$W/blob" "$MNT/blob" || fail "the copied file differs"
 
 # 2. A second daemon on the same volume is refused.
-err=$(timeout 30 "$SOPFS" mount "$VOL" "$W/mnt2" 2>&1)
+err=$(captured 30 "$SOPFS" mount "$VOL" "$W/mnt2")
 rc=$?
 [ $rc -eq 1 ] || fail "second mount exited $rc: $err"
 [[ "$err" == *"already mounted by another sopfs daemon (pid $PID)"* ]] || fail "second mount said: $err"
 mounted "$W/mnt2" && fail "second mount mounted something"
 
 # 3. fusermount3 -u: the daemon exits, the data stays.
-fusermount3 -u "$MNT" || fail "fusermount3 -u"
+bounded fusermount3 -u "$MNT" || fail "fusermount3 -u"
 wait_for 30 gone "$PID" || fail "the daemon did not exit after fusermount3 -u"
 
 # 4. Foreground: the daemon is our child, so its exit code after SIGTERM is visible.
@@ -108,8 +123,8 @@ FG=$!
 DAEMONS+=("$FG")
 wait_for 60 mounted "$MNT" || fail "sopfs mount -f did not mount within 60 s"
 grep -q "mounted $VOL at $MNT" "$W/fg.err" || fail "sopfs mount -f said: $(cat "$W/fg.err")"
-[ "$(cat "$MNT/a")" = hello ] || fail "$MNT/a lost across an unmount"
-cmp -s "$W/blob" "$MNT/blob" || fail "$MNT/blob changed across an unmount"
+file_is hello "$MNT/a" || fail "$MNT/a lost across an unmount"
+bounded cmp -s "$W/blob" "$MNT/blob" || fail "$MNT/blob changed across an unmount"
 kill -TERM "$FG"
 wait_for 30 gone "$FG" || fail "sopfs mount -f did not exit on SIGTERM"
 wait "$FG"
@@ -119,12 +134,12 @@ unmounted "$MNT" || fail "$MNT still mounted after SIGTERM"
 
 # 5. mount.sopfs, as mount(8) calls it (fstab-only options dropped); SIGTERM to the
 #    daemonized daemon unmounts.
-out=$(timeout 60 "$MOUNT_SOPFS" "$VOL" "$MNT" -o rw,noatime,noauto,nofail,_netdev 2>&1) ||
+out=$(captured 60 "$MOUNT_SOPFS" "$VOL" "$MNT" -o rw,relatime,nodev,noauto,nofail,_netdev) ||
   fail "mount.sopfs: $out"
 mounted "$MNT" || fail "mount.sopfs returned before $MNT was mounted"
 PID=$(daemon_pid "$VOL")
 DAEMONS+=("$PID")
-[ "$(cat "$MNT/a")" = hello ] || fail "$MNT/a through mount.sopfs"
+file_is hello "$MNT/a" || fail "$MNT/a through mount.sopfs"
 kill -TERM "$PID"
 wait_for 30 gone "$PID" || fail "the daemon did not exit on SIGTERM"
 unmounted "$MNT" || fail "$MNT still mounted after SIGTERM"
@@ -133,18 +148,18 @@ unmounted "$MNT" || fail "$MNT still mounted after SIGTERM"
 DEFAULT=$W/home/.local/share/sopfs/default
 export HOME=$W/home
 unset XDG_DATA_HOME
-out=$(timeout 120 "$SOPFS" mount "$MNT" 2>&1) || fail "mount of the default volume: $out"
+out=$(captured 120 "$SOPFS" mount "$MNT") || fail "mount of the default volume: $out"
 [ -f "$DEFAULT/sopfs.conf" ] || fail "no default volume at $DEFAULT"
 PID=$(daemon_pid "$DEFAULT")
 DAEMONS+=("$PID")
-echo kept >"$MNT/b" || fail "cannot write to the default volume"
-fusermount3 -u "$MNT" || fail "fusermount3 -u (default volume)"
+write_file kept "$MNT/b" || fail "cannot write to the default volume"
+bounded fusermount3 -u "$MNT" || fail "fusermount3 -u (default volume)"
 wait_for 30 gone "$PID" || fail "the default volume's daemon did not exit"
-out=$(timeout 60 "$SOPFS" mount "$MNT" 2>&1) || fail "second mount of the default volume: $out"
+out=$(captured 60 "$SOPFS" mount "$MNT") || fail "second mount of the default volume: $out"
 PID=$(daemon_pid "$DEFAULT")
 DAEMONS+=("$PID")
-[ "$(cat "$MNT/b")" = kept ] || fail "the default volume was not reused"
-fusermount3 -u "$MNT" || fail "fusermount3 -u (default volume, again)"
+file_is kept "$MNT/b" || fail "the default volume was not reused"
+bounded fusermount3 -u "$MNT" || fail "fusermount3 -u (default volume, again)"
 wait_for 30 gone "$PID" || fail "the default volume's daemon did not exit"
 
 echo "ok"
