@@ -162,11 +162,21 @@ Status Engine::WritePrepared(std::span<const BlobStore::Write> writes) {
   return st;
 }
 
+BlobId Engine::NewBlobId() {
+  constexpr int kBlobsPerDirectory = 256;
+  std::lock_guard<std::mutex> lock(blob_id_mu_);
+  if (blob_anchor_uses_ == 0 || blob_anchor_uses_ >= kBlobsPerDirectory) {
+    blob_anchor_ = BlobId::Random();
+    blob_anchor_uses_ = 0;
+  }
+  ++blob_anchor_uses_;
+  return BlobId::RandomNear(blob_anchor_);
+}
+
 Result<BlobId> Engine::StageValue(std::string_view bytes) {
   std::shared_lock<std::shared_mutex> gate(gate_);
-  BlobStore::Write write{BlobId::Random(),
-                         options_.layout,
-                         {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}};
+  BlobStore::Write write{
+      NewBlobId(), options_.layout, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}};
   SOPFS_RETURN_IF_ERROR(WritePrepared({&write, 1}));
   return write.id;
 }

@@ -160,6 +160,10 @@ class Engine {
   // Counts the registry entries pointing into each node segment.
   Result<std::unordered_map<BlobId, uint32_t>> CountSegmentRefs();
   LogicalId AllocateId() { return next_id_.fetch_add(1); }
+  // A new blob ID. Consecutive blobs share their fan-out directories (a few hundred per
+  // leaf directory) so that small commits do not each create, and flush, new
+  // directories in every data folder.
+  BlobId NewBlobId();
   // Memory charged for a cached node: the node as it sits in memory, plus the cache's
   // own bookkeeping.
   static size_t NodeCharge(const BtreeNode& node) { return node.MemoryUsage() + 128; }
@@ -206,6 +210,9 @@ class Engine {
   std::string instance_;  // names this engine's lock owners
 
   std::atomic<LogicalId> next_id_{1};
+  std::mutex blob_id_mu_;  // guards the two below
+  BlobId blob_anchor_;
+  int blob_anchor_uses_ = 0;
   std::atomic<uint64_t> stamp_{0};
   std::atomic<uint64_t> next_txn_{1};
 

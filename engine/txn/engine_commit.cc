@@ -202,7 +202,7 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
     }
   };
   {
-    const BlobId anchor = BlobId::Random();
+    const BlobId anchor = NewBlobId();
     std::vector<std::string> encoded;
     std::vector<std::pair<LogicalId, std::string_view>> pack;
     std::vector<const std::shared_ptr<const BtreeNode>*> packed;

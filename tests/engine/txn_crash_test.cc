@@ -123,7 +123,7 @@ TEST_P(TxnCrashTest, CrashAtEveryOpOfACommitRecoversBeforeOrAfterWithoutOrphans)
     if (::testing::Test::HasFailure()) return;
     if (!crashed) break;  // the commit ran to the end before op n
   }
-  EXPECT_GT(n, 100u);  // the commit really did many operations
+  EXPECT_GT(n, 60u);  // the commit really did many operations (blobs, flushes, records)
 }
 
 INSTANTIATE_TEST_SUITE_P(WithAndWithoutCheckpoint, TxnCrashTest, ::testing::Values(1, 1000));
