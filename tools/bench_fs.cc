@@ -18,9 +18,11 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,21 +37,33 @@
 namespace sopfs::tools {
 namespace {
 
+constexpr const char* kName = "sopfs bench fs";
+
 namespace po = boost::program_options;
 
-constexpr const char* kName = "sopfs bench fs";
+// The command line, checked.
+struct FsOptions {
+  bool json = false;
+  bool keep = false;
+  bool native_only = false;  // hidden --native-only, for debugging the native half
+  std::string dir;
+  uint64_t size = 0;
+  uint64_t overwrite_size = 0;
+  size_t files = 0;
+  size_t rand_ops = 0;
+  double rand_seconds = 0;
+  double stall_seconds = 0;
+  ErasureLayout layout{.k = 4, .m = 2};  // what `sopfs format` uses unless told
+  uint64_t chunk_size = 1 << 20;
+  std::vector<std::string> format_args;  // --ec and --chunk-size, when given
+};
 
 int BadArgs(const char* what) {
   std::fprintf(stderr, "%s: %s\n", kName, what);
   return 2;
 }
 
-int Fail(const std::string& what) {
-  std::fprintf(stderr, "%s: %s\n", kName, what.c_str());
-  return 1;
-}
-
-// Removes the hidden debugging flag --native-only from argv; returns whether it was there.
+// Removes the hidden flag --native-only from argv; returns whether it was there.
 bool TakeNativeOnly(int& argc, char** argv) {
   bool found = false;
   int out = 0;
@@ -64,28 +78,16 @@ bool TakeNativeOnly(int& argc, char** argv) {
   return found;
 }
 
-std::string SelfPath() {
-  char buf[4096];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "/proc/self/exe";
+std::optional<uint64_t> FileSize(const po::variables_map& vm, const char* key) {
+  auto size = ParseSize(vm[key].as<std::string>());
+  if (!size || *size < (1 << 20) || *size % 4096) return std::nullopt;
+  return size;
 }
 
-// Bytes the run puts on the disk of `dir`, with a margin for metadata.
-double NeededBytes(const FsPlan& plan, const ErasureLayout& layout, bool native_only) {
-  const double big = static_cast<double>(plan.size);
-  const double extra =
-      plan.size < plan.overwrite_size ? static_cast<double>(plan.overwrite_size) : 0.0;
-  const double files = static_cast<double>(plan.files) * 4096;
-  const double native = 2 * big + extra + files;
-  const double coded = static_cast<double>(layout.total()) / static_cast<double>(layout.k);
-  const double sopfs = native_only ? 0 : (2 * big + extra) * coded + files * layout.total();
-  return (native + sopfs) * 1.1 + 256.0 * 1048576;
-}
-
-}  // namespace
-
-int RunBenchFs(int argc, char** argv) {
-  const bool native_only = TakeNativeOnly(argc, argv);
+// Fills `o` from argv (argv[0] is "fs"). Returns the exit code when the command is done
+// already: 0 after --help, 2 after a one-line error on stderr; nullopt to go on.
+std::optional<int> ParseFsOptions(int argc, char** argv, FsOptions& o) {
+  o.native_only = TakeNativeOnly(argc, argv);
   po::options_description opts("usage: sopfs bench fs [OPTIONS]\n\noptions");
   opts.add_options()("help,h", "show this help")(
       "json", "print the figures as one JSON object on the last line")(
@@ -107,96 +109,137 @@ int RunBenchFs(int argc, char** argv) {
       "kill the daemon if no file operation completes for this long (a hang)")(
       "keep", "leave the work folder in place, for debugging");
   po::variables_map vm;
-  if (auto done = ParseCommandLine(kName, opts, argc, argv, vm)) return *done;
+  if (auto done = ParseCommandLine(kName, opts, argc, argv, vm)) return done;
 
-  const bool json = vm.count("json") > 0;
-  auto size = ParseSize(vm["size"].as<std::string>());
-  auto overwrite_size = ParseSize(vm["overwrite-size"].as<std::string>());
-  if (!size || *size < (1 << 20) || *size % 4096) {
-    return BadArgs("--size needs a size of at least 1M, a multiple of 4K");
-  }
-  if (!overwrite_size || *overwrite_size < (1 << 20) || *overwrite_size % 4096) {
+  o.json = vm.count("json") > 0;
+  o.keep = vm.count("keep") > 0;
+  o.dir = vm["dir"].as<std::string>();
+  auto size = FileSize(vm, "size");
+  if (!size) return BadArgs("--size needs a size of at least 1M, a multiple of 4K");
+  o.size = *size;
+  auto overwrite_size = FileSize(vm, "overwrite-size");
+  if (!overwrite_size) {
     return BadArgs("--overwrite-size needs a size of at least 1M, a multiple of 4K");
   }
-  ErasureLayout layout{4, 2};
-  uint64_t chunk_size = 1 << 20;
-  std::vector<std::string> format_args;
+  o.overwrite_size = *overwrite_size;
   if (vm.count("ec")) {
     auto l = ParseLayout(vm["ec"].as<std::string>());
-    if (!l || !l->Validate(ErasureLayout::kMaxData + ErasureLayout::kMaxParity).ok()) {
+    if (!l || !l->Validate(l->total()).ok()) {
       return BadArgs("--ec needs K+M with 1<=K<=32, 0<=M<=16");
     }
-    layout = *l;
-    format_args.insert(format_args.end(), {"--ec", vm["ec"].as<std::string>()});
+    o.layout = *l;
+    o.format_args.insert(o.format_args.end(), {"--ec", vm["ec"].as<std::string>()});
   }
   if (vm.count("chunk-size")) {
     auto c = ParseSize(vm["chunk-size"].as<std::string>());
-    if (!c || *c < 4096) return BadArgs("--chunk-size needs a size of at least 4K");
-    chunk_size = *c;
-    format_args.insert(format_args.end(), {"--chunk-size", vm["chunk-size"].as<std::string>()});
+    if (!c || *c < (64 << 10) || *c > (64 << 20) || (*c & (*c - 1))) {
+      return BadArgs("--chunk-size needs a power of two from 64K to 64M");
+    }
+    o.chunk_size = *c;
+    o.format_args.insert(o.format_args.end(), {"--chunk-size", vm["chunk-size"].as<std::string>()});
   }
-  if (vm["files"].as<size_t>() < 1) return BadArgs("--files must be at least 1");
-  if (vm["rand-ops"].as<size_t>() < 1) return BadArgs("--rand-ops must be at least 1");
-  if (!(vm["rand-seconds"].as<double>() > 0) || !(vm["stall-seconds"].as<double>() > 0)) {
+  o.files = vm["files"].as<size_t>();
+  o.rand_ops = vm["rand-ops"].as<size_t>();
+  o.rand_seconds = vm["rand-seconds"].as<double>();
+  o.stall_seconds = vm["stall-seconds"].as<double>();
+  if (o.files < 1) return BadArgs("--files must be at least 1");
+  if (o.rand_ops < 1) return BadArgs("--rand-ops must be at least 1");
+  if (!(o.rand_seconds > 0) || !(o.stall_seconds > 0)) {
     return BadArgs("--rand-seconds and --stall-seconds must be positive");
   }
+  return std::nullopt;
+}
 
-  InstallInterruptHandlers();
-  auto work = WorkDir::Make(vm["dir"].as<std::string>());
-  if (!work.ok()) return BadArgs(work.status().ToString().c_str());
-  if (vm.count("keep")) work->Keep();
+int Fail(const std::string& what) {
+  std::fprintf(stderr, "%s: %s\n", kName, what.c_str());
+  return 1;
+}
 
-  FsPlan plan;
-  plan.size = *size;
-  plan.overwrite_size = *overwrite_size;
-  plan.chunk_size = chunk_size;
-  plan.files = vm["files"].as<size_t>();
-  plan.rand_ops = vm["rand-ops"].as<size_t>();
-  plan.rand_seconds = vm["rand-seconds"].as<double>();
-  plan.native_dir = *work / "native";
-  plan.cache_paths = {*work / "volume", *work / "native"};
+std::string SelfPath() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "/proc/self/exe";
+}
+
+// Ok when the disk under `dir` holds what the run writes: the big file and its copy
+// (and the overwrite file) natively and erasure coded, the small files, and a margin.
+Status CheckFreeSpace(const std::string& dir, const FsOptions& o) {
+  const double big = static_cast<double>(o.size);
+  const double extra = o.size < o.overwrite_size ? static_cast<double>(o.overwrite_size) : 0.0;
+  const double files = static_cast<double>(o.files) * 4096;
+  const double coded = static_cast<double>(o.layout.total()) / static_cast<double>(o.layout.k);
+  const double native = 2 * big + extra + files;
+  const double sopfs = o.native_only ? 0 : (2 * big + extra) * coded + files * o.layout.total();
+  const double need = (native + sopfs) * 1.1 + 256.0 * 1048576;
   struct statvfs vfs {};
-  if (statvfs(work->path().c_str(), &vfs) == 0) {
-    const double free_bytes = static_cast<double>(vfs.f_bavail) * vfs.f_frsize;
-    const double need = NeededBytes(plan, layout, native_only);
-    if (free_bytes < need) {
-      return Fail("the disk of " + work->path() + " has " +
-                  std::to_string(free_bytes / 1073741824) + " GiB free, the run needs " +
-                  std::to_string(need / 1073741824) + " GiB");
-    }
+  if (statvfs(dir.c_str(), &vfs) != 0) return Status::Error(errno, "statvfs " + dir);
+  const double free_bytes = static_cast<double>(vfs.f_bavail) * static_cast<double>(vfs.f_frsize);
+  if (free_bytes >= need) return Status::Ok();
+  char msg[256];
+  std::snprintf(msg, sizeof msg, "the disk of %s has %.1f GiB free, the run needs %.1f GiB",
+                dir.c_str(), free_bytes / 1073741824, need / 1073741824);
+  return Status::Error(ENOSPC, msg);
+}
+
+FsPlan PlanFor(const FsOptions& o, const WorkDir& work) {
+  FsPlan plan;
+  plan.native_dir = work / "native";
+  plan.cache_paths = {work / "volume", work / "native"};
+  plan.size = o.size;
+  plan.overwrite_size = o.overwrite_size;
+  plan.chunk_size = o.chunk_size;
+  plan.files = o.files;
+  plan.rand_ops = o.rand_ops;
+  plan.rand_seconds = o.rand_seconds;
+  return plan;
+}
+
+}  // namespace
+
+int RunBenchFs(int argc, char** argv) {
+  FsOptions o;
+  if (auto done = ParseFsOptions(argc, argv, o)) return *done;
+  InstallInterruptHandlers();
+  auto work = WorkDir::Make(o.dir);
+  if (!work.ok()) {
+    std::fprintf(stderr, "%s: --dir: %s\n", kName, work.status().ToString().c_str());
+    return 2;
   }
+  if (o.keep) work->Keep();
+  if (Status st = CheckFreeSpace(work->path(), o); !st.ok()) return Fail(st.ToString());
   for (const char* sub : {"native", "mnt"}) {
     if (mkdir((*work / sub).c_str(), 0755) != 0) return Fail("cannot make " + (*work / sub));
   }
 
+  FsPlan plan = PlanFor(o, *work);
   std::unique_ptr<BenchMount> mount;
-  if (!native_only) {
+  if (!o.native_only) {
     std::fprintf(stderr, "formatting and mounting a volume in %s\n", work->path().c_str());
     auto started = BenchMount::Start({.sopfs = SelfPath(),
                                       .volume = *work / "volume",
                                       .mountpoint = *work / "mnt",
-                                      .format_args = format_args,
+                                      .format_args = o.format_args,
                                       .log = *work / "daemon.log"});
     if (!started.ok()) return Fail(started.status().ToString());
     mount = std::move(*started);
-    mount->ReadLayout(layout, chunk_size);
-    plan.chunk_size = chunk_size;
+    mount->ReadLayout(o.layout, o.chunk_size);
+    plan.chunk_size = o.chunk_size;
     plan.mount_dir = *work / "mnt";
     plan.daemon = mount->pid();
     plan.cache_paths.push_back(plan.mount_dir + "/big");
   }
 
   FsFigures f;
-  f.native_only = native_only;
-  f.size_bytes = plan.size;
-  f.chunk_size = chunk_size;
-  f.k = layout.k;
-  f.m = layout.m;
-  f.files = plan.files;
-  f.rand_ops = plan.rand_ops;
+  f.native_only = o.native_only;
+  f.size_bytes = o.size;
+  f.chunk_size = o.chunk_size;
+  f.k = o.layout.k;
+  f.m = o.layout.m;
+  f.files = o.files;
+  f.rand_ops = o.rand_ops;
   Status ran;
   {
-    Watchdog watchdog(plan.daemon, vm["stall-seconds"].as<double>());
+    Watchdog watchdog(plan.daemon, o.stall_seconds);
     plan.watchdog = &watchdog;
     ran = RunFsPhases(plan, f);
   }
@@ -205,13 +248,16 @@ int RunBenchFs(int argc, char** argv) {
   f.bench_peak_rss_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;
   const Status unmounted = mount ? mount->Unmount() : Status::Ok();
   if (!ran.ok()) {
-    if (mount) std::fprintf(stderr, "daemon log (end):\n%s\n", mount->LogTail().c_str());
-    if (!unmounted.ok())
+    std::fputc('\n', stderr);  // after a progress line
+    if (!unmounted.ok()) {
       std::fprintf(stderr, "%s: unmount: %s\n", kName, unmounted.ToString().c_str());
+    } else if (mount) {
+      std::fprintf(stderr, "daemon log (end):\n%s\n", mount->LogTail().c_str());
+    }
     return Fail(ran.ToString());
   }
   PrintFsTable(f);
-  if (json) std::printf("%s\n", FsJsonLine(f).c_str());
+  if (o.json) std::printf("%s\n", FsJsonLine(f).c_str());
   std::fflush(stdout);
   if (!unmounted.ok()) return Fail("unmount: " + unmounted.ToString());
   return 0;

@@ -55,6 +55,13 @@ class PhaseRunner {
       if (!st.ok()) {
         return Status::Error(st.code(), phase + " on " + s.name + ": " + st.message());
       }
+      if (s.pid > 0) {
+        if (auto mem = ReadProcMemory(s.pid); mem.ok()) {
+          std::fprintf(stderr, "daemon RSS after the %s: %.0f MiB, peak %.0f MiB\n", phase.c_str(),
+                       static_cast<double>(mem->rss_bytes) / kMiB,
+                       static_cast<double>(mem->peak_bytes) / kMiB);
+        }
+      }
     }
     return Status::Ok();
   }

@@ -30,7 +30,6 @@ class Watchdog {
 
   // Names the work going on, for the message when the watchdog fires.
   void SetPhase(const std::string& phase);
-  bool fired() const { return fired_; }
 
  private:
   void Run();
@@ -40,7 +39,7 @@ class Watchdog {
   std::condition_variable cv_;
   std::string phase_;
   bool stop_ = false;
-  std::atomic<bool> fired_{false};
+  bool fired_ = false;  // guarded by mu_
   std::thread thread_;
 };
 

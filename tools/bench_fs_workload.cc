@@ -97,7 +97,7 @@ class ProgressLine {
   }
   void Finish(uint64_t done) {
     Print(done);
-    std::fputc('\n', stderr);
+    std::fprintf(stderr, " in %.1f s\n", Since(start_));
   }
 
  private:
@@ -109,6 +109,7 @@ class ProgressLine {
   std::string label_;
   uint64_t total_;
   const char* unit_;
+  Clock::time_point start_ = Clock::now();
   Clock::time_point last_{};
 };
 

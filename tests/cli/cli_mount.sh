@@ -1,5 +1,5 @@
 #!/bin/bash
-# sopfs mount for real, through /dev/fuse (exit 77, "skipped", without it):
+# sopfs mount for real, through /dev/fuse (exit 1, "skipped", without it):
 # - `sopfs mount VOL MNT` returns only once the mount is usable, leaves a daemon in its own
 #   session, and does not keep the caller's pipes open;
 # - a second daemon on the same volume is refused, naming the first one's pid;
@@ -15,7 +15,7 @@ MOUNT_SOPFS=$2
 
 if [ ! -r /dev/fuse ] || [ ! -w /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
   echo "skipped: needs /dev/fuse and fusermount3"
-  exit 77
+  exit 1
 fi
 
 W=$(mktemp -d /tmp/sopfs-cli-mount.XXXXXX)

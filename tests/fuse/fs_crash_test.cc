@@ -112,28 +112,36 @@ TEST_F(FsCrashTest, KillNineAtRandomPointsOfRewritesNeverLeavesAMixOfOldAndNew) 
   ASSERT_NO_FATAL_FAILURE(vol_.Remount());
   std::mt19937_64 rng(99);
   int old_seen = 0, new_seen = 0;
-  for (int round = 0; round < 6; ++round) {
+  for (int round = 0; round < 10; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     const uint64_t seed_b = seed_a + 1;
     // In place and growing (no O_TRUNC), so the only whole states are old and new.
     const uint64_t size_b = size_a + (1 + rng() % 5) * chunk + rng() % 5000;
     std::atomic<bool> closed_ok{false};
-    std::atomic<bool> started{false};
+    std::atomic<bool> done{false};
+    std::atomic<uint64_t> written{0};
     // The writer rewrites the file in 256 KiB writes and closes it.
     std::thread writer([&] {
       int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-      started = true;
-      if (fd < 0) return;
-      std::string block(256 * kKiB, '\0');
-      for (uint64_t off = 0; off < size_b; off += block.size()) {
-        const size_t n = std::min<uint64_t>(block.size(), size_b - off);
-        FillPattern(seed_b, off, block.data(), n);
-        if (::pwrite(fd, block.data(), n, off) != static_cast<ssize_t>(n)) break;
+      if (fd >= 0) {
+        std::string block(256 * kKiB, '\0');
+        for (uint64_t off = 0; off < size_b; off += block.size()) {
+          const size_t n = std::min<uint64_t>(block.size(), size_b - off);
+          FillPattern(seed_b, off, block.data(), n);
+          if (::pwrite(fd, block.data(), n, off) != static_cast<ssize_t>(n)) break;
+          written = off + n;
+        }
+        if (::close(fd) == 0) closed_ok = true;
       }
-      if (::close(fd) == 0) closed_ok = true;
+      done = true;
     });
-    while (!started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 1500));
+    // Kill once a random share of the new content is written (rounds whose target is
+    // past the end kill just after close() returned, or while it commits).
+    const uint64_t target = rng() % (size_b + size_b / 3);
+    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!done && written < target && std::chrono::steady_clock::now() < limit) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
     const bool closed_before_kill = closed_ok.load();
     ASSERT_NO_FATAL_FAILURE(vol_.KillDaemon());
     writer.join();

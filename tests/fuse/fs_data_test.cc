@@ -1,10 +1,14 @@
 // File data through a real mount: large sequential files, random overwrites and reads
 // against a model, truncate, sparse files and holes, punch hole, shared handle state.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <random>
+#include <thread>
 
 #include "tests/fuse/mount_fixture.h"
 
@@ -58,6 +62,8 @@ TEST_F(FsDataTest, RandomUnalignedWritesAndReadsAcrossChunkBoundariesMatchAnInMe
       uint64_t off;
       if (kind == 0) {
         off = (1 + rng() % (model.size() / chunk)) * chunk - rng() % (4 * kKiB);
+      } else if (kind == 1 && rng() % 16 == 0) {  // past EOF: leaves a hole of zeros
+        off = model.size() + rng() % (2 * chunk);
       } else {
         off = rng() % (model.size() + 1);
       }
@@ -283,6 +289,133 @@ TEST_F(FsDataTest, AppendModeWritesLandAtTheEndEvenAfterAnotherHandleGrewTheFile
   EXPECT_EQ(::close(other), 0);
   EXPECT_EQ(::close(app), 0);
   EXPECT_EQ(ReadFile(path), "one\nXXXXXXXXtwo\n");
+}
+
+TEST_F(FsDataTest, OffsetsPastFourGibAreStoredAndReadBackExactly) {
+  const std::string path = P("far.bin");
+  const uint64_t at = 5 * 1024 * kMiB + 12345;  // past 2^32, unaligned
+  const std::string data = Pattern(23, at, 3 * vol_.chunk_size() / 2);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(fd, "head", 0));
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(fd, data, at));
+  ASSERT_EQ(::close(fd), 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0) << ErrnoText();
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), at + data.size());
+  fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  EXPECT_EQ(PreadUpTo(fd, 0, 4), "head");
+  EXPECT_EQ(PreadUpTo(fd, at, data.size() + 10), data) << "data at 5 GiB";
+  EXPECT_EQ(PreadUpTo(fd, at - (1ULL << 32), 4096), std::string(4096, '\0'))
+      << "the same offset modulo 2^32 must be a hole";
+  EXPECT_EQ(PreadUpTo(fd, (1ULL << 32) - 2048, 4096), std::string(4096, '\0'))
+      << "across the 4 GiB boundary";
+  ::close(fd);
+}
+
+TEST_F(FsDataTest, SharedMmapWritesReachTheFileAndAreKeptAfterRemount) {
+  const uint64_t chunk = vol_.chunk_size();
+  const std::string path = P("mapped.bin");
+  const uint64_t size = 2 * chunk + 8192;
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(path, 29, size, kMiB));
+  std::string model = Pattern(29, 0, size);
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  void* map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ASSERT_NE(map, MAP_FAILED) << "mmap: " << ErrnoText();
+  char* bytes = static_cast<char*>(map);
+  EXPECT_EQ(std::string(bytes + chunk - 10, 20), model.substr(chunk - 10, 20))
+      << "mapped bytes differ from the file";
+  const std::string patch = Pattern(30, 0, 6000);
+  std::memcpy(bytes + chunk - 3000, patch.data(), patch.size());  // across a chunk boundary
+  model.replace(chunk - 3000, patch.size(), patch);
+  EXPECT_EQ(::msync(map, size, MS_SYNC), 0) << "msync: " << ErrnoText();
+  EXPECT_EQ(::munmap(map, size), 0);
+  EXPECT_EQ(FirstDifference(PreadUpTo(fd, 0, size), model), -1) << "read after msync";
+  ASSERT_EQ(::close(fd), 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  ASSERT_NO_FATAL_FAILURE(ExpectFileEquals(path, model));
+}
+
+TEST_F(FsDataTest, ParallelWritersToDifferentFilesEachKeepTheirOwnContent) {
+  constexpr int kWriters = 4;
+  const uint64_t size = 6 * vol_.chunk_size() + 333;
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(kWriters);
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      const std::string path = P("par" + std::to_string(w));
+      int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (fd < 0) {
+        errors[w] = "open: " + ErrnoText();
+        return;
+      }
+      std::string block(96 * kKiB, '\0');  // not a divisor of the chunk size
+      for (uint64_t off = 0; off < size; off += block.size()) {
+        const size_t n = std::min<uint64_t>(block.size(), size - off);
+        FillPattern(40 + w, off, block.data(), n);
+        if (::pwrite(fd, block.data(), n, off) != static_cast<ssize_t>(n)) {
+          errors[w] = "pwrite at " + std::to_string(off) + ": " + ErrnoText();
+          break;
+        }
+      }
+      if (::close(fd) != 0) errors[w] = "close: " + ErrnoText();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int w = 0; w < kWriters; ++w) EXPECT_EQ(errors[w], "") << "writer " << w;
+  for (int w = 0; w < kWriters; ++w) {
+    ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(P("par" + std::to_string(w)), 40 + w, size));
+  }
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  for (int w = 0; w < kWriters; ++w) {
+    ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(P("par" + std::to_string(w)), 40 + w, size));
+  }
+}
+
+TEST_F(FsDataTest, CopyFileRangeWithinTheMountCopiesTheBytesExactly) {
+  const uint64_t chunk = vol_.chunk_size();
+  const uint64_t size = 3 * chunk + 4321;
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(P("from"), 31, size, kMiB));
+  int in = ::open(P("from").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(in, 0) << ErrnoText();
+  int out = ::open(P("to").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ASSERT_GE(out, 0) << ErrnoText();
+  // The whole file, then a sub-range at unaligned offsets over the copy.
+  uint64_t copied = 0;
+  while (copied < size) {
+    ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, size - copied, 0);
+    ASSERT_GT(n, 0) << "copy_file_range after " << copied << " bytes: " << ErrnoText();
+    copied += n;
+  }
+  std::string model = Pattern(31, 0, size);
+  loff_t src = chunk - 100, dst = 2 * chunk - 50;
+  const uint64_t len = chunk / 2;
+  uint64_t done = 0;
+  while (done < len) {
+    ssize_t n = ::copy_file_range(in, &src, out, &dst, len - done, 0);
+    ASSERT_GT(n, 0) << "copy_file_range of a range: " << ErrnoText();
+    done += n;
+  }
+  model.replace(2 * chunk - 50, len, Pattern(31, chunk - 100, len));
+  ASSERT_EQ(::close(out), 0) << ErrnoText();
+  ::close(in);
+  ASSERT_NO_FATAL_FAILURE(ExpectFileEquals(P("to"), model));
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  ASSERT_NO_FATAL_FAILURE(ExpectFileEquals(P("to"), model));
+  ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(P("from"), 31, size));
+}
+
+TEST_F(FsDataTest, StatfsReportsConsistentSizesAndA255ByteNameLimit) {
+  struct statvfs sv {};
+  ASSERT_EQ(::statvfs(vol_.root().c_str(), &sv), 0) << ErrnoText();
+  EXPECT_GT(sv.f_bsize, 0u);
+  EXPECT_GT(sv.f_blocks, 0u);
+  EXPECT_LE(sv.f_bfree, sv.f_blocks);
+  EXPECT_LE(sv.f_bavail, sv.f_bfree);
+  EXPECT_EQ(sv.f_namemax, 255u);
 }
 
 }  // namespace

@@ -1,12 +1,16 @@
 // The namespace through a real mount: rename (plain, across directories, directories,
 // RENAME_NOREPLACE, RENAME_EXCHANGE), many files in one directory, names, mkdir/rmdir,
 // attributes, symlinks and hard links; durability of all of it across a remount.
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
+#include <set>
+#include <thread>
 
 #include "tests/fuse/mount_fixture.h"
 
@@ -417,6 +421,86 @@ TEST_F(FsNamespaceTest, AnUnlinkedFileStaysReadableAndWritableThroughAnOpenDescr
   EXPECT_TRUE(ListDir(vol_.root()).empty());
   ASSERT_NO_FATAL_FAILURE(vol_.Remount());
   EXPECT_TRUE(ListDir(vol_.root()).empty());
+}
+
+TEST_F(FsNamespaceTest, UnlinkingEntriesWhileReadingTheDirectoryRemovesEveryOne) {
+  // What `rm -rf` does: read a batch of names, unlink them, read on.
+  constexpr int kFiles = 1200;
+  ASSERT_EQ(::mkdir(P("d").c_str(), 0755), 0);
+  for (int i = 0; i < kFiles; ++i) {
+    ASSERT_NO_FATAL_FAILURE(WriteFile(P("d/entry-with-a-longer-name-" + std::to_string(i)), "x"));
+  }
+  DIR* dir = ::opendir(P("d").c_str());
+  ASSERT_NE(dir, nullptr) << ErrnoText();
+  std::set<std::string> seen;
+  for (;;) {
+    errno = 0;
+    struct dirent* e = ::readdir(dir);
+    if (e == nullptr) {
+      EXPECT_EQ(errno, 0) << "readdir: " << ErrnoText();
+      break;
+    }
+    const std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    EXPECT_TRUE(seen.insert(name).second) << name << " returned twice";
+    EXPECT_EQ(::unlinkat(::dirfd(dir), name.c_str(), 0), 0) << name << ": " << ErrnoText();
+  }
+  ::closedir(dir);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kFiles)) << "readdir skipped entries";
+  EXPECT_TRUE(ListDir(P("d")).empty());
+  EXPECT_EQ(ErrnoOf(::rmdir(P("d").c_str())), 0);
+}
+
+TEST_F(FsNamespaceTest, WritesThroughADescriptorLandInTheFileAfterItWasRenamed) {
+  ASSERT_EQ(::mkdir(P("a").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(P("b").c_str(), 0755), 0);
+  int fd = ::open(P("a/f").c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(fd, "before ", 0));
+  ASSERT_EQ(::rename(P("a/f").c_str(), P("b/g").c_str()), 0) << ErrnoText();
+  ASSERT_EQ(::rename(P("a").c_str(), P("b/a2").c_str()), 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(fd, "after", 7));
+  ASSERT_EQ(::close(fd), 0) << "close (commit): " << ErrnoText();
+  EXPECT_EQ(ReadFile(P("b/g")), "before after");
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  EXPECT_EQ(ReadFile(P("b/g")), "before after");
+  EXPECT_EQ(ListDir(vol_.root()), std::vector<std::string>{"b"});
+  EXPECT_EQ(ListDir(P("b")), (std::vector<std::string>{"a2", "g"}));
+  EXPECT_TRUE(ListDir(P("b/a2")).empty());
+}
+
+TEST_F(FsNamespaceTest, ConcurrentExclusiveCreatesOfOneNameLetExactlyOneWin) {
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 25;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string path = P("race" + std::to_string(round));
+    std::atomic<int> winners{0}, eexist{0}, other{0};
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        while (!go) std::this_thread::yield();
+        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+          ++winners;
+          const std::string me = std::to_string(t);
+          if (::write(fd, me.data(), me.size()) != 1) ++other;
+          if (::close(fd) != 0) ++other;
+        } else if (errno == EEXIST) {
+          ++eexist;
+        } else {
+          ++other;
+        }
+      });
+    }
+    go = true;
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(winners.load(), 1) << "round " << round;
+    EXPECT_EQ(eexist.load(), kThreads - 1) << "round " << round;
+    EXPECT_EQ(other.load(), 0) << "round " << round;
+    EXPECT_EQ(ReadFile(path).size(), 1u) << "round " << round;
+  }
+  EXPECT_EQ(ListDir(vol_.root()).size(), static_cast<size_t>(kRounds));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cstdarg>
@@ -153,6 +154,13 @@ TEST_F(FsPermissionTest, OtherUserCannotWriteOrCreateInRootsFilesAndDirsButCanRe
     }
     struct stat st {};
     c.Errno(::stat(file.c_str(), &st), 0, "stat of root's file");
+    c.Errno(::access(file.c_str(), R_OK), 0, "access(R_OK) of root's 0644 file");
+    c.Errno(::access(file.c_str(), W_OK), EACCES, "access(W_OK) of root's 0644 file");
+    c.Errno(::access(file.c_str(), X_OK), EACCES, "access(X_OK) of root's 0644 file");
+    c.Errno(::access(dir.c_str(), W_OK), EACCES, "access(W_OK) of root's 0755 dir");
+    c.Errno(::access(dir.c_str(), X_OK), 0, "access(X_OK) of root's 0755 dir");
+    c.Errno(::setxattr(file.c_str(), "user.x", "v", 1, 0), EACCES,
+            "setxattr user.* on root's 0644 file");
   });
   // Nothing changed.
   EXPECT_EQ(ReadFile(P("rootdir/file")), "root's data");
