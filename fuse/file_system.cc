@@ -796,22 +796,40 @@ Status FileSystem::RemoveXattr(uint64_t ino, std::string_view name) {
 }
 
 Result<struct statvfs> FileSystem::StatFs() {
-  struct statvfs out {};
-  uint64_t min_free = UINT64_MAX, min_avail = UINT64_MAX, min_total = UINT64_MAX;
+  // Every blob puts one shard (1/k of it) in each data folder, so a device holding n of
+  // the folders fills n shards per blob: it has room for free * k / n bytes of files.
+  // Folders on one device (all of them on one disk, say) are counted together.
+  struct Device {
+    uint64_t total = 0, free = 0, avail = 0;
+    int folders = 0;
+  };
+  std::map<dev_t, Device> devices;
   for (const std::string& folder : options_.data_folders) {
     struct statvfs st;
-    if (statvfs(folder.c_str(), &st) != 0) continue;  // a lost folder: redundancy covers it
-    min_free = std::min<uint64_t>(min_free, uint64_t{st.f_bfree} * st.f_frsize);
-    min_avail = std::min<uint64_t>(min_avail, uint64_t{st.f_bavail} * st.f_frsize);
-    min_total = std::min<uint64_t>(min_total, uint64_t{st.f_blocks} * st.f_frsize);
+    struct stat where;
+    if (statvfs(folder.c_str(), &st) != 0 || stat(folder.c_str(), &where) != 0) {
+      continue;  // a lost folder: redundancy covers it
+    }
+    Device& d = devices[where.st_dev];
+    d.total = uint64_t{st.f_blocks} * st.f_frsize;
+    d.free = uint64_t{st.f_bfree} * st.f_frsize;
+    d.avail = uint64_t{st.f_bavail} * st.f_frsize;
+    ++d.folders;
   }
-  if (min_total == UINT64_MAX) return Status::Error(EIO, "no data folder is reachable");
-  // Every blob puts one shard on each of k+m folders: k shards' worth is user data.
+  if (devices.empty()) return Status::Error(EIO, "no data folder is reachable");
+  uint64_t total = UINT64_MAX, free = UINT64_MAX, avail = UINT64_MAX;
+  const uint64_t k = static_cast<uint64_t>(options_.k);
+  for (const auto& [dev, d] : devices) {
+    total = std::min(total, d.total / d.folders * k);
+    free = std::min(free, d.free / d.folders * k);
+    avail = std::min(avail, d.avail / d.folders * k);
+  }
+  struct statvfs out {};
   const uint64_t block = 4096;
   out.f_bsize = out.f_frsize = block;
-  out.f_blocks = min_total / block * static_cast<uint64_t>(options_.k);
-  out.f_bfree = min_free / block * static_cast<uint64_t>(options_.k);
-  out.f_bavail = min_avail / block * static_cast<uint64_t>(options_.k);
+  out.f_blocks = total / block;
+  out.f_bfree = free / block;
+  out.f_bavail = avail / block;
   out.f_files = UINT32_MAX;
   {
     std::lock_guard lock(mu_);
