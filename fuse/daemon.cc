@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "engine/io/posix_env.h"
@@ -48,6 +49,17 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
   fs_options.k = volume.layout.k;
   fs_options.m = volume.layout.m;
   fs_options.commit_interval = settings.commit_interval;
+  // Set once the session exists, cleared before it goes: the committer thread may call
+  // it at any time.
+  struct Session {
+    std::mutex mu;
+    fuse_session* se = nullptr;
+  };
+  auto session = std::make_shared<Session>();
+  fs_options.invalidate = [session](uint64_t ino) {
+    std::lock_guard lock(session->mu);
+    if (session->se != nullptr) fuse_lowlevel_notify_inval_inode(session->se, ino, 0, 0);
+  };
   Result<std::unique_ptr<FileSystem>> fs = FileSystem::Open(engine->get(), fs_options);
   if (!fs.ok()) {
     return Fail(on_ready,
@@ -76,6 +88,10 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
     return Fail(on_ready, Status::Error(EIO, "cannot mount at " + settings.mountpoint +
                                                  " (see the message above)"));
   }
+  {
+    std::lock_guard lock(session->mu);
+    session->se = se;
+  }
   on_ready(Status::Ok());
 
   fuse_loop_config* loop = fuse_loop_cfg_create();
@@ -84,6 +100,10 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
   fuse_loop_cfg_set_max_threads(loop, 32);
   const int loop_result = fuse_session_loop_mt(se, loop);
   fuse_loop_cfg_destroy(loop);
+  {
+    std::lock_guard lock(session->mu);
+    session->se = nullptr;
+  }
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);

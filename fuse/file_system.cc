@@ -88,7 +88,11 @@ void FileSystem::CommitterLoop() {
     committer_cv_.wait_for(lock, options_.commit_interval);
     if (stopping_) break;
     const bool checkpoint = std::exchange(checkpoint_wanted_, false);
+    std::vector<uint64_t> stale = std::exchange(to_invalidate_, {});
     lock.unlock();
+    if (options_.invalidate) {
+      for (uint64_t ino : stale) options_.invalidate(ino);
+    }
     (void)CommitNamespace();  // a failure is logged, and retried next time
     if (checkpoint) {
       Status st = engine_->Checkpoint();

@@ -38,6 +38,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -66,6 +67,10 @@ struct FileSystemOptions {
   int k = 4;                              // data shards per blob (statfs)
   int m = 2;
   std::chrono::milliseconds commit_interval{1000};
+  // Called (from the committer thread, never inside a request) for a file whose
+  // uncommitted content was dropped by a failed commit: the kernel's cached pages of
+  // it are stale.
+  std::function<void(uint64_t ino)> invalidate;
 };
 
 // What setattr changes; unset fields stay.
@@ -225,6 +230,7 @@ class FileSystem {
   // Space comes back only at a checkpoint (blobs freed by deletions, or left by a commit
   // that failed): the committer runs one soon after either.
   bool checkpoint_wanted_ = false;
+  std::vector<uint64_t> to_invalidate_;  // files whose cached pages are stale
   std::thread committer_;
 };
 

@@ -191,7 +191,12 @@ Status FileSystem::CommitFile(const InodePtr& inode) {
   }
   inode->content.reset();
   inode->txn.reset();  // rolls back what did not commit
-  if (!st.ok()) WantCheckpoint();
+  if (!st.ok()) {
+    std::lock_guard lock(committer_mu_);
+    checkpoint_wanted_ = true;
+    to_invalidate_.push_back(inode->ino);
+    committer_cv_.notify_all();
+  }
   std::lock_guard lock(mu_);
   content_pending_.erase(inode->ino);
   if (st.ok()) {
