@@ -291,7 +291,9 @@ Result<struct stat> FileSystem::SetAttr(uint64_t ino, const AttrChange& change,
       inode->rec.stored_chunks = inode->content->stored_chunks();
       inode->rec.mtime_ns = inode->rec.ctime_ns = NowNs();
       ++inode->rec.version;
-      commit_now = inode->open_writable == 0;  // truncate(1) on a closed file
+      // Truncate is a namespace operation (SPEC §2): it commits now, in order, with
+      // whatever else of the file is pending.
+      commit_now = true;
     }
     content.unlock();
     if (commit_now) SOPFS_RETURN_IF_ERROR(CommitFile(inode));
@@ -638,28 +640,48 @@ Status FileSystem::Flush(uint64_t ino, bool writable) {
   return CommitFile(inode);
 }
 
+Result<FileSystem::CommittedView> FileSystem::ViewCommitted(uint64_t ino) {
+  CommittedView view;
+  view.txn = engine_->Begin(TxnMode::kReader);
+  Result<TxnTree*> inodes = view.txn->Tree(inode_tree_);
+  if (!inodes.ok()) return inodes.status();
+  // The size as of the same snapshot as the chunks: a commit between reading one and
+  // the other cannot pair a new size with old chunks.
+  Result<std::string> bytes = (*inodes)->Find(InodeKey(ino));
+  if (bytes.ok()) {
+    Result<InodeRecord> rec = InodeRecord::Decode(*bytes, ino);
+    if (!rec.ok()) return rec.status();
+    view.size = rec->size;
+    view.stored_chunks = rec->stored_chunks;
+  } else if (bytes.status().code() != ENOENT) {
+    return bytes.status();  // ENOENT: never committed, so nothing stored yet
+  }
+  Result<TxnTree*> chunks = view.txn->Tree(chunk_tree_, ChunkFile::TreeOptions());
+  if (!chunks.ok()) return chunks.status();
+  view.chunks = *chunks;
+  return view;
+}
+
 Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out) {
   InodePtr inode;
-  uint64_t size;
   {
     std::lock_guard lock(mu_);
     Result<InodePtr> got = Get(ino);
     if (!got.ok()) return got.status();
     inode = *got;
-    size = inode->rec.size;
   }
   {
     std::lock_guard content(inode->content_mu);
     if (inode->content) return inode->content->Read(offset, out);
   }
   // Nothing pending: read the committed chunks from a snapshot, without locks.
-  auto txn = engine_->Begin(TxnMode::kReader);
-  Result<TxnTree*> chunks = txn->Tree(chunk_tree_, ChunkFile::TreeOptions());
-  if (!chunks.ok()) return chunks.status();
-  ChunkFile file(*chunks, ino, chunk_size_);
-  Result<size_t> got = file.ReadAt(size, offset, out);
-  if (got.ok()) read_ahead_->Note(ino, offset, *got, size);
-  if (!got.ok()) {
+  Result<CommittedView> view = ViewCommitted(ino);
+  Result<size_t> got =
+      view.ok() ? ChunkFile(view->chunks, ino, chunk_size_).ReadAt(view->size, offset, out)
+                : Result<size_t>(view.status());
+  if (got.ok()) {
+    read_ahead_->Note(ino, offset, *got, view->size);
+  } else {
     std::fprintf(stderr, "sopfs: read of inode %llu at %llu: %s\n",
                  static_cast<unsigned long long>(ino), static_cast<unsigned long long>(offset),
                  got.status().ToString().c_str());
@@ -722,7 +744,7 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
   std::lock_guard lock(mu_);
   inode->rec.size = inode->content->size();
   inode->rec.stored_chunks = inode->content->stored_chunks();
-  inode->rec.mtime_ns = inode->rec.ctime_ns = NowNs();
+  if (st.ok()) inode->rec.mtime_ns = inode->rec.ctime_ns = NowNs();
   return st;
 }
 
@@ -735,9 +757,15 @@ Result<uint64_t> FileSystem::Lseek(uint64_t ino, uint64_t offset, int whence) {
     if (!got.ok()) return got.status();
     inode = *got;
   }
-  std::lock_guard content(inode->content_mu);
-  SOPFS_RETURN_IF_ERROR(StartContent(*inode));
-  return inode->content->Seek(offset, whence == SEEK_DATA);
+  {
+    std::lock_guard content(inode->content_mu);
+    if (inode->content) return inode->content->Seek(offset, whence == SEEK_DATA);
+  }
+  // Nothing pending: look at the committed chunks (a reader, so nothing stays open).
+  Result<CommittedView> view = ViewCommitted(ino);
+  if (!view.ok()) return view.status();
+  BufferedFile file(view->chunks, ino, chunk_size_, view->size, view->stored_chunks);
+  return file.Seek(offset, whence == SEEK_DATA);
 }
 
 // ---- extended attributes ----

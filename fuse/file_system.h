@@ -190,6 +190,15 @@ class FileSystem {
   static Status CheckName(std::string_view name);
   Result<InodePtr> NewInode(uint32_t mode, uint64_t rdev, const Caller& caller);  // mu_
 
+  // A file's committed state in one read-only snapshot: its size and chunks agree.
+  struct CommittedView {
+    std::unique_ptr<Transaction> txn;
+    TxnTree* chunks = nullptr;
+    uint64_t size = 0;
+    uint64_t stored_chunks = 0;
+  };
+  Result<CommittedView> ViewCommitted(uint64_t ino);
+
   // The file's content, with its transaction begun when first needed. content_mu held.
   Status StartContent(Inode& inode);
   // Commits the namespace and, with it, the file's content (content_mu held or not).

@@ -31,7 +31,13 @@ std::unique_ptr<FileSystem::Pending> FileSystem::TakePending(bool with_doomed) {
     p->dirty[ino] = it->second;
   }
   dirty_inodes_.clear();
-  if (with_doomed) p->doomed.swap(doomed_);
+  if (with_doomed) {
+    p->doomed.swap(doomed_);
+  } else {
+    // Their names go in this commit but their deletion waits for the next namespace
+    // commit: if a crash comes first, the next mount deletes them.
+    p->orphans.insert(doomed_.begin(), doomed_.end());
+  }
   if (next_ino_ != committed_next_ino_) p->next_ino = next_ino_;
   inflight_ = std::make_unique<Pending>();
   inflight_->entries = p->entries;
@@ -44,7 +50,9 @@ void FileSystem::FinishPending(std::unique_ptr<Pending> p, bool applied) {
     if (p->next_ino != 0) committed_next_ino_ = p->next_ino;
     for (uint64_t ino : p->doomed) {
       auto it = inodes_.find(ino);
-      if (it != inodes_.end() && it->second->lookups == 0) inodes_.erase(it);
+      if (it != inodes_.end() && it->second->lookups == 0 && !content_pending_.count(ino)) {
+        inodes_.erase(it);
+      }
     }
     Sweep();
     return;
@@ -166,6 +174,19 @@ Status FileSystem::CommitFile(const InodePtr& inode) {
     Status st = CommitNamespaceLocked();
     if (!inode->content || !st.ok()) return st;
   }
+  bool doomed;
+  {
+    std::lock_guard lock(mu_);
+    doomed = doomed_.count(inode->ino) != 0 || (inode->rec.nlink == 0 && inode->open == 0);
+  }
+  if (doomed) {
+    // Removed and closed meanwhile: its content goes with it, nothing to commit.
+    inode->content.reset();
+    inode->txn.reset();
+    std::lock_guard lock(mu_);
+    content_pending_.erase(inode->ino);
+    return Status::Ok();
+  }
   Status st = inode->content->Flush();
   std::unique_ptr<Pending> p;
   InodeRecord live;
@@ -178,7 +199,7 @@ Status FileSystem::CommitFile(const InodePtr& inode) {
     live.version = inode->committed.version + 1;
   }
   if (st.ok()) st = WritePending(*inode->txn, *p);
-  if (st.ok() && !(live.nlink == 0 && inode->open == 0)) {
+  if (st.ok()) {
     Result<TxnTree*> inodes = inode->txn->Tree(inode_tree_);
     st = inodes.ok() ? (*inodes)->Upsert(InodeKey(inode->ino), live.Encode()) : inodes.status();
   }
@@ -199,6 +220,7 @@ Status FileSystem::CommitFile(const InodePtr& inode) {
   }
   std::lock_guard lock(mu_);
   content_pending_.erase(inode->ino);
+  read_ahead_->Forget(inode->ino);  // new chunks: what was loaded ahead is not them
   if (st.ok()) {
     inode->committed.size = live.size;
     inode->committed.stored_chunks = live.stored_chunks;
@@ -216,7 +238,10 @@ Status FileSystem::Sync() {
   std::vector<InodePtr> files;
   {
     std::lock_guard lock(mu_);
-    for (uint64_t ino : content_pending_) files.push_back(inodes_.at(ino));
+    for (uint64_t ino : content_pending_) {
+      auto it = inodes_.find(ino);
+      if (it != inodes_.end()) files.push_back(it->second);
+    }
   }
   Status first;
   for (const InodePtr& inode : files) {

@@ -15,6 +15,13 @@ BufferedFile::BufferedFile(TxnTree* chunks, uint64_t file_id, uint32_t chunk_siz
 
 BufferedFile::~BufferedFile() { (void)SettleAll(); }
 
+Status BufferedFile::Sticky(Status st) {
+  // Refused arguments (EFBIG, EINVAL) changed nothing: they need no rollback.
+  const bool refused = st.code() == EFBIG || st.code() == EINVAL;
+  if (!st.ok() && !refused && failed_.ok()) failed_ = st;
+  return st;
+}
+
 size_t BufferedFile::ChunkBytes(uint64_t index) const {
   const uint64_t start = index * chunk_size_;
   if (start >= size_) return 0;
@@ -64,6 +71,11 @@ Result<size_t> BufferedFile::Read(uint64_t offset, std::span<uint8_t> out) {
 }
 
 Status BufferedFile::Write(uint64_t offset, std::span<const uint8_t> data) {
+  if (!failed_.ok()) return failed_;
+  return Sticky(WriteImpl(offset, data));
+}
+
+Status BufferedFile::WriteImpl(uint64_t offset, std::span<const uint8_t> data) {
   if (offset > ChunkFile::kMaxFileSize || data.size() > ChunkFile::kMaxFileSize - offset) {
     return Status::Error(EFBIG, "write past the 1 PiB file size limit");
   }
@@ -131,8 +143,8 @@ Status BufferedFile::Settle(uint64_t index) {
   Result<BlobId> blob = it->second.blob.get();
   const bool existed = it->second.existed;
   in_flight_.erase(it);
-  if (!blob.ok()) return blob.status();
-  SOPFS_RETURN_IF_ERROR(file_.AdoptChunk(index, *blob));
+  if (!blob.ok()) return Sticky(blob.status());
+  SOPFS_RETURN_IF_ERROR(Sticky(file_.AdoptChunk(index, *blob)));
   if (!existed) ++stored_chunks_;
   return Status::Ok();
 }
@@ -156,11 +168,21 @@ Status BufferedFile::Evict(uint64_t keep) {
 }
 
 Status BufferedFile::Flush() {
+  if (!failed_.ok()) return failed_;
+  return Sticky(FlushImpl());
+}
+
+Status BufferedFile::FlushImpl() {
   while (!buffers_.empty()) SOPFS_RETURN_IF_ERROR(FlushChunk(buffers_.begin()->first));
   return SettleAll();
 }
 
 Status BufferedFile::Truncate(uint64_t new_size) {
+  if (!failed_.ok()) return failed_;
+  return Sticky(TruncateImpl(new_size));
+}
+
+Status BufferedFile::TruncateImpl(uint64_t new_size) {
   if (new_size > ChunkFile::kMaxFileSize) {
     return Status::Error(EFBIG, "size past the 1 PiB file size limit");
   }
@@ -189,6 +211,11 @@ Status BufferedFile::Truncate(uint64_t new_size) {
 }
 
 Status BufferedFile::ZeroRange(uint64_t offset, uint64_t length, bool extend) {
+  if (!failed_.ok()) return failed_;
+  return Sticky(ZeroRangeImpl(offset, length, extend));
+}
+
+Status BufferedFile::ZeroRangeImpl(uint64_t offset, uint64_t length, bool extend) {
   if (offset > ChunkFile::kMaxFileSize || length > ChunkFile::kMaxFileSize - offset) {
     return Status::Error(EFBIG, "range past the 1 PiB file size limit");
   }

@@ -9,8 +9,10 @@
 // threads while the next chunk fills, and are adopted into the transaction in order.
 // Memory is bounded by (max_dirty_chunks + kMaxInFlight) chunks whatever the file
 // size. Reads see the buffers and chunks in flight first, then the stored chunks;
-// holes read as zeros. An error of a chunk in flight is returned by a later call
-// (Write, Flush...), so a commit never includes a chunk that was not written.
+// holes read as zeros. A failed write, truncate or zero range, or a chunk in flight
+// that could not be written, makes every later change and Flush fail with that error
+// (sticky): the file's changes must then be rolled back, so a commit never includes a
+// chunk that was not written nor a change applied in part.
 //
 // The chunks go into the transaction of the TxnTree given at construction; the caller
 // commits or rolls it back, and Flush must run before a commit.
@@ -81,6 +83,14 @@ class BufferedFile {
   uint64_t size_;
   uint64_t stored_chunks_;
   size_t max_dirty_;
+  Status WriteImpl(uint64_t offset, std::span<const uint8_t> data);
+  Status TruncateImpl(uint64_t new_size);
+  Status ZeroRangeImpl(uint64_t offset, uint64_t length, bool extend);
+  Status FlushImpl();
+  // Records a failure of a change (see the header comment); returns it.
+  Status Sticky(Status st);
+
+  Status failed_;                            // the first failed change, if any
   std::map<uint64_t, std::string> buffers_;  // chunk index -> chunk_size bytes
   struct InFlight {
     std::string bytes;  // the chunk's bytes within the file (read while in flight)

@@ -22,11 +22,17 @@ ReadAhead::~ReadAhead() {
 
 void ReadAhead::Note(uint64_t file_id, uint64_t offset, uint64_t length, uint64_t size) {
   std::lock_guard lock(mu_);
-  if (next_offset_.size() > 4096) next_offset_.clear();  // bounded; a miss costs little
+  if (next_offset_.size() > 4096) {  // bounded; a miss costs little
+    next_offset_.clear();
+    loaded_up_to_.clear();
+  }
   auto [it, fresh] = next_offset_.try_emplace(file_id, 0);
   const bool sequential = !fresh && it->second == offset;
   it->second = offset + length;
-  if (!sequential || size == 0) return;
+  if (!sequential || size == 0) {
+    loaded_up_to_.erase(file_id);  // a new run starts: read ahead of it afresh
+    return;
+  }
   const uint64_t current = offset / chunk_size_;
   const uint64_t last = (size - 1) / chunk_size_;
   uint64_t& queued = loaded_up_to_[file_id];

@@ -176,5 +176,22 @@ TEST_F(BufferedFileTest, StreamingHolesTakeNoSpaceAndSeekFindsData) {
   EXPECT_EQ(file.Seek(0, true).status().code(), ENXIO);
 }
 
+TEST_F(BufferedFileTest, StreamingAChunkThatFailedInFlightFailsEveryLaterChangeAndTheFlush) {
+  auto txn = engine_->Begin(TxnMode::kNoCheck);
+  BufferedFile file(*txn->Tree(tree_, ChunkFile::TreeOptions()), 1, kChunk, 0, 0);
+  // Three of six folders fail: below the write quorum, so chunk 0's blob cannot be
+  // written. Its Write returns before that is known (the chunk goes in flight).
+  for (int i = 0; i < 3; ++i) env_.FailFolder("/vol/data" + std::to_string(i), EIO);
+  const std::string chunk(kChunk, 'c');
+  ASSERT_TRUE(file.Write(0, Bytes(chunk)).ok());
+  // The failure surfaces in the next call that waits for chunks in flight.
+  EXPECT_FALSE(file.Seek(0, true).ok());
+  for (int i = 0; i < 3; ++i) env_.HealFolder("/vol/data" + std::to_string(i));
+  // The disk is fine again, but chunk 0 was lost: nothing may look committed-ready.
+  EXPECT_FALSE(file.Flush().ok()) << "flush after a lost chunk reported success";
+  EXPECT_FALSE(file.Write(16 * kChunk, Bytes(chunk)).ok()) << "a failed file accepted more";
+  EXPECT_FALSE(file.Truncate(0).ok());
+}
+
 }  // namespace
 }  // namespace sopfs
