@@ -49,6 +49,8 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
   fs_options.k = volume.layout.k;
   fs_options.m = volume.layout.m;
   fs_options.commit_interval = settings.commit_interval;
+  fs_options.env = &env;
+  fs_options.journal_dir = volume.log_folder + "/close-journal";
   // Set once the session exists, cleared before it goes: the committer thread may call
   // it at any time.
   struct Session {

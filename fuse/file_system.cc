@@ -79,6 +79,7 @@ Status FileSystem::LoadVolume() {
   if (!next.ok()) return next.status();
   next_ino_ = committed_next_ino_ = ReadBigEndian64(*next);
   read_ahead_ = std::make_unique<ReadAhead>(engine_, chunk_tree_, chunk_size_);
+  SOPFS_RETURN_IF_ERROR(ReplayJournal());
   return DeleteOrphans();
 }
 
@@ -173,21 +174,34 @@ Result<FileSystem::InodePtr> FileSystem::GetDir(uint64_t ino) {
 }
 
 void FileSystem::PutEntry(uint64_t parent, std::string_view name, const NameEntry& entry) {
-  dirty_entries_[DirEntryKey(parent, name)] = entry;
+  std::string key = DirEntryKey(parent, name);
+  journal_names_.insert(key);
+  dirty_entries_[std::move(key)] = entry;
 }
 
 void FileSystem::DropEntry(uint64_t parent, std::string_view name) {
-  dirty_entries_[DirEntryKey(parent, name)] = std::nullopt;
+  std::string key = DirEntryKey(parent, name);
+  journal_names_.insert(key);
+  dirty_entries_[std::move(key)] = std::nullopt;
 }
 
-void FileSystem::MarkDirty(const InodePtr& inode) { dirty_inodes_.insert(inode->ino); }
+void FileSystem::MarkDirty(const InodePtr& inode) {
+  dirty_inodes_.insert(inode->ino);
+  journal_inodes_.insert(inode->ino);
+}
+
+void FileSystem::MarkDoomed(uint64_t ino) {
+  doomed_.insert(ino);
+  journal_doomed_.insert(ino);
+  small_content_.erase(ino);  // deleted: its content goes
+}
 
 void FileSystem::DropLink(const InodePtr& inode) {
   if (inode->rec.nlink > 0) --inode->rec.nlink;
   inode->rec.ctime_ns = NowNs();
   if (IsDir(inode->rec.mode)) inode->rec.nlink = 0;
   MarkDirty(inode);
-  if (inode->rec.nlink == 0 && inode->open == 0) doomed_.insert(inode->ino);
+  if (inode->rec.nlink == 0 && inode->open == 0) MarkDoomed(inode->ino);
 }
 
 Status FileSystem::CheckName(std::string_view name) {
@@ -291,9 +305,10 @@ Result<struct stat> FileSystem::SetAttr(uint64_t ino, const AttrChange& change,
       inode->rec.stored_chunks = inode->content->stored_chunks();
       inode->rec.mtime_ns = inode->rec.ctime_ns = NowNs();
       ++inode->rec.version;
-      // Truncate is a namespace operation (SPEC §2): it commits now, in order, with
-      // whatever else of the file is pending.
-      commit_now = true;
+      // Truncate by path is a namespace operation (SPEC §2): it commits now, in order,
+      // with whatever else of the file is pending. Through a writable handle it is one
+      // of that handle's changes, committed at its close or fsync.
+      commit_now = !change.via_handle || inode->open_writable == 0;
     }
     content.unlock();
     if (commit_now) SOPFS_RETURN_IF_ERROR(CommitFile(inode));
@@ -576,13 +591,24 @@ Status FileSystem::StartContent(Inode& inode) {
   Result<TxnTree*> chunks = txn->Tree(chunk_tree_, ChunkFile::TreeOptions());
   if (!chunks.ok()) return chunks.status();
   uint64_t size, stored;
+  std::optional<std::string> small;
   {
     std::lock_guard lock(mu_);
     size = inode.rec.size;
     stored = inode.rec.stored_chunks;
+    if (const std::string* pending = SmallPending(inode.ino)) small = *pending;
     content_pending_.insert(inode.ino);
   }
-  inode.content = std::make_unique<BufferedFile>(*chunks, inode.ino, chunk_size_, size, stored);
+  auto content = std::make_unique<BufferedFile>(*chunks, inode.ino, chunk_size_, size, stored);
+  // A small file closed through the journal is not in the engine yet: its content
+  // starts from those bytes (replacing what the engine holds).
+  Status st = small ? content->Replace(*small) : Status::Ok();
+  if (!st.ok()) {
+    std::lock_guard lock(mu_);
+    content_pending_.erase(inode.ino);
+    return st;
+  }
+  inode.content = std::move(content);
   inode.txn = std::move(txn);
   return Status::Ok();
 }
@@ -621,7 +647,7 @@ Status FileSystem::Release(uint64_t ino, bool writable) {
     content_pending_.erase(ino);
     inode->rec.size = inode->committed.size;
     inode->rec.stored_chunks = inode->committed.stored_chunks;
-    doomed_.insert(ino);
+    MarkDoomed(ino);
     return Status::Ok();
   }
   return commit ? CommitFile(inode) : Status::Ok();
@@ -637,7 +663,9 @@ Status FileSystem::Flush(uint64_t ino, bool writable) {
     if (inode->open_writable > 1 || !content_pending_.count(ino)) return Status::Ok();
     if (inode->rec.nlink == 0) return Status::Ok();  // removed: its data goes at release
   }
-  return CommitFile(inode);
+  Result<bool> journaled = FastClose(inode);
+  if (!journaled.ok()) return journaled.status();
+  return *journaled ? Status::Ok() : CommitFile(inode);
 }
 
 Result<FileSystem::CommittedView> FileSystem::ViewCommitted(uint64_t ino) {
@@ -673,6 +701,15 @@ Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, std::span<uint8_t
   {
     std::lock_guard content(inode->content_mu);
     if (inode->content) return inode->content->Read(offset, out);
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (const std::string* small = SmallPending(ino)) {
+      if (offset >= small->size()) return size_t{0};
+      const size_t n = std::min<size_t>(out.size(), small->size() - offset);
+      std::memcpy(out.data(), small->data() + offset, n);
+      return n;
+    }
   }
   // Nothing pending: read the committed chunks from a snapshot, without locks.
   Result<CommittedView> view = ViewCommitted(ino);
@@ -760,6 +797,13 @@ Result<uint64_t> FileSystem::Lseek(uint64_t ino, uint64_t offset, int whence) {
   {
     std::lock_guard content(inode->content_mu);
     if (inode->content) return inode->content->Seek(offset, whence == SEEK_DATA);
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (const std::string* small = SmallPending(ino)) {
+      if (offset >= small->size()) return Status::Error(ENXIO, "offset past the end");
+      return whence == SEEK_DATA ? offset : small->size();
+    }
   }
   // Nothing pending: look at the committed chunks (a reader, so nothing stays open).
   Result<CommittedView> view = ViewCommitted(ino);

@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "engine/txn/transaction.h"
+#include "fuse/close_journal.h"
 #include "fuse/inode_record.h"
 #include "streaming/buffered_file.h"
 #include "streaming/read_ahead.h"
@@ -71,6 +72,10 @@ struct FileSystemOptions {
   // uncommitted content was dropped by a failed commit: the kernel's cached pages of
   // it are stale.
   std::function<void(uint64_t ino)> invalidate;
+  // Where the close journal lives (CloseJournal), through `env`. Without them every
+  // close of a written file is an engine commit of its own.
+  Env* env = nullptr;
+  std::string journal_dir;
 };
 
 // What setattr changes; unset fields stay.
@@ -81,6 +86,9 @@ struct AttrChange {
   std::optional<uint64_t> size;
   std::optional<int64_t> atime_ns;  // kNow: the current time
   std::optional<int64_t> mtime_ns;
+  // The change comes through an open file (ftruncate, O_TRUNC): a size change is then
+  // part of that handle's changes, committed with them; by path it commits at once.
+  bool via_handle = false;
   static constexpr int64_t kNow = INT64_MIN;
 };
 
@@ -95,6 +103,8 @@ class FileSystem {
   static constexpr uint64_t kRootIno = 1;
   static constexpr size_t kMaxNameLength = 255;
   static constexpr size_t kMaxXattrBytes = 64 * 1024;  // all of an inode's xattrs
+  // Files up to this size close through the journal (see file_system_journal.cc).
+  static constexpr size_t kSmallFileBytes = 64 * 1024;
 
   static Result<std::unique_ptr<FileSystem>> Open(Engine* engine, FileSystemOptions options);
   ~FileSystem();  // stops the committer; call Sync first to commit what is pending
@@ -160,7 +170,10 @@ class FileSystem {
     std::map<uint64_t, InodePtr> dirty;       // the inodes of `records`
     std::set<uint64_t> doomed;
     std::set<uint64_t> orphans;  // removed but still open: deleted at mount after a crash
-    uint64_t next_ino = 0;       // 0: unchanged
+    std::map<uint64_t, std::string> small;  // whole contents of small files closed
+    uint64_t next_ino = 0;                  // 0: unchanged
+    uint64_t journal_seq = 0;               // the last journal record this includes
+    uint64_t journal_generation = 0;        // journal files before it are all included
   };
 
   FileSystem(Engine* engine, FileSystemOptions options);
@@ -211,7 +224,21 @@ class FileSystem {
   std::unique_ptr<Pending> TakePending(bool with_doomed);
   // After a commit: forget what it applied, or put back what it did not. mu_ held.
   void FinishPending(std::unique_ptr<Pending> pending, bool applied);
-  Status WritePending(Transaction& txn, const Pending& pending);
+  // Writes `pending` into `txn`; the small content of `skip_small` is left out (its
+  // content transaction, committing with it, has newer bytes).
+  Status WritePending(Transaction& txn, const Pending& pending, uint64_t skip_small = 0);
+
+  // The close journal (file_system_journal.cc). mu_ held unless said otherwise.
+  // Closes a small file through the journal; false when it is not one (the caller
+  // commits it instead). content_mu and mu_ not held.
+  Result<bool> FastClose(const InodePtr& inode);
+  // Appends the namespace changes since the last record (and small contents).
+  Status AppendJournal();
+  // At open: applies the records no commit included, and commits them. No lock held.
+  Status ReplayJournal();
+  // A small file's content closed but not committed yet.
+  const std::string* SmallPending(uint64_t ino) const;
+  void MarkDoomed(uint64_t ino);
 
   Engine* engine_;
   FileSystemOptions options_;
@@ -227,9 +254,17 @@ class FileSystem {
   uint64_t committed_next_ino_ = 0;
   std::map<std::string, std::optional<NameEntry>> dirty_entries_;  // names key -> entry
   std::set<uint64_t> dirty_inodes_;
-  std::set<uint64_t> doomed_;           // to delete with their chunks
-  std::set<uint64_t> content_pending_;  // files with a content transaction
-  std::unique_ptr<Pending> inflight_;   // taken by the commit running now
+  std::set<uint64_t> doomed_;                      // to delete with their chunks
+  std::set<uint64_t> content_pending_;             // files with a content transaction
+  std::map<uint64_t, std::string> small_content_;  // small files closed, not committed
+  std::unique_ptr<CloseJournal> journal_;
+  uint64_t journal_seq_ = 0;  // of the last record appended (or replayed)
+  // What changed since the last journal record.
+  std::set<std::string> journal_names_;
+  std::set<uint64_t> journal_inodes_;
+  std::set<uint64_t> journal_doomed_;
+  std::set<uint64_t> journal_small_;   // small contents closed since the last record
+  std::unique_ptr<Pending> inflight_;  // taken by the commit running now
 
   std::unique_ptr<ReadAhead> read_ahead_;
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "fuse/file_system.h"
+#include "fuse/volume_layout.h"
 
 namespace sopfs {
 
@@ -31,6 +32,18 @@ std::unique_ptr<FileSystem::Pending> FileSystem::TakePending(bool with_doomed) {
     p->dirty[ino] = it->second;
   }
   dirty_inodes_.clear();
+  p->small.swap(small_content_);
+  p->journal_seq = journal_seq_;
+  if (journal_) {
+    // Records appended from now on go to a new file; this commit includes every
+    // record of the older ones.
+    Result<uint64_t> gen = journal_->Rotate();
+    if (gen.ok()) p->journal_generation = *gen;
+  }
+  journal_names_.clear();
+  journal_inodes_.clear();
+  journal_doomed_.clear();
+  journal_small_.clear();
   if (with_doomed) {
     p->doomed.swap(doomed_);
   } else {
@@ -41,12 +54,14 @@ std::unique_ptr<FileSystem::Pending> FileSystem::TakePending(bool with_doomed) {
   if (next_ino_ != committed_next_ino_) p->next_ino = next_ino_;
   inflight_ = std::make_unique<Pending>();
   inflight_->entries = p->entries;
+  inflight_->small = p->small;
   return p;
 }
 
 void FileSystem::FinishPending(std::unique_ptr<Pending> p, bool applied) {
   inflight_.reset();
   if (applied) {
+    if (journal_ && p->journal_generation != 0) journal_->DropBefore(p->journal_generation);
     if (p->next_ino != 0) committed_next_ino_ = p->next_ino;
     for (uint64_t ino : p->doomed) {
       auto it = inodes_.find(ino);
@@ -57,13 +72,22 @@ void FileSystem::FinishPending(std::unique_ptr<Pending> p, bool applied) {
     Sweep();
     return;
   }
-  // Newer changes of the same names win; everything else is pending again.
-  for (auto& [key, entry] : p->entries) dirty_entries_.emplace(key, entry);
+  // Newer changes of the same names win; everything else is pending again (and goes
+  // into the next journal record too: its files may be dropped by a later commit).
+  for (auto& [key, entry] : p->entries) {
+    dirty_entries_.emplace(key, entry);
+    journal_names_.insert(key);
+  }
   for (auto& [ino, inode] : p->dirty) {
     inodes_.emplace(ino, inode);
     dirty_inodes_.insert(ino);
+    journal_inodes_.insert(ino);
+  }
+  for (auto& [ino, bytes] : p->small) {
+    if (small_content_.emplace(ino, std::move(bytes)).second) journal_small_.insert(ino);
   }
   doomed_.insert(p->doomed.begin(), p->doomed.end());
+  journal_doomed_.insert(p->doomed.begin(), p->doomed.end());
 }
 
 void FileSystem::Sweep() {
@@ -76,7 +100,7 @@ void FileSystem::Sweep() {
   }
 }
 
-Status FileSystem::WritePending(Transaction& txn, const Pending& p) {
+Status FileSystem::WritePending(Transaction& txn, const Pending& p, uint64_t skip_small) {
   Result<TxnTree*> names = txn.Tree(names_tree_);
   if (!names.ok()) return names.status();
   Result<TxnTree*> inodes = txn.Tree(inode_tree_);
@@ -100,10 +124,45 @@ Status FileSystem::WritePending(Transaction& txn, const Pending& p) {
       SOPFS_RETURN_IF_ERROR((*inodes)->Erase(OrphanKey(ino)));
     }
   }
+  if (!p.small.empty()) {
+    Result<TxnTree*> chunks = txn.Tree(chunk_tree_, ChunkFile::TreeOptions());
+    if (!chunks.ok()) return chunks.status();
+    // Whole contents, replacing whatever the files stored before; their blobs are
+    // written in one batch.
+    std::vector<uint64_t> files;
+    std::vector<std::string_view> contents;
+    for (const auto& [ino, bytes] : p.small) {
+      if (ino == skip_small || p.doomed.count(ino)) continue;
+      Result<uint64_t> removed = ChunkFile(*chunks, ino, chunk_size_).RemoveChunks(0, UINT64_MAX);
+      if (!removed.ok()) return removed.status();
+      if (bytes.empty()) continue;
+      files.push_back(ino);
+      contents.push_back(bytes);
+    }
+    Result<std::vector<BlobId>> blobs = (*chunks)->StageBlobs(contents);
+    if (!blobs.ok()) return blobs.status();
+    for (size_t i = 0; i < files.size(); ++i) {
+      Status adopted = ChunkFile(*chunks, files[i], chunk_size_).AdoptChunk(0, (*blobs)[i]);
+      if (!adopted.ok()) {
+        // The ones not adopted yet belong to nobody: give them back.
+        for (size_t j = i + 1; j < files.size(); ++j) {
+          (void)ChunkFile(*chunks, files[j], chunk_size_).AdoptChunk(0, (*blobs)[j]);
+        }
+        return adopted;
+      }
+    }
+  }
   if (p.next_ino != 0) {
     std::string next;
     AppendBigEndian64(next, p.next_ino);
     SOPFS_RETURN_IF_ERROR((*inodes)->Upsert(InodeKey(0), next));
+  }
+  if (p.journal_seq != 0) {
+    Result<TxnTree*> volume = txn.Tree(VolumeLayout::kVolumeTree);
+    if (!volume.ok()) return volume.status();
+    std::string seq;
+    AppendBigEndian64(seq, p.journal_seq);
+    SOPFS_RETURN_IF_ERROR((*volume)->Upsert(kJournalAppliedKey, seq));
   }
   return Status::Ok();
 }
@@ -141,7 +200,7 @@ Status FileSystem::CommitNamespaceLocked() {
   {
     std::lock_guard lock(mu_);
     if (dirty_entries_.empty() && dirty_inodes_.empty() && doomed_.empty() &&
-        next_ino_ == committed_next_ino_) {
+        small_content_.empty() && next_ino_ == committed_next_ino_) {
       Sweep();
       return Status::Ok();
     }
@@ -198,7 +257,7 @@ Status FileSystem::CommitFile(const InodePtr& inode) {
     live = inode->rec;
     live.version = inode->committed.version + 1;
   }
-  if (st.ok()) st = WritePending(*inode->txn, *p);
+  if (st.ok()) st = WritePending(*inode->txn, *p, inode->ino);
   if (st.ok()) {
     Result<TxnTree*> inodes = inode->txn->Tree(inode_tree_);
     st = inodes.ok() ? (*inodes)->Upsert(InodeKey(inode->ino), live.Encode()) : inodes.status();

@@ -72,8 +72,9 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 
 int64_t Ns(const timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; }
 
-void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   AttrChange c;
+  c.via_handle = fi != nullptr && fi->fh == 1;
   if (to_set & FUSE_SET_ATTR_MODE) c.mode = attr->st_mode;
   if (to_set & FUSE_SET_ATTR_UID) c.uid = attr->st_uid;
   if (to_set & FUSE_SET_ATTR_GID) c.gid = attr->st_gid;
@@ -133,6 +134,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if ((fi->flags & O_TRUNC) && writable) {
     AttrChange c;
     c.size = 0;
+    c.via_handle = true;
     Result<struct stat> cut = Fs(req).SetAttr(ino, c, CallerOf(req));
     if (!cut.ok()) {
       (void)Fs(req).Release(ino, writable);

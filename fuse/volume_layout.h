@@ -11,6 +11,9 @@
 
 namespace sopfs {
 
+// Volume tree key: the last close-journal record the committed state includes.
+inline constexpr const char* kJournalAppliedKey = "journal-applied";
+
 struct VolumeLayout {
   static constexpr LogicalId kVolumeTree = 1;
   LogicalId inode_tree = 0;

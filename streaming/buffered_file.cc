@@ -118,6 +118,7 @@ Status BufferedFile::FlushChunk(uint64_t index) {
     stored_chunks_ -= *removed;
     return Status::Ok();
   }
+  staged_ = true;
   InFlight& job = in_flight_[index];
   job.bytes = std::move(it->second);
   job.bytes.resize(bytes);
@@ -175,6 +176,25 @@ Status BufferedFile::Flush() {
 Status BufferedFile::FlushImpl() {
   while (!buffers_.empty()) SOPFS_RETURN_IF_ERROR(FlushChunk(buffers_.begin()->first));
   return SettleAll();
+}
+
+std::optional<std::string> BufferedFile::SmallContent(size_t limit) {
+  if (!failed_.ok() || staged_ || !in_flight_.empty() || size_ > limit) return std::nullopt;
+  std::string bytes(size_, '\0');
+  Result<size_t> n = Read(0, {reinterpret_cast<uint8_t*>(bytes.data()), bytes.size()});
+  if (!n.ok() || *n != bytes.size()) return std::nullopt;
+  return bytes;
+}
+
+Status BufferedFile::Replace(std::string_view bytes) {
+  if (!failed_.ok()) return failed_;
+  SOPFS_RETURN_IF_ERROR(Sticky(SettleAll()));
+  buffers_.clear();
+  Result<uint64_t> removed = file_.RemoveChunks(0, UINT64_MAX);
+  if (!removed.ok()) return Sticky(removed.status());
+  stored_chunks_ = 0;
+  size_ = 0;
+  return Write(0, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
 }
 
 Status BufferedFile::Truncate(uint64_t new_size) {

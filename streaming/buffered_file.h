@@ -27,6 +27,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "streaming/chunk_file.h"
 
@@ -63,6 +64,11 @@ class BufferedFile {
   Result<uint64_t> Seek(uint64_t offset, bool want_data);
   // Hands every buffered chunk to the blob store.
   Status Flush();
+  // The whole content, when the file is at most `limit` bytes and nothing of it has
+  // gone to the blob store (a small file that can be committed by value); else nullopt.
+  std::optional<std::string> SmallContent(size_t limit);
+  // Makes `bytes` the file's whole content (every stored chunk removed first).
+  Status Replace(std::string_view bytes);
   bool dirty() const { return !buffers_.empty() || !in_flight_.empty(); }
 
  private:
@@ -91,6 +97,7 @@ class BufferedFile {
   Status Sticky(Status st);
 
   Status failed_;                            // the first failed change, if any
+  bool staged_ = false;                      // a chunk went to the blob store
   std::map<uint64_t, std::string> buffers_;  // chunk index -> chunk_size bytes
   struct InFlight {
     std::string bytes;  // the chunk's bytes within the file (read while in flight)

@@ -181,6 +181,20 @@ Result<BlobId> Engine::StageValue(std::string_view bytes) {
   return write.id;
 }
 
+Result<std::vector<BlobId>> Engine::StageValues(std::span<const std::string_view> values) {
+  std::shared_lock<std::shared_mutex> gate(gate_);
+  std::vector<BlobStore::Write> writes;
+  std::vector<BlobId> ids;
+  writes.reserve(values.size());
+  for (std::string_view v : values) {
+    writes.push_back(
+        {NewBlobId(), options_.layout, {reinterpret_cast<const uint8_t*>(v.data()), v.size()}});
+    ids.push_back(writes.back().id);
+  }
+  SOPFS_RETURN_IF_ERROR(WritePrepared(writes));
+  return ids;
+}
+
 void Engine::Discard(std::span<const BlobId> blobs) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const BlobId& blob : blobs) {

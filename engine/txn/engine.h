@@ -181,6 +181,8 @@ class Engine {
   // Writes a value blob now (prepare record first); it belongs to the caller's
   // transaction until that commits or hands it back with Discard.
   Result<BlobId> StageValue(std::string_view bytes);
+  // Many at once: one prepare record and one batched, erasure-coded write.
+  Result<std::vector<BlobId>> StageValues(std::span<const std::string_view> values);
   // Blobs that will never be committed: removed durably at the next checkpoint.
   void Discard(std::span<const BlobId> blobs);
   // Writes blobs with a prepare record first; on failure nothing stays in flight.

@@ -157,6 +157,10 @@ Result<BlobId> TxnTree::StageBlob(std::string_view bytes) {
   return txn_->engine_->StageValue(bytes);
 }
 
+Result<std::vector<BlobId>> TxnTree::StageBlobs(std::span<const std::string_view> values) {
+  return txn_->engine_->StageValues(values);
+}
+
 Status TxnTree::UpsertStaged(std::string_view key, const BlobId& blob) {
   Status st = txn_->CheckWritable();
   if (st.ok()) {

@@ -52,6 +52,8 @@ class TxnTree {
   // transaction owns from then on (committed with it, or freed — also when
   // UpsertStaged fails).
   Result<BlobId> StageBlob(std::string_view bytes);
+  // Many blobs in one batch (one prepare record, one erasure-coded write).
+  Result<std::vector<BlobId>> StageBlobs(std::span<const std::string_view> values);
   Status UpsertStaged(std::string_view key, const BlobId& blob);
   Result<std::string> Find(std::string_view key);
   // Reads up to out.size() bytes of the key's value at `offset`; returns how many (short

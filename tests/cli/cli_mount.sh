@@ -14,7 +14,7 @@ SOPFS=$1
 MOUNT_SOPFS=$2
 
 if [ ! -r /dev/fuse ] || [ ! -w /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
-  echo "skipped: needs /dev/fuse and fusermount3"
+  echo "FAIL: needs /dev/fuse and fusermount3 (install fuse3)"
   exit 1
 fi
 

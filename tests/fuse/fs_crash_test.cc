@@ -233,5 +233,91 @@ TEST_F(FsCrashTest, RepeatedKillsAndRemountsKeepEveryClosedFile) {
   }
 }
 
+TEST_F(FsCrashTest, SaveByWriteFsyncRenameLeavesTheTargetWholeOldOrNewAfterKillNine) {
+  // How editors and databases save: write a temporary file, fsync it, rename it over
+  // the target. A crash at any point leaves the target with one whole version.
+  const uint64_t chunk = vol_.chunk_size();
+  uint64_t seed_a = 60, size_a = chunk + 10;
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(P("doc"), seed_a, size_a, kMiB));
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  std::mt19937_64 rng(5);
+  for (int round = 0; round < 6; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const uint64_t seed_b = seed_a + 1;
+    const uint64_t size_b = 1 + rng() % (3 * chunk);
+    const int stop_after =
+        static_cast<int>(rng() % 4);  // 0: write, 1: fsync, 2: rename, 3: dir fsync
+    ASSERT_NO_FATAL_FAILURE(WritePatternFile(P("doc.tmp"), seed_b, size_b, kMiB));
+    if (stop_after >= 1) {
+      int fd = ::open(P("doc.tmp").c_str(), O_RDONLY | O_CLOEXEC);
+      ASSERT_GE(fd, 0) << ErrnoText();
+      ASSERT_EQ(::fsync(fd), 0) << ErrnoText();
+      ::close(fd);
+    }
+    if (stop_after >= 2) {
+      ASSERT_EQ(::rename(P("doc.tmp").c_str(), P("doc").c_str()), 0) << ErrnoText();
+    }
+    if (stop_after >= 3) {
+      int dfd = ::open(vol_.root().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      ASSERT_GE(dfd, 0) << ErrnoText();
+      ASSERT_EQ(::fsync(dfd), 0) << ErrnoText();
+      ::close(dfd);
+    }
+    ASSERT_NO_FATAL_FAILURE(vol_.KillDaemon());
+    ASSERT_NO_FATAL_FAILURE(vol_.Mount());
+    const char which = ExpectOldOrNew(P("doc"), seed_a, size_a, seed_b, size_b);
+    ASSERT_NE(which, 0);
+    if (stop_after == 3) {
+      EXPECT_EQ(which, 'B') << "the rename was made durable by the directory fsync";
+    }
+    if (stop_after <= 1) {
+      EXPECT_EQ(which, 'A') << "the rename never happened";
+    }
+    if (which == 'B') {
+      seed_a = seed_b;
+      size_a = size_b;
+    }
+    ::unlink(P("doc.tmp").c_str());
+  }
+}
+
+TEST_F(FsCrashTest, FileUnlinkedWhileOpenIsGoneAfterKillNineAndRemount) {
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(P("orphan"), 70, 2 * vol_.chunk_size(), kMiB));
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("keep"), "keep"));
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  int fd = ::open(P("orphan").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  ASSERT_EQ(::unlink(P("orphan").c_str()), 0) << ErrnoText();
+  int dfd = ::open(vol_.root().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(dfd, 0) << ErrnoText();
+  ASSERT_EQ(::fsync(dfd), 0) << "fsync of the directory after unlink: " << ErrnoText();
+  ::close(dfd);
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(fd, "still open", 0));
+  EXPECT_EQ(PreadUpTo(fd, 0, 10), "still open");
+  ASSERT_NO_FATAL_FAILURE(vol_.KillDaemon());
+  ::close(fd);
+  ASSERT_NO_FATAL_FAILURE(vol_.Mount());
+  EXPECT_EQ(ListDir(vol_.root()), std::vector<std::string>{"keep"});
+  EXPECT_EQ(ReadFile(P("keep")), "keep");
+  // The volume stays usable: the name can be used again.
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("orphan"), "new file"));
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  EXPECT_EQ(ReadFile(P("orphan")), "new file");
+}
+
+TEST_F(FsCrashTest, TruncateMadeDurableByFsyncSurvivesKillNine) {
+  const uint64_t chunk = vol_.chunk_size();
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(P("t"), 80, 3 * chunk, kMiB));
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  ASSERT_EQ(::truncate(P("t").c_str(), chunk + 5), 0) << ErrnoText();
+  int fd = ::open(P("t").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  ASSERT_EQ(::fsync(fd), 0) << ErrnoText();
+  ::close(fd);
+  ASSERT_NO_FATAL_FAILURE(vol_.KillDaemon());
+  ASSERT_NO_FATAL_FAILURE(vol_.Mount());
+  ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(P("t"), 80, chunk + 5));
+}
+
 }  // namespace
 }  // namespace sopfs::fusetest

@@ -88,6 +88,14 @@ TEST_F(FsNamespaceTest, RenameOfADirectoryMovesItsWholeSubtreeAndUpdatesDotDot) 
     EXPECT_EQ(ReadFile(P("other/moved/sub/y")), "y");
     EXPECT_EQ(InodeOf(P("other/moved/sub/..")), dir_ino);
     EXPECT_EQ(InodeOf(P("other/moved/..")), InodeOf(P("other")));
+    // Link counts of directories: 2 + subdirectories.
+    struct stat st {};
+    ASSERT_EQ(::stat(vol_.root().c_str(), &st), 0);
+    EXPECT_EQ(st.st_nlink, 3u) << "root: lost a subdirectory";
+    ASSERT_EQ(::stat(P("other").c_str(), &st), 0);
+    EXPECT_EQ(st.st_nlink, 3u) << "'other' gained a subdirectory";
+    ASSERT_EQ(::stat(P("other/moved").c_str(), &st), 0);
+    EXPECT_EQ(st.st_nlink, 3u) << "'moved' has one subdirectory";
     if (pass == 0) {
       ASSERT_NO_FATAL_FAILURE(vol_.Remount());
     }
@@ -427,8 +435,11 @@ TEST_F(FsNamespaceTest, UnlinkingEntriesWhileReadingTheDirectoryRemovesEveryOne)
   // What `rm -rf` does: read a batch of names, unlink them, read on.
   constexpr int kFiles = 1200;
   ASSERT_EQ(::mkdir(P("d").c_str(), 0755), 0);
-  for (int i = 0; i < kFiles; ++i) {
-    ASSERT_NO_FATAL_FAILURE(WriteFile(P("d/entry-with-a-longer-name-" + std::to_string(i)), "x"));
+  for (int i = 0; i < kFiles; ++i) {  // empty files: no data commit each, so it is quick
+    const std::string path = P("d/entry-with-a-longer-name-" + std::to_string(i));
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0) << path << ": " << ErrnoText();
+    ASSERT_EQ(::close(fd), 0) << ErrnoText();
   }
   DIR* dir = ::opendir(P("d").c_str());
   ASSERT_NE(dir, nullptr) << ErrnoText();
@@ -501,6 +512,127 @@ TEST_F(FsNamespaceTest, ConcurrentExclusiveCreatesOfOneNameLetExactlyOneWin) {
     EXPECT_EQ(ReadFile(path).size(), 1u) << "round " << round;
   }
   EXPECT_EQ(ListDir(vol_.root()).size(), static_cast<size_t>(kRounds));
+}
+
+TEST_F(FsNamespaceTest, RenameBetweenTwoHardLinksOfOneFileChangesNothing) {
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("a"), "one inode"));
+  ASSERT_EQ(::link(P("a").c_str(), P("b").c_str()), 0) << ErrnoText();
+  // POSIX: when old and new are links to the same file, rename does nothing.
+  ASSERT_EQ(::rename(P("a").c_str(), P("b").c_str()), 0) << ErrnoText();
+  EXPECT_EQ(ListDir(vol_.root()), (std::vector<std::string>{"a", "b"}));
+  struct stat st {};
+  ASSERT_EQ(::stat(P("b").c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 2u);
+  EXPECT_EQ(ReadFile(P("a")), "one inode");
+  // Renaming a name onto itself is a no-op too.
+  ASSERT_EQ(::rename(P("a").c_str(), P("a").c_str()), 0) << ErrnoText();
+  EXPECT_EQ(ReadFile(P("a")), "one inode");
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  EXPECT_EQ(ListDir(vol_.root()), (std::vector<std::string>{"a", "b"}));
+  ASSERT_EQ(::stat(P("a").c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 2u);
+}
+
+TEST_F(FsNamespaceTest, WritesAndEntryChangesMoveMtimeAndCtimeForward) {
+  const struct timespec old_times[2] = {{1000000000, 0}, {1000000000, 0}};
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("f"), "data"));
+  ASSERT_EQ(::mkdir(P("d").c_str(), 0755), 0);
+  ASSERT_EQ(::utimensat(AT_FDCWD, P("f").c_str(), old_times, 0), 0) << ErrnoText();
+  ASSERT_EQ(::utimensat(AT_FDCWD, P("d").c_str(), old_times, 0), 0) << ErrnoText();
+  struct stat before {};
+  ASSERT_EQ(::stat(P("f").c_str(), &before), 0);
+  ASSERT_EQ(before.st_mtim.tv_sec, 1000000000);
+
+  // A write and a truncate move the file's mtime and ctime.
+  int fd = ::open(P("f").c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(fd, "DATA", 0));
+  ASSERT_EQ(::close(fd), 0) << ErrnoText();
+  struct stat st {};
+  ASSERT_EQ(::stat(P("f").c_str(), &st), 0);
+  EXPECT_GT(st.st_mtim.tv_sec, 1600000000) << "write did not update mtime";
+  EXPECT_GT(st.st_ctim.tv_sec, 1600000000) << "write did not update ctime";
+  ASSERT_EQ(::utimensat(AT_FDCWD, P("f").c_str(), old_times, 0), 0) << ErrnoText();
+  ASSERT_EQ(::truncate(P("f").c_str(), 2), 0) << ErrnoText();
+  ASSERT_EQ(::stat(P("f").c_str(), &st), 0);
+  EXPECT_GT(st.st_mtim.tv_sec, 1600000000) << "truncate did not update mtime";
+
+  // Creating, renaming and removing entries move the directory's mtime.
+  auto dir_mtime = [&] {
+    struct stat d {};
+    EXPECT_EQ(::stat(P("d").c_str(), &d), 0);
+    return d.st_mtim.tv_sec;
+  };
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("d/new"), "n"));
+  EXPECT_GT(dir_mtime(), 1600000000) << "create did not update the directory's mtime";
+  ASSERT_EQ(::utimensat(AT_FDCWD, P("d").c_str(), old_times, 0), 0);
+  ASSERT_EQ(::rename(P("d/new").c_str(), P("d/renamed").c_str()), 0);
+  EXPECT_GT(dir_mtime(), 1600000000) << "rename did not update the directory's mtime";
+  ASSERT_EQ(::utimensat(AT_FDCWD, P("d").c_str(), old_times, 0), 0);
+  ASSERT_EQ(::unlink(P("d/renamed").c_str()), 0);
+  EXPECT_GT(dir_mtime(), 1600000000) << "unlink did not update the directory's mtime";
+
+  // chmod moves ctime, not mtime.
+  ASSERT_EQ(::utimensat(AT_FDCWD, P("f").c_str(), old_times, 0), 0);
+  ASSERT_EQ(::stat(P("f").c_str(), &before), 0);
+  ASSERT_EQ(::chmod(P("f").c_str(), 0600), 0);
+  ASSERT_EQ(::stat(P("f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1000000000) << "chmod changed mtime";
+  EXPECT_GE(st.st_ctim.tv_sec, before.st_ctim.tv_sec);
+  EXPECT_GT(st.st_ctim.tv_sec, 1600000000) << "chmod did not update ctime";
+}
+
+TEST_F(FsNamespaceTest, WritesThroughAnOpenReplacedFileDoNotReachTheNewFileOfThatName) {
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("target"), "old target"));
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("src"), "replacement"));
+  int old_fd = ::open(P("target").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(old_fd, 0) << ErrnoText();
+  // Replaced by rename: the open descriptor keeps the old, now nameless, file.
+  ASSERT_EQ(::rename(P("src").c_str(), P("target").c_str()), 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(old_fd, "OLD", 0));
+  EXPECT_EQ(PreadUpTo(old_fd, 0, 100), "OLD target");
+  EXPECT_EQ(ReadFile(P("target")), "replacement") << "before the old file's close";
+  ASSERT_EQ(::close(old_fd), 0) << ErrnoText();
+  EXPECT_EQ(ReadFile(P("target")), "replacement") << "after the old file's close";
+
+  // Replaced by unlink and a new create of the same name.
+  old_fd = ::open(P("target").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(old_fd, 0) << ErrnoText();
+  ASSERT_EQ(::unlink(P("target").c_str()), 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("target"), "brand new"));
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(old_fd, "XXXXXXXXXXXXXXXXXXXX", 0));
+  ASSERT_EQ(::close(old_fd), 0) << ErrnoText();
+  EXPECT_EQ(ReadFile(P("target")), "brand new");
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  EXPECT_EQ(ReadFile(P("target")), "brand new");
+  EXPECT_EQ(ListDir(vol_.root()), std::vector<std::string>{"target"});
+}
+
+TEST_F(FsNamespaceTest, SeekdirBackToATelldirPositionReturnsTheSameEntriesAgain) {
+  ASSERT_EQ(::mkdir(P("d").c_str(), 0755), 0);
+  for (int i = 0; i < 300; ++i) {
+    const std::string path = P("d/name-" + std::to_string(i));
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0) << ErrnoText();
+    ::close(fd);
+  }
+  DIR* dir = ::opendir(P("d").c_str());
+  ASSERT_NE(dir, nullptr) << ErrnoText();
+  std::vector<std::string> first;
+  long mark = -1;
+  for (int n = 0;; ++n) {
+    if (n == 170) mark = ::telldir(dir);
+    struct dirent* e = ::readdir(dir);
+    if (e == nullptr) break;
+    if (n >= 170) first.push_back(e->d_name);
+  }
+  ASSERT_GE(mark, 0);
+  ::seekdir(dir, mark);
+  std::vector<std::string> again;
+  while (struct dirent* e = ::readdir(dir)) again.push_back(e->d_name);
+  ::closedir(dir);
+  EXPECT_EQ(first.size(), 302u - 170u);
+  EXPECT_EQ(again, first);
 }
 
 }  // namespace

@@ -236,5 +236,42 @@ TEST_F(FsPermissionTest, StickyDirectoryStopsOtherUsersFromRemovingRootsFiles) {
   EXPECT_EQ(ListDir(P("tmp")), std::vector<std::string>{"roots"});
 }
 
+TEST_F(FsPermissionTest, GroupClassBitsApplyToGroupMembersEvenWhenOthersHaveMore) {
+  // nobody's group owns both files: the group bits decide, not the "other" bits.
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("group_read"), "g", 0640));
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("group_none"), "o", 0604));
+  ASSERT_EQ(::chown(P("group_read").c_str(), 0, kNogroup), 0) << ErrnoText();
+  ASSERT_EQ(::chown(P("group_none").c_str(), 0, kNogroup), 0) << ErrnoText();
+  ASSERT_EQ(::chmod(P("group_read").c_str(), 0640), 0);
+  ASSERT_EQ(::chmod(P("group_none").c_str(), 0604), 0);
+  const std::string group_read = P("group_read");
+  const std::string group_none = P("group_none");
+  RunAsNobody([&](ChildChecks& c) {
+    int fd = ::open(group_read.c_str(), O_RDONLY);
+    c.Errno(fd, 0, "read of a 0640 file through the group");
+    if (fd >= 0) ::close(fd);
+    c.Errno(::open(group_read.c_str(), O_WRONLY), EACCES, "write of a 0640 file (group r--)");
+    c.Errno(::open(group_none.c_str(), O_RDONLY), EACCES,
+            "read of a 0604 file by a group member (group ---, other r--)");
+  });
+}
+
+TEST_F(FsPermissionTest, ExecutableFileOnTheMountRunsAndANonExecutableOneIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("script.sh"), "#!/bin/sh\nexit 7\n", 0755));
+  ASSERT_EQ(::chmod(P("script.sh").c_str(), 0755), 0);
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("plain.sh"), "#!/bin/sh\nexit 0\n", 0644));
+  CommandResult ran = RunCommand({P("script.sh")}, std::chrono::seconds(30));
+  EXPECT_EQ(ran.exit_code, 7) << "running a 0755 script from the mount: " << ran.output;
+  errno = 0;
+  EXPECT_EQ(::access(P("plain.sh").c_str(), X_OK), -1);
+  EXPECT_EQ(errno, EACCES) << "access(X_OK) of a 0644 file, as root";
+  CommandResult refused = RunCommand({P("plain.sh")}, std::chrono::seconds(30));
+  EXPECT_NE(refused.exit_code, 0) << "a 0644 file was executed";
+  const std::string script = P("script.sh");
+  RunAsNobody([&](ChildChecks& c) {
+    c.Errno(::access(script.c_str(), X_OK), 0, "access(X_OK) of a 0755 file as nobody");
+  });
+}
+
 }  // namespace
 }  // namespace sopfs::fusetest

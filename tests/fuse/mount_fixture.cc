@@ -96,6 +96,16 @@ uint64_t Mix(uint64_t x) {
 
 }  // namespace
 
+// The sopfs binary: SOPFS_TEST_BIN overrides the one built with the tests (to run the
+// suites against another build, e.g. the sanitizer one).
+const std::string& SopfsBin() {
+  static const std::string bin = [] {
+    const char* env = std::getenv("SOPFS_TEST_BIN");
+    return std::string(env && *env ? env : SOPFS_BIN);
+  }();
+  return bin;
+}
+
 bool NativeMode() {
   const char* dir = std::getenv("SOPFS_TEST_NATIVE_DIR");
   return dir != nullptr && *dir != '\0';
@@ -214,8 +224,12 @@ void MountedVolume::Format(const Options& options) {
   ASSERT_FALSE(base_.empty()) << "no temporary directory";
   options_ = options;
   chunk_size_ = ParseSize(options.chunk_size);
-  if (native_) return;
-  std::vector<std::string> args = {SOPFS_BIN, "format", volume_};
+  if (native_) {
+    volume_.clear();
+    return;
+  }
+  if (!options.volume_dir.empty()) volume_ = options.volume_dir;
+  std::vector<std::string> args = {SopfsBin(), "format", volume_};
   if (!options.chunk_size.empty()) {
     args.push_back("--chunk-size");
     args.push_back(options.chunk_size);
@@ -238,7 +252,7 @@ void MountedVolume::Mount() {
     std::ofstream log(log_path_, std::ios::app);
     log << "==== sopfs mount " << volume_ << " " << mountpoint_ << " -f\n";
   }
-  std::vector<std::string> args = {SOPFS_BIN, "mount", volume_, mountpoint_, "-f"};
+  std::vector<std::string> args = {SopfsBin(), "mount", volume_, mountpoint_, "-f"};
   for (const auto& o : options_.mount_options) {
     args.push_back("-o");
     args.push_back(o);

@@ -1,6 +1,7 @@
 // Test harness for the file system through a real mount: a temporary volume formatted
-// with the `sopfs` binary (SOPFS_BIN), mounted with `sopfs mount VOL MNT -f` as a child
-// process, unmounted (fusermount3 -u), remounted, or killed with SIGKILL.
+// with the `sopfs` binary (SOPFS_BIN; the environment's SOPFS_TEST_BIN overrides it),
+// mounted with `sopfs mount VOL MNT -f` as a child process, unmounted (fusermount3 -u),
+// remounted, or killed with SIGKILL.
 //
 // Every wait is bounded: mount readiness (20 s), daemon exit, helper commands. A
 // watchdog thread kills the daemon when a test runs past its budget, so a hung FUSE
@@ -58,6 +59,9 @@ class MountedVolume {
   struct Options {
     std::string chunk_size;                  // `--chunk-size` for format; empty: default
     std::vector<std::string> mount_options;  // each passed as `-o OPTION`
+    // Where to format the volume (must not exist yet); empty: inside the temporary
+    // directory. The fixture does not delete a volume placed elsewhere.
+    std::string volume_dir;
   };
 
   MountedVolume();
@@ -80,6 +84,8 @@ class MountedVolume {
   bool mounted() const { return mounted_; }
   uint64_t chunk_size() const { return chunk_size_; }
   const std::string& root() const { return mountpoint_; }
+  // The volume directory (config, registry and data folders); empty in native mode.
+  const std::string& volume() const { return volume_; }
   // `rel` under the mountpoint.
   std::string Path(std::string_view rel) const;
   // A plain local directory (not on the mount) for reference copies.
