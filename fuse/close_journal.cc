@@ -66,6 +66,9 @@ Result<std::vector<std::string>> CloseJournal::ReadAll() {
       records.emplace_back(payload);
       at += kHeader + length;
     }
+    // A torn record (a power cut while it was written): nothing after it may be
+    // replayed, in this file or a later one, or the replay would not be a prefix.
+    if (at != bytes.size()) break;
   }
   return records;
 }

@@ -10,9 +10,10 @@
 //
 // Files "<dir>/journal-<generation>" (generation in decimal). A record is
 // [u32 payload length][u64 XXH3 of the payload][payload]. A torn or damaged record ends
-// its file for replay (the rest was never promised: only closes before a crash of the
-// daemon are, and those writes completed). Rotate starts a new file so that files
-// whose records are all committed can be dropped whole.
+// the replay, in its file and the later ones, so what is replayed is always a prefix
+// (only closes before a crash of the daemon are promised, and those writes completed;
+// after a power cut, what a commit made durable). Rotate starts a new file so that
+// files whose records are all committed can be dropped whole.
 //
 // Threads: the caller serialises every call (FileSystem holds its mu_).
 #pragma once
