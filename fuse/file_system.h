@@ -263,7 +263,11 @@ class FileSystem {
   std::set<std::string> journal_names_;
   std::set<uint64_t> journal_inodes_;
   std::set<uint64_t> journal_doomed_;
-  std::set<uint64_t> journal_small_;   // small contents closed since the last record
+  std::set<uint64_t> journal_small_;  // small contents closed since the last record
+  // Files whose content commit is running: a journal record must not capture their
+  // record half-way (it would pair the old size with the new chunks), so appends wait.
+  std::set<uint64_t> committing_;
+  std::condition_variable committed_cv_;
   std::unique_ptr<Pending> inflight_;  // taken by the commit running now
 
   std::unique_ptr<ReadAhead> read_ahead_;

@@ -254,6 +254,7 @@ Status FileSystem::CommitFile(const InodePtr& inode) {
     inode->rec.size = inode->content->size();
     inode->rec.stored_chunks = inode->content->stored_chunks();
     p = TakePending(/*with_doomed=*/false);
+    committing_.insert(inode->ino);
     live = inode->rec;
     live.version = inode->committed.version + 1;
   }
@@ -290,6 +291,8 @@ Status FileSystem::CommitFile(const InodePtr& inode) {
     inode->rec.stored_chunks = inode->committed.stored_chunks;
   }
   FinishPending(std::move(p), st.ok());
+  committing_.erase(inode->ino);
+  committed_cv_.notify_all();
   return st;
 }
 

@@ -8,6 +8,7 @@
 // of the changes, and a replay of a prefix of them is a prefix of the operations.
 // Every commit stores the sequence number of the last record it includes; a mount
 // replays only later ones, then commits them.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -139,7 +140,11 @@ Result<bool> FileSystem::FastClose(const InodePtr& inode) {
     // Its changes are now the small content: the transaction has nothing of its own.
     inode->content.reset();
     inode->txn.reset();
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    committed_cv_.wait(lock, [&] {
+      return std::none_of(journal_inodes_.begin(), journal_inodes_.end(),
+                          [&](uint64_t ino) { return committing_.count(ino) != 0; });
+    });
     content_pending_.erase(inode->ino);
     InodeRecord& r = inode->rec;
     r.size = bytes->size();
