@@ -254,10 +254,10 @@ Result<FileSystem::InodePtr> FileSystem::NewInode(uint32_t mode, uint64_t rdev,
 
 // ---- namespace operations ----
 
-Result<struct stat> FileSystem::Lookup(uint64_t parent, std::string_view name) {
-  if (name.size() > kMaxNameLength)
+Result<FileSystem::Child> FileSystem::FindChild(uint64_t parent, std::string_view name) {
+  if (name.size() > kMaxNameLength) {
     return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
-  std::lock_guard lock(mu_);
+  }
   Result<InodePtr> dir = GetDir(parent);
   if (!dir.ok()) return dir.status();
   Result<std::optional<NameEntry>> entry = FindEntry(parent, name);
@@ -265,8 +265,15 @@ Result<struct stat> FileSystem::Lookup(uint64_t parent, std::string_view name) {
   if (!*entry) return NotFound(name);
   Result<InodePtr> inode = Get((*entry)->ino);
   if (!inode.ok()) return inode.status();
-  ++(*inode)->lookups;
-  return StatOf(**inode);
+  return Child{*dir, *inode};
+}
+
+Result<struct stat> FileSystem::Lookup(uint64_t parent, std::string_view name) {
+  std::lock_guard lock(mu_);
+  Result<Child> child = FindChild(parent, name);
+  if (!child.ok()) return child.status();
+  ++child->inode->lookups;
+  return StatOf(*child->inode);
 }
 
 void FileSystem::Forget(uint64_t ino, uint64_t count) {
@@ -408,46 +415,32 @@ Result<bool> FileSystem::DirEmpty(uint64_t ino) {
 }
 
 Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
-  if (name.size() > kMaxNameLength)
-    return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
   std::lock_guard lock(mu_);
-  Result<InodePtr> dir = GetDir(parent);
-  if (!dir.ok()) return dir.status();
-  Result<std::optional<NameEntry>> entry = FindEntry(parent, name);
-  if (!entry.ok()) return entry.status();
-  if (!*entry) return NotFound(name);
-  Result<InodePtr> inode = Get((*entry)->ino);
-  if (!inode.ok()) return inode.status();
-  if (IsDir((*inode)->rec.mode)) return Status::Error(EISDIR, "is a directory");
+  Result<Child> child = FindChild(parent, name);
+  if (!child.ok()) return child.status();
+  if (IsDir(child->inode->rec.mode)) return Status::Error(EISDIR, "is a directory");
   DropEntry(parent, name);
-  DropLink(*inode);
-  (*dir)->rec.mtime_ns = (*dir)->rec.ctime_ns = NowNs();
-  MarkDirty(*dir);
+  DropLink(child->inode);
+  child->dir->rec.mtime_ns = child->dir->rec.ctime_ns = NowNs();
+  MarkDirty(child->dir);
   return Status::Ok();
 }
 
 Status FileSystem::Rmdir(uint64_t parent, std::string_view name) {
-  if (name.size() > kMaxNameLength)
-    return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
   if (name == ".") return Status::Error(EINVAL, "rmdir of '.'");
   std::lock_guard lock(mu_);
-  Result<InodePtr> dir = GetDir(parent);
-  if (!dir.ok()) return dir.status();
-  Result<std::optional<NameEntry>> entry = FindEntry(parent, name);
-  if (!entry.ok()) return entry.status();
-  if (!*entry) return NotFound(name);
-  Result<InodePtr> inode = Get((*entry)->ino);
-  if (!inode.ok()) return inode.status();
-  if (!IsDir((*inode)->rec.mode)) return Status::Error(ENOTDIR, "not a directory");
-  Result<bool> empty = DirEmpty((*entry)->ino);
+  Result<Child> child = FindChild(parent, name);
+  if (!child.ok()) return child.status();
+  if (!IsDir(child->inode->rec.mode)) return Status::Error(ENOTDIR, "not a directory");
+  Result<bool> empty = DirEmpty(child->inode->ino);
   if (!empty.ok()) return empty.status();
   if (!*empty) return Status::Error(ENOTEMPTY, "directory not empty");
   DropEntry(parent, name);
-  DropLink(*inode);
-  InodeRecord& d = (*dir)->rec;
+  DropLink(child->inode);
+  InodeRecord& d = child->dir->rec;
   if (d.nlink > 2) --d.nlink;
   d.mtime_ns = d.ctime_ns = NowNs();
-  MarkDirty(*dir);
+  MarkDirty(child->dir);
   return Status::Ok();
 }
 

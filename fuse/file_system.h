@@ -187,11 +187,17 @@ class FileSystem {
   Result<InodePtr> Get(uint64_t ino);
   Result<std::optional<NameEntry>> FindEntry(uint64_t parent, std::string_view name);  // mu_
   Result<InodePtr> GetDir(uint64_t ino);                                               // mu_
-  Result<bool> DirEmpty(uint64_t ino);                                                 // mu_
-  Result<std::vector<ListedEntry>> ListDirLocked(uint64_t ino, size_t limit);          // mu_
-  void PutEntry(uint64_t parent, std::string_view name, const NameEntry& entry);       // mu_
-  void DropEntry(uint64_t parent, std::string_view name);                              // mu_
-  void MarkDirty(const InodePtr& inode);                                               // mu_
+  struct Child {
+    InodePtr dir;
+    InodePtr inode;
+  };
+  // The directory `parent` and its entry `name` (ENOENT, ENOTDIR, ENAMETOOLONG). mu_ held.
+  Result<Child> FindChild(uint64_t parent, std::string_view name);
+  Result<bool> DirEmpty(uint64_t ino);                                            // mu_
+  Result<std::vector<ListedEntry>> ListDirLocked(uint64_t ino, size_t limit);     // mu_
+  void PutEntry(uint64_t parent, std::string_view name, const NameEntry& entry);  // mu_
+  void DropEntry(uint64_t parent, std::string_view name);                         // mu_
+  void MarkDirty(const InodePtr& inode);                                          // mu_
   // One name fewer: the inode is deleted in the next commit once nothing holds it.
   void DropLink(const InodePtr& inode);  // mu_
   // Drops clean inodes nobody references from the table. mu_ and commit_mu_ held.
