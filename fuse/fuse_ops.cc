@@ -155,7 +155,10 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   if (!st.ok()) return ReplyError(req, st.status());
   const bool writable = Writable(fi->flags);
   Status opened = Fs(req).Open(st->st_ino, writable);
-  if (!opened.ok()) return ReplyError(req, opened);
+  if (!opened.ok()) {
+    Fs(req).Forget(st->st_ino, 1);  // the kernel never gets the entry
+    return ReplyError(req, opened);
+  }
   fi->fh = writable ? 1 : 0;
   fi->keep_cache = 1;
   fuse_entry_param e{};
