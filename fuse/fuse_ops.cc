@@ -41,6 +41,7 @@ bool Writable(int flags) { return (flags & O_ACCMODE) != O_RDONLY; }
 // An open directory: its entries as of opendir, so offsets stay stable.
 struct DirHandle {
   std::vector<ListedEntry> entries;
+  bool read_once = false;  // a read at offset 0 after this one is a rewind
 };
 
 void Init(void*, fuse_conn_info* conn) {
@@ -209,6 +210,13 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
                    bool plus) {
   auto* handle = reinterpret_cast<DirHandle*>(fi->fh);
+  if (off == 0 && handle->read_once) {
+    // rewinddir: the listing starts again from the directory as it is now.
+    Result<std::vector<ListedEntry>> entries = Fs(req).ListDir(ino);
+    if (!entries.ok()) return ReplyError(req, entries.status());
+    handle->entries = std::move(*entries);
+  }
+  handle->read_once = true;
   std::vector<char> buf(size);
   size_t used = 0;
   for (off_t i = off; i < static_cast<off_t>(handle->entries.size()) + 2; ++i) {

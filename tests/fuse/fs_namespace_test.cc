@@ -635,5 +635,22 @@ TEST_F(FsNamespaceTest, SeekdirBackToATelldirPositionReturnsTheSameEntriesAgain)
   EXPECT_EQ(again, first);
 }
 
+TEST_F(FsNamespaceTest, RewinddirListsTheDirectoryAsItIsNow) {
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("a"), "a"));
+  DIR* d = ::opendir(vol_.root().c_str());
+  ASSERT_NE(d, nullptr) << ErrnoText();
+  auto names = [&] {
+    std::set<std::string> out;
+    while (dirent* e = ::readdir(d)) out.insert(e->d_name);
+    return out;
+  };
+  EXPECT_EQ(names(), (std::set<std::string>{".", "..", "a"}));
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("b"), "b"));
+  ASSERT_EQ(::unlink(P("a").c_str()), 0);
+  ::rewinddir(d);
+  EXPECT_EQ(names(), (std::set<std::string>{".", "..", "b"}));
+  ::closedir(d);
+}
+
 }  // namespace
 }  // namespace sopfs::fusetest
