@@ -131,21 +131,24 @@ Status FileSystem::AppendJournal() {
 
 Result<bool> FileSystem::FastClose(const InodePtr& inode) {
   if (!journal_) return false;
-  Status appended;
   {
     std::lock_guard content(inode->content_mu);
     if (!inode->content) return false;
     std::optional<std::string> bytes = inode->content->SmallContent(kSmallFileBytes);
     if (!bytes) return false;
-    // Its changes are now the small content: the transaction has nothing of its own.
-    inode->content.reset();
-    inode->txn.reset();
     std::unique_lock lock(mu_);
     committed_cv_.wait(lock, [&] {
       return std::none_of(journal_inodes_.begin(), journal_inodes_.end(),
                           [&](uint64_t ino) { return committing_.count(ino) != 0; });
     });
-    content_pending_.erase(inode->ino);
+    // The content becomes pending by value; what it replaces is kept in case the
+    // record cannot be written (then the file commits the slow way, as it was).
+    const InodeRecord old_rec = inode->rec;
+    const InodeRecord old_committed = inode->committed;
+    std::optional<std::string> old_small;
+    if (auto it = small_content_.find(inode->ino); it != small_content_.end()) {
+      old_small = it->second;
+    }
     InodeRecord& r = inode->rec;
     r.size = bytes->size();
     r.stored_chunks = bytes->empty() ? 0 : 1;
@@ -157,13 +160,28 @@ Result<bool> FileSystem::FastClose(const InodePtr& inode) {
     small_content_[inode->ino] = std::move(*bytes);
     journal_small_.insert(inode->ino);
     MarkDirty(inode);
-    appended = AppendJournal();
+    Status appended = AppendJournal();
+    if (!appended.ok()) {
+      std::fprintf(stderr, "sopfs: %s; committing the file instead\n", appended.ToString().c_str());
+      inode->rec.size = old_rec.size;
+      inode->rec.stored_chunks = old_rec.stored_chunks;
+      inode->rec.version = old_rec.version;
+      inode->committed = old_committed;
+      if (old_small) {
+        small_content_[inode->ino] = std::move(*old_small);
+      } else {
+        small_content_.erase(inode->ino);
+        journal_small_.erase(inode->ino);
+      }
+      return false;  // the caller commits the content transaction, still intact
+    }
+    // Its changes are now the small content: the transaction has nothing of its own.
+    content_pending_.erase(inode->ino);
+    lock.unlock();
+    inode->content.reset();
+    inode->txn.reset();
   }
   read_ahead_->Forget(inode->ino);
-  if (appended.ok()) return true;
-  // No journal record: make the close durable the slow way.
-  std::fprintf(stderr, "sopfs: %s; committing instead\n", appended.ToString().c_str());
-  SOPFS_RETURN_IF_ERROR(CommitNamespace());
   return true;
 }
 
