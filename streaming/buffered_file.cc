@@ -39,7 +39,8 @@ Result<std::string*> BufferedFile::Buffer(uint64_t index, bool whole) {
     if (!stored.ok()) return stored.status();
     bytes = std::move(*stored);
   }
-  bytes.resize(chunk_size_, '\0');
+  // A buffer holds the chunk's bytes up to the last one written (not a whole chunk:
+  // a small file costs what it holds); past its end the chunk reads as zeros.
   return &buffers_.emplace(index, std::move(bytes)).first->second;
 }
 
@@ -55,7 +56,10 @@ Result<size_t> BufferedFile::Read(uint64_t offset, std::span<uint8_t> out) {
     auto it = buffers_.find(index);
     auto flying = in_flight_.find(index);
     if (it != buffers_.end()) {
-      std::memcpy(out.data() + done, it->second.data() + within, take);
+      const std::string& bytes = it->second;
+      const size_t have = within < bytes.size() ? std::min(take, bytes.size() - within) : 0;
+      std::memcpy(out.data() + done, bytes.data() + within, have);
+      std::memset(out.data() + done + have, 0, take - have);
     } else if (flying != in_flight_.end()) {
       const std::string& bytes = flying->second.bytes;
       const size_t have = within < bytes.size() ? std::min(take, bytes.size() - within) : 0;
@@ -87,7 +91,9 @@ Status BufferedFile::WriteImpl(uint64_t offset, std::span<const uint8_t> data) {
     const size_t take = std::min<size_t>(data.size() - done, chunk_size_ - within);
     Result<std::string*> buffer = Buffer(index, within == 0 && take == chunk_size_);
     if (!buffer.ok()) return buffer.status();
-    std::memcpy((*buffer)->data() + within, data.data() + done, take);
+    std::string& bytes = **buffer;
+    if (bytes.size() < within + take) bytes.resize(within + take, '\0');
+    std::memcpy(bytes.data() + within, data.data() + done, take);
     size_ = std::max<uint64_t>(size_, at + take);
     done += take;
     // A full chunk goes out at once (sequential writes stream); others wait a while
@@ -223,7 +229,7 @@ Status BufferedFile::TruncateImpl(uint64_t new_size) {
     if (last * chunk_size_ < size_) {
       Result<std::string*> buffer = Buffer(last, false);
       if (!buffer.ok()) return buffer.status();
-      std::memset((*buffer)->data() + tail, 0, chunk_size_ - tail);
+      if ((*buffer)->size() > tail) (*buffer)->resize(tail);
     }
   }
   size_ = new_size;
@@ -257,7 +263,10 @@ Status BufferedFile::ZeroRangeImpl(uint64_t offset, uint64_t length, bool extend
     } else if (buffers_.count(index) || index * chunk_size_ < size_) {
       Result<std::string*> buffer = Buffer(index, false);
       if (!buffer.ok()) return buffer.status();
-      std::memset((*buffer)->data() + within, 0, take);
+      std::string& bytes = **buffer;
+      if (within < bytes.size()) {
+        std::memset(bytes.data() + within, 0, std::min(take, bytes.size() - within));
+      }
       SOPFS_RETURN_IF_ERROR(Evict(index));
     }
     at += take;
