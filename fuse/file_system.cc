@@ -108,6 +108,11 @@ void FileSystem::WantCheckpoint() {
   checkpoint_wanted_ = true;
 }
 
+Result<FileSystem::InodePtr> FileSystem::GetUnlocked(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  return Get(ino);
+}
+
 // ---- inodes and names (mu_ held) ----
 
 Result<FileSystem::InodePtr> FileSystem::Get(uint64_t ino) {
@@ -293,13 +298,9 @@ Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
 Result<struct stat> FileSystem::SetAttr(uint64_t ino, const AttrChange& change,
                                         const Caller& caller) {
   (void)caller;  // permission checks are the kernel's (default_permissions)
-  InodePtr inode;
-  {
-    std::lock_guard lock(mu_);
-    Result<InodePtr> got = Get(ino);
-    if (!got.ok()) return got.status();
-    inode = *got;
-  }
+  Result<InodePtr> found = GetUnlocked(ino);
+  if (!found.ok()) return found.status();
+  InodePtr inode = *found;
   if (change.size) {
     if (!S_ISREG(inode->rec.mode)) return Status::Error(EINVAL, "truncate of a non-regular file");
     std::unique_lock content(inode->content_mu);
@@ -684,13 +685,9 @@ Result<FileSystem::CommittedView> FileSystem::ViewCommitted(uint64_t ino) {
 }
 
 Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out) {
-  InodePtr inode;
-  {
-    std::lock_guard lock(mu_);
-    Result<InodePtr> got = Get(ino);
-    if (!got.ok()) return got.status();
-    inode = *got;
-  }
+  Result<InodePtr> found = GetUnlocked(ino);
+  if (!found.ok()) return found.status();
+  InodePtr inode = *found;
   {
     std::lock_guard content(inode->content_mu);
     if (inode->content) return inode->content->Read(offset, out);
@@ -720,13 +717,9 @@ Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, std::span<uint8_t
 }
 
 Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data) {
-  InodePtr inode;
-  {
-    std::lock_guard lock(mu_);
-    Result<InodePtr> got = Get(ino);
-    if (!got.ok()) return got.status();
-    inode = *got;
-  }
+  Result<InodePtr> found = GetUnlocked(ino);
+  if (!found.ok()) return found.status();
+  InodePtr inode = *found;
   std::lock_guard content(inode->content_mu);
   SOPFS_RETURN_IF_ERROR(StartContent(*inode));
   Status st = inode->content->Write(offset, data);
@@ -760,13 +753,9 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
     // posix_fallocate falls back to writing zeros.
     return Status::Error(EOPNOTSUPP, "fallocate mode not supported");
   }
-  InodePtr inode;
-  {
-    std::lock_guard lock(mu_);
-    Result<InodePtr> got = Get(ino);
-    if (!got.ok()) return got.status();
-    inode = *got;
-  }
+  Result<InodePtr> found = GetUnlocked(ino);
+  if (!found.ok()) return found.status();
+  InodePtr inode = *found;
   if (!S_ISREG(inode->rec.mode)) return Status::Error(ENODEV, "not a regular file");
   std::lock_guard content(inode->content_mu);
   SOPFS_RETURN_IF_ERROR(StartContent(*inode));
@@ -780,13 +769,9 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
 
 Result<uint64_t> FileSystem::Lseek(uint64_t ino, uint64_t offset, int whence) {
   if (whence != SEEK_DATA && whence != SEEK_HOLE) return Status::Error(EINVAL, "bad whence");
-  InodePtr inode;
-  {
-    std::lock_guard lock(mu_);
-    Result<InodePtr> got = Get(ino);
-    if (!got.ok()) return got.status();
-    inode = *got;
-  }
+  Result<InodePtr> found = GetUnlocked(ino);
+  if (!found.ok()) return found.status();
+  InodePtr inode = *found;
   {
     std::lock_guard content(inode->content_mu);
     if (inode->content) return inode->content->Seek(offset, whence == SEEK_DATA);

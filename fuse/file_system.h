@@ -185,6 +185,8 @@ class FileSystem {
 
   // The inode, loaded into the table when needed. mu_ held.
   Result<InodePtr> Get(uint64_t ino);
+  // The same, taking mu_ for the lookup only (content operations then lock the inode).
+  Result<InodePtr> GetUnlocked(uint64_t ino);
   Result<std::optional<NameEntry>> FindEntry(uint64_t parent, std::string_view name);  // mu_
   Result<InodePtr> GetDir(uint64_t ino);                                               // mu_
   struct Child {

@@ -7,29 +7,13 @@
 
 #include <random>
 
-#include "engine/io/fault_env.h"
-#include "tests/engine/engine_test_util.h"
+#include "tests/streaming/chunk_tree_fixture.h"
 
 namespace sopfs {
 namespace {
 
-constexpr uint32_t kChunk = 4096;
-
-class BufferedFileTest : public ::testing::Test {
+class BufferedFileTest : public ChunkTreeTest {
  protected:
-  void SetUp() override {
-    options_ = testing::EngineOptionsUnder("/vol");
-    Reopen();
-    auto txn = engine_->Begin();
-    tree_ = *txn->CreateTree(ChunkFile::TreeOptions());
-    ASSERT_TRUE(txn->Commit().ok());
-  }
-  void Reopen() {
-    engine_.reset();
-    auto engine = Engine::Open(&env_, options_);
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = std::move(*engine);
-  }
   static std::string ReadAll(BufferedFile& f) {
     std::string out(f.size() + 50, 'x');
     auto n = f.Read(0, {reinterpret_cast<uint8_t*>(out.data()), out.size()});
@@ -49,11 +33,6 @@ class BufferedFileTest : public ::testing::Test {
   static std::span<const uint8_t> Bytes(const std::string& s) {
     return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
   }
-
-  FaultEnv env_;
-  EngineOptions options_;
-  std::unique_ptr<Engine> engine_;
-  LogicalId tree_ = 0;
 };
 
 TEST_F(BufferedFileTest, StreamingRandomOpsMatchAModelAcrossCommitsRollbacksAndReopens) {

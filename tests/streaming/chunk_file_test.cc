@@ -6,29 +6,13 @@
 
 #include <random>
 
-#include "engine/io/fault_env.h"
-#include "tests/engine/engine_test_util.h"
+#include "tests/streaming/chunk_tree_fixture.h"
 
 namespace sopfs {
 namespace {
 
-constexpr uint32_t kChunk = 4096;
-
-class ChunkFileTest : public ::testing::Test {
+class ChunkFileTest : public ChunkTreeTest {
  protected:
-  void SetUp() override {
-    options_ = testing::EngineOptionsUnder("/vol");
-    Reopen();
-    auto txn = engine_->Begin();
-    tree_ = *txn->CreateTree(ChunkFile::TreeOptions());
-    ASSERT_TRUE(txn->Commit().ok());
-  }
-  void Reopen() {
-    engine_.reset();
-    auto engine = Engine::Open(&env_, options_);
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = std::move(*engine);
-  }
   std::string ReadWhole(Transaction& txn, uint64_t file, uint64_t size) {
     ChunkFile f(*txn.Tree(tree_, ChunkFile::TreeOptions()), file, kChunk);
     std::string out(size + 100, 'x');
@@ -38,11 +22,6 @@ class ChunkFileTest : public ::testing::Test {
     out.resize(size);
     return out;
   }
-
-  FaultEnv env_;
-  EngineOptions options_;
-  std::unique_ptr<Engine> engine_;
-  LogicalId tree_ = 0;
 };
 
 TEST_F(ChunkFileTest, StreamingRandomWritesTruncatesAndReadsMatchAModelAcrossReopens) {
