@@ -27,6 +27,10 @@
 // alone, with a log line); a failed file commit is returned by Release and Fsync, and
 // the file falls back to its last committed content.
 //
+// Files: file_system.cc (inodes, names, namespace operations, xattrs, statfs),
+// file_system_content.cc (open, read, write, fsync...), file_system_commit.cc (commits),
+// file_system_journal.cc (the close journal).
+//
 // Threads: every method may be called concurrently. mu_ guards the inode table, the
 // pending namespace changes and every inode's attributes; each inode's content_mu
 // guards its content (taken after mu_ when both are needed); commit_mu_ orders commits.

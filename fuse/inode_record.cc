@@ -1,5 +1,7 @@
 #include "fuse/inode_record.h"
 
+#include <time.h>
+
 #include <cstring>
 
 namespace sopfs {
@@ -102,6 +104,12 @@ Result<InodeRecord> InodeRecord::Decode(std::string_view bytes, uint64_t ino) {
     return Status::Error(EIO, "inode " + std::to_string(ino) + ": record is damaged");
   }
   return r;
+}
+
+int64_t NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
 void AppendBigEndian64(std::string& out, uint64_t v) {

@@ -56,6 +56,9 @@ std::string DirPrefix(uint64_t parent);
 std::string EncodeNameEntry(const NameEntry& entry);
 std::optional<NameEntry> DecodeNameEntry(std::string_view bytes);
 
+// The current time in nanoseconds since the epoch (CLOCK_REALTIME), as records keep it.
+int64_t NowNs();
+
 uint64_t ReadBigEndian64(std::string_view bytes);
 void AppendBigEndian64(std::string& out, uint64_t v);
 

@@ -1,7 +1,6 @@
 #include "fuse/volume_layout.h"
 
 #include <sys/stat.h>
-#include <time.h>
 
 #include "engine/txn/transaction.h"
 #include "fuse/inode_record.h"
@@ -67,9 +66,7 @@ Status CreateVolumeLayout(Engine& engine, uint32_t chunk_size, uint32_t uid, uin
   root.uid = uid;
   root.gid = gid;
   root.nlink = 2;
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  root.atime_ns = root.mtime_ns = root.ctime_ns = int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
+  root.atime_ns = root.mtime_ns = root.ctime_ns = NowNs();
   Result<TxnTree*> inode_tree = txn->Tree(*inodes);
   if (!inode_tree.ok()) return inode_tree.status();
   SOPFS_RETURN_IF_ERROR((*inode_tree)->Add(InodeKey(1), root.Encode()));
