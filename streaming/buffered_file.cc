@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "streaming/chunk_range.h"
+
 namespace sopfs {
 
 BufferedFile::BufferedFile(TxnTree* chunks, uint64_t file_id, uint32_t chunk_size, uint64_t size,
@@ -44,33 +46,31 @@ Result<std::string*> BufferedFile::Buffer(uint64_t index, bool whole) {
   return &buffers_.emplace(index, std::move(bytes)).first->second;
 }
 
+namespace {
+
+// Bytes [within, within + take) of a chunk held as `bytes` (zeros past their end).
+void CopyOut(const std::string& bytes, size_t within, size_t take, uint8_t* dst) {
+  const size_t have = within < bytes.size() ? std::min(take, bytes.size() - within) : 0;
+  std::memcpy(dst, bytes.data() + within, have);
+  std::memset(dst + have, 0, take - have);
+}
+
+}  // namespace
+
 Result<size_t> BufferedFile::Read(uint64_t offset, std::span<uint8_t> out) {
   if (offset >= size_) return size_t{0};
   const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), size_ - offset));
-  size_t done = 0;
-  while (done < n) {
-    const uint64_t at = offset + done;
-    const uint64_t index = at / chunk_size_;
-    const size_t within = static_cast<size_t>(at % chunk_size_);
-    const size_t take = std::min<size_t>(n - done, chunk_size_ - within);
-    auto it = buffers_.find(index);
-    auto flying = in_flight_.find(index);
-    if (it != buffers_.end()) {
-      const std::string& bytes = it->second;
-      const size_t have = within < bytes.size() ? std::min(take, bytes.size() - within) : 0;
-      std::memcpy(out.data() + done, bytes.data() + within, have);
-      std::memset(out.data() + done + have, 0, take - have);
-    } else if (flying != in_flight_.end()) {
-      const std::string& bytes = flying->second.bytes;
-      const size_t have = within < bytes.size() ? std::min(take, bytes.size() - within) : 0;
-      std::memcpy(out.data() + done, bytes.data() + within, have);
-      std::memset(out.data() + done + have, 0, take - have);
+  SOPFS_RETURN_IF_ERROR(ForEachChunkPiece(offset, n, chunk_size_, [&](const ChunkPiece& p) {
+    if (auto it = buffers_.find(p.index); it != buffers_.end()) {
+      CopyOut(it->second, p.within, p.take, out.data() + p.done);
+    } else if (auto flying = in_flight_.find(p.index); flying != in_flight_.end()) {
+      CopyOut(flying->second.bytes, p.within, p.take, out.data() + p.done);
     } else {
-      Result<size_t> got = file_.ReadAt(size_, at, out.subspan(done, take));
+      Result<size_t> got = file_.ReadAt(size_, offset + p.done, out.subspan(p.done, p.take));
       if (!got.ok()) return got.status();
     }
-    done += take;
-  }
+    return Status::Ok();
+  }));
   return n;
 }
 
@@ -83,27 +83,17 @@ Status BufferedFile::WriteImpl(uint64_t offset, std::span<const uint8_t> data) {
   if (offset > ChunkFile::kMaxFileSize || data.size() > ChunkFile::kMaxFileSize - offset) {
     return Status::Error(EFBIG, "write past the 1 PiB file size limit");
   }
-  size_t done = 0;
-  while (done < data.size()) {
-    const uint64_t at = offset + done;
-    const uint64_t index = at / chunk_size_;
-    const size_t within = static_cast<size_t>(at % chunk_size_);
-    const size_t take = std::min<size_t>(data.size() - done, chunk_size_ - within);
-    Result<std::string*> buffer = Buffer(index, within == 0 && take == chunk_size_);
+  return ForEachChunkPiece(offset, data.size(), chunk_size_, [&](const ChunkPiece& p) {
+    Result<std::string*> buffer = Buffer(p.index, p.within == 0 && p.take == chunk_size_);
     if (!buffer.ok()) return buffer.status();
     std::string& bytes = **buffer;
-    if (bytes.size() < within + take) bytes.resize(within + take, '\0');
-    std::memcpy(bytes.data() + within, data.data() + done, take);
-    size_ = std::max<uint64_t>(size_, at + take);
-    done += take;
+    if (bytes.size() < p.within + p.take) bytes.resize(p.within + p.take, '\0');
+    std::memcpy(bytes.data() + p.within, data.data() + p.done, p.take);
+    size_ = std::max<uint64_t>(size_, offset + p.done + p.take);
     // A full chunk goes out at once (sequential writes stream); others wait a while
     // for more writes to the same chunk.
-    if (within + take == chunk_size_) {
-      SOPFS_RETURN_IF_ERROR(FlushChunk(index));
-    } else {
-      SOPFS_RETURN_IF_ERROR(Evict(index));
-    }
-  }
+    return p.within + p.take == chunk_size_ ? FlushChunk(p.index) : Evict(p.index);
+  });
   return Status::Ok();
 }
 
@@ -248,28 +238,27 @@ Status BufferedFile::ZeroRangeImpl(uint64_t offset, uint64_t length, bool extend
   SOPFS_RETURN_IF_ERROR(SettleAll());
   const uint64_t end = offset + length;
   const uint64_t zero_end = std::min(end, std::max(size_, extend ? end : size_));
-  uint64_t at = offset;
-  while (at < zero_end) {
-    const uint64_t index = at / chunk_size_;
-    const size_t within = static_cast<size_t>(at % chunk_size_);
-    const size_t take =
-        static_cast<size_t>(std::min<uint64_t>(zero_end - at, chunk_size_ - within));
-    // A chunk zeroed over all the bytes it holds becomes a hole.
-    if (within == 0 && (take == chunk_size_ || at + take >= size_)) {
-      buffers_.erase(index);
-      Result<uint64_t> removed = file_.RemoveChunks(index, index + 1);
-      if (!removed.ok()) return removed.status();
-      stored_chunks_ -= *removed;
-    } else if (buffers_.count(index) || index * chunk_size_ < size_) {
-      Result<std::string*> buffer = Buffer(index, false);
-      if (!buffer.ok()) return buffer.status();
-      std::string& bytes = **buffer;
-      if (within < bytes.size()) {
-        std::memset(bytes.data() + within, 0, std::min(take, bytes.size() - within));
-      }
-      SOPFS_RETURN_IF_ERROR(Evict(index));
-    }
-    at += take;
+  if (zero_end > offset) {
+    SOPFS_RETURN_IF_ERROR(
+        ForEachChunkPiece(offset, zero_end - offset, chunk_size_, [&](const ChunkPiece& p) {
+          const uint64_t at = offset + p.done;
+          // A chunk zeroed over all the bytes it holds becomes a hole.
+          if (p.within == 0 && (p.take == chunk_size_ || at + p.take >= size_)) {
+            buffers_.erase(p.index);
+            Result<uint64_t> removed = file_.RemoveChunks(p.index, p.index + 1);
+            if (!removed.ok()) return removed.status();
+            stored_chunks_ -= *removed;
+          } else if (buffers_.count(p.index) || p.index * chunk_size_ < size_) {
+            Result<std::string*> buffer = Buffer(p.index, false);
+            if (!buffer.ok()) return buffer.status();
+            std::string& bytes = **buffer;
+            if (p.within < bytes.size()) {
+              std::memset(bytes.data() + p.within, 0, std::min(p.take, bytes.size() - p.within));
+            }
+            return Evict(p.index);
+          }
+          return Status::Ok();
+        }));
   }
   if (extend) size_ = std::max(size_, end);
   return Status::Ok();

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <vector>
 
+#include "streaming/chunk_range.h"
+
 namespace sopfs {
 namespace {
 
@@ -45,46 +47,36 @@ Result<std::string> ChunkFile::LoadChunk(uint64_t index) {
 Result<size_t> ChunkFile::ReadAt(uint64_t size, uint64_t offset, std::span<uint8_t> out) {
   if (offset >= size) return size_t{0};
   const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), size - offset));
-  size_t done = 0;
-  while (done < n) {
-    const uint64_t at = offset + done;
-    const uint64_t index = at / chunk_size_;
-    const size_t within = static_cast<size_t>(at % chunk_size_);
-    const size_t take = std::min<size_t>(n - done, chunk_size_ - within);
+  SOPFS_RETURN_IF_ERROR(ForEachChunkPiece(offset, n, chunk_size_, [&](const ChunkPiece& p) {
     // Only the part asked for is read (from the shards that hold it). Past a short
     // chunk's end, and in a hole, the file reads as zeros.
-    Result<size_t> stored = chunks_->ReadValue(Key(index), within, out.subspan(done, take));
+    Result<size_t> stored = chunks_->ReadValue(Key(p.index), p.within, out.subspan(p.done, p.take));
     if (!stored.ok() && stored.status().code() != ENOENT) return stored.status();
     const size_t got = stored.ok() ? *stored : 0;
-    std::memset(out.data() + done + got, 0, take - got);
-    done += take;
-  }
+    std::memset(out.data() + p.done + got, 0, p.take - got);
+    return Status::Ok();
+  }));
   return n;
 }
 
 Result<uint64_t> ChunkFile::WriteAt(uint64_t size, uint64_t offset, std::span<const uint8_t> data) {
   SOPFS_RETURN_IF_ERROR(CheckRange(offset, data.size()));
-  size_t done = 0;
-  while (done < data.size()) {
-    const uint64_t at = offset + done;
-    const uint64_t index = at / chunk_size_;
-    const size_t within = static_cast<size_t>(at % chunk_size_);
-    const size_t take = std::min<size_t>(data.size() - done, chunk_size_ - within);
-    const auto* src = reinterpret_cast<const char*>(data.data() + done);
-    std::string chunk;
-    if (within == 0 && take == chunk_size_) {
-      chunk.assign(src, take);  // the whole chunk: no need to read the old one
-    } else {
-      Result<std::string> old = LoadChunk(index);
-      if (!old.ok()) return old.status();
-      // Truncate cuts the last chunk at the file's end, so no stale bytes lie past it.
-      chunk = std::move(*old);
-      if (chunk.size() < within + take) chunk.resize(within + take, '\0');
-      std::memcpy(chunk.data() + within, src, take);
-    }
-    SOPFS_RETURN_IF_ERROR(chunks_->Upsert(Key(index), chunk));
-    done += take;
-  }
+  SOPFS_RETURN_IF_ERROR(
+      ForEachChunkPiece(offset, data.size(), chunk_size_, [&](const ChunkPiece& p) {
+        const auto* src = reinterpret_cast<const char*>(data.data() + p.done);
+        std::string chunk;
+        if (p.within == 0 && p.take == chunk_size_) {
+          chunk.assign(src, p.take);  // the whole chunk: no need to read the old one
+        } else {
+          Result<std::string> old = LoadChunk(p.index);
+          if (!old.ok()) return old.status();
+          // Truncate cuts the last chunk at the file's end, so no stale bytes lie past it.
+          chunk = std::move(*old);
+          if (chunk.size() < p.within + p.take) chunk.resize(p.within + p.take, '\0');
+          std::memcpy(chunk.data() + p.within, src, p.take);
+        }
+        return chunks_->Upsert(Key(p.index), chunk);
+      }));
   return std::max<uint64_t>(size, offset + data.size());
 }
 
