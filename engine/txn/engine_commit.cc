@@ -105,12 +105,16 @@ Status Engine::CheckUnchanged(Transaction& txn, CommitStore& store) {
       Result<BtreeItem> item = latest.FindItem(key);
       if (!item.ok() && item.status().code() != ENOENT) return item.status();
       const uint64_t now = item.ok() ? item->version : 0;
-      if (now != seen) return Conflict(root, "key \"" + Printable(key) + "\"");
+      if (now != seen) {
+        txn.conflict_ = Transaction::ConflictSite{root, key};
+        return Conflict(root, "key \"" + Printable(key) + "\"");
+      }
     }
     for (const auto& [node, seen] : tree->scanned_nodes_) {
       Result<RegistryEntry> entry = entries_->Get(node, kLatest);
       if (!entry.ok() && entry.status().code() != ENOENT) return entry.status();
       if (!entry.ok() || entry->version != seen) {
+        txn.conflict_ = Transaction::ConflictSite{root, {}};
         return Conflict(root, "a range read by a cursor (node " + std::to_string(node) + ")");
       }
     }

@@ -80,6 +80,11 @@ Result<std::optional<OverlayEntry>> TxnTree::Current(std::string_view key) {
   return std::optional<OverlayEntry>(OverlayEntry{true, std::move(item->value), item->value_blob});
 }
 
+void TxnTree::Unwatch(std::string_view key) {
+  auto it = versions_.find(key);
+  if (it != versions_.end()) versions_.erase(it);
+}
+
 Status TxnTree::Write(std::string_view key, std::optional<std::string_view> value,
                       const BlobId* staged_blob) {
   OverlayEntry entry;

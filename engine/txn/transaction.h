@@ -20,6 +20,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -56,6 +57,11 @@ class TxnTree {
   Result<std::vector<BlobId>> StageBlobs(std::span<const std::string_view> values);
   Status UpsertStaged(std::string_view key, const BlobId& blob);
   Result<std::string> Find(std::string_view key);
+  // Stops checking `key` at commit: neither what this transaction read of it nor its
+  // own write of it is compared with later commits (a blind write: its last state
+  // still commits, over whatever another commit put there). For values the caller
+  // merges itself.
+  void Unwatch(std::string_view key);
   // Reads up to out.size() bytes of the key's value at `offset`; returns how many (short
   // at the value's end). A value in its own blob is read in part: only the shards
   // holding the range (unless the whole blob is cached). ENOENT if absent.
@@ -127,6 +133,14 @@ class Transaction {
   Status Commit();
   void Rollback();
 
+  // After a commit failed with a conflict: the tree and key that changed (key empty
+  // when a range read by a cursor changed).
+  struct ConflictSite {
+    LogicalId tree = 0;
+    std::string key;
+  };
+  const std::optional<ConflictSite>& conflict() const { return conflict_; }
+
   TxnMode mode() const { return mode_; }
   bool open() const { return open_; }
   uint64_t snapshot() const { return snapshot_; }
@@ -153,6 +167,7 @@ class Transaction {
   std::unique_ptr<SnapshotStore> store_;
   std::map<LogicalId, std::unique_ptr<TxnTree>> trees_;
   std::unordered_map<LogicalId, BlobId> staged_values_;  // value ID -> its blob
+  std::optional<ConflictSite> conflict_;
 };
 
 }  // namespace sopfs

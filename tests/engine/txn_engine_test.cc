@@ -126,6 +126,38 @@ TEST_F(TxnEngineTest, TxnReadKeyChangedByAnotherCommitIsAConflict) {
   EXPECT_EQ(t1->Commit().code(), kConflictErrno);
 }
 
+TEST_F(TxnEngineTest, TxnConflictNamesTheTreeAndKeyThatChanged) {
+  LogicalId root = MakeTree({{"x", "1"}, {"y", "1"}});
+  auto t1 = engine_->Begin();
+  EXPECT_EQ(*(*t1->Tree(root))->Find("x"), "1");
+  ASSERT_TRUE((*t1->Tree(root))->Update("y", "2").ok());
+  auto t2 = engine_->Begin();
+  ASSERT_TRUE((*t2->Tree(root))->Update("x", "9").ok());
+  ASSERT_TRUE(t2->Commit().ok());
+  EXPECT_FALSE(t2->conflict().has_value());
+  ASSERT_EQ(t1->Commit().code(), kConflictErrno);
+  ASSERT_TRUE(t1->conflict().has_value());
+  EXPECT_EQ(t1->conflict()->tree, root);
+  EXPECT_EQ(t1->conflict()->key, "x");
+}
+
+TEST_F(TxnEngineTest, TxnUnwatchedKeyIsWrittenBlindlyWithoutAConflict) {
+  LogicalId root = MakeTree({{"dir", "old"}, {"file", "1"}});
+  auto t1 = engine_->Begin();
+  EXPECT_EQ(*(*t1->Tree(root))->Find("dir"), "old");
+  ASSERT_TRUE((*t1->Tree(root))->Upsert("dir", "merged").ok());
+  (*t1->Tree(root))->Unwatch("dir");
+  ASSERT_TRUE((*t1->Tree(root))->Update("file", "2").ok());
+  auto t2 = engine_->Begin();
+  ASSERT_TRUE((*t2->Tree(root))->Update("dir", "other").ok());
+  ASSERT_TRUE(t2->Commit().ok());
+  Status st = t1->Commit();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  auto check = engine_->Begin(TxnMode::kReader);
+  EXPECT_EQ(ReadAll(*check, root),
+            (std::map<std::string, std::string>{{"dir", "merged"}, {"file", "2"}}));
+}
+
 TEST_F(TxnEngineTest, TxnRangeScannedByACursorIsCheckedForPhantoms) {
   LogicalId root = MakeTree({{"a", "1"}, {"c", "1"}});
   auto t1 = engine_->Begin();
