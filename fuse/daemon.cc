@@ -1,5 +1,7 @@
 #include "fuse/daemon.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -8,6 +10,9 @@
 #include "engine/io/posix_env.h"
 #include "fuse/file_system.h"
 #include "fuse/fuse_ops.h"
+#include "fuse/inode_record.h"
+#include "fuse/kernel_notifier.h"
+#include "fuse/session_table.h"
 #include "fuse/volume_layout.h"
 
 namespace sopfs {
@@ -51,17 +56,10 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
   fs_options.commit_interval = settings.commit_interval;
   fs_options.env = &env;
   fs_options.journal_dir = volume.log_folder + "/close-journal";
-  // Set once the session exists, cleared before it goes: the committer thread may call
-  // it at any time.
-  struct Session {
-    std::mutex mu;
-    fuse_session* se = nullptr;
-  };
-  auto session = std::make_shared<Session>();
-  fs_options.invalidate = [session](uint64_t ino) {
-    std::lock_guard lock(session->mu);
-    if (session->se != nullptr) fuse_lowlevel_notify_inval_inode(session->se, ino, 0, 0);
-  };
+  // Tells the kernel what is stale; the session is set once mounted, cleared before it
+  // goes (the committer thread may call it at any time).
+  KernelNotifier notifier;
+  fs_options.invalidate = [&notifier](uint64_t ino) { notifier.InvalidateInode(ino); };
   Result<std::unique_ptr<FileSystem>> fs = FileSystem::Open(engine->get(), fs_options);
   if (!fs.ok()) {
     return Fail(on_ready,
@@ -69,7 +67,20 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
                                                       ": " + fs.status().message()));
   }
 
-  FuseContext context{fs->get(), settings.attr_timeout};
+  auto sessions = std::make_unique<SessionTable>(fs->get(), &notifier, settings.txn_timeout);
+  FuseContext context;
+  context.fs = fs->get();
+  context.attr_timeout = settings.attr_timeout;
+  context.sessions = sessions.get();
+  context.notifier = &notifier;
+  context.control.engine = engine->get();
+  context.control.fs = fs->get();
+  context.control.sessions = sessions.get();
+  context.control.requests = &context.requests;
+  context.control.data_folders = volume.data_folders;
+  context.uid = getuid();
+  context.gid = getgid();
+  context.mounted_ns = NowNs();
   const fuse_lowlevel_ops ops = MakeFuseOps();
   std::vector<std::string> arg_strings = FuseArgs(volume, settings);
   std::vector<char*> argv;
@@ -90,26 +101,21 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
     return Fail(on_ready, Status::Error(EIO, "cannot mount at " + settings.mountpoint +
                                                  " (see the message above)"));
   }
-  {
-    std::lock_guard lock(session->mu);
-    session->se = se;
-  }
+  notifier.SetSession(se);
   on_ready(Status::Ok());
 
   fuse_loop_config* loop = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(loop, 0);
   fuse_loop_cfg_set_idle_threads(loop, 8);
-  fuse_loop_cfg_set_max_threads(loop, 32);
+  fuse_loop_cfg_set_max_threads(loop, 64);
   const int loop_result = fuse_session_loop_mt(se, loop);
   fuse_loop_cfg_destroy(loop);
-  {
-    std::lock_guard lock(session->mu);
-    session->se = nullptr;
-  }
+  notifier.SetSession(nullptr);
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
 
+  sessions.reset();  // open transactions roll back: never committed
   int code = loop_result < 0 ? 1 : 0;
   Status synced = (*fs)->Sync();
   if (!synced.ok()) {

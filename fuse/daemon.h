@@ -27,6 +27,8 @@ struct MountSettings {
   // often (SPEC §2: at most 5 s).
   std::chrono::milliseconds commit_interval{1000};
   double attr_timeout = 1.0;  // seconds the kernel may cache attributes and names
+  // An explicit transaction idle this long is rolled back (SPEC §3).
+  std::chrono::seconds txn_timeout{300};
 };
 
 // Returns the process exit code: 0 after a clean unmount, 1 when the volume could not

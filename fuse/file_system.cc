@@ -11,6 +11,7 @@
 #include <cstring>
 #include <utility>
 
+#include "fuse/fs_txn.h"
 #include "fuse/volume_layout.h"
 
 namespace sopfs {
@@ -71,6 +72,13 @@ Status FileSystem::LoadVolume() {
   Result<std::string> next = (*inodes)->Find(InodeKey(0));
   if (!next.ok()) return next.status();
   next_ino_ = committed_next_ino_ = ReadBigEndian64(*next);
+  // A transaction's commit stores inodes numbered past the stored counter (the shared
+  // state writes the counter with its next commit): never hand those numbers out again.
+  auto last = (*inodes)->NewCursor();
+  SOPFS_RETURN_IF_ERROR(last->SeekForPrev(OrphanPrefix()));
+  if (last->Valid() && last->key().size() == 8) {
+    next_ino_ = std::max(next_ino_, ReadBigEndian64(last->key()) + 1);
+  }
   read_ahead_ = std::make_unique<ReadAhead>(engine_, chunk_tree_, chunk_size_);
   SOPFS_RETURN_IF_ERROR(ReplayJournal());
   return DeleteOrphans();
@@ -106,8 +114,25 @@ Result<FileSystem::InodePtr> FileSystem::GetUnlocked(uint64_t ino) {
   return Get(ino);
 }
 
-// ---- inodes and names (mu_ held) ----
+// ---- inodes and names ----
 
+Result<std::unique_lock<std::mutex>> FileSystem::Enter(const Caller& c, bool write) {
+  if (c.txn == nullptr) return std::unique_lock<std::mutex>(mu_);
+  std::unique_lock<std::mutex> lock(c.txn->mu);
+  if (c.txn->ended) return Status::Error(ESTALE, "the transaction of this request has ended");
+  if (write && c.txn->readonly) {
+    return Status::Error(EROFS, "the session's transaction is read-only");
+  }
+  c.txn->Touch();
+  if (write) ++c.txn->namespace_ops;
+  return lock;
+}
+
+Result<FileSystem::InodePtr> FileSystem::Get(const Caller& c, uint64_t ino) {
+  return c.txn ? TxnGet(*c.txn, ino) : Get(ino);
+}
+
+// mu_ held.
 Result<FileSystem::InodePtr> FileSystem::Get(uint64_t ino) {
   auto it = inodes_.find(ino);
   if (it != inodes_.end()) return it->second;
@@ -137,18 +162,24 @@ Result<FileSystem::InodePtr> FileSystem::Get(uint64_t ino) {
   return inode;
 }
 
-Result<std::optional<NameEntry>> FileSystem::FindEntry(uint64_t parent, std::string_view name) {
+Result<std::optional<NameEntry>> FileSystem::FindEntry(const Caller& c, uint64_t parent,
+                                                       std::string_view name) {
   const std::string key = DirEntryKey(parent, name);
-  auto dirty = dirty_entries_.find(key);
-  if (dirty != dirty_entries_.end()) return dirty->second;
-  if (inflight_) {
-    auto flying = inflight_->entries.find(key);
-    if (flying != inflight_->entries.end()) return flying->second;
+  Result<std::string> bytes = std::string();
+  if (c.txn) {
+    bytes = c.txn->names->Find(key);
+  } else {
+    auto dirty = dirty_entries_.find(key);
+    if (dirty != dirty_entries_.end()) return dirty->second;
+    if (inflight_) {
+      auto flying = inflight_->entries.find(key);
+      if (flying != inflight_->entries.end()) return flying->second;
+    }
+    auto txn = engine_->Begin(TxnMode::kReader);
+    Result<TxnTree*> tree = txn->Tree(names_tree_);
+    if (!tree.ok()) return tree.status();
+    bytes = (*tree)->Find(key);
   }
-  auto txn = engine_->Begin(TxnMode::kReader);
-  Result<TxnTree*> tree = txn->Tree(names_tree_);
-  if (!tree.ok()) return tree.status();
-  Result<std::string> bytes = (*tree)->Find(key);
   if (!bytes.ok()) {
     if (bytes.status().code() == ENOENT) return std::optional<NameEntry>();
     return bytes.status();
@@ -160,27 +191,48 @@ Result<std::optional<NameEntry>> FileSystem::FindEntry(uint64_t parent, std::str
                  name.data());
     return Status::Error(EIO, "damaged directory entry");
   }
+  if (c.txn) c.txn->found_at.try_emplace(entry->ino, parent, std::string(name));
   return entry;
 }
 
-Result<FileSystem::InodePtr> FileSystem::GetDir(uint64_t ino) {
-  Result<InodePtr> dir = Get(ino);
+Result<FileSystem::InodePtr> FileSystem::GetDir(const Caller& c, uint64_t ino) {
+  Result<InodePtr> dir = Get(c, ino);
   if (!dir.ok()) return dir.status();
   if (!IsDir((*dir)->rec.mode)) return Status::Error(ENOTDIR, "not a directory");
   if ((*dir)->rec.nlink == 0) return Status::Error(ENOENT, "directory was removed");
   return dir;
 }
 
-void FileSystem::PutEntry(uint64_t parent, std::string_view name, const NameEntry& entry) {
+Status FileSystem::PutEntry(const Caller& c, uint64_t parent, std::string_view name,
+                            const NameEntry& entry) {
   std::string key = DirEntryKey(parent, name);
+  if (c.txn) {
+    c.txn->names_written.emplace(parent, std::string(name));
+    c.txn->found_at[entry.ino] = {parent, std::string(name)};
+    return c.txn->names->Upsert(key, EncodeNameEntry(entry));
+  }
   journal_names_.insert(key);
   dirty_entries_[std::move(key)] = entry;
+  return Status::Ok();
 }
 
-void FileSystem::DropEntry(uint64_t parent, std::string_view name) {
+Status FileSystem::DropEntry(const Caller& c, uint64_t parent, std::string_view name) {
   std::string key = DirEntryKey(parent, name);
+  if (c.txn) {
+    c.txn->names_written.emplace(parent, std::string(name));
+    return c.txn->names->Remove(key);
+  }
   journal_names_.insert(key);
   dirty_entries_[std::move(key)] = std::nullopt;
+  return Status::Ok();
+}
+
+void FileSystem::MarkDirty(const Caller& c, const InodePtr& inode) {
+  if (c.txn) {
+    c.txn->dirty.insert(inode->ino);
+    return;
+  }
+  MarkDirty(inode);
 }
 
 void FileSystem::MarkDirty(const InodePtr& inode) {
@@ -194,12 +246,21 @@ void FileSystem::MarkDoomed(uint64_t ino) {
   small_content_.erase(ino);  // deleted: its content goes
 }
 
-void FileSystem::DropLink(const InodePtr& inode) {
+void FileSystem::DropLink(const Caller& c, const InodePtr& inode) {
   if (inode->rec.nlink > 0) --inode->rec.nlink;
   inode->rec.ctime_ns = NowNs();
   if (IsDir(inode->rec.mode)) inode->rec.nlink = 0;
-  MarkDirty(inode);
-  if (inode->rec.nlink == 0 && inode->open == 0) MarkDoomed(inode->ino);
+  MarkDirty(c, inode);
+  if (inode->rec.nlink != 0) return;
+  if (c.txn) {
+    c.txn->removed.insert(inode->ino);  // deleted by the shared state after the commit
+  } else if (inode->open == 0) {
+    MarkDoomed(inode->ino);
+  }
+}
+
+void FileSystem::AddLookup(const Caller& c, Inode& inode) {
+  if (!c.txn) ++inode.lookups;
 }
 
 Status FileSystem::CheckName(std::string_view name) {
@@ -232,10 +293,16 @@ struct stat FileSystem::StatOf(Inode& inode) {
   return st;
 }
 
+// The caller's lock is held (mu_, or the transaction's).
 Result<FileSystem::InodePtr> FileSystem::NewInode(uint32_t mode, uint64_t rdev,
                                                   const Caller& caller) {
   auto inode = std::make_shared<Inode>();
-  inode->ino = next_ino_++;
+  if (caller.txn) {
+    std::lock_guard lock(mu_);  // numbers come from the shared counter: never reused
+    inode->ino = next_ino_++;
+  } else {
+    inode->ino = next_ino_++;
+  }
   const int64_t now = NowNs();
   InodeRecord& r = inode->rec;
   r.mode = mode;
@@ -245,32 +312,39 @@ Result<FileSystem::InodePtr> FileSystem::NewInode(uint32_t mode, uint64_t rdev,
   r.rdev = rdev;
   r.atime_ns = r.mtime_ns = r.ctime_ns = now;
   inode->committed = r;
-  inodes_[inode->ino] = inode;
-  MarkDirty(inode);
+  if (caller.txn) {
+    caller.txn->table[inode->ino] = inode;
+    caller.txn->created.insert(inode->ino);
+  } else {
+    inodes_[inode->ino] = inode;
+  }
+  MarkDirty(caller, inode);
   return inode;
 }
 
 // ---- namespace operations ----
 
-Result<FileSystem::Child> FileSystem::FindChild(uint64_t parent, std::string_view name) {
+Result<FileSystem::Child> FileSystem::FindChild(const Caller& c, uint64_t parent,
+                                                std::string_view name) {
   if (name.size() > kMaxNameLength) {
     return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
   }
-  Result<InodePtr> dir = GetDir(parent);
+  Result<InodePtr> dir = GetDir(c, parent);
   if (!dir.ok()) return dir.status();
-  Result<std::optional<NameEntry>> entry = FindEntry(parent, name);
+  Result<std::optional<NameEntry>> entry = FindEntry(c, parent, name);
   if (!entry.ok()) return entry.status();
   if (!*entry) return NotFound(name);
-  Result<InodePtr> inode = Get((*entry)->ino);
+  Result<InodePtr> inode = Get(c, (*entry)->ino);
   if (!inode.ok()) return inode.status();
   return Child{*dir, *inode};
 }
 
-Result<struct stat> FileSystem::Lookup(uint64_t parent, std::string_view name) {
-  std::lock_guard lock(mu_);
-  Result<Child> child = FindChild(parent, name);
+Result<struct stat> FileSystem::Lookup(uint64_t parent, std::string_view name, const Caller& c) {
+  auto lock = Enter(c, false);
+  if (!lock.ok()) return lock.status();
+  Result<Child> child = FindChild(c, parent, name);
   if (!child.ok()) return child.status();
-  ++child->inode->lookups;
+  AddLookup(c, *child->inode);
   return StatOf(*child->inode);
 }
 
@@ -281,16 +355,45 @@ void FileSystem::Forget(uint64_t ino, uint64_t count) {
   it->second->lookups -= std::min(count, it->second->lookups);
 }
 
-Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
-  std::lock_guard lock(mu_);
-  Result<InodePtr> inode = Get(ino);
+Result<struct stat> FileSystem::GetAttr(uint64_t ino, const Caller& c) {
+  auto lock = Enter(c, false);
+  if (!lock.ok()) return lock.status();
+  Result<InodePtr> inode = Get(c, ino);
   if (!inode.ok()) return inode.status();
   return StatOf(**inode);
 }
 
 Result<struct stat> FileSystem::SetAttr(uint64_t ino, const AttrChange& change,
                                         const Caller& caller) {
-  (void)caller;  // permission checks are the kernel's (default_permissions)
+  // Permission checks are the kernel's (default_permissions).
+  if (caller.txn) {
+    auto lock = Enter(caller, true);
+    if (!lock.ok()) return lock.status();
+    Result<InodePtr> found = Get(caller, ino);
+    if (!found.ok()) return found.status();
+    InodePtr inode = *found;
+    InodeRecord& r = inode->rec;
+    if (change.size) {
+      if (!S_ISREG(r.mode)) return Status::Error(EINVAL, "truncate of a non-regular file");
+      SOPFS_RETURN_IF_ERROR(TxnStartContent(*caller.txn, *inode));
+      Status st = inode->content->Truncate(*change.size);
+      r.size = inode->content->size();
+      r.stored_chunks = inode->content->stored_chunks();
+      if (!st.ok()) return st;
+      r.mtime_ns = r.ctime_ns = NowNs();
+    }
+    const int64_t now = NowNs();
+    if (change.mode) r.mode = (r.mode & S_IFMT) | (*change.mode & 07777);
+    if (change.uid) r.uid = *change.uid;
+    if (change.gid) r.gid = *change.gid;
+    if (change.atime_ns) r.atime_ns = *change.atime_ns == AttrChange::kNow ? now : *change.atime_ns;
+    if (change.mtime_ns) r.mtime_ns = *change.mtime_ns == AttrChange::kNow ? now : *change.mtime_ns;
+    if (change.mode || change.uid || change.gid || change.atime_ns || change.mtime_ns) {
+      r.ctime_ns = now;
+    }
+    MarkDirty(caller, inode);
+    return StatOf(*inode);
+  }
   Result<InodePtr> found = GetUnlocked(ino);
   if (!found.ok()) return found.status();
   InodePtr inode = *found;
@@ -333,10 +436,11 @@ Result<struct stat> FileSystem::SetAttr(uint64_t ino, const AttrChange& change,
 Result<struct stat> FileSystem::MakeNode(uint64_t parent, std::string_view name, uint32_t mode,
                                          uint64_t rdev, const Caller& caller) {
   SOPFS_RETURN_IF_ERROR(CheckName(name));
-  std::lock_guard lock(mu_);
-  Result<InodePtr> dir = GetDir(parent);
+  auto lock = Enter(caller, true);
+  if (!lock.ok()) return lock.status();
+  Result<InodePtr> dir = GetDir(caller, parent);
   if (!dir.ok()) return dir.status();
-  Result<std::optional<NameEntry>> existing = FindEntry(parent, name);
+  Result<std::optional<NameEntry>> existing = FindEntry(caller, parent, name);
   if (!existing.ok()) return existing.status();
   if (*existing) return Status::Error(EEXIST, "'" + std::string(name) + "' exists");
   Caller owner = caller;
@@ -346,12 +450,12 @@ Result<struct stat> FileSystem::MakeNode(uint64_t parent, std::string_view name,
   }
   Result<InodePtr> inode = NewInode(mode, rdev, owner);
   if (!inode.ok()) return inode.status();
-  PutEntry(parent, name, NameEntry{(*inode)->ino, mode & S_IFMT});
+  SOPFS_RETURN_IF_ERROR(PutEntry(caller, parent, name, NameEntry{(*inode)->ino, mode & S_IFMT}));
   InodeRecord& d = (*dir)->rec;
   if (IsDir(mode)) ++d.nlink;
   d.mtime_ns = d.ctime_ns = NowNs();
-  MarkDirty(*dir);
-  ++(*inode)->lookups;
+  MarkDirty(caller, *dir);
+  AddLookup(caller, **inode);
   return StatOf(**inode);
 }
 
@@ -361,85 +465,91 @@ Result<struct stat> FileSystem::Symlink(uint64_t parent, std::string_view name,
   if (target.empty() || target.size() >= 4096) {
     return Status::Error(ENAMETOOLONG, "symlink target empty or longer than 4095 bytes");
   }
-  std::lock_guard lock(mu_);
-  Result<InodePtr> dir = GetDir(parent);
+  auto lock = Enter(caller, true);
+  if (!lock.ok()) return lock.status();
+  Result<InodePtr> dir = GetDir(caller, parent);
   if (!dir.ok()) return dir.status();
-  Result<std::optional<NameEntry>> existing = FindEntry(parent, name);
+  Result<std::optional<NameEntry>> existing = FindEntry(caller, parent, name);
   if (!existing.ok()) return existing.status();
   if (*existing) return Status::Error(EEXIST, "'" + std::string(name) + "' exists");
   Result<InodePtr> inode = NewInode(S_IFLNK | 0777, 0, caller);
   if (!inode.ok()) return inode.status();
   (*inode)->rec.symlink.assign(target);
   (*inode)->committed.symlink.assign(target);
-  PutEntry(parent, name, NameEntry{(*inode)->ino, S_IFLNK});
+  SOPFS_RETURN_IF_ERROR(PutEntry(caller, parent, name, NameEntry{(*inode)->ino, S_IFLNK}));
   (*dir)->rec.mtime_ns = (*dir)->rec.ctime_ns = NowNs();
-  MarkDirty(*dir);
-  ++(*inode)->lookups;
+  MarkDirty(caller, *dir);
+  AddLookup(caller, **inode);
   return StatOf(**inode);
 }
 
-Result<struct stat> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
+Result<struct stat> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::string_view new_name,
+                                     const Caller& c) {
   SOPFS_RETURN_IF_ERROR(CheckName(new_name));
-  std::lock_guard lock(mu_);
-  Result<InodePtr> dir = GetDir(new_parent);
+  auto lock = Enter(c, true);
+  if (!lock.ok()) return lock.status();
+  Result<InodePtr> dir = GetDir(c, new_parent);
   if (!dir.ok()) return dir.status();
-  Result<InodePtr> inode = Get(ino);
+  Result<InodePtr> inode = Get(c, ino);
   if (!inode.ok()) return inode.status();
   if (IsDir((*inode)->rec.mode)) return Status::Error(EPERM, "hard link to a directory");
   if ((*inode)->rec.nlink == 0) return Status::Error(ENOENT, "file was removed");
   if ((*inode)->rec.nlink >= 65000) return Status::Error(EMLINK, "too many links");
-  Result<std::optional<NameEntry>> existing = FindEntry(new_parent, new_name);
+  Result<std::optional<NameEntry>> existing = FindEntry(c, new_parent, new_name);
   if (!existing.ok()) return existing.status();
   if (*existing) return Status::Error(EEXIST, "'" + std::string(new_name) + "' exists");
-  PutEntry(new_parent, new_name, NameEntry{ino, (*inode)->rec.mode & S_IFMT});
+  SOPFS_RETURN_IF_ERROR(
+      PutEntry(c, new_parent, new_name, NameEntry{ino, (*inode)->rec.mode & S_IFMT}));
   ++(*inode)->rec.nlink;
   const int64_t now = NowNs();
   (*inode)->rec.ctime_ns = now;
   (*dir)->rec.mtime_ns = (*dir)->rec.ctime_ns = now;
-  MarkDirty(*inode);
-  MarkDirty(*dir);
-  ++(*inode)->lookups;
+  MarkDirty(c, *inode);
+  MarkDirty(c, *dir);
+  AddLookup(c, **inode);
   return StatOf(**inode);
 }
 
-Result<bool> FileSystem::DirEmpty(uint64_t ino) {
-  Result<std::vector<ListedEntry>> entries = ListDirLocked(ino, 1);
+Result<bool> FileSystem::DirEmpty(const Caller& c, uint64_t ino) {
+  Result<std::vector<ListedEntry>> entries = ListDirLocked(c, ino, 1);
   if (!entries.ok()) return entries.status();
   return entries->empty();
 }
 
-Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
-  std::lock_guard lock(mu_);
-  Result<Child> child = FindChild(parent, name);
+Status FileSystem::Unlink(uint64_t parent, std::string_view name, const Caller& c) {
+  auto lock = Enter(c, true);
+  if (!lock.ok()) return lock.status();
+  Result<Child> child = FindChild(c, parent, name);
   if (!child.ok()) return child.status();
   if (IsDir(child->inode->rec.mode)) return Status::Error(EISDIR, "is a directory");
-  DropEntry(parent, name);
-  DropLink(child->inode);
+  SOPFS_RETURN_IF_ERROR(DropEntry(c, parent, name));
+  DropLink(c, child->inode);
   child->dir->rec.mtime_ns = child->dir->rec.ctime_ns = NowNs();
-  MarkDirty(child->dir);
+  MarkDirty(c, child->dir);
   return Status::Ok();
 }
 
-Status FileSystem::Rmdir(uint64_t parent, std::string_view name) {
+Status FileSystem::Rmdir(uint64_t parent, std::string_view name, const Caller& c) {
   if (name == ".") return Status::Error(EINVAL, "rmdir of '.'");
-  std::lock_guard lock(mu_);
-  Result<Child> child = FindChild(parent, name);
+  auto lock = Enter(c, true);
+  if (!lock.ok()) return lock.status();
+  Result<Child> child = FindChild(c, parent, name);
   if (!child.ok()) return child.status();
   if (!IsDir(child->inode->rec.mode)) return Status::Error(ENOTDIR, "not a directory");
-  Result<bool> empty = DirEmpty(child->inode->ino);
+  Result<bool> empty = DirEmpty(c, child->inode->ino);
   if (!empty.ok()) return empty.status();
   if (!*empty) return Status::Error(ENOTEMPTY, "directory not empty");
-  DropEntry(parent, name);
-  DropLink(child->inode);
+  SOPFS_RETURN_IF_ERROR(DropEntry(c, parent, name));
+  DropLink(c, child->inode);
   InodeRecord& d = child->dir->rec;
   if (d.nlink > 2) --d.nlink;
   d.mtime_ns = d.ctime_ns = NowNs();
-  MarkDirty(child->dir);
+  MarkDirty(c, child->dir);
   return Status::Ok();
 }
 
 Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
-                          std::string_view new_name, unsigned flags) {
+                          std::string_view new_name, unsigned flags, const Caller& c) {
   SOPFS_RETURN_IF_ERROR(CheckName(new_name));
   if (name.size() > kMaxNameLength)
     return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
@@ -447,32 +557,33 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
       (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE)) {
     return Status::Error(EINVAL, "unsupported rename flags");
   }
-  std::lock_guard lock(mu_);
-  Result<InodePtr> from_dir = GetDir(parent);
+  auto lock = Enter(c, true);
+  if (!lock.ok()) return lock.status();
+  Result<InodePtr> from_dir = GetDir(c, parent);
   if (!from_dir.ok()) return from_dir.status();
-  Result<InodePtr> to_dir = GetDir(new_parent);
+  Result<InodePtr> to_dir = GetDir(c, new_parent);
   if (!to_dir.ok()) return to_dir.status();
-  Result<std::optional<NameEntry>> src = FindEntry(parent, name);
+  Result<std::optional<NameEntry>> src = FindEntry(c, parent, name);
   if (!src.ok()) return src.status();
   if (!*src) return NotFound(name);
-  Result<std::optional<NameEntry>> dst = FindEntry(new_parent, new_name);
+  Result<std::optional<NameEntry>> dst = FindEntry(c, new_parent, new_name);
   if (!dst.ok()) return dst.status();
   if (parent == new_parent && name == new_name) return Status::Ok();
   if (*dst && (*dst)->ino == (*src)->ino && !(flags & RENAME_EXCHANGE)) {
     if (flags & RENAME_NOREPLACE) return Status::Error(EEXIST, "target exists");
     return Status::Ok();  // two names of one file: POSIX says do nothing
   }
-  Result<InodePtr> moving = Get((*src)->ino);
+  Result<InodePtr> moving = Get(c, (*src)->ino);
   if (!moving.ok()) return moving.status();
   const bool moving_dir = IsDir((*moving)->rec.mode);
   const int64_t now = NowNs();
   if (flags & RENAME_EXCHANGE) {
     if (!*dst) return NotFound(new_name);
-    Result<InodePtr> other = Get((*dst)->ino);
+    Result<InodePtr> other = Get(c, (*dst)->ino);
     if (!other.ok()) return other.status();
     const bool other_dir = IsDir((*other)->rec.mode);
-    PutEntry(new_parent, new_name, **src);
-    PutEntry(parent, name, **dst);
+    SOPFS_RETURN_IF_ERROR(PutEntry(c, new_parent, new_name, **src));
+    SOPFS_RETURN_IF_ERROR(PutEntry(c, parent, name, **dst));
     if (parent != new_parent && moving_dir != other_dir) {
       // A directory changed parents: move its ".." link count with it.
       InodeRecord& gains = moving_dir ? (*to_dir)->rec : (*from_dir)->rec;
@@ -481,57 +592,78 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
       if (loses.nlink > 2) --loses.nlink;
     }
     (*moving)->rec.ctime_ns = (*other)->rec.ctime_ns = now;
-    MarkDirty(*moving);
-    MarkDirty(*other);
+    MarkDirty(c, *moving);
+    MarkDirty(c, *other);
   } else {
     if (*dst) {
       if (flags & RENAME_NOREPLACE) return Status::Error(EEXIST, "target exists");
-      Result<InodePtr> victim = Get((*dst)->ino);
+      Result<InodePtr> victim = Get(c, (*dst)->ino);
       if (!victim.ok()) return victim.status();
       const bool victim_dir = IsDir((*victim)->rec.mode);
       if (moving_dir && !victim_dir) return Status::Error(ENOTDIR, "target is not a directory");
       if (!moving_dir && victim_dir) return Status::Error(EISDIR, "target is a directory");
       if (victim_dir) {
-        Result<bool> empty = DirEmpty((*dst)->ino);
+        Result<bool> empty = DirEmpty(c, (*dst)->ino);
         if (!empty.ok()) return empty.status();
         if (!*empty) return Status::Error(ENOTEMPTY, "target directory not empty");
         if ((*to_dir)->rec.nlink > 2) --(*to_dir)->rec.nlink;
       }
-      DropLink(*victim);
+      DropLink(c, *victim);
     }
-    PutEntry(new_parent, new_name, **src);
-    DropEntry(parent, name);
+    SOPFS_RETURN_IF_ERROR(PutEntry(c, new_parent, new_name, **src));
+    SOPFS_RETURN_IF_ERROR(DropEntry(c, parent, name));
     if (moving_dir && parent != new_parent) {
       ++(*to_dir)->rec.nlink;
       if ((*from_dir)->rec.nlink > 2) --(*from_dir)->rec.nlink;
     }
     (*moving)->rec.ctime_ns = now;
-    MarkDirty(*moving);
+    MarkDirty(c, *moving);
   }
   for (InodePtr* d : {&*from_dir, &*to_dir}) {
     (*d)->rec.mtime_ns = (*d)->rec.ctime_ns = now;
-    MarkDirty(*d);
+    MarkDirty(c, *d);
   }
   return Status::Ok();
 }
 
-Result<std::string> FileSystem::ReadLink(uint64_t ino) {
-  std::lock_guard lock(mu_);
-  Result<InodePtr> inode = Get(ino);
+Result<std::string> FileSystem::ReadLink(uint64_t ino, const Caller& c) {
+  auto lock = Enter(c, false);
+  if (!lock.ok()) return lock.status();
+  Result<InodePtr> inode = Get(c, ino);
   if (!inode.ok()) return inode.status();
   if (!S_ISLNK((*inode)->rec.mode)) return Status::Error(EINVAL, "not a symbolic link");
   return (*inode)->rec.symlink;
 }
 
-Result<std::vector<ListedEntry>> FileSystem::ListDir(uint64_t ino) {
-  std::lock_guard lock(mu_);
-  Result<InodePtr> dir = GetDir(ino);
+Result<std::vector<ListedEntry>> FileSystem::ListDir(uint64_t ino, const Caller& c) {
+  auto lock = Enter(c, false);
+  if (!lock.ok()) return lock.status();
+  Result<InodePtr> dir = GetDir(c, ino);
   if (!dir.ok()) return dir.status();
-  return ListDirLocked(ino, SIZE_MAX);
+  return ListDirLocked(c, ino, SIZE_MAX);
 }
 
-Result<std::vector<ListedEntry>> FileSystem::ListDirLocked(uint64_t ino, size_t limit) {
+Result<std::vector<ListedEntry>> FileSystem::ListDirLocked(const Caller& c, uint64_t ino,
+                                                           size_t limit) {
   const std::string prefix = DirPrefix(ino);
+  std::vector<ListedEntry> out;
+  if (c.txn) {
+    // The transaction's own tree view: its entries over its snapshot, in key order.
+    auto cursor = c.txn->names->NewCursor();
+    SOPFS_RETURN_IF_ERROR(cursor->Seek(prefix));
+    while (cursor->Valid() && cursor->key().compare(0, prefix.size(), prefix) == 0 &&
+           out.size() < limit) {
+      Result<std::string> value = cursor->value();
+      if (!value.ok()) return value.status();
+      std::optional<NameEntry> entry = DecodeNameEntry(*value);
+      if (entry) {
+        out.push_back(
+            ListedEntry{std::string(cursor->key().substr(prefix.size())), entry->ino, entry->type});
+      }
+      SOPFS_RETURN_IF_ERROR(cursor->Next());
+    }
+    return out;
+  }
   // Committed entries, then what is in flight and pending on top (by key order).
   std::map<std::string, std::optional<NameEntry>> merged;
   auto overlay = [&](const std::map<std::string, std::optional<NameEntry>>& changes) {
@@ -540,7 +672,6 @@ Result<std::vector<ListedEntry>> FileSystem::ListDirLocked(uint64_t ino, size_t 
       merged[it->first] = it->second;
     }
   };
-  size_t live_changes = 0;
   {
     auto txn = engine_->Begin(TxnMode::kReader);
     Result<TxnTree*> tree = txn->Tree(names_tree_);
@@ -560,8 +691,6 @@ Result<std::vector<ListedEntry>> FileSystem::ListDirLocked(uint64_t ino, size_t 
   }
   if (inflight_) overlay(inflight_->entries);
   overlay(dirty_entries_);
-  (void)live_changes;
-  std::vector<ListedEntry> out;
   for (auto& [key, entry] : merged) {
     if (!entry) continue;
     out.push_back(ListedEntry{key.substr(prefix.size()), entry->ino, entry->type});
@@ -572,14 +701,22 @@ Result<std::vector<ListedEntry>> FileSystem::ListDirLocked(uint64_t ino, size_t 
 
 // ---- extended attributes ----
 
-Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_view value,
-                            int flags) {
+namespace {
+constexpr std::string_view kVirtualXattrPrefix = "user.sopfs.";
+}
+
+Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_view value, int flags,
+                            const Caller& c) {
+  if (name.starts_with(kVirtualXattrPrefix)) {
+    return Status::Error(EPERM, "user.sopfs.* attributes are read-only");
+  }
   if (!name.starts_with("user.") && !name.starts_with("trusted.")) {
     return Status::Error(EOPNOTSUPP, "only user.* and trusted.* attributes are stored");
   }
   if (name.size() > 255) return Status::Error(ERANGE, "attribute name longer than 255 bytes");
-  std::lock_guard lock(mu_);
-  Result<InodePtr> inode = Get(ino);
+  auto lock = Enter(c, true);
+  if (!lock.ok()) return lock.status();
+  Result<InodePtr> inode = Get(c, ino);
   if (!inode.ok()) return inode.status();
   auto& xattrs = (*inode)->rec.xattrs;
   auto it = xattrs.find(std::string(name));
@@ -592,40 +729,60 @@ Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_vie
   }
   if (total > kMaxXattrBytes) return Status::Error(ENOSPC, "extended attributes over 64 KiB");
   xattrs[std::string(name)] = std::string(value);
-  (*inode)->committed.xattrs = xattrs;
+  if (!c.txn) (*inode)->committed.xattrs = xattrs;
   (*inode)->rec.ctime_ns = NowNs();
-  MarkDirty(*inode);
+  MarkDirty(c, *inode);
   return Status::Ok();
 }
 
-Result<std::string> FileSystem::GetXattr(uint64_t ino, std::string_view name) {
-  std::lock_guard lock(mu_);
-  Result<InodePtr> inode = Get(ino);
+Result<std::string> FileSystem::GetXattr(uint64_t ino, std::string_view name, const Caller& c) {
+  auto lock = Enter(c, false);
+  if (!lock.ok()) return lock.status();
+  Result<InodePtr> inode = Get(c, ino);
   if (!inode.ok()) return inode.status();
+  if (name.starts_with(kVirtualXattrPrefix)) {
+    const InodeRecord& r = (*inode)->rec;
+    const std::string_view what = name.substr(kVirtualXattrPrefix.size());
+    if (what == "version") return std::to_string(r.version);
+    if (what == "chunk_size") return std::to_string(chunk_size_);
+    if (what == "chunk_count") return std::to_string(r.stored_chunks);
+    if (what == "erasure") {
+      return std::to_string(options_.k) + "+" + std::to_string(options_.m);
+    }
+    return Status::Error(ENODATA, "no attribute");
+  }
   auto it = (*inode)->rec.xattrs.find(std::string(name));
   if (it == (*inode)->rec.xattrs.end()) return Status::Error(ENODATA, "no attribute");
   return it->second;
 }
 
-Result<std::vector<std::string>> FileSystem::ListXattr(uint64_t ino) {
-  std::lock_guard lock(mu_);
-  Result<InodePtr> inode = Get(ino);
+Result<std::vector<std::string>> FileSystem::ListXattr(uint64_t ino, const Caller& c) {
+  auto lock = Enter(c, false);
+  if (!lock.ok()) return lock.status();
+  Result<InodePtr> inode = Get(c, ino);
   if (!inode.ok()) return inode.status();
   std::vector<std::string> names;
   for (const auto& [n, v] : (*inode)->rec.xattrs) names.push_back(n);
+  for (const char* what : {"version", "chunk_size", "chunk_count", "erasure"}) {
+    names.push_back(std::string(kVirtualXattrPrefix) + what);
+  }
   return names;
 }
 
-Status FileSystem::RemoveXattr(uint64_t ino, std::string_view name) {
-  std::lock_guard lock(mu_);
-  Result<InodePtr> inode = Get(ino);
+Status FileSystem::RemoveXattr(uint64_t ino, std::string_view name, const Caller& c) {
+  if (name.starts_with(kVirtualXattrPrefix)) {
+    return Status::Error(EPERM, "user.sopfs.* attributes are read-only");
+  }
+  auto lock = Enter(c, true);
+  if (!lock.ok()) return lock.status();
+  Result<InodePtr> inode = Get(c, ino);
   if (!inode.ok()) return inode.status();
   if ((*inode)->rec.xattrs.erase(std::string(name)) == 0) {
     return Status::Error(ENODATA, "no attribute");
   }
-  (*inode)->committed.xattrs = (*inode)->rec.xattrs;
+  if (!c.txn) (*inode)->committed.xattrs = (*inode)->rec.xattrs;
   (*inode)->rec.ctime_ns = NowNs();
-  MarkDirty(*inode);
+  MarkDirty(c, *inode);
   return Status::Ok();
 }
 

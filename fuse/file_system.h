@@ -62,9 +62,14 @@
 
 namespace sopfs {
 
+struct FsTxn;  // a session's explicit transaction (fuse/fs_txn.h)
+
+// Who asks: the request's user and group, and the explicit transaction the request
+// belongs to (null: the mount's shared state, SPEC §2).
 struct Caller {
   uint32_t uid = 0;
   uint32_t gid = 0;
+  FsTxn* txn = nullptr;
 };
 
 struct FileSystemOptions {
@@ -114,45 +119,68 @@ class FileSystem {
   ~FileSystem();  // stops the committer; call Sync first to commit what is pending
 
   // Names. Every call returning an entry adds one lookup reference (Forget drops them).
-  Result<struct stat> Lookup(uint64_t parent, std::string_view name);
+  Result<struct stat> Lookup(uint64_t parent, std::string_view name, const Caller& caller);
   void Forget(uint64_t ino, uint64_t count);
-  Result<struct stat> GetAttr(uint64_t ino);
+  Result<struct stat> GetAttr(uint64_t ino, const Caller& caller);
   Result<struct stat> SetAttr(uint64_t ino, const AttrChange& change, const Caller& caller);
   // mkdir, mknod (regular, fifo, socket, devices) and create: `mode` carries the type.
   Result<struct stat> MakeNode(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
                                const Caller& caller);
   Result<struct stat> Symlink(uint64_t parent, std::string_view name, std::string_view target,
                               const Caller& caller);
-  Result<struct stat> Link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
-  Status Unlink(uint64_t parent, std::string_view name);
-  Status Rmdir(uint64_t parent, std::string_view name);
+  Result<struct stat> Link(uint64_t ino, uint64_t new_parent, std::string_view new_name,
+                           const Caller& caller);
+  Status Unlink(uint64_t parent, std::string_view name, const Caller& caller);
+  Status Rmdir(uint64_t parent, std::string_view name, const Caller& caller);
   // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
   Status Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
-                std::string_view new_name, unsigned flags);
-  Result<std::string> ReadLink(uint64_t ino);
-  Result<std::vector<ListedEntry>> ListDir(uint64_t ino);
+                std::string_view new_name, unsigned flags, const Caller& caller);
+  Result<std::string> ReadLink(uint64_t ino, const Caller& caller);
+  Result<std::vector<ListedEntry>> ListDir(uint64_t ino, const Caller& caller);
 
   // Content. Open/Release count handles; the last writable Release commits the file.
-  Status Open(uint64_t ino, bool writable);
-  Status Release(uint64_t ino, bool writable);
+  Status Open(uint64_t ino, bool writable, const Caller& caller);
+  Status Release(uint64_t ino, bool writable, const Caller& caller);
   // close(): commits the file when this is its last writable handle, so close reports
   // a failed commit (the kernel sends release only after close has returned).
-  Status Flush(uint64_t ino, bool writable);
-  Result<size_t> Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out);
-  Result<size_t> Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data);
-  Status Fsync(uint64_t ino);
+  Status Flush(uint64_t ino, bool writable, const Caller& caller);
+  Result<size_t> Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out, const Caller& caller);
+  Result<size_t> Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
+                       const Caller& caller);
+  Status Fsync(uint64_t ino, const Caller& caller);
   // FALLOC_FL_PUNCH_HOLE|KEEP_SIZE and FALLOC_FL_ZERO_RANGE; EOPNOTSUPP otherwise.
-  Status Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
-  Result<uint64_t> Lseek(uint64_t ino, uint64_t offset, int whence);
+  Status Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length, const Caller& caller);
+  Result<uint64_t> Lseek(uint64_t ino, uint64_t offset, int whence, const Caller& caller);
 
-  Status SetXattr(uint64_t ino, std::string_view name, std::string_view value, int flags);
-  Result<std::string> GetXattr(uint64_t ino, std::string_view name);
-  Result<std::vector<std::string>> ListXattr(uint64_t ino);
-  Status RemoveXattr(uint64_t ino, std::string_view name);
+  // user.* and trusted.* are stored; user.sopfs.* are virtual and read-only (version,
+  // chunk_size, chunk_count, erasure).
+  Status SetXattr(uint64_t ino, std::string_view name, std::string_view value, int flags,
+                  const Caller& caller);
+  Result<std::string> GetXattr(uint64_t ino, std::string_view name, const Caller& caller);
+  Result<std::vector<std::string>> ListXattr(uint64_t ino, const Caller& caller);
+  Status RemoveXattr(uint64_t ino, std::string_view name, const Caller& caller);
 
   Result<struct statvfs> StatFs();
   // Commits every pending change: namespace and every file's content (unmount, syncfs).
   Status Sync();
+
+  // Explicit transactions (SPEC §3; fuse/file_system_txn.cc). A transaction reads from
+  // the snapshot taken at BeginTxn (which first commits what is pending, so the
+  // snapshot holds everything closed before it) and keeps its changes to itself until
+  // CommitTxn applies all of them in one engine transaction, or none: EBUSY when a key
+  // it read or wrote was changed by another commit (or is being changed outside it
+  // right now), with FsTxn::conflict naming the path. Either way the transaction ends.
+  Result<std::shared_ptr<FsTxn>> BeginTxn(bool readonly);
+  // What a transaction changed, for the kernel's caches: inodes and (parent, name).
+  struct TxnChanges {
+    std::vector<uint64_t> inodes;
+    std::vector<std::pair<uint64_t, std::string>> names;
+  };
+  Result<TxnChanges> CommitTxn(FsTxn& txn);
+  TxnChanges RollbackTxn(FsTxn& txn);
+  int erasure_k() const { return options_.k; }
+  int erasure_m() const { return options_.m; }
+  uint32_t chunk_size() const { return chunk_size_; }
 
  private:
   struct Inode {
@@ -187,25 +215,35 @@ class FileSystem {
   void CommitterLoop();
   void WantCheckpoint();
 
+  friend struct FsTxn;
+  // The lock a request holds: mu_, or its transaction's (then EROFS for writes of a
+  // readonly one, ESTALE once it ended).
+  Result<std::unique_lock<std::mutex>> Enter(const Caller& c, bool write);
   // The inode, loaded into the table when needed. mu_ held.
   Result<InodePtr> Get(uint64_t ino);
+  // The same in the caller's view (its transaction's copy of the inode, if it has one).
+  Result<InodePtr> Get(const Caller& c, uint64_t ino);
   // The same, taking mu_ for the lookup only (content operations then lock the inode).
   Result<InodePtr> GetUnlocked(uint64_t ino);
-  Result<std::optional<NameEntry>> FindEntry(uint64_t parent, std::string_view name);  // mu_
-  Result<InodePtr> GetDir(uint64_t ino);                                               // mu_
+  Result<std::optional<NameEntry>> FindEntry(const Caller& c, uint64_t parent,
+                                             std::string_view name);
+  Result<InodePtr> GetDir(const Caller& c, uint64_t ino);
   struct Child {
     InodePtr dir;
     InodePtr inode;
   };
   // The directory `parent` and its entry `name` (ENOENT, ENOTDIR, ENAMETOOLONG). mu_ held.
-  Result<Child> FindChild(uint64_t parent, std::string_view name);
-  Result<bool> DirEmpty(uint64_t ino);                                            // mu_
-  Result<std::vector<ListedEntry>> ListDirLocked(uint64_t ino, size_t limit);     // mu_
-  void PutEntry(uint64_t parent, std::string_view name, const NameEntry& entry);  // mu_
-  void DropEntry(uint64_t parent, std::string_view name);                         // mu_
-  void MarkDirty(const InodePtr& inode);                                          // mu_
+  Result<Child> FindChild(const Caller& c, uint64_t parent, std::string_view name);
+  Result<bool> DirEmpty(const Caller& c, uint64_t ino);
+  Result<std::vector<ListedEntry>> ListDirLocked(const Caller& c, uint64_t ino, size_t limit);
+  Status PutEntry(const Caller& c, uint64_t parent, std::string_view name, const NameEntry& entry);
+  Status DropEntry(const Caller& c, uint64_t parent, std::string_view name);
+  void MarkDirty(const Caller& c, const InodePtr& inode);
+  void MarkDirty(const InodePtr& inode);  // mu_
   // One name fewer: the inode is deleted in the next commit once nothing holds it.
-  void DropLink(const InodePtr& inode);  // mu_
+  void DropLink(const Caller& c, const InodePtr& inode);
+  // A kernel reference more (lookups are counted in the shared table only).
+  void AddLookup(const Caller& c, Inode& inode);
   // Drops clean inodes nobody references from the table. mu_ and commit_mu_ held.
   void Sweep();
   // The record as it may be stored now: a file whose content is not committed keeps
@@ -213,7 +251,20 @@ class FileSystem {
   InodeRecord DurableRecord(const Inode& inode) const;
   struct stat StatOf(Inode& inode);  // mu_
   static Status CheckName(std::string_view name);
-  Result<InodePtr> NewInode(uint32_t mode, uint64_t rdev, const Caller& caller);  // mu_
+  Result<InodePtr> NewInode(uint32_t mode, uint64_t rdev, const Caller& caller);
+
+  // A transaction's side of the operations (file_system_txn.cc); txn.mu held.
+  Result<InodePtr> TxnGet(FsTxn& txn, uint64_t ino);
+  Result<size_t> TxnRead(FsTxn& txn, Inode& inode, uint64_t offset, std::span<uint8_t> out);
+  Status TxnStartContent(FsTxn& txn, Inode& inode);
+  // The records a commit writes (mu_ held): directories merged with the shared state.
+  Status WriteTxnRecords(FsTxn& txn);
+  // After a commit: the shared state takes the transaction's records. mu_ held.
+  void AdoptTxn(FsTxn& txn);
+  // The path of an inode or entry as the transaction came to know it.
+  std::string TxnPath(const FsTxn& txn, uint64_t ino) const;
+  std::string ConflictPath(const FsTxn& txn, const Transaction::ConflictSite& site) const;
+  TxnChanges EndTxn(FsTxn& txn);
 
   // A file's committed state in one read-only snapshot: its size and chunks agree.
   struct CommittedView {
@@ -283,6 +334,7 @@ class FileSystem {
   std::unique_ptr<Pending> inflight_;  // taken by the commit running now
 
   std::unique_ptr<ReadAhead> read_ahead_;
+  std::atomic<uint64_t> last_txn_id_{0};
 
   std::mutex committer_mu_;
   std::condition_variable committer_cv_;

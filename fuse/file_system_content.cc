@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "fuse/file_system.h"
+#include "fuse/fs_txn.h"
 
 namespace sopfs {
 
@@ -41,9 +42,10 @@ Status FileSystem::StartContent(Inode& inode) {
   return Status::Ok();
 }
 
-Status FileSystem::Open(uint64_t ino, bool writable) {
-  std::lock_guard lock(mu_);
-  Result<InodePtr> inode = Get(ino);
+Status FileSystem::Open(uint64_t ino, bool writable, const Caller& c) {
+  auto lock = Enter(c, writable);
+  if (!lock.ok()) return lock.status();
+  Result<InodePtr> inode = Get(c, ino);
   if (!inode.ok()) return inode.status();
   if (S_ISDIR((*inode)->rec.mode) && writable) return Status::Error(EISDIR, "is a directory");
   ++(*inode)->open;
@@ -51,7 +53,8 @@ Status FileSystem::Open(uint64_t ino, bool writable) {
   return Status::Ok();
 }
 
-Status FileSystem::Release(uint64_t ino, bool writable) {
+Status FileSystem::Release(uint64_t ino, bool writable, const Caller& c) {
+  if (c.txn) return Status::Ok();  // its changes commit with the transaction
   InodePtr inode;
   bool commit = false, discard = false;
   {
@@ -81,7 +84,8 @@ Status FileSystem::Release(uint64_t ino, bool writable) {
   return commit ? CommitFile(inode) : Status::Ok();
 }
 
-Status FileSystem::Flush(uint64_t ino, bool writable) {
+Status FileSystem::Flush(uint64_t ino, bool writable, const Caller& c) {
+  if (c.txn) return Status::Ok();
   InodePtr inode;
   {
     std::lock_guard lock(mu_);
@@ -118,7 +122,15 @@ Result<FileSystem::CommittedView> FileSystem::ViewCommitted(uint64_t ino) {
   return view;
 }
 
-Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out) {
+Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out,
+                                const Caller& c) {
+  if (c.txn) {
+    auto lock = Enter(c, false);
+    if (!lock.ok()) return lock.status();
+    Result<InodePtr> inode = Get(c, ino);
+    if (!inode.ok()) return inode.status();
+    return TxnRead(*c.txn, **inode, offset, out);
+  }
   Result<InodePtr> found = GetUnlocked(ino);
   if (!found.ok()) return found.status();
   InodePtr inode = *found;
@@ -150,7 +162,25 @@ Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, std::span<uint8_t
   return got;
 }
 
-Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data) {
+Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
+                                 const Caller& c) {
+  if (c.txn) {
+    auto lock = Enter(c, true);
+    if (!lock.ok()) return lock.status();
+    Result<InodePtr> found = Get(c, ino);
+    if (!found.ok()) return found.status();
+    Inode& inode = **found;
+    SOPFS_RETURN_IF_ERROR(TxnStartContent(*c.txn, inode));
+    Status st = inode.content->Write(offset, data);
+    inode.rec.size = inode.content->size();
+    inode.rec.stored_chunks = inode.content->stored_chunks();
+    if (!st.ok()) return st;
+    inode.rec.mtime_ns = inode.rec.ctime_ns = NowNs();
+    MarkDirty(c, *found);
+    ++c.txn->writes;
+    c.txn->bytes_written += data.size();
+    return data.size();
+  }
   Result<InodePtr> found = GetUnlocked(ino);
   if (!found.ok()) return found.status();
   InodePtr inode = *found;
@@ -166,7 +196,12 @@ Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, std::span<const 
   return data.size();
 }
 
-Status FileSystem::Fsync(uint64_t ino) {
+Status FileSystem::Fsync(uint64_t ino, const Caller& c) {
+  if (c.txn) {
+    // Nothing of a transaction is durable before its commit, which is.
+    auto lock = Enter(c, false);
+    return lock.ok() ? Status::Ok() : lock.status();
+  }
   InodePtr inode;
   {
     std::lock_guard lock(mu_);
@@ -179,13 +214,29 @@ Status FileSystem::Fsync(uint64_t ino) {
   return CommitNamespace();
 }
 
-Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
+Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length,
+                             const Caller& c) {
   const bool punch = mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
   const bool zero = (mode & ~FALLOC_FL_KEEP_SIZE) == FALLOC_FL_ZERO_RANGE;
   if (!punch && !zero) {
     // Reserving space is not something the blob store can promise: say so, and
     // posix_fallocate falls back to writing zeros.
     return Status::Error(EOPNOTSUPP, "fallocate mode not supported");
+  }
+  if (c.txn) {
+    auto lock = Enter(c, true);
+    if (!lock.ok()) return lock.status();
+    Result<InodePtr> found = Get(c, ino);
+    if (!found.ok()) return found.status();
+    Inode& inode = **found;
+    if (!S_ISREG(inode.rec.mode)) return Status::Error(ENODEV, "not a regular file");
+    SOPFS_RETURN_IF_ERROR(TxnStartContent(*c.txn, inode));
+    Status st = inode.content->ZeroRange(offset, length, zero && !(mode & FALLOC_FL_KEEP_SIZE));
+    inode.rec.size = inode.content->size();
+    inode.rec.stored_chunks = inode.content->stored_chunks();
+    if (st.ok()) inode.rec.mtime_ns = inode.rec.ctime_ns = NowNs();
+    MarkDirty(c, *found);
+    return st;
   }
   Result<InodePtr> found = GetUnlocked(ino);
   if (!found.ok()) return found.status();
@@ -201,8 +252,18 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
   return st;
 }
 
-Result<uint64_t> FileSystem::Lseek(uint64_t ino, uint64_t offset, int whence) {
+Result<uint64_t> FileSystem::Lseek(uint64_t ino, uint64_t offset, int whence, const Caller& c) {
   if (whence != SEEK_DATA && whence != SEEK_HOLE) return Status::Error(EINVAL, "bad whence");
+  if (c.txn) {
+    auto lock = Enter(c, false);
+    if (!lock.ok()) return lock.status();
+    Result<InodePtr> found = Get(c, ino);
+    if (!found.ok()) return found.status();
+    Inode& inode = **found;
+    if (inode.content) return inode.content->Seek(offset, whence == SEEK_DATA);
+    BufferedFile file(c.txn->chunks, ino, chunk_size_, inode.rec.size, inode.rec.stored_chunks);
+    return file.Seek(offset, whence == SEEK_DATA);
+  }
   Result<InodePtr> found = GetUnlocked(ino);
   if (!found.ok()) return found.status();
   InodePtr inode = *found;

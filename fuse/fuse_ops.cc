@@ -8,41 +8,124 @@
 #include <memory>
 #include <vector>
 
+#include "fuse/fs_txn.h"
+
 namespace sopfs {
 namespace {
 
 FuseContext& Ctx(fuse_req_t req) { return *static_cast<FuseContext*>(fuse_req_userdata(req)); }
 FileSystem& Fs(fuse_req_t req) { return *Ctx(req).fs; }
 
-Caller CallerOf(fuse_req_t req) {
-  const fuse_ctx* c = fuse_req_ctx(req);
-  return Caller{c->uid, c->gid};
+// An open file: its access mode, and the transaction it was opened in (its I/O belongs
+// to that transaction, and fails with ESTALE once it ended), or a control file.
+struct FileHandle {
+  bool writable = false;
+  std::shared_ptr<FsTxn> txn;
+  uint64_t control = 0;
+};
+
+FileHandle* HandleOf(const fuse_file_info* fi) {
+  return fi == nullptr ? nullptr : reinterpret_cast<FileHandle*>(fi->fh);
 }
 
-void ReplyError(fuse_req_t req, const Status& st) { fuse_reply_err(req, st.ok() ? 0 : st.code()); }
+// The caller of a request: user, group, and the transaction it belongs to — its
+// handle's, else its session's.
+struct Request {
+  Caller caller;
+  std::shared_ptr<FsTxn> hold;  // keeps caller.txn alive for the request
+  pid_t sid = -1;
+};
 
-void ReplyEntry(fuse_req_t req, const Result<struct stat>& st) {
-  if (!st.ok()) return ReplyError(req, st.status());
+Request Who(fuse_req_t req, const FileHandle* handle = nullptr) {
+  FuseContext& ctx = Ctx(req);
+  ++ctx.requests.ops;
+  const fuse_ctx* c = fuse_req_ctx(req);
+  Request r;
+  r.caller.uid = c->uid;
+  r.caller.gid = c->gid;
+  if (handle != nullptr && handle->txn) {
+    r.hold = handle->txn;
+  } else if (ctx.sessions->any_open()) {
+    r.sid = SessionTable::SessionOf(c->pid);
+    r.hold = ctx.sessions->Find(r.sid);
+  }
+  r.caller.txn = r.hold.get();
+  return r;
+}
+
+// No kernel caching while a transaction is open anywhere (see fuse_ops.h).
+double Timeout(fuse_req_t req, const Request& r) {
+  return r.caller.txn != nullptr || Ctx(req).sessions->any_open() ? 0.0 : Ctx(req).attr_timeout;
+}
+
+void ReplyError(fuse_req_t req, const Status& st) {
+  const int err = st.ok() ? 0 : st.code();
+  if (err != 0 && err != ENOENT && err != ENODATA) ++Ctx(req).requests.errors;
+  fuse_reply_err(req, err);
+}
+
+fuse_entry_param EntryOf(fuse_req_t req, const Request& r, const struct stat& st) {
   fuse_entry_param e{};
-  e.ino = st->st_ino;
+  e.ino = st.st_ino;
   e.generation = 1;
-  e.attr = *st;
-  e.attr_timeout = e.entry_timeout = Ctx(req).attr_timeout;
+  e.attr = st;
+  e.attr_timeout = e.entry_timeout = control::IsControl(st.st_ino) ? 0 : Timeout(req, r);
+  return e;
+}
+
+void ReplyEntry(fuse_req_t req, const Request& r, const Result<struct stat>& st) {
+  if (!st.ok()) return ReplyError(req, st.status());
+  fuse_entry_param e = EntryOf(req, r, *st);
   fuse_reply_entry(req, &e);
 }
 
-void ReplyAttr(fuse_req_t req, const Result<struct stat>& st) {
+void ReplyAttr(fuse_req_t req, const Request& r, const Result<struct stat>& st) {
   if (!st.ok()) return ReplyError(req, st.status());
-  fuse_reply_attr(req, &*st, Ctx(req).attr_timeout);
+  fuse_reply_attr(req, &*st, control::IsControl(st->st_ino) ? 0 : Timeout(req, r));
 }
 
 bool Writable(int flags) { return (flags & O_ACCMODE) != O_RDONLY; }
+
+Status Reserved() {
+  return Status::Error(EPERM, "'.sopfs' is the control directory: it cannot be changed");
+}
+
+struct stat ControlStat(fuse_req_t req, uint64_t ino) {
+  return control::Stat(ino, Ctx(req).uid, Ctx(req).gid, Ctx(req).mounted_ns);
+}
+
+// A name in any directory, control files included.
+Result<struct stat> LookupAny(fuse_req_t req, uint64_t parent, std::string_view name,
+                              const Request& r) {
+  if (control::IsReserved(parent, name)) return ControlStat(req, control::kDirIno);
+  if (parent == control::kDirIno) {
+    std::optional<uint64_t> ino = control::Child(name);
+    if (!ino) return Status::Error(ENOENT, "no control file of that name");
+    return ControlStat(req, *ino);
+  }
+  if (control::IsControl(parent)) return Status::Error(ENOTDIR, "not a directory");
+  return Fs(req).Lookup(parent, name, r.caller);
+}
+
+// A rename or link changes names the kernel may have cached for another view.
+void NamesChanged(fuse_req_t req, const Request& r, uint64_t a_parent, const char* a,
+                  uint64_t b_parent, const char* b) {
+  if (r.caller.txn == nullptr && !Ctx(req).sessions->any_open()) return;
+  if (a != nullptr) Ctx(req).notifier->InvalidateEntryLater(a_parent, a);
+  if (b != nullptr) Ctx(req).notifier->InvalidateEntryLater(b_parent, b);
+}
 
 // An open directory: its entries as of opendir, so offsets stay stable.
 struct DirHandle {
   std::vector<ListedEntry> entries;
   bool read_once = false;  // a read at offset 0 after this one is a rewind
 };
+
+Result<std::vector<ListedEntry>> ListAny(fuse_req_t req, uint64_t ino, const Request& r) {
+  if (ino == control::kDirIno) return control::List();
+  if (control::IsControl(ino)) return Status::Error(ENOTDIR, "not a directory");
+  return Fs(req).ListDir(ino, r.caller);
+}
 
 void Init(void*, fuse_conn_info* conn) {
   conn->max_write = 1u << 20;
@@ -54,7 +137,8 @@ void Init(void*, fuse_conn_info* conn) {
 }
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  ReplyEntry(req, Fs(req).Lookup(parent, name));
+  Request r = Who(req);
+  ReplyEntry(req, r, LookupAny(req, parent, name, r));
 }
 
 void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t n) {
@@ -67,15 +151,26 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   fuse_reply_none(req);
 }
 
-void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
-  ReplyAttr(req, Fs(req).GetAttr(ino));
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Request r = Who(req, HandleOf(fi));
+  if (control::IsControl(ino)) return ReplyAttr(req, r, ControlStat(req, ino));
+  ReplyAttr(req, r, Fs(req).GetAttr(ino, r.caller));
 }
 
 int64_t Ns(const timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; }
 
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+  FileHandle* handle = HandleOf(fi);
+  Request r = Who(req, handle);
+  if (control::IsControl(ino)) {
+    // `echo begin > .sopfs/txn` truncates first: a size of 0 is accepted and ignored.
+    if (ino == control::kTxnIno && to_set == FUSE_SET_ATTR_SIZE && attr->st_size == 0) {
+      return ReplyAttr(req, r, ControlStat(req, ino));
+    }
+    return ReplyError(req, Status::Error(EPERM, "control files cannot be changed"));
+  }
   AttrChange c;
-  c.via_handle = fi != nullptr && fi->fh == 1;
+  c.via_handle = handle != nullptr && handle->writable;
   if (to_set & FUSE_SET_ATTR_MODE) c.mode = attr->st_mode;
   if (to_set & FUSE_SET_ATTR_UID) c.uid = attr->st_uid;
   if (to_set & FUSE_SET_ATTR_GID) c.gid = attr->st_gid;
@@ -90,115 +185,217 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   } else if (to_set & FUSE_SET_ATTR_MTIME) {
     c.mtime_ns = Ns(attr->st_mtim);
   }
-  ReplyAttr(req, Fs(req).SetAttr(ino, c, CallerOf(req)));
+  ReplyAttr(req, r, Fs(req).SetAttr(ino, c, r.caller));
 }
 
 void ReadLink(fuse_req_t req, fuse_ino_t ino) {
-  Result<std::string> target = Fs(req).ReadLink(ino);
+  Request r = Who(req);
+  if (control::IsControl(ino)) return ReplyError(req, Status::Error(EINVAL, "not a symlink"));
+  Result<std::string> target = Fs(req).ReadLink(ino, r.caller);
   if (!target.ok()) return ReplyError(req, target.status());
   fuse_reply_readlink(req, target->c_str());
 }
 
+bool RefuseControl(fuse_req_t req, uint64_t parent, const char* name) {
+  if (!control::IsControl(parent) && !control::IsReserved(parent, name)) return false;
+  ReplyError(req, Reserved());
+  return true;
+}
+
 void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
-  ReplyEntry(req, Fs(req).MakeNode(parent, name, mode, rdev, CallerOf(req)));
+  Request r = Who(req);
+  if (RefuseControl(req, parent, name)) return;
+  ReplyEntry(req, r, Fs(req).MakeNode(parent, name, mode, rdev, r.caller));
 }
 
 void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  ReplyEntry(req, Fs(req).MakeNode(parent, name, S_IFDIR | (mode & 07777), 0, CallerOf(req)));
+  Request r = Who(req);
+  if (RefuseControl(req, parent, name)) return;
+  ReplyEntry(req, r, Fs(req).MakeNode(parent, name, S_IFDIR | (mode & 07777), 0, r.caller));
 }
 
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  ReplyError(req, Fs(req).Unlink(parent, name));
+  Request r = Who(req);
+  if (RefuseControl(req, parent, name)) return;
+  ReplyError(req, Fs(req).Unlink(parent, name, r.caller));
 }
 
 void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  ReplyError(req, Fs(req).Rmdir(parent, name));
+  Request r = Who(req);
+  if (RefuseControl(req, parent, name)) return;
+  ReplyError(req, Fs(req).Rmdir(parent, name, r.caller));
 }
 
 void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
-  ReplyEntry(req, Fs(req).Symlink(parent, name, link, CallerOf(req)));
+  Request r = Who(req);
+  if (RefuseControl(req, parent, name)) return;
+  ReplyEntry(req, r, Fs(req).Symlink(parent, name, link, r.caller));
 }
 
 void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
             const char* newname, unsigned int flags) {
-  ReplyError(req, Fs(req).Rename(parent, name, newparent, newname, flags));
+  Request r = Who(req);
+  if (RefuseControl(req, parent, name) || RefuseControl(req, newparent, newname)) return;
+  Status st = Fs(req).Rename(parent, name, newparent, newname, flags, r.caller);
+  if (st.ok()) NamesChanged(req, r, parent, name, newparent, newname);
+  ReplyError(req, st);
 }
 
 void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
-  ReplyEntry(req, Fs(req).Link(ino, newparent, newname));
+  Request r = Who(req);
+  if (control::IsControl(ino) || RefuseControl(req, newparent, newname)) {
+    if (control::IsControl(ino)) ReplyError(req, Reserved());
+    return;
+  }
+  Result<struct stat> st = Fs(req).Link(ino, newparent, newname, r.caller);
+  if (st.ok()) NamesChanged(req, r, newparent, newname, 0, nullptr);
+  ReplyEntry(req, r, st);
+}
+
+// fi->fh of a new handle; the kernel is told how to cache it.
+void SetHandle(fuse_file_info* fi, const Request& r, bool writable) {
+  auto handle = std::make_unique<FileHandle>();
+  handle->writable = writable;
+  handle->txn = r.hold;
+  if (r.hold) {
+    // The page cache is every session's: a transaction's reads and writes bypass it.
+    fi->direct_io = 1;
+    fi->keep_cache = 0;
+  } else {
+    // Every change goes through this daemon, so the kernel's cached pages stay true.
+    fi->keep_cache = 1;
+  }
+  // A read-only handle has nothing to commit at close: spare the kernel the round trip.
+  fi->noflush = writable || r.hold ? 0 : 1;
+  fi->fh = reinterpret_cast<uint64_t>(handle.release());
+}
+
+void OpenControl(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (ino == control::kDirIno) return ReplyError(req, Status::Error(EISDIR, "is a directory"));
+  if (Writable(fi->flags) && ino != control::kTxnIno) {
+    return ReplyError(req, Status::Error(EACCES, "read-only control file"));
+  }
+  auto handle = std::make_unique<FileHandle>();
+  handle->control = ino;
+  handle->writable = Writable(fi->flags);
+  fi->direct_io = 1;  // generated on every read
+  fi->fh = reinterpret_cast<uint64_t>(handle.release());
+  fuse_reply_open(req, fi);
 }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (control::IsControl(ino)) {
+    ++Ctx(req).requests.ops;
+    return OpenControl(req, ino, fi);
+  }
+  Request r = Who(req);
   const bool writable = Writable(fi->flags);
-  Status st = Fs(req).Open(ino, writable);
+  Status st = Fs(req).Open(ino, writable, r.caller);
   if (!st.ok()) return ReplyError(req, st);
   if ((fi->flags & O_TRUNC) && writable) {
     AttrChange c;
     c.size = 0;
     c.via_handle = true;
-    Result<struct stat> cut = Fs(req).SetAttr(ino, c, CallerOf(req));
+    Result<struct stat> cut = Fs(req).SetAttr(ino, c, r.caller);
     if (!cut.ok()) {
-      (void)Fs(req).Release(ino, writable);
+      (void)Fs(req).Release(ino, writable, r.caller);
       return ReplyError(req, cut.status());
     }
   }
-  fi->fh = writable ? 1 : 0;
-  // Every change goes through this daemon, so the kernel's cached pages stay true.
-  fi->keep_cache = 1;
-  // A read-only handle has nothing to commit at close: spare the kernel the round trip.
-  fi->noflush = writable ? 0 : 1;
+  SetHandle(fi, r, writable);
   fuse_reply_open(req, fi);
 }
 
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
-  Result<struct stat> st =
-      Fs(req).MakeNode(parent, name, S_IFREG | (mode & 07777), 0, CallerOf(req));
+  Request r = Who(req);
+  if (RefuseControl(req, parent, name)) return;
+  Result<struct stat> st = Fs(req).MakeNode(parent, name, S_IFREG | (mode & 07777), 0, r.caller);
   if (!st.ok()) return ReplyError(req, st.status());
   const bool writable = Writable(fi->flags);
-  Status opened = Fs(req).Open(st->st_ino, writable);
+  Status opened = Fs(req).Open(st->st_ino, writable, r.caller);
   if (!opened.ok()) {
     Fs(req).Forget(st->st_ino, 1);  // the kernel never gets the entry
     return ReplyError(req, opened);
   }
-  fi->fh = writable ? 1 : 0;
-  fi->keep_cache = 1;
-  fuse_entry_param e{};
-  e.ino = st->st_ino;
-  e.generation = 1;
-  e.attr = *st;
-  e.attr_timeout = e.entry_timeout = Ctx(req).attr_timeout;
+  SetHandle(fi, r, writable);
+  fuse_entry_param e = EntryOf(req, r, *st);
   fuse_reply_create(req, &e, fi);
 }
 
-void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+// The bytes of a control file as the caller's session sees them now.
+std::string ControlText(fuse_req_t req, uint64_t ino) {
+  FuseContext& ctx = Ctx(req);
+  if (ino == control::kTxnIno) {
+    return ctx.sessions->Describe(SessionTable::SessionOf(fuse_req_ctx(req)->pid));
+  }
+  if (ino == control::kStatsIno) return control::StatsJson(ctx.control);
+  return control::HealthJson(ctx.control);
+}
+
+void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  FileHandle* handle = HandleOf(fi);
+  if (handle->control != 0) {
+    ++Ctx(req).requests.ops;
+    const std::string text = ControlText(req, handle->control);
+    const size_t from = std::min(text.size(), static_cast<size_t>(off));
+    fuse_reply_buf(req, text.data() + from, std::min(size, text.size() - from));
+    return;
+  }
+  Request r = Who(req, handle);
   std::unique_ptr<uint8_t[]> buf(new uint8_t[size]);
-  Result<size_t> n = Fs(req).Read(ino, static_cast<uint64_t>(off), {buf.get(), size});
+  Result<size_t> n = Fs(req).Read(ino, static_cast<uint64_t>(off), {buf.get(), size}, r.caller);
   if (!n.ok()) return ReplyError(req, n.status());
+  ++Ctx(req).requests.reads;
+  Ctx(req).requests.bytes_read += *n;
   fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), *n);
 }
 
 void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
-           fuse_file_info*) {
-  Result<size_t> n =
-      Fs(req).Write(ino, static_cast<uint64_t>(off), {reinterpret_cast<const uint8_t*>(buf), size});
+           fuse_file_info* fi) {
+  FileHandle* handle = HandleOf(fi);
+  if (handle->control != 0) {
+    ++Ctx(req).requests.ops;
+    const pid_t sid = SessionTable::SessionOf(fuse_req_ctx(req)->pid);
+    Status st = Ctx(req).sessions->Command(sid, {buf, size});
+    if (!st.ok()) return ReplyError(req, st);
+    fuse_reply_write(req, size);
+    return;
+  }
+  Request r = Who(req, handle);
+  Result<size_t> n = Fs(req).Write(ino, static_cast<uint64_t>(off),
+                                   {reinterpret_cast<const uint8_t*>(buf), size}, r.caller);
   if (!n.ok()) return ReplyError(req, n.status());
+  ++Ctx(req).requests.writes;
+  Ctx(req).requests.bytes_written += *n;
   fuse_reply_write(req, *n);
 }
 
 void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  ReplyError(req, Fs(req).Flush(ino, fi->fh == 1));
+  FileHandle* handle = HandleOf(fi);
+  if (handle->control != 0) return ReplyError(req, Status::Ok());
+  Request r = Who(req, handle);
+  ReplyError(req, Fs(req).Flush(ino, handle->writable, r.caller));
 }
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  ReplyError(req, Fs(req).Release(ino, fi->fh == 1));
+  std::unique_ptr<FileHandle> handle(HandleOf(fi));
+  if (handle->control != 0) return ReplyError(req, Status::Ok());
+  // A handle of the shared state releases there, whoever closes it.
+  Caller caller;
+  caller.txn = handle->txn.get();
+  ReplyError(req, Fs(req).Release(ino, handle->writable, caller));
 }
 
-void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
-  ReplyError(req, Fs(req).Fsync(ino));
+void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info* fi) {
+  FileHandle* handle = HandleOf(fi);
+  if (handle->control != 0) return ReplyError(req, Status::Ok());
+  Request r = Who(req, handle);
+  ReplyError(req, Fs(req).Fsync(ino, r.caller));
 }
 
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Result<std::vector<ListedEntry>> entries = Fs(req).ListDir(ino);
+  Request r = Who(req);
+  Result<std::vector<ListedEntry>> entries = ListAny(req, ino, r);
   if (!entries.ok()) return ReplyError(req, entries.status());
   auto handle = std::make_unique<DirHandle>();
   handle->entries = std::move(*entries);
@@ -209,10 +406,11 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 // Offsets: 1 after ".", 2 after "..", 3 + i after entries[i].
 void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
                    bool plus) {
+  Request r = Who(req);
   auto* handle = reinterpret_cast<DirHandle*>(fi->fh);
   if (off == 0 && handle->read_once) {
     // rewinddir: the listing starts again from the directory as it is now.
-    Result<std::vector<ListedEntry>> entries = Fs(req).ListDir(ino);
+    Result<std::vector<ListedEntry>> entries = ListAny(req, ino, r);
     if (!entries.ok()) return ReplyError(req, entries.status());
     handle->entries = std::move(*entries);
   }
@@ -234,7 +432,7 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_
       st.st_ino = entry.ino;
       st.st_mode = entry.type;
       if (plus) {
-        Result<struct stat> full = Fs(req).Lookup(ino, name);
+        Result<struct stat> full = LookupAny(req, ino, name, r);
         if (!full.ok()) continue;  // gone since opendir
         st = *full;
         looked_up = true;
@@ -242,10 +440,11 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_
     }
     size_t n;
     if (plus) {
-      e.ino = looked_up ? st.st_ino : 0;
-      e.generation = 1;
-      e.attr = st;
-      e.attr_timeout = e.entry_timeout = looked_up ? Ctx(req).attr_timeout : 0;
+      e = EntryOf(req, r, st);
+      if (!looked_up) {
+        e.ino = 0;
+        e.attr_timeout = e.entry_timeout = 0;
+      }
       n = fuse_add_direntry_plus(req, buf.data() + used, size - used, name.c_str(), &e, i + 1);
     } else {
       n = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &st, i + 1);
@@ -273,7 +472,9 @@ void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void FsyncDir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
-  ReplyError(req, Fs(req).Fsync(ino));
+  Request r = Who(req);
+  if (control::IsControl(ino)) return ReplyError(req, Status::Ok());
+  ReplyError(req, Fs(req).Fsync(ino, r.caller));
 }
 
 void StatFs(fuse_req_t req, fuse_ino_t) {
@@ -284,7 +485,9 @@ void StatFs(fuse_req_t req, fuse_ino_t) {
 
 void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
               int flags) {
-  ReplyError(req, Fs(req).SetXattr(ino, name, {value, size}, flags));
+  Request r = Who(req);
+  if (control::IsControl(ino)) return ReplyError(req, Reserved());
+  ReplyError(req, Fs(req).SetXattr(ino, name, {value, size}, flags, r.caller));
 }
 
 void ReplyXattr(fuse_req_t req, const std::string& bytes, size_t size) {
@@ -294,13 +497,17 @@ void ReplyXattr(fuse_req_t req, const std::string& bytes, size_t size) {
 }
 
 void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  Result<std::string> value = Fs(req).GetXattr(ino, name);
+  Request r = Who(req);
+  if (control::IsControl(ino)) return ReplyError(req, Status::Error(ENODATA, "no attribute"));
+  Result<std::string> value = Fs(req).GetXattr(ino, name, r.caller);
   if (!value.ok()) return ReplyError(req, value.status());
   ReplyXattr(req, *value, size);
 }
 
 void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  Result<std::vector<std::string>> names = Fs(req).ListXattr(ino);
+  Request r = Who(req);
+  if (control::IsControl(ino)) return ReplyXattr(req, "", size);
+  Result<std::vector<std::string>> names = Fs(req).ListXattr(ino, r.caller);
   if (!names.ok()) return ReplyError(req, names.status());
   std::string list;
   for (const std::string& n : *names) list.append(n).push_back('\0');
@@ -308,19 +515,27 @@ void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-  ReplyError(req, Fs(req).RemoveXattr(ino, name));
+  Request r = Who(req);
+  if (control::IsControl(ino)) return ReplyError(req, Reserved());
+  ReplyError(req, Fs(req).RemoveXattr(ino, name, r.caller));
 }
 
 void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
-               fuse_file_info*) {
+               fuse_file_info* fi) {
+  FileHandle* handle = HandleOf(fi);
+  if (handle->control != 0) return ReplyError(req, Status::Error(EPERM, "a control file"));
+  Request r = Who(req, handle);
   if (offset < 0 || length <= 0) return static_cast<void>(fuse_reply_err(req, EINVAL));
   ReplyError(req, Fs(req).Fallocate(ino, mode, static_cast<uint64_t>(offset),
-                                    static_cast<uint64_t>(length)));
+                                    static_cast<uint64_t>(length), r.caller));
 }
 
-void Lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info*) {
+void Lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi) {
+  FileHandle* handle = HandleOf(fi);
+  if (handle->control != 0) return ReplyError(req, Status::Error(ENXIO, "a control file"));
+  Request r = Who(req, handle);
   if (off < 0) return static_cast<void>(fuse_reply_err(req, EINVAL));
-  Result<uint64_t> at = Fs(req).Lseek(ino, static_cast<uint64_t>(off), whence);
+  Result<uint64_t> at = Fs(req).Lseek(ino, static_cast<uint64_t>(off), whence, r.caller);
   if (!at.ok()) return ReplyError(req, at.status());
   fuse_reply_lseek(req, static_cast<off_t>(*at));
 }

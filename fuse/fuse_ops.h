@@ -5,14 +5,33 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
+#include "fuse/control_files.h"
 #include "fuse/file_system.h"
+#include "fuse/kernel_notifier.h"
+#include "fuse/session_table.h"
 
 namespace sopfs {
 
 // What the operations reach through fuse_req_userdata.
+//
+// Kernel caches and transactions: the kernel's caches are shared by every session, a
+// transaction's view is its session's alone. So while any transaction is open, names
+// and attributes are answered with no cache time (every lookup and stat comes back to
+// the daemon, which answers from the caller's view); a file opened inside a
+// transaction bypasses the page cache (direct I/O); a rename or link made while a
+// transaction is open drops the kernel's entries of both names; and a commit or
+// rollback drops the cached pages and attributes of everything it touched before it
+// returns.
 struct FuseContext {
   FileSystem* fs = nullptr;
   double attr_timeout = 1.0;
+  SessionTable* sessions = nullptr;
+  KernelNotifier* notifier = nullptr;
+  control::RequestCounters requests;
+  control::Sources control;
+  uint32_t uid = 0;  // the daemon's: owner of the control files
+  uint32_t gid = 0;
+  int64_t mounted_ns = 0;
 };
 
 fuse_lowlevel_ops MakeFuseOps();

@@ -50,6 +50,8 @@ constexpr const char* kOptionHelp =
     "  commit_interval=MS    commit pending namespace changes at least this often\n"
     "                        (milliseconds, or 500ms, 2s; default 1s, up to 60s)\n"
     "  attr_timeout=SECONDS  how long the kernel may cache attributes (default 1)\n"
+    "  txn_timeout=SECONDS   roll back an explicit transaction idle this long\n"
+    "                        (.sopfs/txn; default 300, from 1 to 86400)\n"
     "  allow_other, allow_root, default_permissions (always on), ro, rw, fsname=NAME,\n"
     "  subtype=NAME, auto_unmount, atime, noatime, relatime, dev, nodev, suid, nosuid,\n"
     "  exec, noexec, sync, async, dirsync: as for any FUSE file system\n"
@@ -153,6 +155,19 @@ Status SetAttrTimeout(const std::string& text, MountSettings& settings) {
   return Status::Ok();
 }
 
+Status SetTxnTimeout(const std::string& text, MountSettings& settings) {
+  std::string number = text;
+  if (!number.empty() && number.back() == 's') number.pop_back();
+  char* end = nullptr;
+  const long seconds = number.empty() ? -1 : std::strtol(number.c_str(), &end, 10);
+  if (number.empty() || *end != '\0' || seconds < 1 || seconds > 86400) {
+    return Status::Error(EINVAL,
+                         "txn_timeout=" + text + ": expected seconds from 1 to 86400, such as 300");
+  }
+  settings.txn_timeout = std::chrono::seconds(seconds);
+  return Status::Ok();
+}
+
 // Applies one -o list ("allow_other,commit_interval=500") to `settings`: sopfs's own
 // options are taken out, fstab-only ones dropped, the rest kept for libfuse (replacing an
 // earlier option of the same group). EINVAL names an unknown or malformed option.
@@ -172,10 +187,11 @@ Status ApplyOptions(const std::string& list, MountSettings& settings) {
     const std::string value = has_value ? option.substr(eq + 1) : "";
     std::string own = name;
     std::replace(own.begin(), own.end(), '-', '_');
-    if (own == "commit_interval" || own == "attr_timeout") {
+    if (own == "commit_interval" || own == "attr_timeout" || own == "txn_timeout") {
       if (!has_value) return Status::Error(EINVAL, "mount option '" + name + "' needs =VALUE");
       SOPFS_RETURN_IF_ERROR(own == "commit_interval" ? SetCommitInterval(value, settings)
-                                                     : SetAttrTimeout(value, settings));
+                            : own == "attr_timeout"  ? SetAttrTimeout(value, settings)
+                                                     : SetTxnTimeout(value, settings));
       continue;
     }
     if (IsFstabOnly(name, has_value)) continue;

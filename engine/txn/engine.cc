@@ -215,7 +215,13 @@ EngineStats Engine::Stats() const {
   s.node_cache_hits = cache.hits;
   s.node_cache_misses = cache.misses;
   s.cache_bytes = cache.charge + value_cache_.Stats().charge;
-  s.blob_bytes_read = blobs_->counters().bytes_read.load();
+  const BlobStoreCounters& blobs = blobs_->counters();
+  s.blob_bytes_read = blobs.bytes_read.load();
+  s.blob_bytes_written = blobs.bytes_written.load();
+  s.blobs_read = blobs.blobs_read.load();
+  s.blobs_written = blobs.blobs_written.load();
+  s.reconstructions = blobs.reconstructions.load();
+  s.bad_shards_seen = blobs.bad_shards_seen.load();
   return s;
 }
 

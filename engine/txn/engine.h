@@ -118,6 +118,11 @@ struct EngineStats {
   uint64_t node_cache_misses = 0;
   uint64_t cache_bytes = 0;      // charged by cached nodes and values (<= cache_bytes option)
   uint64_t blob_bytes_read = 0;  // shard bytes read from the data folders
+  uint64_t blob_bytes_written = 0;
+  uint64_t blobs_read = 0;  // node, value and chunk blobs
+  uint64_t blobs_written = 0;
+  uint64_t reconstructions = 0;  // reads that decoded parity
+  uint64_t bad_shards_seen = 0;
 };
 
 struct RecoveryReport {

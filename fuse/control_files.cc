@@ -1,0 +1,119 @@
+#include "fuse/control_files.h"
+
+#include <unistd.h>
+
+#include "fuse/json_text.h"
+
+namespace sopfs::control {
+namespace {
+
+struct timespec ToTimespec(int64_t ns) {
+  struct timespec ts;
+  ts.tv_sec = ns / 1000000000;
+  ts.tv_nsec = ns % 1000000000;
+  return ts;
+}
+
+constexpr struct {
+  std::string_view name;
+  uint64_t ino;
+} kFiles[] = {{"txn", kTxnIno}, {"stats", kStatsIno}, {"health", kHealthIno}};
+
+}  // namespace
+
+struct stat Stat(uint64_t ino, uint32_t uid, uint32_t gid, int64_t mounted_ns) {
+  struct stat st {};
+  st.st_ino = ino;
+  st.st_uid = uid;
+  st.st_gid = gid;
+  st.st_blksize = 4096;
+  st.st_atim = st.st_mtim = st.st_ctim = ToTimespec(mounted_ns);
+  if (ino == kDirIno) {
+    st.st_mode = S_IFDIR | 0555;
+    st.st_nlink = 2;
+  } else {
+    // Everyone writes .sopfs/txn: each session reaches only its own transaction.
+    st.st_mode = S_IFREG | (ino == kTxnIno ? 0666 : 0444);
+    st.st_nlink = 1;
+    st.st_size = 0;  // generated when read, like /proc
+  }
+  return st;
+}
+
+std::optional<uint64_t> Child(std::string_view name) {
+  for (const auto& f : kFiles) {
+    if (f.name == name) return f.ino;
+  }
+  return std::nullopt;
+}
+
+std::vector<ListedEntry> List() {
+  std::vector<ListedEntry> out;
+  for (const auto& f : kFiles) out.push_back(ListedEntry{std::string(f.name), f.ino, S_IFREG});
+  return out;
+}
+
+std::string StatsJson(const Sources& s) {
+  const EngineStats e = s.engine->Stats();
+  JsonText j;
+  j.Add("ops", s.requests->ops.load());
+  j.Add("reads", s.requests->reads.load());
+  j.Add("writes", s.requests->writes.load());
+  j.Add("bytes_read", s.requests->bytes_read.load());
+  j.Add("bytes_written", s.requests->bytes_written.load());
+  j.Add("chunk_reads", e.blobs_read);
+  j.Add("chunk_writes", e.blobs_written);
+  j.Add("blob_bytes_read", e.blob_bytes_read);
+  j.Add("blob_bytes_written", e.blob_bytes_written);
+  j.Add("cache_hits", e.node_cache_hits);
+  j.Add("cache_misses", e.node_cache_misses);
+  j.Add("cache_bytes", e.cache_bytes);
+  j.Add("commits", e.commits);
+  j.Add("conflicts", e.conflicts);
+  j.Add("checkpoints", e.checkpoints);
+  j.Add("ec_reconstructions", e.reconstructions);
+  j.Add("bad_shards_seen", e.bad_shards_seen);
+  j.Add("errors", s.requests->errors.load());
+  const SessionTable::Counters& t = s.sessions->counters();
+  JsonText txn;
+  txn.Add("begun", t.begun.load());
+  txn.Add("committed", t.committed.load());
+  txn.Add("rolled_back", t.rolled_back.load());
+  txn.Add("conflicts", t.conflicts.load());
+  txn.Add("bad_commands", t.bad_commands.load());
+  j.Raw("transactions", txn.str());
+  return j.str() + "\n";
+}
+
+std::string HealthJson(const Sources& s) {
+  int failed = 0;
+  std::string folders = "[";
+  for (size_t i = 0; i < s.data_folders.size(); ++i) {
+    const std::string& path = s.data_folders[i];
+    struct stat st;
+    const bool ok = ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+                    access(path.c_str(), R_OK | W_OK | X_OK) == 0;
+    if (!ok) ++failed;
+    JsonText f;
+    f.Add("path", path).Add("state", ok ? "ok" : "failed");
+    folders += (i ? "," : "") + f.str();
+  }
+  folders += "]";
+  const int m = s.fs->erasure_m();
+  const RegistryHealth r = s.engine->registry_health();
+  JsonText registry;
+  registry.Add("active", r.active_folder);
+  registry.Add("passive", r.passive_folder);
+  registry.Add("passive_state", r.passive_stale ? "stale" : "ok");
+  registry.Add("failovers", r.epoch);
+  const char* state = failed > m ? "failed" : (failed > 0 || r.passive_stale) ? "degraded" : "ok";
+  JsonText j;
+  j.Add("state", state);
+  j.Add("erasure", std::to_string(s.fs->erasure_k()) + "+" + std::to_string(m));
+  j.Add("redundancy_left", static_cast<int64_t>(m) - failed);
+  j.Raw("data_folders", folders);
+  j.Raw("registry", registry.str());
+  return j.str() + "\n";
+}
+
+}  // namespace sopfs::control

@@ -1,0 +1,53 @@
+#include "fuse/kernel_notifier.h"
+
+namespace sopfs {
+
+KernelNotifier::KernelNotifier() : thread_([this] { Loop(); }) {}
+
+KernelNotifier::~KernelNotifier() {
+  {
+    std::lock_guard lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  thread_.join();
+}
+
+void KernelNotifier::SetSession(fuse_session* se) {
+  std::lock_guard lock(session_mu_);
+  se_ = se;
+}
+
+void KernelNotifier::InvalidateInode(uint64_t ino, bool attrs_only) {
+  std::shared_lock lock(session_mu_);
+  // ENOENT (the kernel does not hold the inode) is the common, harmless answer.
+  if (se_ != nullptr) (void)fuse_lowlevel_notify_inval_inode(se_, ino, attrs_only ? -1 : 0, 0);
+}
+
+void KernelNotifier::InvalidateEntryLater(uint64_t parent, std::string name) {
+  {
+    std::lock_guard lock(queue_mu_);
+    queue_.emplace_back(parent, std::move(name));
+  }
+  queue_cv_.notify_one();
+}
+
+void KernelNotifier::Loop() {
+  std::unique_lock lock(queue_mu_);
+  while (true) {
+    queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    auto [parent, name] = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    {
+      std::shared_lock session(session_mu_);
+      if (se_ != nullptr) {
+        (void)fuse_lowlevel_notify_inval_entry(se_, parent, name.data(), name.size());
+      }
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace sopfs

@@ -1,0 +1,57 @@
+// KernelNotifier: tells the kernel that what it cached of an inode or a name is stale
+// (libfuse's notify_inval_*), which explicit transactions need: the kernel's caches are
+// shared by every session, while a transaction's changes are seen by its own alone.
+//
+// Entry invalidations are queued and sent by a thread of their own: the kernel takes
+// the directory's lock for them, which a request of that directory may hold while it
+// waits for this daemon, so they must never be sent from inside a request. Inode
+// invalidations (pages and attributes) take no directory lock and are sent at once,
+// so a commit's changes are visible to every session when `commit` returns.
+//
+// Threads: every method may be called from any thread.
+#pragma once
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <utility>
+
+namespace sopfs {
+
+class KernelNotifier {
+ public:
+  KernelNotifier();
+  ~KernelNotifier();  // sends nothing more once the session is cleared
+  KernelNotifier(const KernelNotifier&) = delete;
+  KernelNotifier& operator=(const KernelNotifier&) = delete;
+
+  // Set once the session is mounted, cleared (null) before it goes.
+  void SetSession(fuse_session* se);
+
+  // The inode's cached pages and attributes (attrs_only: attributes alone).
+  void InvalidateInode(uint64_t ino, bool attrs_only = false);
+  void InvalidateEntryLater(uint64_t parent, std::string name);
+
+ private:
+  void Loop();
+
+  // Guards se_: notifications share it (they may block in the kernel), clearing the
+  // session waits for them.
+  std::shared_mutex session_mu_;
+  fuse_session* se_ = nullptr;
+
+  std::mutex queue_mu_;  // guards queue_ and stopping_
+  std::condition_variable queue_cv_;
+  std::deque<std::pair<uint64_t, std::string>> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace sopfs

@@ -1,0 +1,94 @@
+// SessionTable: explicit transactions by Linux session (SPEC §3). A request belongs to
+// the session of the process that made it (getsid of its pid); every process of a
+// shell script or terminal shares one session, `setsid` makes a new one. The table
+// holds each session's open transaction, runs the commands written to .sopfs/txn
+// (begin, begin readonly, commit, rollback), renders .sopfs/txn, and rolls back
+// transactions left idle past the time-out or whose session has ended (checked once a
+// second by a thread of its own). A daemon restart loses every open transaction: they
+// were never committed, and recovery frees what they had staged.
+//
+// Threads: every method may be called concurrently.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "engine/status.h"
+#include "fuse/file_system.h"
+#include "fuse/kernel_notifier.h"
+
+namespace sopfs {
+
+class SessionTable {
+ public:
+  struct Counters {
+    std::atomic<uint64_t> begun{0};
+    std::atomic<uint64_t> committed{0};
+    std::atomic<uint64_t> rolled_back{0};  // asked for, timed out or session ended
+    std::atomic<uint64_t> conflicts{0};
+    std::atomic<uint64_t> bad_commands{0};
+  };
+  static constexpr size_t kMaxCommandBytes = 64;
+
+  SessionTable(FileSystem* fs, KernelNotifier* notifier, std::chrono::seconds idle_timeout);
+  ~SessionTable();  // rolls back every open transaction
+  SessionTable(const SessionTable&) = delete;
+  SessionTable& operator=(const SessionTable&) = delete;
+
+  // The session of a process; -1 when unknown (pid 0, or the process is gone).
+  static pid_t SessionOf(pid_t pid);
+
+  // The session's open transaction, or null.
+  std::shared_ptr<FsTxn> Find(pid_t sid);
+  // True while any transaction is open (the kernel may then cache nothing for long).
+  bool any_open() const { return open_count_.load() > 0; }
+
+  // Runs one write to .sopfs/txn. EINVAL for anything but a command that fits the
+  // session's state (with a message for the log and the next read of .sopfs/txn),
+  // EBUSY for a commit that conflicted (nothing applied; the transaction is over).
+  Status Command(pid_t sid, std::string_view text);
+  // What .sopfs/txn shows the session, as JSON.
+  std::string Describe(pid_t sid);
+
+  const Counters& counters() const { return counters_; }
+
+ private:
+  struct Session {
+    std::shared_ptr<FsTxn> txn;
+    uint64_t last_id = 0;
+    std::string last_outcome = "none";  // committed, rolled back, conflict, failed, ...
+    std::string last_error;
+    std::string conflict;  // the path the last failed commit named
+  };
+
+  Status Begin(pid_t sid, Session& s, bool readonly, std::unique_lock<std::mutex>& lock);
+  Status Commit(pid_t sid, Session& s, std::unique_lock<std::mutex>& lock);
+  // Ends `txn` without applying it and clears the kernel's view of what it changed.
+  void Rollback(FsTxn& txn);
+  Status Refuse(pid_t sid, Session& s, const std::string& message);
+  void ReaperLoop();
+
+  FileSystem* fs_;
+  KernelNotifier* notifier_;
+  std::chrono::seconds idle_timeout_;
+  Counters counters_;
+  std::atomic<int> open_count_{0};
+
+  std::mutex mu_;  // guards sessions_ and stopping_
+  std::map<pid_t, Session> sessions_;
+  bool stopping_ = false;
+  std::condition_variable reaper_cv_;
+  std::thread reaper_;
+};
+
+}  // namespace sopfs
