@@ -263,6 +263,8 @@ class FileSystem {
   void AdoptTxn(FsTxn& txn);
   // The path of an inode or entry as the transaction came to know it.
   std::string TxnPath(const FsTxn& txn, uint64_t ino) const;
+  // The (parent, name) of an entry naming `ino` in the committed namespace, if any.
+  std::optional<std::pair<uint64_t, std::string>> FindName(uint64_t ino) const;
   std::string ConflictPath(const FsTxn& txn, const Transaction::ConflictSite& site) const;
   TxnChanges EndTxn(FsTxn& txn);
 
@@ -290,6 +292,10 @@ class FileSystem {
   // Writes `pending` into `txn`; the small content of `skip_small` is left out (its
   // content transaction, committing with it, has newer bytes).
   Status WritePending(Transaction& txn, const Pending& pending, uint64_t skip_small = 0);
+  // Makes each file's whole content the given bytes (one chunk each, all blobs written
+  // in one batch). Contents must fit one chunk.
+  Status WriteSmallContents(TxnTree& chunks,
+                            std::span<const std::pair<uint64_t, std::string_view>> files);
 
   // The close journal (file_system_journal.cc). mu_ held unless said otherwise.
   // Closes a small file through the journal; false when it is not one (the caller

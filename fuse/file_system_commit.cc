@@ -127,30 +127,11 @@ Status FileSystem::WritePending(Transaction& txn, const Pending& p, uint64_t ski
   if (!p.small.empty()) {
     Result<TxnTree*> chunks = txn.Tree(chunk_tree_, ChunkFile::TreeOptions());
     if (!chunks.ok()) return chunks.status();
-    // Whole contents, replacing whatever the files stored before; their blobs are
-    // written in one batch.
-    std::vector<uint64_t> files;
-    std::vector<std::string_view> contents;
+    std::vector<std::pair<uint64_t, std::string_view>> files;
     for (const auto& [ino, bytes] : p.small) {
-      if (ino == skip_small || p.doomed.count(ino)) continue;
-      Result<uint64_t> removed = ChunkFile(*chunks, ino, chunk_size_).RemoveChunks(0, UINT64_MAX);
-      if (!removed.ok()) return removed.status();
-      if (bytes.empty()) continue;
-      files.push_back(ino);
-      contents.push_back(bytes);
+      if (ino != skip_small && !p.doomed.count(ino)) files.emplace_back(ino, bytes);
     }
-    Result<std::vector<BlobId>> blobs = (*chunks)->StageBlobs(contents);
-    if (!blobs.ok()) return blobs.status();
-    for (size_t i = 0; i < files.size(); ++i) {
-      Status adopted = ChunkFile(*chunks, files[i], chunk_size_).AdoptChunk(0, (*blobs)[i]);
-      if (!adopted.ok()) {
-        // The ones not adopted yet belong to nobody: give them back.
-        for (size_t j = i + 1; j < files.size(); ++j) {
-          (void)ChunkFile(*chunks, files[j], chunk_size_).AdoptChunk(0, (*blobs)[j]);
-        }
-        return adopted;
-      }
-    }
+    SOPFS_RETURN_IF_ERROR(WriteSmallContents(**chunks, files));
   }
   if (p.next_ino != 0) {
     std::string next;
@@ -163,6 +144,34 @@ Status FileSystem::WritePending(Transaction& txn, const Pending& p, uint64_t ski
     std::string seq;
     AppendBigEndian64(seq, p.journal_seq);
     SOPFS_RETURN_IF_ERROR((*volume)->Upsert(kJournalAppliedKey, seq));
+  }
+  return Status::Ok();
+}
+
+Status FileSystem::WriteSmallContents(
+    TxnTree& chunks, std::span<const std::pair<uint64_t, std::string_view>> files) {
+  // Whole contents, replacing whatever the files stored before; their blobs are
+  // written in one batch.
+  std::vector<uint64_t> inos;
+  std::vector<std::string_view> contents;
+  for (const auto& [ino, bytes] : files) {
+    Result<uint64_t> removed = ChunkFile(&chunks, ino, chunk_size_).RemoveChunks(0, UINT64_MAX);
+    if (!removed.ok()) return removed.status();
+    if (bytes.empty()) continue;
+    inos.push_back(ino);
+    contents.push_back(bytes);
+  }
+  Result<std::vector<BlobId>> blobs = chunks.StageBlobs(contents);
+  if (!blobs.ok()) return blobs.status();
+  for (size_t i = 0; i < inos.size(); ++i) {
+    Status adopted = ChunkFile(&chunks, inos[i], chunk_size_).AdoptChunk(0, (*blobs)[i]);
+    if (!adopted.ok()) {
+      // The ones not adopted yet belong to nobody: give them back.
+      for (size_t j = i + 1; j < inos.size(); ++j) {
+        (void)ChunkFile(&chunks, inos[j], chunk_size_).AdoptChunk(0, (*blobs)[j]);
+      }
+      return adopted;
+    }
   }
   return Status::Ok();
 }

@@ -124,6 +124,10 @@ Result<std::shared_ptr<FsTxn>> FileSystem::BeginTxn(bool readonly) {
   txn->inodes = *inodes;
   txn->names = *names;
   txn->chunks = *chunks;
+  // A file's chunks change only together with its inode record, which is checked: a
+  // scan over chunk keys (finding a file's stored chunks) must not conflict with other
+  // files' chunks in the same node.
+  txn->chunks->CheckRanges(false);
   txn->Touch();
   return txn;
 }
@@ -133,16 +137,44 @@ std::string FileSystem::TxnPath(const FsTxn& txn, uint64_t ino) const {
   uint64_t at = ino;
   while (at != kRootIno && parts.size() < 256) {
     auto it = txn.found_at.find(at);
-    if (it == txn.found_at.end()) {
+    std::optional<std::pair<uint64_t, std::string>> where;
+    if (it != txn.found_at.end()) {
+      where = it->second;
+    } else {
+      // Reached without a lookup (the kernel had the name cached): find its entry.
+      where = FindName(at);
+    }
+    if (!where) {
       parts.push_back("<inode " + std::to_string(at) + ">");
       break;
     }
-    parts.push_back(it->second.second);
-    at = it->second.first;
+    parts.push_back(where->second);
+    at = where->first;
   }
   std::string path;
   for (auto it = parts.rbegin(); it != parts.rend(); ++it) path += "/" + *it;
   return path.empty() ? "/" : path;
+}
+
+std::optional<std::pair<uint64_t, std::string>> FileSystem::FindName(uint64_t ino) const {
+  // Only for messages: a bounded scan of the committed namespace.
+  constexpr int kMaxEntries = 1 << 20;
+  auto txn = engine_->Begin(TxnMode::kReader);
+  Result<TxnTree*> names = txn->Tree(names_tree_);
+  if (!names.ok()) return std::nullopt;
+  auto cursor = (*names)->NewCursor();
+  if (!cursor->First().ok()) return std::nullopt;
+  for (int i = 0; cursor->Valid() && i < kMaxEntries; ++i) {
+    Result<std::string> value = cursor->value();
+    if (!value.ok()) return std::nullopt;
+    std::optional<NameEntry> entry = DecodeNameEntry(*value);
+    if (entry && entry->ino == ino && cursor->key().size() > 8) {
+      return std::make_pair(ReadBigEndian64(cursor->key().substr(0, 8)),
+                            std::string(cursor->key().substr(8)));
+    }
+    if (!cursor->Next().ok()) return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 std::string FileSystem::ConflictPath(const FsTxn& txn,
@@ -219,15 +251,28 @@ Result<FileSystem::TxnChanges> FileSystem::CommitTxn(FsTxn& txn) {
   if (txn.ended) return Status::Error(EINVAL, "the transaction has ended");
   txn.conflict.clear();
   if (txn.readonly) return EndTxn(txn);
+  // Contents: small files whose bytes are all in memory go in one batch of blobs, the
+  // others flush their last chunks.
   Status st;
+  std::vector<std::string> small_bytes;
+  std::vector<std::pair<uint64_t, std::string_view>> small;
+  small_bytes.reserve(txn.dirty.size());
   for (uint64_t ino : txn.dirty) {
     Inode& inode = *txn.table.at(ino);
     if (!inode.content) continue;
+    if (std::optional<std::string> bytes = inode.content->SmallContent(kSmallFileBytes)) {
+      small_bytes.push_back(std::move(*bytes));
+      small.emplace_back(ino, small_bytes.back());
+      inode.rec.size = small_bytes.back().size();
+      inode.rec.stored_chunks = small_bytes.back().empty() ? 0 : 1;
+      continue;
+    }
     st = inode.content->Flush();
     inode.rec.size = inode.content->size();
     inode.rec.stored_chunks = inode.content->stored_chunks();
     if (!st.ok()) break;
   }
+  if (st.ok() && !small.empty()) st = WriteSmallContents(*txn.chunks, small);
   if (st.ok()) {
     std::lock_guard commit(commit_mu_);
     // What the shared state changed so far becomes a commit the check below can see.

@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libfuse3-dev fuse3 libisal-dev liburing-dev libhiredis-dev libxxhash-dev
   libboost-program-options-dev libsqlite3-dev googletest libgtest-dev redis-server
+  attr  # getfattr: the control tests list user.sopfs.* attributes
   ffmpeg  # the media test encodes a video and seeks into it on the mount
 )
 

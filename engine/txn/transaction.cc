@@ -223,7 +223,7 @@ template <class F>
 Status TxnCursor::Tracked(F move) {
   Transaction* txn = tree_->txn_;
   SOPFS_RETURN_IF_ERROR(txn->CheckOpen());
-  txn->tracking_ = true;
+  txn->tracking_ = tree_->check_ranges_;
   txn->tracking_tree_ = tree_;
   Status st = move();
   txn->tracking_ = false;

@@ -62,6 +62,9 @@ class TxnTree {
   // still commits, over whatever another commit put there). For values the caller
   // merges itself.
   void Unwatch(std::string_view key);
+  // Whether ranges read by cursors are checked at commit (phantom protection; on by
+  // default). Off for a tree whose ranges are guarded by a key the caller does check.
+  void CheckRanges(bool on) { check_ranges_ = on; }
   // Reads up to out.size() bytes of the key's value at `offset`; returns how many (short
   // at the value's end). A value in its own blob is read in part: only the shards
   // holding the range (unless the whole blob is cached). ENOENT if absent.
@@ -91,7 +94,8 @@ class TxnTree {
   LogicalId root_;
   BtreeOptions options_;
   bool created_;  // made by this transaction: nothing under it in the snapshot
-  Btree base_;    // the snapshot's tree
+  bool check_ranges_ = true;
+  Btree base_;  // the snapshot's tree
   Overlay overlay_;
   std::map<std::string, uint64_t, OverlayLess> versions_;  // key -> version seen (0: absent)
   std::unordered_map<LogicalId, uint64_t> scanned_nodes_;  // node -> version, under cursors

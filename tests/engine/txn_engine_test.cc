@@ -169,6 +169,19 @@ TEST_F(TxnEngineTest, TxnRangeScannedByACursorIsCheckedForPhantoms) {
   EXPECT_EQ(t1->Commit().code(), kConflictErrno);
 }
 
+TEST_F(TxnEngineTest, TxnRangeOfATreeWithRangeChecksOffIsNotAConflict) {
+  LogicalId root = MakeTree({{"a", "1"}, {"c", "1"}});
+  auto t1 = engine_->Begin();
+  (*t1->Tree(root))->CheckRanges(false);
+  EXPECT_EQ(ReadAll(*t1, root).size(), 2u);
+  ASSERT_TRUE((*t1->Tree(root))->Upsert("sum", "2").ok());
+  auto t2 = engine_->Begin();
+  ASSERT_TRUE((*t2->Tree(root))->Add("b", "1").ok());
+  ASSERT_TRUE(t2->Commit().ok());
+  Status st = t1->Commit();
+  EXPECT_TRUE(st.ok()) << st.ToString();
+}
+
 TEST_F(TxnEngineTest, TxnNoCheckModeLetsTheLastWriterWin) {
   LogicalId root = MakeTree({{"k", "0"}});
   auto t1 = engine_->Begin(TxnMode::kNoCheck);
