@@ -49,6 +49,17 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
                 Status::Error(engine.status().code(), "cannot open volume " + volume.dir + ": " +
                                                           engine.status().message()));
   }
+  {
+    const RecoveryReport& r = (*engine)->recovery();
+    if (r.commits_replayed || r.commits_refused || r.orphans_removed) {
+      std::fprintf(stderr,
+                   "sopfs: recovery: %llu commit(s) replayed, %llu refused (stale fence), %llu "
+                   "orphan blob(s) removed\n",
+                   static_cast<unsigned long long>(r.commits_replayed),
+                   static_cast<unsigned long long>(r.commits_refused),
+                   static_cast<unsigned long long>(r.orphans_removed));
+    }
+  }
   FileSystemOptions fs_options;
   fs_options.data_folders = volume.data_folders;
   fs_options.k = volume.layout.k;
