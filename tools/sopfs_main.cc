@@ -4,6 +4,7 @@
 #include <string>
 
 #include "tools/bench_fs.h"
+#include "tools/bench_txn.h"
 #include "tools/commands.h"
 
 namespace {
@@ -18,6 +19,7 @@ constexpr const char* kUsage =
     "  bench blob      erasure-coded blob store throughput against plain files\n"
     "  bench btree     transactional B-Tree insert, read and delete against SQLite\n"
     "  bench fs        a mounted volume against the native file system\n"
+    "  bench txn       explicit transactions (.sopfs/txn) against native rewrites + fsync\n"
     "\n"
     "Run 'sopfs COMMAND --help' for the options of a command.\n";
 
@@ -28,6 +30,7 @@ constexpr const char* kBenchUsage =
     "  blob   write and read 1 MiB blobs (4+2) against plain files on the same disk\n"
     "  btree  insert, read and delete 100k items in durable transactions against SQLite\n"
     "  fs     file workloads on a mounted volume against the native file system\n"
+    "  txn    small transactions from 1 and 8 sessions against native rewrites + fsync\n"
     "\n"
     "Run 'sopfs bench WHAT --help' for the options of a benchmark.\n";
 
@@ -42,6 +45,7 @@ int RunBench(int argc, char** argv) {
   if (what == "blob") return sopfs::tools::RunBenchBlob(argc, argv);
   if (what == "btree") return sopfs::tools::RunBenchBtree(argc, argv);
   if (what == "fs") return sopfs::tools::RunBenchFs(argc, argv);
+  if (what == "txn") return sopfs::tools::RunBenchTxn(argc, argv);
   std::fprintf(stderr, "sopfs bench: unknown benchmark '%s' (try 'sopfs bench --help')\n",
                what.c_str());
   return 2;
