@@ -30,6 +30,21 @@ struct timespec ToTimespec(int64_t ns) {
 
 bool IsDir(uint32_t mode) { return S_ISDIR(mode); }
 
+// The attribute part of a setattr (mode, owner, times); true when it changed any.
+bool ApplyAttrs(const AttrChange& change, InodeRecord& r) {
+  const int64_t now = NowNs();
+  if (change.mode) r.mode = (r.mode & S_IFMT) | (*change.mode & 07777);
+  if (change.uid) r.uid = *change.uid;
+  if (change.gid) r.gid = *change.gid;
+  if (change.atime_ns) r.atime_ns = *change.atime_ns == AttrChange::kNow ? now : *change.atime_ns;
+  if (change.mtime_ns) r.mtime_ns = *change.mtime_ns == AttrChange::kNow ? now : *change.mtime_ns;
+  if (!change.mode && !change.uid && !change.gid && !change.atime_ns && !change.mtime_ns) {
+    return false;
+  }
+  r.ctime_ns = now;
+  return true;
+}
+
 Status NotFound(std::string_view name) {
   return Status::Error(ENOENT, "no entry named '" + std::string(name) + "'");
 }
@@ -382,15 +397,7 @@ Result<struct stat> FileSystem::SetAttr(uint64_t ino, const AttrChange& change,
       if (!st.ok()) return st;
       r.mtime_ns = r.ctime_ns = NowNs();
     }
-    const int64_t now = NowNs();
-    if (change.mode) r.mode = (r.mode & S_IFMT) | (*change.mode & 07777);
-    if (change.uid) r.uid = *change.uid;
-    if (change.gid) r.gid = *change.gid;
-    if (change.atime_ns) r.atime_ns = *change.atime_ns == AttrChange::kNow ? now : *change.atime_ns;
-    if (change.mtime_ns) r.mtime_ns = *change.mtime_ns == AttrChange::kNow ? now : *change.mtime_ns;
-    if (change.mode || change.uid || change.gid || change.atime_ns || change.mtime_ns) {
-      r.ctime_ns = now;
-    }
+    ApplyAttrs(change, r);
     MarkDirty(caller, inode);
     return StatOf(*inode);
   }
@@ -419,14 +426,7 @@ Result<struct stat> FileSystem::SetAttr(uint64_t ino, const AttrChange& change,
   }
   std::lock_guard lock(mu_);
   InodeRecord& r = inode->rec;
-  const int64_t now = NowNs();
-  if (change.mode) r.mode = (r.mode & S_IFMT) | (*change.mode & 07777);
-  if (change.uid) r.uid = *change.uid;
-  if (change.gid) r.gid = *change.gid;
-  if (change.atime_ns) r.atime_ns = *change.atime_ns == AttrChange::kNow ? now : *change.atime_ns;
-  if (change.mtime_ns) r.mtime_ns = *change.mtime_ns == AttrChange::kNow ? now : *change.mtime_ns;
-  if (change.mode || change.uid || change.gid || change.atime_ns || change.mtime_ns) {
-    r.ctime_ns = now;
+  if (ApplyAttrs(change, r)) {
     if (change.mtime_ns) inode->committed.mtime_ns = r.mtime_ns;
     MarkDirty(inode);
   }
