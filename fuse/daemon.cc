@@ -118,7 +118,7 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
   fuse_loop_config* loop = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(loop, 0);
   fuse_loop_cfg_set_idle_threads(loop, 8);
-  fuse_loop_cfg_set_max_threads(loop, 64);
+  fuse_loop_cfg_set_max_threads(loop, 32);
   const int loop_result = fuse_session_loop_mt(se, loop);
   fuse_loop_cfg_destroy(loop);
   notifier.SetSession(nullptr);
