@@ -176,7 +176,9 @@ class FileSystem {
     std::vector<uint64_t> inodes;
     std::vector<std::pair<uint64_t, std::string>> names;
   };
-  Result<TxnChanges> CommitTxn(FsTxn& txn);
+  // `touched` gets what the transaction changed, whether or not it committed (the
+  // kernel's view of those must be dropped either way).
+  Status CommitTxn(FsTxn& txn, TxnChanges* touched);
   TxnChanges RollbackTxn(FsTxn& txn);
   int erasure_k() const { return options_.k; }
   int erasure_m() const { return options_.m; }

@@ -246,11 +246,14 @@ FileSystem::TxnChanges FileSystem::RollbackTxn(FsTxn& txn) {
   return EndTxn(txn);
 }
 
-Result<FileSystem::TxnChanges> FileSystem::CommitTxn(FsTxn& txn) {
+Status FileSystem::CommitTxn(FsTxn& txn, TxnChanges* touched) {
   std::lock_guard txn_lock(txn.mu);
   if (txn.ended) return Status::Error(EINVAL, "the transaction has ended");
   txn.conflict.clear();
-  if (txn.readonly) return EndTxn(txn);
+  if (txn.readonly) {
+    *touched = EndTxn(txn);
+    return Status::Ok();
+  }
   // Contents: small files whose bytes are all in memory go in one batch of blobs, the
   // others flush their last chunks.
   Status st;
@@ -307,10 +310,11 @@ Result<FileSystem::TxnChanges> FileSystem::CommitTxn(FsTxn& txn) {
     std::fprintf(stderr, "sopfs: transaction %llu rolled back: %s\n",
                  static_cast<unsigned long long>(txn.id), st.ToString().c_str());
     WantCheckpoint();  // the blobs it staged come back
-    EndTxn(txn);
+    *touched = EndTxn(txn);
     return st;
   }
-  return EndTxn(txn);
+  *touched = EndTxn(txn);
+  return Status::Ok();
 }
 
 }  // namespace sopfs

@@ -181,18 +181,17 @@ Status SessionTable::Commit(pid_t sid, Session& s, std::unique_lock<std::mutex>&
     return Refuse(sid, s, "commit refused: the transaction is still beginning");
   }
   lock.unlock();
-  Result<FileSystem::TxnChanges> changes = fs_->CommitTxn(*txn);
+  FileSystem::TxnChanges touched;
+  const Status st = fs_->CommitTxn(*txn, &touched);
   // Every session sees the outcome once `commit` returns: the kernel's pages and
   // attributes of what the transaction touched are dropped now.
-  FileSystem::TxnChanges touched;
-  if (changes.ok()) touched = std::move(*changes);
   for (uint64_t ino : touched.inodes) notifier_->InvalidateInode(ino);
   for (auto& [parent, name] : touched.names) notifier_->InvalidateEntryLater(parent, name);
   lock.lock();
   Session& now = sessions_[sid];
   if (now.txn == txn) now.txn.reset();
   --open_count_;
-  if (changes.ok()) {
+  if (st.ok()) {
     ++counters_.committed;
     now.last_outcome = "committed";
     now.last_error.clear();
@@ -200,7 +199,6 @@ Status SessionTable::Commit(pid_t sid, Session& s, std::unique_lock<std::mutex>&
     return Status::Ok();
   }
   ++counters_.rolled_back;
-  const Status& st = changes.status();
   if (st.code() == kConflictErrno) ++counters_.conflicts;
   now.last_outcome = st.code() == kConflictErrno ? "conflict" : "failed";
   now.last_error = "commit failed, nothing was applied: " + st.message();
