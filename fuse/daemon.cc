@@ -126,6 +126,24 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
 
+  // Handles whose release the kernel never sent (see open_handles.h) close now.
+  std::vector<std::unique_ptr<FileHandle>> unreleased = context.files.TakeAll();
+  const size_t unreleased_dirs = context.dirs.TakeAll().size();
+  if (!unreleased.empty() || unreleased_dirs != 0) {
+    std::fprintf(stderr,
+                 "sopfs: the kernel never released %zu file and %zu directory handle(s) before "
+                 "the connection ended; closing them\n",
+                 unreleased.size(), unreleased_dirs);
+  }
+  for (std::unique_ptr<FileHandle>& h : unreleased) {
+    if (h->control != 0 || h->txn) continue;  // nothing to commit / rolled back below
+    Status released = (*fs)->Release(h->ino, h->writable, Caller{});
+    if (!released.ok()) {
+      std::fprintf(stderr, "sopfs: commit at the close of inode %llu failed: %s\n",
+                   static_cast<unsigned long long>(h->ino), released.ToString().c_str());
+    }
+  }
+  unreleased.clear();
   sessions.reset();  // open transactions roll back: never committed
   int code = loop_result < 0 ? 1 : 0;
   Status synced = (*fs)->Sync();

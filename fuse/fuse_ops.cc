@@ -16,16 +16,8 @@ namespace {
 FuseContext& Ctx(fuse_req_t req) { return *static_cast<FuseContext*>(fuse_req_userdata(req)); }
 FileSystem& Fs(fuse_req_t req) { return *Ctx(req).fs; }
 
-// An open file: its access mode, and the transaction it was opened in (its I/O belongs
-// to that transaction, and fails with ESTALE once it ended), or a control file.
-struct FileHandle {
-  bool writable = false;
-  std::shared_ptr<FsTxn> txn;
-  uint64_t control = 0;
-};
-
 FileHandle* HandleOf(const fuse_file_info* fi) {
-  return fi == nullptr ? nullptr : reinterpret_cast<FileHandle*>(fi->fh);
+  return fi == nullptr ? nullptr : HandleTable<FileHandle>::Get(fi->fh);
 }
 
 // The caller of a request: user, group, and the transaction it belongs to — its
@@ -114,12 +106,6 @@ void NamesChanged(fuse_req_t req, const Request& r, uint64_t a_parent, const cha
   if (a != nullptr) Ctx(req).notifier->InvalidateEntryLater(a_parent, a);
   if (b != nullptr) Ctx(req).notifier->InvalidateEntryLater(b_parent, b);
 }
-
-// An open directory: its entries as of opendir, so offsets stay stable.
-struct DirHandle {
-  std::vector<ListedEntry> entries;
-  bool read_once = false;  // a read at offset 0 after this one is a rewind
-};
 
 Result<std::vector<ListedEntry>> ListAny(fuse_req_t req, uint64_t ino, const Request& r) {
   if (ino == control::kDirIno) return control::List();
@@ -253,8 +239,10 @@ void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
 }
 
 // fi->fh of a new handle; the kernel is told how to cache it.
-void SetHandle(fuse_file_info* fi, const Request& r, bool writable) {
+void SetHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, const Request& r,
+               bool writable) {
   auto handle = std::make_unique<FileHandle>();
+  handle->ino = ino;
   handle->writable = writable;
   handle->txn = r.hold;
   if (r.hold) {
@@ -267,7 +255,7 @@ void SetHandle(fuse_file_info* fi, const Request& r, bool writable) {
   }
   // A read-only handle has nothing to commit at close: spare the kernel the round trip.
   fi->noflush = writable || r.hold ? 0 : 1;
-  fi->fh = reinterpret_cast<uint64_t>(handle.release());
+  fi->fh = Ctx(req).files.Add(std::move(handle));
 }
 
 void OpenControl(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -276,10 +264,11 @@ void OpenControl(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return ReplyError(req, Status::Error(EACCES, "read-only control file"));
   }
   auto handle = std::make_unique<FileHandle>();
+  handle->ino = ino;
   handle->control = ino;
   handle->writable = Writable(fi->flags);
   fi->direct_io = 1;  // generated on every read
-  fi->fh = reinterpret_cast<uint64_t>(handle.release());
+  fi->fh = Ctx(req).files.Add(std::move(handle));
   fuse_reply_open(req, fi);
 }
 
@@ -302,7 +291,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       return ReplyError(req, cut.status());
     }
   }
-  SetHandle(fi, r, writable);
+  SetHandle(req, ino, fi, r, writable);
   fuse_reply_open(req, fi);
 }
 
@@ -317,7 +306,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     Fs(req).Forget(st->st_ino, 1);  // the kernel never gets the entry
     return ReplyError(req, opened);
   }
-  SetHandle(fi, r, writable);
+  SetHandle(req, st->st_ino, fi, r, writable);
   fuse_entry_param e = EntryOf(req, r, *st);
   fuse_reply_create(req, &e, fi);
 }
@@ -378,7 +367,8 @@ void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  std::unique_ptr<FileHandle> handle(HandleOf(fi));
+  std::unique_ptr<FileHandle> handle = Ctx(req).files.Take(fi->fh);
+  if (handle == nullptr) return ReplyError(req, Status::Error(EBADF, "unknown file handle"));
   if (handle->control != 0) return ReplyError(req, Status::Ok());
   // A handle of the shared state releases there, whoever closes it.
   Caller caller;
@@ -399,7 +389,7 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!entries.ok()) return ReplyError(req, entries.status());
   auto handle = std::make_unique<DirHandle>();
   handle->entries = std::move(*entries);
-  fi->fh = reinterpret_cast<uint64_t>(handle.release());
+  fi->fh = Ctx(req).dirs.Add(std::move(handle));
   fuse_reply_open(req, fi);
 }
 
@@ -407,7 +397,7 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
                    bool plus) {
   Request r = Who(req);
-  auto* handle = reinterpret_cast<DirHandle*>(fi->fh);
+  DirHandle* handle = HandleTable<DirHandle>::Get(fi->fh);
   if (off == 0 && handle->read_once) {
     // rewinddir: the listing starts again from the directory as it is now.
     Result<std::vector<ListedEntry>> entries = ListAny(req, ino, r);
@@ -467,7 +457,7 @@ void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
 }
 
 void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<DirHandle*>(fi->fh);
+  Ctx(req).dirs.Take(fi->fh);
   fuse_reply_err(req, 0);
 }
 

@@ -8,6 +8,7 @@
 #include "fuse/control_files.h"
 #include "fuse/file_system.h"
 #include "fuse/kernel_notifier.h"
+#include "fuse/open_handles.h"
 #include "fuse/session_table.h"
 
 namespace sopfs {
@@ -32,6 +33,8 @@ struct FuseContext {
   uint32_t uid = 0;  // the daemon's: owner of the control files
   uint32_t gid = 0;
   int64_t mounted_ns = 0;
+  HandleTable<FileHandle> files;  // fi->fh of open files and control files
+  HandleTable<DirHandle> dirs;    // fi->fh of open directories
 };
 
 fuse_lowlevel_ops MakeFuseOps();

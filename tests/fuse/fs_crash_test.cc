@@ -2,6 +2,7 @@
 // the volume remounted with no manual step. A file closed (or fsynced) before the kill has
 // its new content; a file being rewritten at the kill has exactly its old or exactly its
 // new content, never a mix. Skipped in native mode (there is no daemon to kill).
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -317,6 +318,42 @@ TEST_F(FsCrashTest, TruncateMadeDurableByFsyncSurvivesKillNine) {
   ASSERT_NO_FATAL_FAILURE(vol_.KillDaemon());
   ASSERT_NO_FATAL_FAILURE(vol_.Mount());
   ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(P("t"), 80, chunk + 5));
+}
+
+// The kernel sends RELEASE after close() has returned; a release it never sends (here:
+// the connection is aborted with handles open) must not leak the daemon's handle (the
+// ASan build fails the daemon's exit on a leak), and the handle is closed as a close
+// would: what it wrote commits, an unlinked file it held goes.
+TEST_F(FsCrashTest, HandlesTheKernelNeverReleasesAreClosedWhenTheSessionEnds) {
+  const uint64_t size = 3 * vol_.chunk_size() + 123;
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(P("read"), 90, 1000, 1000));
+  ASSERT_EQ(::mkdir(P("dir").c_str(), 0755), 0);
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+
+  const int writer = ::open(P("written").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(writer, 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(writer, Pattern(91, 0, size), 0));
+  const int reader = ::open(P("read").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(reader, 0) << ErrnoText();
+  const int doomed = ::open(P("doomed").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(doomed, 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(doomed, Pattern(92, 0, size), 0));
+  ASSERT_EQ(::unlink(P("doomed").c_str()), 0) << ErrnoText();
+  DIR* listing = ::opendir(P("dir").c_str());
+  ASSERT_NE(listing, nullptr) << ErrnoText();
+
+  ASSERT_NO_FATAL_FAILURE(vol_.AbortConnection());
+  ::close(writer);  // the connection is gone: these never reach the daemon
+  ::close(reader);
+  ::close(doomed);
+  ::closedir(listing);
+
+  ASSERT_NO_FATAL_FAILURE(vol_.Mount());
+  ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(P("written"), 91, size));
+  ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(P("read"), 90, 1000));
+  EXPECT_EQ(ListDir(vol_.root()), (std::vector<std::string>{"dir", "read", "written"}));
+  EXPECT_NE(vol_.DaemonLog().find("never released 3 file and 1 directory"), std::string::npos)
+      << vol_.DaemonLog();
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -329,20 +330,49 @@ void MountedVolume::Unmount() {
            << ": " << r.output << ReportWatchdog() << "\ndaemon stderr:\n"
            << Tail(DaemonLog());
   }
+  ExpectDaemonExitsZero("fusermount3 -u");
+}
+
+void MountedVolume::ExpectDaemonExitsZero(const std::string& after) {
   int status = 0;
   if (!WaitDaemon(kDaemonExitBound, &status)) {
     ForceKill();
-    FAIL() << "daemon did not exit within " << kDaemonExitBound.count()
-           << " s of fusermount3 -u; daemon stderr:\n"
+    FAIL() << "daemon did not exit within " << kDaemonExitBound.count() << " s of " << after
+           << "; daemon stderr:\n"
            << Tail(DaemonLog());
   }
   mounted_ = false;
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-      << "daemon did not exit 0 after unmount (wait status " << status
+      << "daemon did not exit 0 after " << after << " (wait status " << status
       << (WIFSIGNALED(status) ? ", signal " + std::to_string(WTERMSIG(status)) : std::string())
       << (WIFEXITED(status) ? ", exit " + std::to_string(WEXITSTATUS(status)) : std::string())
       << ")" << ReportWatchdog() << "; daemon stderr:\n"
       << Tail(DaemonLog());
+}
+
+void MountedVolume::AbortConnection() {
+  ASSERT_TRUE(mounted_) << "not mounted";
+  ASSERT_FALSE(native_) << "no connection to abort in native mode";
+  struct stat st {};
+  ASSERT_EQ(::stat(mountpoint_.c_str(), &st), 0) << mountpoint_ << ": " << ErrnoText();
+  const std::string control = "/sys/fs/fuse/connections";
+  const std::string abort_file = control + "/" + std::to_string(minor(st.st_dev)) + "/abort";
+  if (::access(abort_file.c_str(), W_OK) != 0) {
+    CommandResult r = RunCommand({"mount", "-t", "fusectl", "fusectl", control}, seconds(30));
+    ASSERT_EQ(::access(abort_file.c_str(), W_OK), 0)
+        << abort_file << " not writable (mount fusectl: " << r.output << ")";
+  }
+  const int fd = ::open(abort_file.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << abort_file << ": " << ErrnoText();
+  const ssize_t n = ::write(fd, "1", 1);
+  const int err = errno;
+  ::close(fd);
+  ASSERT_EQ(n, 1) << "write " << abort_file << ": " << ErrnoText(err);
+  ASSERT_NO_FATAL_FAILURE(ExpectDaemonExitsZero("the connection was aborted"));
+  if (IsFuseMount(mountpoint_)) {
+    CommandResult r = RunCommand({"fusermount3", "-u", "-z", mountpoint_}, seconds(30));
+    ASSERT_EQ(r.exit_code, 0) << "fusermount3 -u -z " << mountpoint_ << ": " << r.output;
+  }
 }
 
 void MountedVolume::Remount() {

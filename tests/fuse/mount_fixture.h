@@ -76,6 +76,10 @@ class MountedVolume {
   void Remount();
   // SIGKILL the daemon, reap it, lazily unmount the dead mount (fusermount3 -u -z).
   void KillDaemon();
+  // Aborts the kernel's FUSE connection (fusectl's `abort`, mounting fusectl when it is
+  // not), so the daemon's session ends with whatever is still open never released; the
+  // daemon must then exit 0 within its bound. Open descriptors get ENOTCONN after it.
+  void AbortConnection();
 
   // Seconds from now after which the watchdog kills the daemon (default 300).
   void SetWatchdog(std::chrono::seconds budget);
@@ -100,6 +104,8 @@ class MountedVolume {
   // waitpid with a bound; true when reaped, with the wait status in *status.
   bool WaitDaemon(std::chrono::milliseconds bound, int* status);
   void ForceKill();  // SIGKILL + reap + lazy unmount, no assertions
+  // The daemon exits 0 within kDaemonExitBound (reaps it).
+  void ExpectDaemonExitsZero(const std::string& after);
   void RemoveTree();
   std::string ReportWatchdog();
 

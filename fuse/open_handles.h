@@ -1,0 +1,81 @@
+// The daemon's open file and directory handles (what fi->fh points to).
+//
+// The kernel sends RELEASE asynchronously after close() has returned; a release still
+// queued when the mount goes away never reaches the daemon. So every handle is owned
+// by a table rather than by the kernel's promise to release it: Take() hands one back
+// at release, and whatever is left when the session loop ends is freed with the table.
+// (Nothing of a file is lost by that: the unmount's FileSystem::Sync commits every
+// file's pending state, and open transactions roll back.)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "fuse/file_system.h"
+
+namespace sopfs {
+
+class FsTxn;
+
+// An open file: its access mode, and the transaction it was opened in (its I/O belongs
+// to that transaction, and fails with ESTALE once it ended), or a control file.
+struct FileHandle {
+  uint64_t ino = 0;
+  bool writable = false;
+  std::shared_ptr<FsTxn> txn;
+  uint64_t control = 0;
+};
+
+// An open directory: its entries as of opendir, so offsets stay stable.
+struct DirHandle {
+  std::vector<ListedEntry> entries;
+  bool read_once = false;  // a read at offset 0 after this one is a rewind
+};
+
+template <class T>
+class HandleTable {
+ public:
+  // Keeps `handle` and returns the value for fi->fh.
+  uint64_t Add(std::unique_ptr<T> handle) {
+    T* raw = handle.get();
+    std::lock_guard<std::mutex> lock(mu_);
+    open_.emplace(raw, std::move(handle));
+    return reinterpret_cast<uint64_t>(raw);
+  }
+
+  // The handle behind fi->fh; valid until Take() of the same value.
+  static T* Get(uint64_t fh) { return reinterpret_cast<T*>(fh); }
+
+  // Gives up the table's ownership (release): the caller frees it.
+  std::unique_ptr<T> Take(uint64_t fh) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = open_.find(Get(fh));
+    if (it == open_.end()) return nullptr;
+    std::unique_ptr<T> handle = std::move(it->second);
+    open_.erase(it);
+    return handle;
+  }
+
+  // Everything still open (at unmount: what the kernel never released).
+  std::vector<std::unique_ptr<T>> TakeAll() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::unique_ptr<T>> all;
+    for (auto& [raw, handle] : open_) all.push_back(std::move(handle));
+    open_.clear();
+    return all;
+  }
+
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return open_.size();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<T*, std::unique_ptr<T>> open_;
+};
+
+}  // namespace sopfs
