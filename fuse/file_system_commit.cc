@@ -150,17 +150,23 @@ Status FileSystem::WritePending(Transaction& txn, const Pending& p, uint64_t ski
 
 Status FileSystem::WriteSmallContents(
     TxnTree& chunks, std::span<const std::pair<uint64_t, std::string_view>> files) {
-  // Whole contents, replacing whatever the files stored before; their blobs are
-  // written in one batch.
+  // Whole contents, replacing whatever the files stored before. The smallest go into
+  // the chunk tree's nodes; the blobs of the others are written in one batch.
   std::vector<uint64_t> inos;
   std::vector<std::string_view> contents;
   for (const auto& [ino, bytes] : files) {
-    Result<uint64_t> removed = ChunkFile(&chunks, ino, chunk_size_).RemoveChunks(0, UINT64_MAX);
+    ChunkFile file(&chunks, ino, chunk_size_);
+    Result<uint64_t> removed = file.RemoveChunks(0, UINT64_MAX);
     if (!removed.ok()) return removed.status();
     if (bytes.empty()) continue;
+    if (bytes.size() <= ChunkFile::kInNodeBytes) {
+      SOPFS_RETURN_IF_ERROR(file.WriteChunk(0, bytes));
+      continue;
+    }
     inos.push_back(ino);
     contents.push_back(bytes);
   }
+  if (inos.empty()) return Status::Ok();
   Result<std::vector<BlobId>> blobs = chunks.StageBlobs(contents);
   if (!blobs.ok()) return blobs.status();
   for (size_t i = 0; i < inos.size(); ++i) {

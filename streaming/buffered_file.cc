@@ -114,6 +114,15 @@ Status BufferedFile::FlushChunk(uint64_t index) {
     stored_chunks_ -= *removed;
     return Status::Ok();
   }
+  if (bytes <= ChunkFile::kInNodeBytes) {
+    // A small chunk goes into the chunk tree's node: nothing to write ahead of commit.
+    std::string small = std::move(it->second);
+    small.resize(bytes);
+    buffers_.erase(it);
+    SOPFS_RETURN_IF_ERROR(Sticky(file_.WriteChunk(index, small)));
+    if (!*existed) ++stored_chunks_;
+    return Status::Ok();
+  }
   staged_ = true;
   InFlight& job = in_flight_[index];
   job.bytes = std::move(it->second);

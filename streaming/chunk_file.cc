@@ -38,6 +38,11 @@ std::string ChunkFile::ChunkKey(uint64_t file_id, uint64_t index) {
 
 std::string ChunkFile::Key(uint64_t index) const { return ChunkKey(file_id_, index); }
 
+Status ChunkFile::Put(uint64_t index, std::string_view bytes) {
+  return bytes.size() <= kInNodeBytes ? chunks_->UpsertInNode(Key(index), bytes)
+                                      : chunks_->Upsert(Key(index), bytes);
+}
+
 Result<std::string> ChunkFile::LoadChunk(uint64_t index) {
   Result<std::string> bytes = chunks_->Find(Key(index));
   if (!bytes.ok() && bytes.status().code() == ENOENT) return std::string();
@@ -75,7 +80,7 @@ Result<uint64_t> ChunkFile::WriteAt(uint64_t size, uint64_t offset, std::span<co
           if (chunk.size() < p.within + p.take) chunk.resize(p.within + p.take, '\0');
           std::memcpy(chunk.data() + p.within, src, p.take);
         }
-        return chunks_->Upsert(Key(p.index), chunk);
+        return Put(p.index, chunk);
       }));
   return std::max<uint64_t>(size, offset + data.size());
 }
@@ -92,7 +97,7 @@ Status ChunkFile::Truncate(uint64_t size, uint64_t new_size) {
   if (!last.ok()) return last.status();
   if (last->size() <= tail) return Status::Ok();
   last->resize(tail);
-  return chunks_->Upsert(Key(keep_chunks - 1), *last);
+  return Put(keep_chunks - 1, *last);
 }
 
 Status ChunkFile::RemoveAll(uint64_t size) { return Truncate(size, 0); }
@@ -109,7 +114,7 @@ std::optional<uint64_t> ChunkFile::IndexOf(std::string_view key) const {
 Status ChunkFile::WriteChunk(uint64_t index, std::string_view bytes) {
   if (bytes.size() > chunk_size_) return Status::Error(EINVAL, "chunk larger than the chunk size");
   SOPFS_RETURN_IF_ERROR(CheckRange(index * chunk_size_, bytes.size()));
-  return chunks_->Upsert(Key(index), bytes);
+  return Put(index, bytes);
 }
 
 Result<uint64_t> ChunkFile::RemoveChunks(uint64_t first, uint64_t end) {

@@ -3,8 +3,11 @@
 //
 // Chunks live in one B-Tree (the volume's chunk tree) under the key (file ID, chunk
 // index), both big endian so a file's chunks sort together and in order. Each chunk is
-// a value of its own blob (the tree must keep values out of its nodes for chunks:
-// values_in_node = false), holding up to chunk_size bytes; a chunk shorter than
+// a value of its own blob (the tree keeps values out of its nodes: values_in_node =
+// false), holding up to chunk_size bytes — except a chunk of at most kInNodeBytes (a
+// small file, or the short tail of one), which is kept in the tree's node instead and
+// so is packed with its neighbours into node segments: 10,000 small files cost a few
+// segment writes, not 10,000 erasure-coded blobs of their own. A chunk shorter than
 // chunk_size reads as zeros after its end, and a missing chunk (a hole) reads as zeros
 // and takes no space.
 //
@@ -34,6 +37,9 @@ namespace sopfs {
 class ChunkFile {
  public:
   static constexpr uint64_t kMaxFileSize = uint64_t{1} << 50;  // 1 PiB
+  // Chunks up to this many bytes live in the node. A leaf holds at most 500 items, so a
+  // node of small chunks stays near 1 MiB, the size of one segment.
+  static constexpr size_t kInNodeBytes = 2048;
 
   // The chunk tree's options for a given chunk size.
   static BtreeOptions TreeOptions();
@@ -58,13 +64,15 @@ class ChunkFile {
   // The chunk's stored bytes (shorter than chunk_size when the file ends in it; empty
   // for a hole).
   Result<std::string> ReadChunk(uint64_t index) { return LoadChunk(index); }
-  // Stores a chunk's bytes (at most chunk_size) as one new blob.
+  // Stores a chunk's bytes (at most chunk_size): in the node up to kInNodeBytes, as one
+  // new blob above.
   Status WriteChunk(uint64_t index, std::string_view bytes);
   // Removes the stored chunks with first <= index < end; returns how many there were.
   // Walks only the chunks that exist (a sparse file costs what it stores).
   Result<uint64_t> RemoveChunks(uint64_t first, uint64_t end);
   // Pipelined writes: StageChunk writes a chunk's blob (any thread, see
-  // TxnTree::StageBlob), AdoptChunk makes it the chunk's content.
+  // TxnTree::StageBlob), AdoptChunk makes it the chunk's content. (For chunks over
+  // kInNodeBytes; WriteChunk places smaller ones.)
   Result<BlobId> StageChunk(std::string_view bytes) { return chunks_->StageBlob(bytes); }
   Status AdoptChunk(uint64_t index, const BlobId& blob) {
     return chunks_->UpsertStaged(Key(index), blob);
@@ -78,6 +86,8 @@ class ChunkFile {
 
  private:
   std::string Key(uint64_t index) const;
+  // Stores a chunk's bytes where their size says (see kInNodeBytes).
+  Status Put(uint64_t index, std::string_view bytes);
   // The chunk index of a key of this file; nullopt for another file's key.
   std::optional<uint64_t> IndexOf(std::string_view key) const;
   // The chunk's stored bytes; empty for a hole.

@@ -86,7 +86,7 @@ void TxnTree::Unwatch(std::string_view key) {
 }
 
 Status TxnTree::Write(std::string_view key, std::optional<std::string_view> value,
-                      const BlobId* staged_blob) {
+                      const BlobId* staged_blob, Placement placement) {
   OverlayEntry entry;
   if (staged_blob != nullptr) {
     entry.present = true;
@@ -94,7 +94,8 @@ Status TxnTree::Write(std::string_view key, std::optional<std::string_view> valu
     txn_->staged_values_[entry.value_blob] = *staged_blob;
   } else if (value) {
     entry.present = true;
-    if (!options_.values_in_node || value->size() > options_.value_blob_threshold) {
+    const bool own_blob = !options_.values_in_node || value->size() > options_.value_blob_threshold;
+    if (placement == Placement::kByOptions && own_blob) {
       Result<BlobId> blob = txn_->engine_->StageValue(*value);
       if (!blob.ok()) return blob.status();
       entry.value_blob = txn_->engine_->AllocateId();
@@ -174,6 +175,13 @@ Status TxnTree::UpsertStaged(std::string_view key, const BlobId& blob) {
   }
   if (!st.ok()) txn_->engine_->Discard({&blob, 1});  // nobody else will own it
   return st;
+}
+
+Status TxnTree::UpsertInNode(std::string_view key, std::string_view value) {
+  SOPFS_RETURN_IF_ERROR(txn_->CheckWritable());
+  auto current = Current(key);
+  if (!current.ok()) return current.status();
+  return Write(key, value, nullptr, Placement::kInNode);
 }
 
 Status TxnTree::Erase(std::string_view key) {

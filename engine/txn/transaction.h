@@ -56,6 +56,11 @@ class TxnTree {
   // Many blobs in one batch (one prepare record, one erasure-coded write).
   Result<std::vector<BlobId>> StageBlobs(std::span<const std::string_view> values);
   Status UpsertStaged(std::string_view key, const BlobId& blob);
+  // An upsert that keeps `value` in the tree's node whatever values_in_node and
+  // value_blob_threshold say: small values of a blob-valued tree (a small file's only
+  // chunk) are packed with their neighbours into node segments instead of costing a
+  // blob each. Replacing a value that had a blob frees that blob.
+  Status UpsertInNode(std::string_view key, std::string_view value);
   Result<std::string> Find(std::string_view key);
   // Stops checking `key` at commit: neither what this transaction read of it nor its
   // own write of it is compared with later commits (a blind write: its last state
@@ -87,8 +92,10 @@ class TxnTree {
   // The key's state in the transaction's view: nullopt when absent. Records the
   // snapshot version of a key seen for the first time.
   Result<std::optional<OverlayEntry>> Current(std::string_view key);
+  // Where a written value goes: by the tree's options, or into the node regardless.
+  enum class Placement { kByOptions, kInNode };
   Status Write(std::string_view key, std::optional<std::string_view> value,
-               const BlobId* staged_blob = nullptr);
+               const BlobId* staged_blob = nullptr, Placement placement = Placement::kByOptions);
 
   Transaction* txn_;
   LogicalId root_;

@@ -112,5 +112,52 @@ TEST_F(ChunkFileTest, StreamingHolesTakeNoSpaceAndTruncateRemovesChunks) {
   ASSERT_TRUE(txn->Commit().ok());
 }
 
+// Small chunks (small files) are kept in the chunk tree's nodes and so are packed into
+// node segments; a chunk over kInNodeBytes is a blob of its own. Moving a chunk across
+// the threshold either way keeps its bytes.
+TEST_F(ChunkFileTest, StreamingSmallChunksLiveInTheNodeAndLargerOnesInBlobs) {
+  constexpr uint64_t kFiles = 200;
+  constexpr size_t kSmall = ChunkFile::kInNodeBytes;
+  static_assert(ChunkFile::kInNodeBytes + 1 < kChunk, "the large case must fit one chunk");
+  auto write_files = [&](uint64_t first_id, size_t bytes) {
+    const uint64_t before = engine_->Stats().blobs_written;
+    auto txn = engine_->Begin();
+    for (uint64_t id = first_id; id < first_id + kFiles; ++id) {
+      ChunkFile file(Chunks(*txn), id, kChunk);
+      EXPECT_TRUE(file.WriteChunk(0, std::string(bytes, static_cast<char>('a' + id % 26))).ok());
+    }
+    EXPECT_TRUE(txn->Commit().ok());
+    return engine_->Stats().blobs_written - before;
+  };
+  const uint64_t small_blobs = write_files(1000, kSmall);
+  const uint64_t large_blobs = write_files(2000, kSmall + 1);
+  EXPECT_LT(small_blobs, 10u) << "200 small chunks should be a few node segments";
+  EXPECT_GE(large_blobs, kFiles) << "every larger chunk is a blob of its own";
+
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  {
+    auto txn = engine_->Begin(TxnMode::kReader);
+    for (uint64_t id : {uint64_t{1000}, uint64_t{1199}}) {
+      EXPECT_EQ(ReadWhole(*txn, id, kSmall), std::string(kSmall, static_cast<char>('a' + id % 26)));
+    }
+    EXPECT_EQ(ReadWhole(*txn, 2000, kSmall + 1), std::string(kSmall + 1, 'a' + 2000 % 26));
+  }
+  // A small chunk grown past the threshold moves to a blob; cut back, into the node.
+  auto txn = engine_->Begin();
+  ChunkFile file(Chunks(*txn), 1000, kChunk);
+  const std::string tail(100, 'T');
+  auto grown =
+      file.WriteAt(kSmall, kSmall, {reinterpret_cast<const uint8_t*>(tail.data()), tail.size()});
+  ASSERT_TRUE(grown.ok());
+  ASSERT_TRUE(file.Truncate(*grown, 10).ok());
+  ChunkFile big(Chunks(*txn), 2000, kChunk);
+  ASSERT_TRUE(big.Truncate(kSmall + 1, 5).ok());
+  ASSERT_TRUE(txn->Commit().ok());
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  auto check = engine_->Begin(TxnMode::kReader);
+  EXPECT_EQ(ReadWhole(*check, 1000, 10), std::string(10, 'a' + 1000 % 26));
+  EXPECT_EQ(ReadWhole(*check, 2000, 5), std::string(5, 'a' + 2000 % 26));
+}
+
 }  // namespace
 }  // namespace sopfs
