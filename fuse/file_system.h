@@ -145,6 +145,11 @@ class FileSystem {
   // a failed commit (the kernel sends release only after close has returned).
   Status Flush(uint64_t ino, bool writable, const Caller& caller);
   Result<size_t> Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out, const Caller& caller);
+  // kAppend writes at the end of the file as the caller sees it now, whatever `offset`
+  // says: the kernel's idea of the size (its cached attributes, shared by every session)
+  // may be another view's, or older than a concurrent append, and O_APPEND must never
+  // overwrite bytes.
+  static constexpr uint64_t kAppend = UINT64_MAX;
   Result<size_t> Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
                        const Caller& caller);
   Status Fsync(uint64_t ino, const Caller& caller);

@@ -171,7 +171,7 @@ Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, std::span<const 
     if (!found.ok()) return found.status();
     Inode& inode = **found;
     SOPFS_RETURN_IF_ERROR(TxnStartContent(*c.txn, inode));
-    Status st = inode.content->Write(offset, data);
+    Status st = inode.content->Write(offset == kAppend ? inode.content->size() : offset, data);
     inode.rec.size = inode.content->size();
     inode.rec.stored_chunks = inode.content->stored_chunks();
     if (!st.ok()) return st;
@@ -186,7 +186,7 @@ Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, std::span<const 
   InodePtr inode = *found;
   std::lock_guard content(inode->content_mu);
   SOPFS_RETURN_IF_ERROR(StartContent(*inode));
-  Status st = inode->content->Write(offset, data);
+  Status st = inode->content->Write(offset == kAppend ? inode->content->size() : offset, data);
   std::lock_guard lock(mu_);
   // Even a failed write may have grown the buffers: the size follows the content.
   inode->rec.size = inode->content->size();

@@ -244,9 +244,12 @@ void SetHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, const Request
   auto handle = std::make_unique<FileHandle>();
   handle->ino = ino;
   handle->writable = writable;
+  handle->append = (fi->flags & O_APPEND) != 0;
   handle->txn = r.hold;
-  if (r.hold) {
+  if (r.hold || handle->append) {
     // The page cache is every session's: a transaction's reads and writes bypass it.
+    // So do appends: the daemon places them at the end of the file, which need not be
+    // where the kernel, from its cached size, would have put them in its pages.
     fi->direct_io = 1;
     fi->keep_cache = 0;
   } else {
@@ -351,8 +354,9 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
     return;
   }
   Request r = Who(req, handle);
-  Result<size_t> n = Fs(req).Write(ino, static_cast<uint64_t>(off),
-                                   {reinterpret_cast<const uint8_t*>(buf), size}, r.caller);
+  const uint64_t at = handle->append ? FileSystem::kAppend : static_cast<uint64_t>(off);
+  Result<size_t> n =
+      Fs(req).Write(ino, at, {reinterpret_cast<const uint8_t*>(buf), size}, r.caller);
   if (!n.ok()) return ReplyError(req, n.status());
   ++Ctx(req).requests.writes;
   Ctx(req).requests.bytes_written += *n;

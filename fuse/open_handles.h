@@ -25,6 +25,7 @@ class FsTxn;
 struct FileHandle {
   uint64_t ino = 0;
   bool writable = false;
+  bool append = false;  // O_APPEND: every write goes to the end of the file
   std::shared_ptr<FsTxn> txn;
   uint64_t control = 0;
 };

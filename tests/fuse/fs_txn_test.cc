@@ -4,6 +4,7 @@
 // during a commit, readonly snapshots, the idle time-out and the end of a session.
 // Each transaction runs in a bash of its own session (ShellSession); the test process
 // itself is "another session".
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -198,6 +199,38 @@ TEST_F(FsTxnTest, TxnConflictsWithAWriteOutsideAnyTransaction) {
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("Device or resource busy"), std::string::npos) << r.output;
   EXPECT_EQ(ReadFile(P("f")), "outside\n");
+}
+
+// The kernel's cached size of a file is shared by every session; a transaction that
+// cut the file must not make another session's O_APPEND write land inside the
+// committed bytes (it goes to the end of the file as that session sees it), whether
+// the transaction then rolls back or commits.
+TEST_F(FsTxnTest, TxnAppendsOfOtherSessionsGoToTheEndOfTheFileTheySee) {
+  for (const std::string end : {"rollback", "commit"}) {
+    SCOPED_TRACE(end);
+    ASSERT_NO_FATAL_FAILURE(WriteFile(P("log"), "line1-original-content\n"));
+    // A descriptor opened with O_APPEND before the transaction, and one after it.
+    const int early = ::open(P("log").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    ASSERT_GE(early, 0) << ErrnoText();
+    ShellSession t(vol_.root());
+    Ok(t, "echo begin > .sopfs/txn && echo t > log && stat -c %s log");
+    ASSERT_NO_FATAL_FAILURE(PwriteAll(early, "early\n", 0));  // offset ignored: O_APPEND
+    ShellSession other(vol_.root());
+    Ok(other, "echo appended >> log");
+    EXPECT_EQ(ReadFile(P("log")), "line1-original-content\nearly\nappended\n");
+    ::close(early);
+    ShellSession::Result r = t.Run("echo " + end + " > .sopfs/txn");
+    if (end == "rollback") {
+      EXPECT_EQ(r.exit_code, 0) << r.output;
+      EXPECT_EQ(ReadFile(P("log")), "line1-original-content\nearly\nappended\n");
+    } else {
+      // The appends committed after the transaction read the file: it conflicts.
+      EXPECT_NE(r.exit_code, 0) << r.output;
+      EXPECT_EQ(ReadFile(P("log")), "line1-original-content\nearly\nappended\n");
+    }
+    Ok(other, "echo more >> log");
+    EXPECT_EQ(ReadFile(P("log")), "line1-original-content\nearly\nappended\nmore\n");
+  }
 }
 
 TEST_F(FsTxnTest, TxnHundredConcurrentSessionsIncrementACounterToExactlyHundred) {
