@@ -131,7 +131,15 @@ Result<FileSystem::InodePtr> FileSystem::GetUnlocked(uint64_t ino) {
 
 // ---- inodes and names ----
 
+Status FileSystem::CheckChangesAllowed(const Caller& c) {
+  if (!c.changes_refused) return Status::Ok();
+  return Status::Error(ESTALE,
+                       "the session's transaction was rolled back; write rollback or begin to "
+                       ".sopfs/txn first");
+}
+
 Result<std::unique_lock<std::mutex>> FileSystem::Enter(const Caller& c, bool write) {
+  if (write) SOPFS_RETURN_IF_ERROR(CheckChangesAllowed(c));
   if (c.txn == nullptr) return std::unique_lock<std::mutex>(mu_);
   std::unique_lock<std::mutex> lock(c.txn->mu);
   if (c.txn->ended) return Status::Error(ESTALE, "the transaction of this request has ended");
@@ -381,6 +389,7 @@ Result<struct stat> FileSystem::GetAttr(uint64_t ino, const Caller& c) {
 Result<struct stat> FileSystem::SetAttr(uint64_t ino, const AttrChange& change,
                                         const Caller& caller) {
   // Permission checks are the kernel's (default_permissions).
+  SOPFS_RETURN_IF_ERROR(CheckChangesAllowed(caller));
   if (caller.txn) {
     auto lock = Enter(caller, true);
     if (!lock.ok()) return lock.status();

@@ -70,6 +70,10 @@ struct Caller {
   uint32_t uid = 0;
   uint32_t gid = 0;
   FsTxn* txn = nullptr;
+  // The session's transaction was rolled back by the daemon (time-out) and the session
+  // has not acknowledged it yet: it reads the shared state, and every change fails
+  // with ESTALE (see SessionTable).
+  bool changes_refused = false;
 };
 
 struct FileSystemOptions {
@@ -226,6 +230,8 @@ class FileSystem {
   // The lock a request holds: mu_, or its transaction's (then EROFS for writes of a
   // readonly one, ESTALE once it ended).
   Result<std::unique_lock<std::mutex>> Enter(const Caller& c, bool write);
+  // ESTALE when the caller's changes are refused (Caller::changes_refused).
+  static Status CheckChangesAllowed(const Caller& c);
   // The inode, loaded into the table when needed. mu_ held.
   Result<InodePtr> Get(uint64_t ino);
   // The same in the caller's view (its transaction's copy of the inode, if it has one).

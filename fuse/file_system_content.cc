@@ -164,6 +164,7 @@ Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, std::span<uint8_t
 
 Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
                                  const Caller& c) {
+  SOPFS_RETURN_IF_ERROR(CheckChangesAllowed(c));
   if (c.txn) {
     auto lock = Enter(c, true);
     if (!lock.ok()) return lock.status();
@@ -223,6 +224,7 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
     // posix_fallocate falls back to writing zeros.
     return Status::Error(EOPNOTSUPP, "fallocate mode not supported");
   }
+  SOPFS_RETURN_IF_ERROR(CheckChangesAllowed(c));
   if (c.txn) {
     auto lock = Enter(c, true);
     if (!lock.ok()) return lock.status();

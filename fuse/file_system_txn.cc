@@ -243,6 +243,7 @@ FileSystem::TxnChanges FileSystem::EndTxn(FsTxn& txn) {
 FileSystem::TxnChanges FileSystem::RollbackTxn(FsTxn& txn) {
   std::lock_guard lock(txn.mu);
   if (txn.ended) return {};
+  if (txn.bytes_written > 0) WantCheckpoint();  // the blobs it staged come back soon
   return EndTxn(txn);
 }
 

@@ -35,6 +35,9 @@ struct FsTxn {
 
   std::mutex mu;
   std::atomic<bool> ended{false};  // committed or rolled back: requests get ESTALE
+  // A stand-in for a transaction the daemon rolled back: the session's requests see the
+  // shared state, its changes are refused (Caller::changes_refused).
+  bool aborted = false;
   std::unique_ptr<Transaction> txn;
   TxnTree* inodes = nullptr;
   TxnTree* names = nullptr;

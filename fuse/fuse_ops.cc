@@ -40,6 +40,10 @@ Request Who(fuse_req_t req, const FileHandle* handle = nullptr) {
   } else if (ctx.sessions->any_open()) {
     r.sid = SessionTable::SessionOf(c->pid);
     r.hold = ctx.sessions->Find(r.sid);
+    if (r.hold && r.hold->aborted) {
+      r.hold.reset();  // the shared view, read-only for now (see SessionTable)
+      r.caller.changes_refused = true;
+    }
   }
   r.caller.txn = r.hold.get();
   return r;

@@ -46,10 +46,10 @@ std::set<pid_t> LiveSessions() {
   return live;
 }
 
-// The command as written: one trailing newline (echo) is not part of it.
+// The command as written: one line end (echo's \n, or \r\n, or \r) is not part of it.
 std::string_view Trim(std::string_view text) {
   if (text.ends_with("\r\n")) return text.substr(0, text.size() - 2);
-  if (text.ends_with("\n")) return text.substr(0, text.size() - 1);
+  if (text.ends_with("\n") || text.ends_with("\r")) return text.substr(0, text.size() - 1);
   return text;
 }
 
@@ -82,7 +82,7 @@ SessionTable::~SessionTable() {
     std::lock_guard lock(mu_);
     stopping_ = true;
     for (auto& [sid, s] : sessions_) {
-      if (s.txn) open.push_back(std::move(s.txn));
+      if (s.txn && !s.txn->ended) open.push_back(std::move(s.txn));
     }
   }
   reaper_cv_.notify_all();
@@ -120,6 +120,19 @@ Status SessionTable::Command(pid_t sid, std::string_view text) {
                       " bytes refused: expected begin, begin readonly, commit or rollback");
   }
   const std::string_view command = Trim(text);
+  if (!s.aborted.empty()) {
+    if (command == "rollback") {
+      ClearAborted(s);
+      return Status::Ok();
+    }
+    if (command != "begin" && command != "begin readonly") {
+      return Refuse(sid, s,
+                    "'" + Printable(command) + "' refused: transaction " +
+                        std::to_string(s.last_id) + " was rolled back (" + s.aborted +
+                        "), nothing of it was applied; write rollback or begin to go on");
+    }
+    ClearAborted(s);
+  }
   if (s.txn && s.txn->ended) {
     return Refuse(sid, s,
                   "'" + Printable(command) + "' refused: the transaction is still beginning");
@@ -144,6 +157,13 @@ Status SessionTable::Command(pid_t sid, std::string_view text) {
   return Refuse(sid, s,
                 "unknown command '" + Printable(command) +
                     "': expected begin, begin readonly, commit or rollback");
+}
+
+void SessionTable::ClearAborted(Session& s) {
+  s.aborted.clear();
+  s.last_error.clear();
+  s.txn.reset();
+  --open_count_;
 }
 
 Status SessionTable::Begin(pid_t sid, Session& s, bool readonly,
@@ -180,6 +200,7 @@ Status SessionTable::Commit(pid_t sid, Session& s, std::unique_lock<std::mutex>&
   if (txn->ended) {
     return Refuse(sid, s, "commit refused: the transaction is still beginning");
   }
+  s.committing = true;
   lock.unlock();
   FileSystem::TxnChanges touched;
   const Status st = fs_->CommitTxn(*txn, &touched);
@@ -189,6 +210,7 @@ Status SessionTable::Commit(pid_t sid, Session& s, std::unique_lock<std::mutex>&
   for (auto& [parent, name] : touched.names) notifier_->InvalidateEntryLater(parent, name);
   lock.lock();
   Session& now = sessions_[sid];
+  now.committing = false;
   if (now.txn == txn) now.txn.reset();
   --open_count_;
   if (st.ok()) {
@@ -237,6 +259,9 @@ std::string SessionTable::Describe(pid_t sid) {
     counts.Add("bytes_written", txn->bytes_written.load());
     counts.Add("namespace_ops", txn->namespace_ops.load());
     j.Raw("counts", counts.str());
+  } else if (s && !s->aborted.empty()) {
+    j.Add("state", "aborted");
+    j.Add("id", s->last_id);
   } else {
     j.Add("state", "none");
     if (s && s->last_id != 0) {
@@ -274,7 +299,8 @@ void SessionTable::ReaperLoop() {
     for (auto it = sessions_.begin(); it != sessions_.end();) {
       Session& s = it->second;
       const bool alive = live.count(it->first) != 0;
-      if (s.txn && !s.txn->ended) {
+      if (!alive && !s.aborted.empty()) ClearAborted(s);  // nobody left to tell
+      if (s.txn && !s.txn->ended && !s.committing) {
         std::string why;
         if (!alive) {
           why = "session ended";
@@ -288,6 +314,19 @@ void SessionTable::ReaperLoop() {
           s.last_outcome = "rolled back: " + why;
           s.last_error = "transaction " + std::to_string(s.txn->id) + " was rolled back: " + why;
           expired.emplace_back(std::move(s.txn), why);
+          if (alive) {
+            // The session goes on: its requests fail until it acknowledges (see .h).
+            auto stand_in = std::make_shared<FsTxn>();
+            stand_in->id = s.last_id;
+            stand_in->ended = true;
+            stand_in->aborted = true;
+            s.txn = std::move(stand_in);
+            s.aborted = why;
+            s.last_error +=
+                "; changes by this session fail with ESTALE until it writes "
+                "rollback or begin";
+            ++open_count_;
+          }
         }
       }
       it = !s.txn && !alive ? sessions_.erase(it) : std::next(it);

@@ -3,9 +3,16 @@
 // shell script or terminal shares one session, `setsid` makes a new one. The table
 // holds each session's open transaction, runs the commands written to .sopfs/txn
 // (begin, begin readonly, commit, rollback), renders .sopfs/txn, and rolls back
-// transactions left idle past the time-out or whose session has ended (checked once a
-// second by a thread of its own). A daemon restart loses every open transaction: they
-// were never committed, and recovery frees what they had staged.
+// transactions left idle past the time-out or whose session has ended (checked twice a
+// second by a thread of its own; never while the transaction commits). A daemon
+// restart loses every open transaction: they were never committed, and recovery frees
+// what they had staged.
+//
+// A transaction the daemon rolled back (time-out) leaves its session "aborted": every
+// file request of the session fails with ESTALE, and `commit` with EINVAL, until the
+// session writes `rollback` (or `begin`) to say it knows. Otherwise a script that
+// went on writing would make its later changes visible while the earlier ones were
+// gone: a partial transaction.
 //
 // Threads: every method may be called concurrently.
 #pragma once
@@ -68,7 +75,9 @@ class SessionTable {
     uint64_t last_id = 0;
     std::string last_outcome = "none";  // committed, rolled back, conflict, failed, ...
     std::string last_error;
-    std::string conflict;  // the path the last failed commit named
+    std::string conflict;     // the path the last failed commit named
+    bool committing = false;  // a commit runs: the reaper leaves it alone
+    std::string aborted;      // rolled back by the daemon (why); txn is an ended stand-in
   };
 
   Status Begin(pid_t sid, Session& s, bool readonly, std::unique_lock<std::mutex>& lock);
@@ -76,6 +85,8 @@ class SessionTable {
   // Ends `txn` without applying it and clears the kernel's view of what it changed.
   void Rollback(FsTxn& txn);
   Status Refuse(pid_t sid, Session& s, const std::string& message);
+  // Ends the aborted state (the stand-in goes; the session's requests work again).
+  void ClearAborted(Session& s);
   void ReaperLoop();
 
   FileSystem* fs_;

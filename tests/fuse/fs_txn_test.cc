@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <set>
 #include <string>
 #include <thread>
@@ -373,13 +374,28 @@ TEST_F(FsTxnTimeoutTest, TxnIdlePastItsTimeoutIsRolledBack) {
   EXPECT_EQ(Ok(a, "cat f"), "new\n");
   std::this_thread::sleep_for(milliseconds(3500));
   const std::string state = Ok(a, "cat .sopfs/txn");
-  EXPECT_NE(state.find("\"state\":\"none\""), std::string::npos) << state;
+  EXPECT_NE(state.find("\"state\":\"aborted\""), std::string::npos) << state;
   EXPECT_NE(state.find("timed out"), std::string::npos) << state;
-  EXPECT_EQ(Ok(a, "cat f"), "old\n");
   EXPECT_EQ(ReadFile(P("f")), "old\n");
+  // The session is told, not silently switched to writing for everyone: until it
+  // acknowledges, it reads the shared state, its changes fail and commit is refused.
+  EXPECT_EQ(Ok(a, "cat f"), "old\n");
+  for (const char* change :
+       {"echo later > g", "echo later >> f", "mkdir d", "rm f", "chmod 600 f"}) {
+    ShellSession::Result r = a.Run(change);
+    EXPECT_NE(r.exit_code, 0) << change << ": " << r.output;
+    EXPECT_NE(r.output.find("Stale file handle"), std::string::npos) << change << ": " << r.output;
+  }
+  EXPECT_EQ(ReadFile(P("f")), "old\n");
+  EXPECT_EQ(Mode("f"), 0644u);
   ShellSession::Result r = a.Run("echo commit > .sopfs/txn");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("Invalid argument"), std::string::npos) << r.output;
+  EXPECT_FALSE(Exists("g"));
+  EXPECT_FALSE(Exists("d"));
+  Ok(a, "echo rollback > .sopfs/txn");
+  EXPECT_NE(Ok(a, "cat .sopfs/txn").find("\"state\":\"none\""), std::string::npos);
+  EXPECT_EQ(Ok(a, "cat f"), "old\n");
   // A busy transaction is not idle: activity keeps it open past the time-out.
   Ok(a, "echo begin > .sopfs/txn");
   for (int i = 0; i < 5; ++i) {
@@ -388,6 +404,38 @@ TEST_F(FsTxnTimeoutTest, TxnIdlePastItsTimeoutIsRolledBack) {
   }
   Ok(a, "echo commit > .sopfs/txn");
   EXPECT_EQ(ReadFile(P("f")), "4\n");
+}
+
+// A commit is never taken for idleness: one that runs longer than the time-out
+// commits (and only once), and time-outs keep working for later transactions.
+TEST_F(FsTxnTimeoutTest, TxnCommitLongerThanTheTimeoutCommitsAndLaterTimeOutsStillWork) {
+  vol_.SetWatchdog(seconds(400));
+  ShellSession a(vol_.root());
+  Ok(a,
+     "mkdir big && echo begin > .sopfs/txn && head -c 300000000 /dev/zero > big/blob && "
+     "for i in $(seq 1 3000); do head -c 3000 /dev/zero > big/f$i; done");
+  const auto start = std::chrono::steady_clock::now();
+  Ok(a, "echo commit > .sopfs/txn");
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("commit of 3,001 files (300 MB): %.2f s against a time-out of 2 s\n", took);
+  std::this_thread::sleep_for(milliseconds(1500));  // the reaper runs twice a second
+  EXPECT_EQ(ListDir(P("big")).size(), 3001u);
+  const std::string stats = ReadFile(P(".sopfs/stats"));
+  EXPECT_NE(stats.find("\"committed\":1,\"rolled_back\":0"), std::string::npos) << stats;
+  EXPECT_EQ(vol_.DaemonLog().find("timed out"), std::string::npos) << vol_.DaemonLog();
+  // Later transactions: activity keeps one open, idleness still ends the next.
+  Ok(a, "echo begin > .sopfs/txn");
+  for (int i = 0; i < 4; ++i) {
+    Ok(a, "echo " + std::to_string(i) + " > busy");
+    std::this_thread::sleep_for(milliseconds(900));
+  }
+  Ok(a, "echo commit > .sopfs/txn");
+  EXPECT_EQ(ReadFile(P("busy")), "3\n");
+  Ok(a, "echo begin > .sopfs/txn && echo idle > idle");
+  std::this_thread::sleep_for(milliseconds(3500));
+  EXPECT_NE(Ok(a, "cat .sopfs/txn").find("\"state\":\"aborted\""), std::string::npos);
+  EXPECT_FALSE(Exists("idle"));
 }
 
 }  // namespace
