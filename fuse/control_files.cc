@@ -47,6 +47,13 @@ std::optional<uint64_t> Child(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view NameOf(uint64_t ino) {
+  for (const auto& f : kFiles) {
+    if (f.ino == ino) return f.name;
+  }
+  return kDirName;
+}
+
 std::vector<ListedEntry> List() {
   std::vector<ListedEntry> out;
   for (const auto& f : kFiles) out.push_back(ListedEntry{std::string(f.name), f.ino, S_IFREG});

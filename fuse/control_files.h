@@ -40,6 +40,8 @@ inline bool IsReserved(uint64_t parent, std::string_view name) {
 struct stat Stat(uint64_t ino, uint32_t uid, uint32_t gid, int64_t mounted_ns);
 // The control file named `name` in `.sopfs/`.
 std::optional<uint64_t> Child(std::string_view name);
+// The name of a control file in `.sopfs/` ("txn", "stats", "health").
+std::string_view NameOf(uint64_t ino);
 std::vector<ListedEntry> List();
 
 // What each request does, for .sopfs/stats.

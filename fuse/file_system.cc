@@ -772,6 +772,10 @@ Result<std::vector<std::string>> FileSystem::ListXattr(uint64_t ino, const Calle
   if (!inode.ok()) return inode.status();
   std::vector<std::string> names;
   for (const auto& [n, v] : (*inode)->rec.xattrs) names.push_back(n);
+  // The kernel refuses user.* attributes of symlinks and special files: listing ones
+  // that cannot be read would only make getfattr -d fail.
+  const uint32_t type = (*inode)->rec.mode & S_IFMT;
+  if (type != S_IFREG && type != S_IFDIR) return names;
   for (const char* what : {"version", "chunk_size", "chunk_count", "erasure"}) {
     names.push_back(std::string(kVirtualXattrPrefix) + what);
   }

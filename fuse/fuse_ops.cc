@@ -153,8 +153,9 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   FileHandle* handle = HandleOf(fi);
   Request r = Who(req, handle);
   if (control::IsControl(ino)) {
-    // `echo begin > .sopfs/txn` truncates first: a size of 0 is accepted and ignored.
-    if (ino == control::kTxnIno && to_set == FUSE_SET_ATTR_SIZE && attr->st_size == 0) {
+    // `echo begin > .sopfs/txn` truncates first: a size of 0 is accepted and ignored
+    // (for every control file, so that what is written next gets its EINVAL).
+    if (ino != control::kDirIno && to_set == FUSE_SET_ATTR_SIZE && attr->st_size == 0) {
       return ReplyAttr(req, r, ControlStat(req, ino));
     }
     return ReplyError(req, Status::Error(EPERM, "control files cannot be changed"));
@@ -267,9 +268,6 @@ void SetHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, const Request
 
 void OpenControl(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (ino == control::kDirIno) return ReplyError(req, Status::Error(EISDIR, "is a directory"));
-  if (Writable(fi->flags) && ino != control::kTxnIno) {
-    return ReplyError(req, Status::Error(EACCES, "read-only control file"));
-  }
   auto handle = std::make_unique<FileHandle>();
   handle->ino = ino;
   handle->control = ino;
@@ -332,7 +330,9 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   FileHandle* handle = HandleOf(fi);
   if (handle->control != 0) {
     ++Ctx(req).requests.ops;
-    const std::string text = ControlText(req, handle->control);
+    std::lock_guard lock(handle->control_mu);
+    if (off == 0) handle->control_text = ControlText(req, handle->control);
+    const std::string& text = handle->control_text;
     const size_t from = std::min(text.size(), static_cast<size_t>(off));
     fuse_reply_buf(req, text.data() + from, std::min(size, text.size() - from));
     return;
@@ -352,7 +352,9 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
   if (handle->control != 0) {
     ++Ctx(req).requests.ops;
     const pid_t sid = SessionTable::SessionOf(fuse_req_ctx(req)->pid);
-    Status st = Ctx(req).sessions->Command(sid, {buf, size});
+    Status st = handle->control == control::kTxnIno
+                    ? Ctx(req).sessions->Command(sid, {buf, size})
+                    : Ctx(req).sessions->RefuseWrite(sid, control::NameOf(handle->control));
     if (!st.ok()) return ReplyError(req, st);
     fuse_reply_write(req, size);
     return;

@@ -28,6 +28,10 @@ struct FileHandle {
   bool append = false;  // O_APPEND: every write goes to the end of the file
   std::shared_ptr<FsTxn> txn;
   uint64_t control = 0;
+  // A control file's text as of the read at offset 0: the later reads of the same
+  // pass continue that text, so a reader never gets a mix of two versions.
+  std::mutex control_mu;
+  std::string control_text;
 };
 
 // An open directory: its entries as of opendir, so offsets stay stable.

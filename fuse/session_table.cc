@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "fuse/fs_txn.h"
@@ -105,9 +106,31 @@ std::shared_ptr<FsTxn> SessionTable::Find(pid_t sid) {
 Status SessionTable::Refuse(pid_t sid, Session& s, const std::string& message) {
   ++counters_.bad_commands;
   s.last_error = message;
-  std::fprintf(stderr, "sopfs: .sopfs/txn: session %d: %s\n", static_cast<int>(sid),
-               message.c_str());
+  const int64_t now = NowSteadyNs();
+  if (now - log_window_ns_ >= 1000000000) {
+    log_window_ns_ = now;
+    logged_in_window_ = 0;
+  }
+  if (logged_in_window_ < kLogLinesPerSecond) {
+    ++logged_in_window_;
+    std::string more;
+    if (not_logged_ != 0) {
+      more = " (and " + std::to_string(std::exchange(not_logged_, 0)) +
+             " refused control writes not logged)";
+    }
+    std::fprintf(stderr, "sopfs: .sopfs: session %d: %s%s\n", static_cast<int>(sid),
+                 message.c_str(), more.c_str());
+  } else {
+    ++not_logged_;
+  }
   return Status::Error(EINVAL, message);
+}
+
+Status SessionTable::RefuseWrite(pid_t sid, std::string_view file) {
+  if (sid < 0) return Status::Error(EINVAL, "the writer's session is unknown");
+  std::lock_guard lock(mu_);
+  return Refuse(sid, sessions_[sid],
+                ".sopfs/" + std::string(file) + " is read-only: only .sopfs/txn takes commands");
 }
 
 Status SessionTable::Command(pid_t sid, std::string_view text) {

@@ -64,6 +64,9 @@ class SessionTable {
   // session's state (with a message for the log and the next read of .sopfs/txn),
   // EBUSY for a commit that conflicted (nothing applied; the transaction is over).
   Status Command(pid_t sid, std::string_view text);
+  // A write to a read-only control file (`stats`, `health`): EINVAL, a log line and
+  // the message in the session's next read of .sopfs/txn.
+  Status RefuseWrite(pid_t sid, std::string_view file);
   // What .sopfs/txn shows the session, as JSON.
   std::string Describe(pid_t sid);
 
@@ -84,7 +87,10 @@ class SessionTable {
   Status Commit(pid_t sid, Session& s, std::unique_lock<std::mutex>& lock);
   // Ends `txn` without applying it and clears the kernel's view of what it changed.
   void Rollback(FsTxn& txn);
+  // Records and logs a refused write (mu_ held). At most kLogLinesPerSecond lines a
+  // second reach the log; the rest are counted in the next line that does.
   Status Refuse(pid_t sid, Session& s, const std::string& message);
+  static constexpr int kLogLinesPerSecond = 10;
   // Ends the aborted state (the stand-in goes; the session's requests work again).
   void ClearAborted(Session& s);
   void ReaperLoop();
@@ -95,7 +101,10 @@ class SessionTable {
   Counters counters_;
   std::atomic<int> open_count_{0};
 
-  std::mutex mu_;  // guards sessions_ and stopping_
+  std::mutex mu_;  // guards sessions_, stopping_ and the log limit's state
+  int64_t log_window_ns_ = 0;
+  int logged_in_window_ = 0;
+  uint64_t not_logged_ = 0;
   std::map<pid_t, Session> sessions_;
   bool stopping_ = false;
   std::condition_variable reaper_cv_;

@@ -7,6 +7,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,8 @@ class FsControlTest : public FuseFsTest {
     FuseFsTest::SetUp();
   }
   // One write(2) of `bytes` to .sopfs/txn from this process; the errno, or 0.
-  int WriteTxn(std::string_view bytes) {
-    int fd = ::open(P(".sopfs/txn").c_str(), O_WRONLY | O_TRUNC);
+  int WriteTxn(std::string_view bytes, const char* file = ".sopfs/txn") {
+    int fd = ::open(P(file).c_str(), O_WRONLY | O_TRUNC);
     EXPECT_GE(fd, 0) << ErrnoText();
     if (fd < 0) return -1;
     const ssize_t n = ::write(fd, bytes.data(), bytes.size());
@@ -61,7 +62,7 @@ TEST_F(FsControlTest, ControlGarbageCommandsGetEinvalAndChangeNothing) {
     EXPECT_NE(state.find("\"state\":\"none\""), std::string::npos) << state;
     EXPECT_EQ(state.find("\"last_error\":null"), std::string::npos) << state;
   }
-  EXPECT_NE(vol_.DaemonLog().find(".sopfs/txn: session"), std::string::npos) << vol_.DaemonLog();
+  EXPECT_NE(vol_.DaemonLog().find(".sopfs: session"), std::string::npos) << vol_.DaemonLog();
   // With a transaction open, garbage leaves it open and its changes intact.
   ASSERT_EQ(WriteTxn("begin\n"), 0);
   ASSERT_NO_FATAL_FAILURE(WriteFile(P("f"), "in txn\n"));
@@ -81,6 +82,31 @@ TEST_F(FsControlTest, ControlGarbageCommandsGetEinvalAndChangeNothing) {
   EXPECT_NE(stats.find("\"bad_commands\":16"), std::string::npos) << stats;
 }
 
+TEST_F(FsControlTest, ControlWritesToReadOnlyFilesAndFloodsAreRefusedWithABoundedLog) {
+  // stats and health take no commands: EINVAL and a message, as for garbage.
+  for (const char* file : {".sopfs/stats", ".sopfs/health"}) {
+    EXPECT_EQ(WriteTxn("begin", file), EINVAL) << file;
+    EXPECT_NE(Txn().find("read-only"), std::string::npos) << Txn();
+  }
+  ShellSession shell(vol_.root());
+  ShellSession::Result r = shell.Run("echo x > .sopfs/stats");
+  EXPECT_NE(r.output.find("Invalid argument"), std::string::npos) << r.output;
+  // A flood of refused commands: all refused and counted, few logged.
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 300; ++i) ASSERT_EQ(WriteTxn("flood"), EINVAL);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string log = vol_.DaemonLog();
+  size_t lines = 0;
+  for (size_t at = log.find("unknown command 'flood'"); at != std::string::npos;
+       at = log.find("unknown command 'flood'", at + 1)) {
+    ++lines;
+  }
+  EXPECT_GE(lines, 1u);
+  EXPECT_LE(lines, static_cast<size_t>(10 * (seconds + 2))) << "in " << seconds << " s";
+  EXPECT_NE(ReadFile(P(".sopfs/stats")).find("\"bad_commands\":303"), std::string::npos);
+}
+
 TEST_F(FsControlTest, ControlDirectoryIsVirtualHiddenAndCannotBeChanged) {
   ASSERT_NO_FATAL_FAILURE(WriteFile(P("f"), "x"));
   EXPECT_EQ(ListDir(vol_.root()), std::vector<std::string>{"f"});  // not listed
@@ -96,7 +122,6 @@ TEST_F(FsControlTest, ControlDirectoryIsVirtualHiddenAndCannotBeChanged) {
   EXPECT_EQ(::rename(P("f").c_str(), P(".sopfs").c_str()), -1);
   EXPECT_EQ(::rename(P(".sopfs/stats").c_str(), P("g").c_str()), -1);
   EXPECT_EQ(::open(P(".sopfs/new").c_str(), O_CREAT | O_WRONLY, 0644), -1);
-  EXPECT_EQ(::open(P(".sopfs/stats").c_str(), O_WRONLY), -1);
   EXPECT_EQ(::symlink("f", P(".sopfs/l").c_str()), -1);
   EXPECT_EQ(::setxattr(P(".sopfs/txn").c_str(), "user.x", "1", 1, 0), -1);
   // rm -r of the mount's contents and a copy of it never meet the control files.
@@ -133,6 +158,25 @@ TEST_F(FsControlTest, ControlStatsAndHealthReadAsJson) {
   ASSERT_EQ(::rename((vol_.volume() + "/gone").c_str(), (vol_.volume() + "/data-5").c_str()), 0);
 }
 
+// A control file read in pieces is one version of its text: the state changing between
+// two reads of one pass (here: a refused command adds last_error) does not tear it.
+TEST_F(FsControlTest, ControlFileReadInPiecesIsOneVersionOfItsText) {
+  const int fd = ::open(P(".sopfs/txn").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  std::string first = PreadUpTo(fd, 0, 10);
+  ASSERT_EQ(first.size(), 10u);
+  const int w = ::open(P(".sopfs/txn").c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(w, 0) << ErrnoText();
+  EXPECT_EQ(::write(w, "bogus", 5), -1);
+  EXPECT_EQ(errno, EINVAL);
+  ::close(w);
+  const std::string whole = first + PreadUpTo(fd, 10, 4096);
+  EXPECT_EQ(whole.find("bogus"), std::string::npos) << whole;
+  EXPECT_EQ(whole.substr(whole.size() - 2), "}\n") << whole;
+  EXPECT_NE(PreadUpTo(fd, 0, 4096).find("bogus"), std::string::npos);  // a new pass: new text
+  ::close(fd);
+}
+
 TEST_F(FsControlTest, ControlUserSopfsXattrsAreVirtualReadOnlyAndListedByGetfattr) {
   ASSERT_NO_FATAL_FAILURE(WriteFile(P("f"), std::string(2 * kMiB + 5, 'x')));
   ASSERT_EQ(::setxattr(P("f").c_str(), "user.mine", "v", 1, 0), 0) << ErrnoText();
@@ -156,6 +200,12 @@ TEST_F(FsControlTest, ControlUserSopfsXattrsAreVirtualReadOnlyAndListedByGetfatt
   const ssize_t m = ::getxattr(P("f").c_str(), "user.sopfs.version", buf, sizeof buf);
   ASSERT_GT(m, 0);
   EXPECT_NE(std::string(buf, static_cast<size_t>(m)), v1);  // a new commit, a new version
+  // A symlink lists none of them (the kernel refuses user.* of symlinks): getfattr -h
+  // of it succeeds with nothing to show.
+  ASSERT_EQ(::symlink("f", P("link").c_str()), 0) << ErrnoText();
+  r = RunCommand({"getfattr", "-h", "-d", "-m", "-", P("link")}, std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("sopfs"), std::string::npos) << r.output;
 }
 
 }  // namespace
