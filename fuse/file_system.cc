@@ -658,6 +658,7 @@ Result<std::vector<ListedEntry>> FileSystem::ListDirLocked(const Caller& c, uint
   std::vector<ListedEntry> out;
   if (c.txn) {
     // The transaction's own tree view: its entries over its snapshot, in key order.
+    c.txn->listed.insert(ino);
     auto cursor = c.txn->names->NewCursor();
     SOPFS_RETURN_IF_ERROR(cursor->Seek(prefix));
     while (cursor->Valid() && cursor->key().compare(0, prefix.size(), prefix) == 0 &&

@@ -179,7 +179,21 @@ std::optional<std::pair<uint64_t, std::string>> FileSystem::FindName(uint64_t in
 
 std::string FileSystem::ConflictPath(const FsTxn& txn,
                                      const Transaction::ConflictSite& site) const {
-  if (site.key.size() < 8) return "a directory the transaction listed";
+  if (site.key.size() < 8) {
+    // A range it scanned changed: one of the directories it listed (the engine knows
+    // the node, not the directory).
+    std::string dirs;
+    int shown = 0;
+    for (uint64_t dir : txn.listed) {
+      if (shown++ == 3) {
+        dirs += ", ...";
+        break;
+      }
+      dirs += (dirs.empty() ? "" : ", ") + TxnPath(txn, dir);
+    }
+    if (txn.listed.size() == 1) return dirs;
+    return "one of the directories the transaction listed (" + dirs + ")";
+  }
   const uint64_t ino = ReadBigEndian64(site.key.substr(0, 8));
   if (site.tree == names_tree_) {
     const std::string dir = TxnPath(txn, ino);

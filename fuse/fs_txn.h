@@ -52,6 +52,9 @@ struct FsTxn {
   std::set<uint64_t> created;  // inodes new in this transaction
   std::set<uint64_t> removed;  // inodes whose last name went
   std::set<std::pair<uint64_t, std::string>> names_written;
+  // Directories whose entries it listed (readdir, rmdir's emptiness check): a commit
+  // that finds one changed names them.
+  std::set<uint64_t> listed;
   // Where each inode was found: (parent, name), for paths in messages.
   std::map<uint64_t, std::pair<uint64_t, std::string>> found_at;
 

@@ -202,6 +202,20 @@ TEST_F(FsTxnTest, TxnConflictsWithAWriteOutsideAnyTransaction) {
   EXPECT_EQ(ReadFile(P("f")), "outside\n");
 }
 
+// A conflict found in a directory's listing (a name added where the transaction saw
+// none) names that directory.
+TEST_F(FsTxnTest, TxnConflictInADirectoryItListedNamesTheDirectory) {
+  ASSERT_EQ(::mkdir(P("E").c_str(), 0755), 0);
+  ShellSession a(vol_.root());
+  Ok(a, "echo begin > .sopfs/txn && rmdir E");
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("E/late"), "x"));
+  ShellSession::Result r = a.Run("echo commit > .sopfs/txn");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  const std::string state = Ok(a, "cat .sopfs/txn");
+  EXPECT_NE(state.find("\"conflict\":\"/E\""), std::string::npos) << state;
+  EXPECT_EQ(ReadFile(P("E/late")), "x");
+}
+
 // The kernel's cached size of a file is shared by every session; a transaction that
 // cut the file must not make another session's O_APPEND write land inside the
 // committed bytes (it goes to the end of the file as that session sees it), whether
