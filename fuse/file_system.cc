@@ -138,7 +138,8 @@ Status FileSystem::CheckChangesAllowed(const Caller& c) {
                        ".sopfs/txn first");
 }
 
-Result<std::unique_lock<std::mutex>> FileSystem::Enter(const Caller& c, bool write) {
+Result<std::unique_lock<std::mutex>> FileSystem::Enter(const Caller& c, bool write,
+                                                       bool namespace_op) {
   if (write) SOPFS_RETURN_IF_ERROR(CheckChangesAllowed(c));
   if (c.txn == nullptr) return std::unique_lock<std::mutex>(mu_);
   std::unique_lock<std::mutex> lock(c.txn->mu);
@@ -147,7 +148,7 @@ Result<std::unique_lock<std::mutex>> FileSystem::Enter(const Caller& c, bool wri
     return Status::Error(EROFS, "the session's transaction is read-only");
   }
   c.txn->Touch();
-  if (write) ++c.txn->namespace_ops;
+  if (write && namespace_op) ++c.txn->namespace_ops;
   return lock;
 }
 

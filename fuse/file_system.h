@@ -229,7 +229,8 @@ class FileSystem {
   friend struct FsTxn;
   // The lock a request holds: mu_, or its transaction's (then EROFS for writes of a
   // readonly one, ESTALE once it ended).
-  Result<std::unique_lock<std::mutex>> Enter(const Caller& c, bool write);
+  // namespace_op: a write that counts in the transaction's namespace_ops (not data).
+  Result<std::unique_lock<std::mutex>> Enter(const Caller& c, bool write, bool namespace_op = true);
   // ESTALE when the caller's changes are refused (Caller::changes_refused).
   static Status CheckChangesAllowed(const Caller& c);
   // The inode, loaded into the table when needed. mu_ held.

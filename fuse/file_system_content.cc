@@ -43,7 +43,7 @@ Status FileSystem::StartContent(Inode& inode) {
 }
 
 Status FileSystem::Open(uint64_t ino, bool writable, const Caller& c) {
-  auto lock = Enter(c, writable);
+  auto lock = Enter(c, writable, /*namespace_op=*/false);
   if (!lock.ok()) return lock.status();
   Result<InodePtr> inode = Get(c, ino);
   if (!inode.ok()) return inode.status();
@@ -166,7 +166,7 @@ Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, std::span<const 
                                  const Caller& c) {
   SOPFS_RETURN_IF_ERROR(CheckChangesAllowed(c));
   if (c.txn) {
-    auto lock = Enter(c, true);
+    auto lock = Enter(c, true, /*namespace_op=*/false);
     if (!lock.ok()) return lock.status();
     Result<InodePtr> found = Get(c, ino);
     if (!found.ok()) return found.status();
@@ -226,7 +226,7 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
   }
   SOPFS_RETURN_IF_ERROR(CheckChangesAllowed(c));
   if (c.txn) {
-    auto lock = Enter(c, true);
+    auto lock = Enter(c, true, /*namespace_op=*/false);
     if (!lock.ok()) return lock.status();
     Result<InodePtr> found = Get(c, ino);
     if (!found.ok()) return found.status();

@@ -66,6 +66,9 @@ TEST_F(FsControlTest, ControlGarbageCommandsGetEinvalAndChangeNothing) {
   // With a transaction open, garbage leaves it open and its changes intact.
   ASSERT_EQ(WriteTxn("begin\n"), 0);
   ASSERT_NO_FATAL_FAILURE(WriteFile(P("f"), "in txn\n"));
+  // Counts: one data write, one namespace change (the truncate of O_TRUNC).
+  EXPECT_NE(Txn().find("\"writes\":1,"), std::string::npos) << Txn();
+  EXPECT_NE(Txn().find("\"namespace_ops\":1}"), std::string::npos) << Txn();
   EXPECT_EQ(WriteTxn("begin"), EINVAL);  // a second begin
   EXPECT_NE(Txn().find("already open"), std::string::npos) << Txn();
   EXPECT_EQ(WriteTxn("comit"), EINVAL);
