@@ -428,11 +428,18 @@ TEST_F(FsTxnTimeoutTest, TxnCommitLongerThanTheTimeoutCommitsAndLaterTimeOutsSti
   Ok(a,
      "mkdir big && echo begin > .sopfs/txn && head -c 300000000 /dev/zero > big/blob && "
      "for i in $(seq 1 3000); do head -c 3000 /dev/zero > big/f$i; done");
+  // 300 MB written inside the transaction went to blobs as it came, not to memory.
+  const uint64_t peak_kib = vol_.DaemonPeakRssKiB();
+  EXPECT_GT(peak_kib, 0u);
+  EXPECT_LT(peak_kib, 200u * 1024) << "daemon peak RSS with 300 MB in an open transaction";
   const auto start = std::chrono::steady_clock::now();
   Ok(a, "echo commit > .sopfs/txn");
   const double took =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("commit of 3,001 files (300 MB): %.2f s against a time-out of 2 s\n", took);
+  std::printf(
+      "commit of 3,001 files (300 MB): %.2f s against a time-out of 2 s; daemon peak "
+      "RSS before it %llu KiB\n",
+      took, static_cast<unsigned long long>(peak_kib));
   std::this_thread::sleep_for(milliseconds(1500));  // the reaper runs twice a second
   EXPECT_EQ(ListDir(P("big")).size(), 3001u);
   const std::string stats = ReadFile(P(".sopfs/stats"));

@@ -411,6 +411,14 @@ std::string MountedVolume::Path(std::string_view rel) const {
 
 std::string MountedVolume::DaemonLog() const { return SlurpFile(log_path_); }
 
+uint64_t MountedVolume::DaemonPeakRssKiB() const {
+  const pid_t pid = pid_.load();
+  if (pid <= 0) return 0;
+  const std::string status = SlurpFile("/proc/" + std::to_string(pid) + "/status");
+  const size_t at = status.find("VmHWM:");
+  return at == std::string::npos ? 0 : std::strtoull(status.c_str() + at + 6, nullptr, 10);
+}
+
 void MountedVolume::StartWatchdog() {
   if (watchdog_.joinable()) return;
   watchdog_ = std::thread([this] {

@@ -96,6 +96,8 @@ class MountedVolume {
   const std::string& scratch() const { return scratch_; }
   // The daemon's stderr so far (all mounts of this volume).
   std::string DaemonLog() const;
+  // The running daemon's peak resident set (VmHWM) in KiB; 0 when it is not running.
+  uint64_t DaemonPeakRssKiB() const;
 
  private:
   void StartWatchdog();
