@@ -154,8 +154,9 @@ class FileSystem {
   // may be another view's, or older than a concurrent append, and O_APPEND must never
   // overwrite bytes.
   static constexpr uint64_t kAppend = UINT64_MAX;
+  // *written_at (when given): where the bytes went.
   Result<size_t> Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
-                       const Caller& caller);
+                       const Caller& caller, uint64_t* written_at = nullptr);
   Status Fsync(uint64_t ino, const Caller& caller);
   // FALLOC_FL_PUNCH_HOLE|KEEP_SIZE and FALLOC_FL_ZERO_RANGE; EOPNOTSUPP otherwise.
   Status Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length, const Caller& caller);

@@ -163,7 +163,7 @@ Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, std::span<uint8_t
 }
 
 Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
-                                 const Caller& c) {
+                                 const Caller& c, uint64_t* written_at) {
   SOPFS_RETURN_IF_ERROR(CheckChangesAllowed(c));
   if (c.txn) {
     auto lock = Enter(c, true, /*namespace_op=*/false);
@@ -172,7 +172,9 @@ Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, std::span<const 
     if (!found.ok()) return found.status();
     Inode& inode = **found;
     SOPFS_RETURN_IF_ERROR(TxnStartContent(*c.txn, inode));
-    Status st = inode.content->Write(offset == kAppend ? inode.content->size() : offset, data);
+    const uint64_t at = offset == kAppend ? inode.content->size() : offset;
+    if (written_at != nullptr) *written_at = at;
+    Status st = inode.content->Write(at, data);
     inode.rec.size = inode.content->size();
     inode.rec.stored_chunks = inode.content->stored_chunks();
     if (!st.ok()) return st;
@@ -187,7 +189,9 @@ Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, std::span<const 
   InodePtr inode = *found;
   std::lock_guard content(inode->content_mu);
   SOPFS_RETURN_IF_ERROR(StartContent(*inode));
-  Status st = inode->content->Write(offset == kAppend ? inode->content->size() : offset, data);
+  const uint64_t at = offset == kAppend ? inode->content->size() : offset;
+  if (written_at != nullptr) *written_at = at;
+  Status st = inode->content->Write(at, data);
   std::lock_guard lock(mu_);
   // Even a failed write may have grown the buffers: the size follows the content.
   inode->rec.size = inode->content->size();

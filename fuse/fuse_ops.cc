@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -37,7 +38,7 @@ Request Who(fuse_req_t req, const FileHandle* handle = nullptr) {
   r.caller.gid = c->gid;
   if (handle != nullptr && handle->txn) {
     r.hold = handle->txn;
-  } else if (ctx.sessions->any_open()) {
+  } else if (ctx.sessions->any_bound()) {
     r.sid = SessionTable::SessionOf(c->pid);
     r.hold = ctx.sessions->Find(r.sid);
     if (r.hold && r.hold->aborted) {
@@ -249,7 +250,7 @@ void SetHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, const Request
   auto handle = std::make_unique<FileHandle>();
   handle->ino = ino;
   handle->writable = writable;
-  handle->append = (fi->flags & O_APPEND) != 0;
+  handle->append = writable && (fi->flags & O_APPEND) != 0;
   handle->txn = r.hold;
   if (r.hold || handle->append) {
     // The page cache is every session's: a transaction's reads and writes bypass it.
@@ -266,6 +267,20 @@ void SetHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, const Request
   fi->fh = Ctx(req).files.Add(std::move(handle));
 }
 
+// The kernel did not take the reply of an open (the opener was interrupted): it will
+// never send RELEASE for this handle, so it is released now.
+void ReleaseUnreplied(fuse_req_t req, fuse_file_info* fi) {
+  std::unique_ptr<FileHandle> handle = Ctx(req).files.Take(fi->fh);
+  if (handle == nullptr || handle->control != 0) return;
+  Caller caller;
+  caller.txn = handle->txn.get();
+  (void)Fs(req).Release(handle->ino, handle->writable, caller);
+}
+
+void ReplyOpened(fuse_req_t req, fuse_file_info* fi) {
+  if (fuse_reply_open(req, fi) != 0) ReleaseUnreplied(req, fi);
+}
+
 void OpenControl(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (ino == control::kDirIno) return ReplyError(req, Status::Error(EISDIR, "is a directory"));
   auto handle = std::make_unique<FileHandle>();
@@ -274,7 +289,7 @@ void OpenControl(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   handle->writable = Writable(fi->flags);
   fi->direct_io = 1;  // generated on every read
   fi->fh = Ctx(req).files.Add(std::move(handle));
-  fuse_reply_open(req, fi);
+  ReplyOpened(req, fi);
 }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -297,7 +312,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
   }
   SetHandle(req, ino, fi, r, writable);
-  fuse_reply_open(req, fi);
+  ReplyOpened(req, fi);
 }
 
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
@@ -313,7 +328,10 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   }
   SetHandle(req, st->st_ino, fi, r, writable);
   fuse_entry_param e = EntryOf(req, r, *st);
-  fuse_reply_create(req, &e, fi);
+  if (fuse_reply_create(req, &e, fi) != 0) {
+    ReleaseUnreplied(req, fi);
+    Fs(req).Forget(st->st_ino, 1);  // nor did it get the entry
+  }
 }
 
 // The bytes of a control file as the caller's session sees them now.
@@ -331,7 +349,10 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   if (handle->control != 0) {
     ++Ctx(req).requests.ops;
     std::lock_guard lock(handle->control_mu);
-    if (off == 0) handle->control_text = ControlText(req, handle->control);
+    if (off == 0 || !handle->control_read) {
+      handle->control_text = ControlText(req, handle->control);
+      handle->control_read = true;
+    }
     const std::string& text = handle->control_text;
     const size_t from = std::min(text.size(), static_cast<size_t>(off));
     fuse_reply_buf(req, text.data() + from, std::min(size, text.size() - from));
@@ -360,10 +381,20 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
     return;
   }
   Request r = Who(req, handle);
-  const uint64_t at = handle->append ? FileSystem::kAppend : static_cast<uint64_t>(off);
+  // O_APPEND as the file has it now (fcntl may have set or cleared it since open).
+  const bool append = (fi->flags & O_APPEND) != 0;
+  uint64_t written_at = static_cast<uint64_t>(off);
   Result<size_t> n =
-      Fs(req).Write(ino, at, {reinterpret_cast<const uint8_t*>(buf), size}, r.caller);
+      Fs(req).Write(ino, append ? FileSystem::kAppend : written_at,
+                    {reinterpret_cast<const uint8_t*>(buf), size}, r.caller, &written_at);
   if (!n.ok()) return ReplyError(req, n.status());
+  if (append && written_at != static_cast<uint64_t>(off)) {
+    // Pages the kernel holds where it expected the bytes, and where they went, are
+    // stale now (no writeback cache: this never blocks, so it is safe in a request).
+    const uint64_t from = std::min<uint64_t>(written_at, static_cast<uint64_t>(off));
+    const uint64_t to = std::max<uint64_t>(written_at, static_cast<uint64_t>(off)) + *n;
+    Ctx(req).notifier->InvalidateRange(ino, from, to - from);
+  }
   ++Ctx(req).requests.writes;
   Ctx(req).requests.bytes_written += *n;
   fuse_reply_write(req, *n);
@@ -400,7 +431,7 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto handle = std::make_unique<DirHandle>();
   handle->entries = std::move(*entries);
   fi->fh = Ctx(req).dirs.Add(std::move(handle));
-  fuse_reply_open(req, fi);
+  if (fuse_reply_open(req, fi) != 0) Ctx(req).dirs.Take(fi->fh);
 }
 
 // Offsets: 1 after ".", 2 after "..", 3 + i after entries[i].

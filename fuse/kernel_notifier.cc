@@ -24,6 +24,14 @@ void KernelNotifier::InvalidateInode(uint64_t ino, bool attrs_only) {
   if (se_ != nullptr) (void)fuse_lowlevel_notify_inval_inode(se_, ino, attrs_only ? -1 : 0, 0);
 }
 
+void KernelNotifier::InvalidateRange(uint64_t ino, uint64_t offset, uint64_t length) {
+  std::shared_lock lock(session_mu_);
+  if (se_ != nullptr) {
+    (void)fuse_lowlevel_notify_inval_inode(se_, ino, static_cast<off_t>(offset),
+                                           static_cast<off_t>(length));
+  }
+}
+
 void KernelNotifier::InvalidateEntryLater(uint64_t parent, std::string name) {
   {
     std::lock_guard lock(queue_mu_);

@@ -37,6 +37,8 @@ class KernelNotifier {
 
   // The inode's cached pages and attributes (attrs_only: attributes alone).
   void InvalidateInode(uint64_t ino, bool attrs_only = false);
+  // The inode's cached pages over [offset, offset + length), and its attributes.
+  void InvalidateRange(uint64_t ino, uint64_t offset, uint64_t length);
   void InvalidateEntryLater(uint64_t parent, std::string name);
 
  private:

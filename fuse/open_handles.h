@@ -18,7 +18,7 @@
 
 namespace sopfs {
 
-class FsTxn;
+struct FsTxn;
 
 // An open file: its access mode, and the transaction it was opened in (its I/O belongs
 // to that transaction, and fails with ESTALE once it ended), or a control file.
@@ -32,6 +32,7 @@ struct FileHandle {
   // pass continue that text, so a reader never gets a mix of two versions.
   std::mutex control_mu;
   std::string control_text;
+  bool control_read = false;  // control_text has been taken
 };
 
 // An open directory: its entries as of opendir, so offsets stay stable.

@@ -143,6 +143,14 @@ Status SessionTable::Command(pid_t sid, std::string_view text) {
                       " bytes refused: expected begin, begin readonly, commit or rollback");
   }
   const std::string_view command = Trim(text);
+  if (s.committing) {
+    // One command at a time per transaction: a rollback or second commit racing the
+    // running commit would end the transaction twice. (The kernel already serializes
+    // writes to .sopfs/txn, one inode; this does not rely on it.)
+    return Refuse(sid, s,
+                  "'" + Printable(command) + "' refused: transaction " + std::to_string(s.last_id) +
+                      " is committing");
+  }
   if (!s.aborted.empty()) {
     if (command == "rollback") {
       ClearAborted(s);
@@ -186,6 +194,7 @@ void SessionTable::ClearAborted(Session& s) {
   s.aborted.clear();
   s.last_error.clear();
   s.txn.reset();
+  --aborted_count_;
   --open_count_;
 }
 
@@ -312,6 +321,7 @@ void SessionTable::ReaperLoop() {
   while (!stopping_) {
     reaper_cv_.wait_for(lock, std::chrono::milliseconds(500));
     if (stopping_ || sessions_.empty()) continue;
+    const int64_t scan_start = NowSteadyNs();
     lock.unlock();
     const std::set<pid_t> live = LiveSessions();
     lock.lock();
@@ -321,7 +331,10 @@ void SessionTable::ReaperLoop() {
     std::vector<std::pair<std::shared_ptr<FsTxn>, std::string>> expired;
     for (auto it = sessions_.begin(); it != sessions_.end();) {
       Session& s = it->second;
-      const bool alive = live.count(it->first) != 0;
+      // A session that used its transaction since the scan began is alive whatever
+      // the scan saw (its first process may have started during the scan).
+      const bool alive = live.count(it->first) != 0 ||
+                         (s.txn && !s.txn->aborted && s.txn->last_used_ns.load() >= scan_start);
       if (!alive && !s.aborted.empty()) ClearAborted(s);  // nobody left to tell
       if (s.txn && !s.txn->ended && !s.committing) {
         std::string why;
@@ -345,6 +358,7 @@ void SessionTable::ReaperLoop() {
             stand_in->aborted = true;
             s.txn = std::move(stand_in);
             s.aborted = why;
+            ++aborted_count_;
             s.last_error +=
                 "; changes by this session fail with ESTALE until it writes "
                 "rollback or begin";

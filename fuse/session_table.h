@@ -58,7 +58,11 @@ class SessionTable {
   // The session's open transaction, or null.
   std::shared_ptr<FsTxn> Find(pid_t sid);
   // True while any transaction is open (the kernel may then cache nothing for long).
-  bool any_open() const { return open_count_.load() > 0; }
+  // (Aborted sessions' stand-ins do not count: those sessions read the shared view.)
+  bool any_open() const { return open_count_.load() - aborted_count_.load() > 0; }
+  // True while any session has a transaction or an aborted stand-in: requests must be
+  // looked up by session (Find).
+  bool any_bound() const { return open_count_.load() > 0; }
 
   // Runs one write to .sopfs/txn. EINVAL for anything but a command that fits the
   // session's state (with a message for the log and the next read of .sopfs/txn),
@@ -99,7 +103,8 @@ class SessionTable {
   KernelNotifier* notifier_;
   std::chrono::seconds idle_timeout_;
   Counters counters_;
-  std::atomic<int> open_count_{0};
+  std::atomic<int> open_count_{0};     // sessions with a transaction or a stand-in
+  std::atomic<int> aborted_count_{0};  // of which stand-ins of aborted transactions
 
   std::mutex mu_;  // guards sessions_, stopping_ and the log limit's state
   int64_t log_window_ns_ = 0;

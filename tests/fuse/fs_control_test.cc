@@ -178,6 +178,11 @@ TEST_F(FsControlTest, ControlFileReadInPiecesIsOneVersionOfItsText) {
   EXPECT_EQ(whole.substr(whole.size() - 2), "}\n") << whole;
   EXPECT_NE(PreadUpTo(fd, 0, 4096).find("bogus"), std::string::npos);  // a new pass: new text
   ::close(fd);
+  // A first read that does not start at offset 0 still gets the text.
+  const int again = ::open(P(".sopfs/txn").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(again, 0) << ErrnoText();
+  EXPECT_EQ(PreadUpTo(again, 1, 9), whole.substr(1, 9));
+  ::close(again);
 }
 
 TEST_F(FsControlTest, ControlUserSopfsXattrsAreVirtualReadOnlyAndListedByGetfattr) {

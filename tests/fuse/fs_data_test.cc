@@ -292,6 +292,28 @@ TEST_F(FsDataTest, AppendModeWritesLandAtTheEndEvenAfterAnotherHandleGrewTheFile
   EXPECT_EQ(ReadFile(path), "one\nXXXXXXXXtwo\n");
 }
 
+// O_APPEND is the file's flag at the time of each write: cleared with fcntl, writes go
+// to the offset asked for; set with fcntl, to the end; and a reader with the file's
+// pages cached sees every byte.
+TEST_F(FsDataTest, AppendFollowsTheFlagAsFcntlChangesItAndReadersSeeEveryByte) {
+  const std::string path = P("flags.log");
+  ASSERT_NO_FATAL_FAILURE(WriteFile(path, "0123456789"));
+  const int reader = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(reader, 0) << ErrnoText();
+  EXPECT_EQ(PreadUpTo(reader, 0, 100), "0123456789");  // its pages are cached now
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  ASSERT_EQ(::write(fd, "ab", 2), 2) << ErrnoText();
+  ASSERT_EQ(::fcntl(fd, F_SETFL, 0), 0) << ErrnoText();
+  ASSERT_EQ(::pwrite(fd, "X", 1, 3), 1) << ErrnoText();
+  ASSERT_EQ(::fcntl(fd, F_SETFL, O_APPEND), 0) << ErrnoText();
+  ASSERT_EQ(::pwrite(fd, "cd", 2, 0), 2) << ErrnoText();  // O_APPEND: offset ignored
+  EXPECT_EQ(::close(fd), 0);
+  EXPECT_EQ(ReadFile(path), "012X456789abcd");
+  EXPECT_EQ(PreadUpTo(reader, 0, 100), "012X456789abcd");
+  ::close(reader);
+}
+
 TEST_F(FsDataTest, OffsetsPastFourGibAreStoredAndReadBackExactly) {
   const std::string path = P("far.bin");
   const uint64_t at = 5 * 1024 * kMiB + 12345;  // past 2^32, unaligned

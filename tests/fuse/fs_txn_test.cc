@@ -429,9 +429,13 @@ TEST_F(FsTxnTimeoutTest, TxnCommitLongerThanTheTimeoutCommitsAndLaterTimeOutsSti
      "mkdir big && echo begin > .sopfs/txn && head -c 300000000 /dev/zero > big/blob && "
      "for i in $(seq 1 3000); do head -c 3000 /dev/zero > big/f$i; done");
   // 300 MB written inside the transaction went to blobs as it came, not to memory.
+  // (Checked in the optimised build: AddressSanitizer's own quarantine holds back
+  // 256 MiB of freed memory, which says nothing about what the daemon keeps.)
   const uint64_t peak_kib = vol_.DaemonPeakRssKiB();
   EXPECT_GT(peak_kib, 0u);
+#ifndef __SANITIZE_ADDRESS__
   EXPECT_LT(peak_kib, 200u * 1024) << "daemon peak RSS with 300 MB in an open transaction";
+#endif
   const auto start = std::chrono::steady_clock::now();
   Ok(a, "echo commit > .sopfs/txn");
   const double took =
