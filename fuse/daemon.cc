@@ -136,8 +136,7 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
                  unreleased.size(), unreleased_dirs);
   }
   for (std::unique_ptr<FileHandle>& h : unreleased) {
-    if (h->control != 0 || h->txn) continue;  // nothing to commit / rolled back below
-    Status released = (*fs)->Release(h->ino, h->writable, Caller{});
+    Status released = ReleaseHandle(**fs, *h);  // transactions roll back below
     if (!released.ok()) {
       std::fprintf(stderr, "sopfs: commit at the close of inode %llu failed: %s\n",
                    static_cast<unsigned long long>(h->ino), released.ToString().c_str());

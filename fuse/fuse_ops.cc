@@ -271,10 +271,7 @@ void SetHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, const Request
 // never send RELEASE for this handle, so it is released now.
 void ReleaseUnreplied(fuse_req_t req, fuse_file_info* fi) {
   std::unique_ptr<FileHandle> handle = Ctx(req).files.Take(fi->fh);
-  if (handle == nullptr || handle->control != 0) return;
-  Caller caller;
-  caller.txn = handle->txn.get();
-  (void)Fs(req).Release(handle->ino, handle->writable, caller);
+  if (handle != nullptr) (void)ReleaseHandle(Fs(req), *handle);
 }
 
 void ReplyOpened(fuse_req_t req, fuse_file_info* fi) {
@@ -407,14 +404,11 @@ void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   ReplyError(req, Fs(req).Flush(ino, handle->writable, r.caller));
 }
 
-void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   std::unique_ptr<FileHandle> handle = Ctx(req).files.Take(fi->fh);
   if (handle == nullptr) return ReplyError(req, Status::Error(EBADF, "unknown file handle"));
-  if (handle->control != 0) return ReplyError(req, Status::Ok());
   // A handle of the shared state releases there, whoever closes it.
-  Caller caller;
-  caller.txn = handle->txn.get();
-  ReplyError(req, Fs(req).Release(ino, handle->writable, caller));
+  ReplyError(req, ReleaseHandle(Fs(req), *handle));
 }
 
 void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info* fi) {

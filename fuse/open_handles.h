@@ -41,6 +41,16 @@ struct DirHandle {
   bool read_once = false;  // a read at offset 0 after this one is a rewind
 };
 
+// Closes a handle as the kernel's RELEASE would: a handle of the shared state releases
+// its file (the last writable one commits it); a transaction's handle and a control
+// file's have nothing to release here.
+inline Status ReleaseHandle(FileSystem& fs, const FileHandle& handle) {
+  if (handle.control != 0) return Status::Ok();
+  Caller caller;
+  caller.txn = handle.txn.get();
+  return fs.Release(handle.ino, handle.writable, caller);
+}
+
 template <class T>
 class HandleTable {
  public:
