@@ -345,14 +345,20 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   FileHandle* handle = HandleOf(fi);
   if (handle->control != 0) {
     ++Ctx(req).requests.ops;
-    std::lock_guard lock(handle->control_mu);
-    if (off == 0 || !handle->control_read) {
-      handle->control_text = ControlText(req, handle->control);
-      handle->control_read = true;
+    std::string piece;
+    {
+      std::lock_guard lock(handle->control_mu);
+      if (off == 0 || !handle->control_read) {
+        handle->control_text = ControlText(req, handle->control);
+        handle->control_read = true;
+      }
+      const std::string& text = handle->control_text;
+      const size_t from = std::min(text.size(), static_cast<size_t>(off));
+      piece = text.substr(from, std::min(size, text.size() - from));
     }
-    const std::string& text = handle->control_text;
-    const size_t from = std::min(text.size(), static_cast<size_t>(off));
-    fuse_reply_buf(req, text.data() + from, std::min(size, text.size() - from));
+    // Replied from a copy, with the handle left alone: once the reply is in, the
+    // reader may close, and the handle go, while this thread is still in libfuse.
+    fuse_reply_buf(req, piece.data(), piece.size());
     return;
   }
   Request r = Who(req, handle);
