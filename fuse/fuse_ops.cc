@@ -250,9 +250,8 @@ void SetHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, const Request
   auto handle = std::make_unique<FileHandle>();
   handle->ino = ino;
   handle->writable = writable;
-  handle->append = writable && (fi->flags & O_APPEND) != 0;
   handle->txn = r.hold;
-  if (r.hold || handle->append) {
+  if (r.hold || (writable && (fi->flags & O_APPEND) != 0)) {
     // The page cache is every session's: a transaction's reads and writes bypass it.
     // So do appends: the daemon places them at the end of the file, which need not be
     // where the kernel, from its cached size, would have put them in its pages.

@@ -3,9 +3,8 @@
 // The kernel sends RELEASE asynchronously after close() has returned; a release still
 // queued when the mount goes away never reaches the daemon. So every handle is owned
 // by a table rather than by the kernel's promise to release it: Take() hands one back
-// at release, and whatever is left when the session loop ends is freed with the table.
-// (Nothing of a file is lost by that: the unmount's FileSystem::Sync commits every
-// file's pending state, and open transactions roll back.)
+// at release, and what is left when the session loop ends (TakeAll) is closed then by
+// ReleaseHandle, as RELEASE would have; open transactions roll back.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +24,6 @@ struct FsTxn;
 struct FileHandle {
   uint64_t ino = 0;
   bool writable = false;
-  bool append = false;  // O_APPEND: every write goes to the end of the file
   std::shared_ptr<FsTxn> txn;
   uint64_t control = 0;
   // A control file's text as of the read at offset 0: the later reads of the same
@@ -84,13 +82,8 @@ class HandleTable {
     return all;
   }
 
-  size_t size() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return open_.size();
-  }
-
  private:
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::unordered_map<T*, std::unique_ptr<T>> open_;
 };
 

@@ -151,7 +151,7 @@ Status SessionTable::Command(pid_t sid, std::string_view text) {
                   "'" + Printable(command) + "' refused: transaction " + std::to_string(s.last_id) +
                       " is committing");
   }
-  if (!s.aborted.empty()) {
+  if (s.aborted()) {
     if (command == "rollback") {
       ClearAborted(s);
       return Status::Ok();
@@ -159,8 +159,8 @@ Status SessionTable::Command(pid_t sid, std::string_view text) {
     if (command != "begin" && command != "begin readonly") {
       return Refuse(sid, s,
                     "'" + Printable(command) + "' refused: transaction " +
-                        std::to_string(s.last_id) + " was rolled back (" + s.aborted +
-                        "), nothing of it was applied; write rollback or begin to go on");
+                        std::to_string(s.last_id) + " was " + s.last_outcome +
+                        ", nothing of it was applied; write rollback or begin to go on");
     }
     ClearAborted(s);
   }
@@ -190,8 +190,9 @@ Status SessionTable::Command(pid_t sid, std::string_view text) {
                     "': expected begin, begin readonly, commit or rollback");
 }
 
+bool SessionTable::Session::aborted() const { return txn && txn->aborted; }
+
 void SessionTable::ClearAborted(Session& s) {
-  s.aborted.clear();
   s.last_error.clear();
   s.txn.reset();
   --aborted_count_;
@@ -291,7 +292,7 @@ std::string SessionTable::Describe(pid_t sid) {
     counts.Add("bytes_written", txn->bytes_written.load());
     counts.Add("namespace_ops", txn->namespace_ops.load());
     j.Raw("counts", counts.str());
-  } else if (s && !s->aborted.empty()) {
+  } else if (s && s->aborted()) {
     j.Add("state", "aborted");
     j.Add("id", s->last_id);
   } else {
@@ -335,7 +336,7 @@ void SessionTable::ReaperLoop() {
       // the scan saw (its first process may have started during the scan).
       const bool alive = live.count(it->first) != 0 ||
                          (s.txn && !s.txn->aborted && s.txn->last_used_ns.load() >= scan_start);
-      if (!alive && !s.aborted.empty()) ClearAborted(s);  // nobody left to tell
+      if (!alive && s.aborted()) ClearAborted(s);  // nobody left to tell
       if (s.txn && !s.txn->ended && !s.committing) {
         std::string why;
         if (!alive) {
@@ -357,7 +358,6 @@ void SessionTable::ReaperLoop() {
             stand_in->ended = true;
             stand_in->aborted = true;
             s.txn = std::move(stand_in);
-            s.aborted = why;
             ++aborted_count_;
             s.last_error +=
                 "; changes by this session fail with ESTALE until it writes "

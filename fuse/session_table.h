@@ -8,9 +8,9 @@
 // restart loses every open transaction: they were never committed, and recovery frees
 // what they had staged.
 //
-// A transaction the daemon rolled back (time-out) leaves its session "aborted": every
-// file request of the session fails with ESTALE, and `commit` with EINVAL, until the
-// session writes `rollback` (or `begin`) to say it knows. Otherwise a script that
+// A transaction the daemon rolled back (time-out) leaves its session "aborted": the
+// session reads the shared state, every change it tries fails with ESTALE and `commit`
+// with EINVAL, until it writes `rollback` (or `begin`) to say it knows. Otherwise a script that
 // went on writing would make its later changes visible while the earlier ones were
 // gone: a partial transaction.
 //
@@ -84,7 +84,9 @@ class SessionTable {
     std::string last_error;
     std::string conflict;     // the path the last failed commit named
     bool committing = false;  // a commit runs: the reaper leaves it alone
-    std::string aborted;      // rolled back by the daemon (why); txn is an ended stand-in
+    // Rolled back by the daemon and not acknowledged: txn is a stand-in (FsTxn::aborted)
+    // and last_outcome says why.
+    bool aborted() const;
   };
 
   Status Begin(pid_t sid, Session& s, bool readonly, std::unique_lock<std::mutex>& lock);
