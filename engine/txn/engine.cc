@@ -116,21 +116,29 @@ Result<std::shared_ptr<const std::string>> Engine::LoadValue(LogicalId id, uint6
 
 Result<std::shared_ptr<const std::string>> Engine::LoadValueBlob(const BlobId& blob) {
   if (auto value = value_cache_.Lookup(blob)) return value;
-  Result<std::vector<uint8_t>> bytes = blobs_->Get(blob, options_.layout);
-  if (!bytes.ok()) return bytes.status();
-  auto value = std::make_shared<const std::string>(bytes->begin(), bytes->end());
-  value_cache_.Insert(blob, value, value->size() + 64);
-  return value;
+  return value_loads_.Do(blob, [&]() -> Result<std::shared_ptr<const std::string>> {
+    // Another load may have finished between the look-up above and this one's start.
+    if (auto value = value_cache_.Lookup(blob)) return value;
+    Result<std::vector<uint8_t>> bytes = blobs_->Get(blob, options_.layout);
+    if (!bytes.ok()) return bytes.status();
+    auto value = std::make_shared<const std::string>(reinterpret_cast<const char*>(bytes->data()),
+                                                     bytes->size());
+    value_cache_.Insert(blob, value, value->size() + 64);
+    return value;
+  });
 }
 
 Result<size_t> Engine::ReadValueBlob(const BlobId& blob, uint64_t offset, std::span<uint8_t> out) {
-  if (auto value = value_cache_.Lookup(blob)) {
-    if (offset >= value->size()) return size_t{0};
-    const size_t n = std::min<size_t>(out.size(), value->size() - offset);
-    std::memcpy(out.data(), value->data() + offset, n);
-    return n;
+  std::shared_ptr<const std::string> value = value_cache_.Lookup(blob);
+  if (value == nullptr) {
+    // A whole load of the blob under way (read-ahead, most likely) serves this part too.
+    if (auto loading = value_loads_.Join(blob); loading && loading->ok()) value = **loading;
   }
-  return blobs_->GetRange(blob, options_.layout, offset, out);
+  if (value == nullptr) return blobs_->GetRange(blob, options_.layout, offset, out);
+  if (offset >= value->size()) return size_t{0};
+  const size_t n = std::min<size_t>(out.size(), value->size() - offset);
+  std::memcpy(out.data(), value->data() + offset, n);
+  return n;
 }
 
 Status Engine::WritePrepared(std::span<const BlobStore::Write> writes) {

@@ -57,6 +57,7 @@
 #include "engine/blob/blob_store.h"
 #include "engine/btree/btree_node.h"
 #include "engine/cache/lru_cache.h"
+#include "engine/cache/single_flight.h"
 #include "engine/io/env.h"
 #include "engine/lock/locker.h"
 #include "engine/registry/registry.h"
@@ -213,6 +214,8 @@ class Engine {
   Sequencer sequencer_;
   LruCache<NodeKey, BtreeNode, NodeKeyHash> node_cache_;
   LruCache<BlobId, std::string> value_cache_;
+  // Value blobs being read now: a second reader of one waits for it (see single_flight.h).
+  SingleFlight<BlobId, std::shared_ptr<const std::string>> value_loads_;
   RecoveryReport recovery_;
   std::string instance_;  // names this engine's lock owners
 
