@@ -12,6 +12,7 @@
 #include "fuse/fuse_ops.h"
 #include "fuse/inode_record.h"
 #include "fuse/kernel_notifier.h"
+#include "fuse/kernel_read_ahead.h"
 #include "fuse/session_table.h"
 #include "fuse/volume_layout.h"
 
@@ -113,6 +114,10 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
                                                  " (see the message above)"));
   }
   notifier.SetSession(se);
+  if (Status ra = SetKernelReadAhead(settings.mountpoint, kReadAheadBytes >> 10); !ra.ok()) {
+    std::fprintf(stderr, "sopfs: the kernel reads ahead 128 KiB at a time, not %u KiB: %s\n",
+                 kReadAheadBytes >> 10, ra.ToString().c_str());
+  }
   on_ready(Status::Ok());
 
   fuse_loop_config* loop = fuse_loop_cfg_create();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fuse/fs_txn.h"
+#include "fuse/kernel_read_ahead.h"
 
 namespace sopfs {
 namespace {
@@ -120,7 +121,7 @@ Result<std::vector<ListedEntry>> ListAny(fuse_req_t req, uint64_t ino, const Req
 
 void Init(void*, fuse_conn_info* conn) {
   conn->max_write = 1u << 20;
-  conn->max_readahead = 1u << 20;
+  conn->max_readahead = kReadAheadBytes;
   conn->max_background = 64;
   conn->congestion_threshold = 48;
   if (conn->capable & FUSE_CAP_SPLICE_READ) conn->want |= FUSE_CAP_SPLICE_READ;

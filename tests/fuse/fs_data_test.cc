@@ -43,6 +43,26 @@ TEST_F(FsDataTest, OneGibFileWrittenInMibBlocksReadsBackIdenticalBeforeAndAfterR
   ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(path, 42, kSize));
 }
 
+// The daemon's count of READ requests so far, from .sopfs/stats.
+uint64_t ReadRequests(const MountedVolume& vol) {
+  const std::string stats = ReadFile(vol.Path(".sopfs/stats"));
+  const size_t at = stats.find("\"reads\":");
+  EXPECT_NE(at, std::string::npos) << stats;
+  return at == std::string::npos ? 0 : std::stoull(stats.substr(at + 8));
+}
+
+TEST_F(FsDataTest, SequentialReadsReachTheDaemonInMibRequestsNotThe128KibDefault) {
+  if (NativeMode()) GTEST_SKIP() << "counts the daemon's requests (native mode)";
+  if (::geteuid() != 0) GTEST_SKIP() << "raising a mount's read-ahead needs root";
+  constexpr uint64_t kSize = 16 * kMiB;
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(P("seq.bin"), 9, kSize, kMiB));
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());  // nothing of the file in the page cache
+  const uint64_t before = ReadRequests(vol_);
+  ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(P("seq.bin"), 9, kSize));
+  // 16 at 1 MiB a request; the kernel's default read-ahead would send 128.
+  EXPECT_LE(ReadRequests(vol_) - before, 24u);
+}
+
 TEST_F(FsDataTest, RandomUnalignedWritesAndReadsAcrossChunkBoundariesMatchAnInMemoryModel) {
   const uint64_t chunk = vol_.chunk_size();
   const std::string path = P("model.bin");
