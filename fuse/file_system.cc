@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "fuse/fs_txn.h"
+#include "fuse/set_id_bits.h"
 #include "fuse/volume_layout.h"
 
 namespace sopfs {
@@ -33,12 +34,15 @@ bool IsDir(uint32_t mode) { return S_ISDIR(mode); }
 // The attribute part of a setattr (mode, owner, times); true when it changed any.
 bool ApplyAttrs(const AttrChange& change, InodeRecord& r) {
   const int64_t now = NowNs();
+  const uint32_t mode_before = r.mode;
   if (change.mode) r.mode = (r.mode & S_IFMT) | (*change.mode & 07777);
+  if (change.drop_set_id) r.mode = ModeAfterContentChange(r.mode);
   if (change.uid) r.uid = *change.uid;
   if (change.gid) r.gid = *change.gid;
   if (change.atime_ns) r.atime_ns = *change.atime_ns == AttrChange::kNow ? now : *change.atime_ns;
   if (change.mtime_ns) r.mtime_ns = *change.mtime_ns == AttrChange::kNow ? now : *change.mtime_ns;
-  if (!change.mode && !change.uid && !change.gid && !change.atime_ns && !change.mtime_ns) {
+  if (r.mode == mode_before && !change.uid && !change.gid && !change.atime_ns && !change.mtime_ns &&
+      !change.mode) {
     return false;
   }
   r.ctime_ns = now;

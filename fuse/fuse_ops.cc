@@ -11,6 +11,7 @@
 
 #include "fuse/fs_txn.h"
 #include "fuse/kernel_read_ahead.h"
+#include "fuse/set_id_bits.h"
 
 namespace sopfs {
 namespace {
@@ -245,6 +246,20 @@ void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
   ReplyEntry(req, r, st);
 }
 
+// Before a content change the kernel leaves to the daemon (a direct-I/O write, an open
+// with O_TRUNC), drops the set-id bits a local file system would (set_id_bits.h).
+Status DropSetIdBits(fuse_req_t req, fuse_ino_t ino, const Request& r) {
+  Result<struct stat> st = Fs(req).GetAttr(ino, r.caller);
+  if (!st.ok()) return st.status();
+  const uint32_t mode = static_cast<uint32_t>(st->st_mode);
+  if (ModeAfterContentChange(mode) == mode || HoldsCapFsetid(fuse_req_ctx(req)->pid)) {
+    return Status::Ok();
+  }
+  AttrChange c;
+  c.drop_set_id = true;
+  return Fs(req).SetAttr(ino, c, r.caller).status();
+}
+
 // fi->fh of a new handle; the kernel is told how to cache it.
 void SetHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, const Request& r,
                bool writable) {
@@ -258,6 +273,7 @@ void SetHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, const Request
     // where the kernel, from its cached size, would have put them in its pages.
     fi->direct_io = 1;
     fi->keep_cache = 0;
+    handle->direct_io = true;
   } else {
     // Every change goes through this daemon, so the kernel's cached pages stay true.
     fi->keep_cache = 1;
@@ -299,6 +315,11 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Status st = Fs(req).Open(ino, writable, r.caller);
   if (!st.ok()) return ReplyError(req, st);
   if ((fi->flags & O_TRUNC) && writable) {
+    Status dropped = DropSetIdBits(req, ino, r);
+    if (!dropped.ok()) {
+      (void)Fs(req).Release(ino, writable, r.caller);
+      return ReplyError(req, dropped);
+    }
     AttrChange c;
     c.size = 0;
     c.via_handle = true;
@@ -384,6 +405,12 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
     return;
   }
   Request r = Who(req, handle);
+  if (handle->direct_io) {
+    // The kernel drops set-id bits before a buffered write, not before a direct one.
+    if (Status dropped = DropSetIdBits(req, ino, r); !dropped.ok()) {
+      return ReplyError(req, dropped);
+    }
+  }
   // O_APPEND as the file has it now (fcntl may have set or cleared it since open).
   const bool append = (fi->flags & O_APPEND) != 0;
   uint64_t written_at = static_cast<uint64_t>(off);

@@ -24,6 +24,7 @@ struct FsTxn;
 struct FileHandle {
   uint64_t ino = 0;
   bool writable = false;
+  bool direct_io = false;  // the kernel's page cache is bypassed (see SetHandle)
   std::shared_ptr<FsTxn> txn;
   uint64_t control = 0;
   // A control file's text as of the read at offset 0: the later reads of the same

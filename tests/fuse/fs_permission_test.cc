@@ -236,6 +236,77 @@ TEST_F(FsPermissionTest, StickyDirectoryStopsOtherUsersFromRemovingRootsFiles) {
   EXPECT_EQ(ListDir(P("tmp")), std::vector<std::string>{"roots"});
 }
 
+// The mode of `path` with its set-id and permission bits, or 0 when stat fails.
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path << ": " << ErrnoText();
+  return st.st_mode & 07777;
+}
+
+TEST_F(FsPermissionTest, WritesAndTruncatesByAnUnprivilegedUserAndChownDropSetIdBits) {
+  // nobody may write each file (it is world-writable); root's own writes keep the bits.
+  // Appends go through a direct-I/O handle, plain writes through the page cache.
+  for (const char* name :
+       {"by_write", "by_append", "by_truncate", "by_open_trunc", "group_noexec", "kept"}) {
+    ASSERT_NO_FATAL_FAILURE(WriteFile(P(name), "data", 0666));
+    ASSERT_EQ(::chmod(P(name).c_str(), 06777), 0) << ErrnoText();
+  }
+  ASSERT_EQ(::chmod(P("group_noexec").c_str(), 06766), 0) << ErrnoText();
+  int fd = ::open(P("kept").c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  ASSERT_EQ(::write(fd, "+root", 5), 5) << ErrnoText();
+  ASSERT_EQ(::close(fd), 0) << ErrnoText();
+  EXPECT_EQ(ModeOf(P("kept")), 06777u) << "root (CAP_FSETID) keeps the set-id bits";
+  const std::string by_write = P("by_write"), by_append = P("by_append"),
+                    by_truncate = P("by_truncate"), by_open_trunc = P("by_open_trunc"),
+                    group_noexec = P("group_noexec");
+  RunAsNobody([&](ChildChecks& c) {
+    int wfd = ::open(by_write.c_str(), O_WRONLY);
+    c.Errno(wfd, 0, "open of a 06777 file for writing");
+    if (wfd >= 0) {
+      c.True(::pwrite(wfd, "DA", 2, 0) == 2, "write to a 06777 file");
+      c.Errno(::close(wfd), 0, "close");
+    }
+    int afd = ::open(by_append.c_str(), O_WRONLY | O_APPEND);
+    c.Errno(afd, 0, "open of a 06777 file for appending");
+    if (afd >= 0) {
+      c.True(::write(afd, "+nobody", 7) == 7, "append to a 06777 file");
+      c.Errno(::close(afd), 0, "close");
+    }
+    c.Errno(::truncate(by_truncate.c_str(), 2), 0, "truncate of a 06777 file");
+    int tfd = ::open(by_open_trunc.c_str(), O_WRONLY | O_TRUNC);
+    c.Errno(tfd, 0, "open with O_TRUNC of a 06777 file");
+    if (tfd >= 0) c.Errno(::close(tfd), 0, "close");
+    int gfd = ::open(group_noexec.c_str(), O_WRONLY);
+    c.Errno(gfd, 0, "open of a 06766 file for writing");
+    if (gfd >= 0) {
+      c.True(::write(gfd, "x", 1) == 1, "write to a 06766 file");
+      c.Errno(::close(gfd), 0, "close");
+    }
+  });
+  for (int pass = 0; pass < 2; ++pass) {
+    SCOPED_TRACE(pass == 0 ? "before remount" : "after remount");
+    EXPECT_EQ(ModeOf(P("by_write")), 0777u);
+    EXPECT_EQ(ReadFile(P("by_write")), "DAta");
+    EXPECT_EQ(ModeOf(P("by_append")), 0777u);
+    EXPECT_EQ(ReadFile(P("by_append")), "data+nobody");
+    EXPECT_EQ(ModeOf(P("by_truncate")), 0777u);
+    EXPECT_EQ(ReadFile(P("by_truncate")), "da");
+    EXPECT_EQ(ModeOf(P("by_open_trunc")), 0777u);
+    EXPECT_EQ(ReadFile(P("by_open_trunc")), "");
+    // Without group execute, set-group-id stays, as on any FUSE mount (ext4 drops it
+    // when the writer is not in the file's group).
+    EXPECT_EQ(ModeOf(P("group_noexec")), 02766u);
+    EXPECT_EQ(ModeOf(P("kept")), 06777u);
+    if (pass == 0) {
+      ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+    }
+  }
+  // A change of owner clears them too, even done by root.
+  ASSERT_EQ(::chown(P("kept").c_str(), kNobody, kNogroup), 0) << ErrnoText();
+  EXPECT_EQ(ModeOf(P("kept")), 0777u);
+}
+
 TEST_F(FsPermissionTest, GroupClassBitsApplyToGroupMembersEvenWhenOthersHaveMore) {
   // nobody's group owns both files: the group bits decide, not the "other" bits.
   ASSERT_NO_FATAL_FAILURE(WriteFile(P("group_read"), "g", 0640));
