@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "fuse/json_text.h"
+#include "fuse/uring_transport.h"
 
 namespace sopfs::control {
 namespace {
@@ -81,6 +82,10 @@ std::string StatsJson(const Sources& s) {
   j.Add("ec_reconstructions", e.reconstructions);
   j.Add("bad_shards_seen", e.bad_shards_seen);
   j.Add("errors", s.requests->errors.load());
+  if (s.transport != nullptr) {
+    j.Add("transport", s.transport->Describe());
+    j.Add("ring_requests", s.transport->ring_requests());
+  }
   const SessionTable::Counters& t = s.sessions->counters();
   JsonText txn;
   txn.Add("begun", t.begun.load());

@@ -22,6 +22,10 @@
 #include "fuse/file_system.h"
 #include "fuse/session_table.h"
 
+namespace sopfs {
+class UringTransport;
+}  // namespace sopfs
+
 namespace sopfs::control {
 
 inline constexpr uint64_t kDirIno = 0xffffffffffffff00ULL;
@@ -59,6 +63,7 @@ struct Sources {
   FileSystem* fs = nullptr;
   SessionTable* sessions = nullptr;
   const RequestCounters* requests = nullptr;
+  const UringTransport* transport = nullptr;  // how requests arrive
   std::vector<std::string> data_folders;
 };
 

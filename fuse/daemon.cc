@@ -14,6 +14,7 @@
 #include "fuse/kernel_notifier.h"
 #include "fuse/kernel_read_ahead.h"
 #include "fuse/session_table.h"
+#include "fuse/uring_transport.h"
 #include "fuse/volume_layout.h"
 
 namespace sopfs {
@@ -113,6 +114,15 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
     return Fail(on_ready, Status::Error(EIO, "cannot mount at " + settings.mountpoint +
                                                  " (see the message above)"));
   }
+  std::unique_ptr<UringTransport> transport = UringTransport::Install(se, settings.io_uring);
+  if (transport == nullptr) {
+    fuse_session_unmount(se);
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    return Fail(on_ready, Status::Error(EIO, "cannot take over the session's device I/O"));
+  }
+  context.transport = transport.get();
+  context.control.transport = transport.get();
   notifier.SetSession(se);
   if (Status ra = SetKernelReadAhead(settings.mountpoint, kReadAheadBytes >> 10); !ra.ok()) {
     std::fprintf(stderr, "sopfs: the kernel reads ahead 128 KiB at a time, not %u KiB: %s\n",
@@ -126,6 +136,7 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
   fuse_loop_cfg_set_max_threads(loop, 32);
   const int loop_result = fuse_session_loop_mt(se, loop);
   fuse_loop_cfg_destroy(loop);
+  transport->Stop();
   notifier.SetSession(nullptr);
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);

@@ -29,6 +29,8 @@ struct MountSettings {
   double attr_timeout = 1.0;  // seconds the kernel may cache attributes and names
   // An explicit transaction idle this long is rolled back (SPEC §3).
   std::chrono::seconds txn_timeout{300};
+  // Serve requests through io_uring where the kernel allows it (uring_transport.h).
+  bool io_uring = false;
 };
 
 // Returns the process exit code: 0 after a clean unmount, 1 when the volume could not

@@ -13,6 +13,8 @@
 
 namespace sopfs {
 
+class UringTransport;
+
 // What the operations reach through fuse_req_userdata.
 //
 // Kernel caches and transactions: the kernel's caches are shared by every session, a
@@ -35,6 +37,7 @@ struct FuseContext {
   int64_t mounted_ns = 0;
   HandleTable<FileHandle> files;  // fi->fh of open files and control files
   HandleTable<DirHandle> dirs;    // fi->fh of open directories
+  UringTransport* transport = nullptr;
 };
 
 fuse_lowlevel_ops MakeFuseOps();

@@ -52,6 +52,9 @@ constexpr const char* kOptionHelp =
     "  attr_timeout=SECONDS  how long the kernel may cache attributes (default 1)\n"
     "  txn_timeout=SECONDS   roll back an explicit transaction idle this long\n"
     "                        (.sopfs/txn; default 300, from 1 to 86400)\n"
+    "  io_uring              take requests through io_uring on every CPU (Linux 6.14+,\n"
+    "                        with /sys/module/fuse/parameters/enable_uring set to Y;\n"
+    "                        else /dev/fuse, as without it, and a line in the log)\n"
     "  allow_other, allow_root, default_permissions (always on), ro, rw, fsname=NAME,\n"
     "  subtype=NAME, auto_unmount, atime, noatime, relatime, dev, nodev, suid, nosuid,\n"
     "  exec, noexec, sync, async, dirsync: as for any FUSE file system\n"
@@ -192,6 +195,11 @@ Status ApplyOptions(const std::string& list, MountSettings& settings) {
       SOPFS_RETURN_IF_ERROR(own == "commit_interval" ? SetCommitInterval(value, settings)
                             : own == "attr_timeout"  ? SetAttrTimeout(value, settings)
                                                      : SetTxnTimeout(value, settings));
+      continue;
+    }
+    if (own == "io_uring") {
+      if (has_value) return Status::Error(EINVAL, "mount option '" + name + "' takes no value");
+      settings.io_uring = true;
       continue;
     }
     if (IsFstabOnly(name, has_value)) continue;

@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # The one test command (README.md, .ci/run): installs the dependencies, builds sopfs
 # twice (optimised, and with AddressSanitizer + UndefinedBehaviorSanitizer), runs every
-# test with ctest in both builds, and checks formatting. Exits non-zero on any failure.
+# test with ctest in both builds, runs the file system tests once more through FUSE over
+# io_uring where the kernel has it, and checks formatting. Exits non-zero on any failure.
 # Build trees: build/ and build-asan/ (reused when present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tools/install-deps.sh
 jobs=$(nproc)
+
+# FUSE over io_uring (-o io_uring) needs the fuse module's enable_uring parameter
+# (Linux 6.14+). It is turned on for the run, so that FsUringTest sees the rings and
+# the file system suites run once more through them, and put back as it was at the end.
+uring_param=/sys/module/fuse/parameters/enable_uring
+uring_was=""
+if [ -w "$uring_param" ]; then
+  uring_was=$(cat "$uring_param")
+  trap 'echo "$uring_was" > "$uring_param"' EXIT
+  echo Y > "$uring_param"
+fi
 
 echo "== format check"
 files=$(git ls-files '*.cc' '*.h' 2>/dev/null || find engine tools tests -name '*.cc' -o -name '*.h')
@@ -22,4 +34,11 @@ for variant in release asan; do
   echo "== $variant tests"
   (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 900)
 done
+if [ -n "$uring_was" ]; then
+  echo "== release file system tests again, every mount with -o io_uring"
+  (cd build && SOPFS_TEST_MOUNT_OPTIONS=io_uring ctest --output-on-failure -j "$jobs" \
+    --timeout 900 -R '^Fs')
+else
+  echo "== no FUSE io_uring in this kernel: FsUringTest checked the /dev/fuse fallback"
+fi
 echo "== all tests passed"

@@ -258,6 +258,11 @@ void MountedVolume::Mount() {
     args.push_back("-o");
     args.push_back(o);
   }
+  // The whole suite again with other options (tools/test.sh: through io_uring).
+  if (const char* extra = std::getenv("SOPFS_TEST_MOUNT_OPTIONS"); extra && *extra) {
+    args.push_back("-o");
+    args.push_back(extra);
+  }
   auto argv = Argv(args);
   int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   ASSERT_GE(log_fd, 0) << log_path_ << ": " << ErrnoText();
