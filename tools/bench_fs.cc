@@ -21,8 +21,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -56,7 +58,20 @@ struct FsOptions {
   ErasureLayout layout{.k = 4, .m = 2};  // what `sopfs format` uses unless told
   uint64_t chunk_size = 1 << 20;
   std::vector<std::string> format_args;  // --ec and --chunk-size, when given
+  std::string mount_options;
 };
+
+// How the daemon takes requests, as its .sopfs/stats says ("transport").
+std::string TransportOf(const std::string& mount_dir) {
+  std::ifstream stats(mount_dir + "/.sopfs/stats");
+  std::stringstream text;
+  text << stats.rdbuf();
+  const std::string s = text.str(), tag = "\"transport\":\"";
+  const size_t at = s.find(tag);
+  if (at == std::string::npos) return "unknown";
+  const size_t from = at + tag.size();
+  return s.substr(from, s.find('"', from) - from);
+}
 
 int BadArgs(const char* what) {
   std::fprintf(stderr, "%s: %s\n", kName, what);
@@ -107,6 +122,9 @@ std::optional<int> ParseFsOptions(int argc, char** argv, FsOptions& o) {
       "chunk-size", po::value<std::string>(), "chunk size for the volume (default: format's, 1M)")(
       "stall-seconds", po::value<double>()->default_value(180),
       "kill the daemon if no file operation completes for this long (a hang)")(
+      "mount-options", po::value<std::string>()->default_value("io_uring"),
+      "-o options for the mount (see sopfs mount --help); the default takes requests "
+      "through io_uring where the kernel offers it")(
       "keep", "leave the work folder in place, for debugging");
   po::variables_map vm;
   if (auto done = ParseCommandLine(kName, opts, argc, argv, vm)) return done;
@@ -114,6 +132,7 @@ std::optional<int> ParseFsOptions(int argc, char** argv, FsOptions& o) {
   o.json = vm.count("json") > 0;
   o.keep = vm.count("keep") > 0;
   o.dir = vm["dir"].as<std::string>();
+  o.mount_options = vm["mount-options"].as<std::string>();
   auto size = FileSize(vm, "size");
   if (!size) return BadArgs("--size needs a size of at least 1M, a multiple of 4K");
   o.size = *size;
@@ -219,6 +238,7 @@ int RunBenchFs(int argc, char** argv) {
                                       .volume = *work / "volume",
                                       .mountpoint = *work / "mnt",
                                       .format_args = o.format_args,
+                                      .mount_options = o.mount_options,
                                       .log = *work / "daemon.log"});
     if (!started.ok()) return Fail(started.status().ToString());
     mount = std::move(*started);
@@ -243,6 +263,8 @@ int RunBenchFs(int argc, char** argv) {
     plan.watchdog = &watchdog;
     ran = RunFsPhases(plan, f);
   }
+  f.mount_options = o.mount_options;
+  if (mount) f.transport = TransportOf(plan.mount_dir);
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   f.bench_peak_rss_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;

@@ -57,7 +57,9 @@ Result<std::unique_ptr<BenchMount>> BenchMount::Start(const MountSpec& spec) {
   std::vector<std::string> format = {spec.sopfs, "format", spec.volume};
   format.insert(format.end(), spec.format_args.begin(), spec.format_args.end());
   SOPFS_RETURN_IF_ERROR(RunChild(format, spec.log, 120));
-  auto pid = SpawnChild({spec.sopfs, "mount", spec.volume, spec.mountpoint, "-f"}, spec.log);
+  std::vector<std::string> argv = {spec.sopfs, "mount", spec.volume, spec.mountpoint, "-f"};
+  if (!spec.mount_options.empty()) argv.insert(argv.end(), {"-o", spec.mount_options});
+  auto pid = SpawnChild(argv, spec.log);
   if (!pid.ok()) return pid.status();
   std::unique_ptr<BenchMount> mount(new BenchMount(spec, *pid));
   const auto deadline =

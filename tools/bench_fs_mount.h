@@ -24,6 +24,7 @@ struct MountSpec {
   std::string volume;                    // made by `sopfs format`
   std::string mountpoint;                // an existing empty folder
   std::vector<std::string> format_args;  // e.g. --ec 4+2 --chunk-size 1M
+  std::string mount_options;             // -o for the mount; empty: none
   std::string log;                       // stdout and stderr of the children
   double ready_seconds = 20;
   double exit_seconds = 60;

@@ -60,6 +60,10 @@ void PrintFsTable(const FsFigures& f) {
       "page cache dropped before reads with %s; random reads are buffered 4 KiB "
       "preads with POSIX_FADV_RANDOM (no O_DIRECT, which FUSE may not offer)\n",
       f.cache_drop.c_str());
+  if (!f.native_only) {
+    std::printf("mounted with -o '%s'; requests through %s\n", f.mount_options.c_str(),
+                f.transport.c_str());
+  }
   if (f.native_only) std::printf("NATIVE ONLY: no sopfs figures\n");
   std::printf("%-34s %12s %12s %7s  %-14s %s\n", "", "sopfs", "native", "ratio", "goal", "");
   const SideFigures& s = f.sopfs;
@@ -138,6 +142,8 @@ std::string FsJsonLine(const FsFigures& f) {
       .Add("files", ll(f.files))
       .Add("rand_ops", ll(f.rand_ops))
       .Add("page_cache_dropped", f.cache_dropped_fully)
+      .Add("mount_options", f.mount_options)
+      .Add("transport", f.transport)
       .Add("native_only", f.native_only)
       .Add("goal_seq_write", g.seq_write)
       .Add("goal_seq_read", g.seq_read)

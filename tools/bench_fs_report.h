@@ -35,6 +35,8 @@ struct FsFigures {
   double daemon_peak_rss_mib = 0;         // VmHWM at the end, after the copy
   double bench_peak_rss_mib = 0;
   std::string cache_drop;            // how the page cache was dropped, for the table
+  std::string mount_options;         // -o given to the mount ("" for none)
+  std::string transport;             // how the daemon took requests (.sopfs/stats)
   bool cache_dropped_fully = false;  // with /proc/sys/vm/drop_caches
 
   // One chunk's shards plus 256 KiB: chunk_size * (k + m) / k + 256 KiB.

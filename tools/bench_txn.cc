@@ -157,6 +157,7 @@ int RunBenchTxn(int argc, char** argv) {
                                   .volume = *work / "volume",
                                   .mountpoint = *work / "mnt",
                                   .format_args = {},
+                                  .mount_options = "",
                                   .log = *work / "daemon.log"});
   if (!mount.ok()) return Fail(mount.status().ToString());
 
