@@ -38,6 +38,19 @@ struct AlignedFree {
   void operator()(void* p) const { std::free(p); }
 };
 
+// The kernel has a queue per possible CPU and uses the rings only once every queue has
+// an entry: /sys/devices/system/cpu/possible ("0-7"), else what glibc counts.
+int PossibleCpus() {
+  std::ifstream possible("/sys/devices/system/cpu/possible");
+  std::string text;
+  if (std::getline(possible, text)) {
+    const size_t dash = text.find_last_of("-,");
+    const int last = std::atoi(text.c_str() + (dash == std::string::npos ? 0 : dash + 1));
+    if (last >= 0 && last < 4096) return last + 1;
+  }
+  return get_nprocs_conf();
+}
+
 uint8_t* AllocAligned(size_t bytes) {
   return static_cast<uint8_t*>(std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096));
 }
@@ -313,7 +326,7 @@ ssize_t UringTransport::WriteInitReply(int fd, struct iovec* iov, int count) {
 }
 
 void UringTransport::StartRings() {
-  const int cpus = get_nprocs_conf();
+  const int cpus = PossibleCpus();
   std::vector<std::unique_ptr<Ring>> rings;
   std::string failure;
   for (int q = 0; q < cpus && failure.empty(); ++q) {
