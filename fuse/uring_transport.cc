@@ -188,9 +188,7 @@ class UringTransport::Ring {
     if (op_len > sizeof header_->op_in || rest > kPayloadBytes) {
       std::fprintf(stderr, "sopfs: ring %u: malformed request (opcode %u, %u bytes)\n", qid_,
                    in->opcode, in->len);
-      fuse_out_header err{static_cast<uint32_t>(sizeof(fuse_out_header)), -EIO, unique_};
-      iovec iov{&err, sizeof err};
-      TakeReply(unique_, &iov, 1);
+      ReplyEio();
       return;
     }
     uint8_t* start = block_.get() + kPrefixBytes - sizeof(fuse_in_header) - op_len;
@@ -204,11 +202,14 @@ class UringTransport::Ring {
     fuse_session_process_buf(owner_->se_, &buf);
     current = nullptr;
     if (!replied_) {
-      // Every sopfs handler replies before it returns; this keeps the entry alive if not.
-      fuse_out_header err{static_cast<uint32_t>(sizeof(fuse_out_header)), -EIO, unique_};
-      iovec iov{&err, sizeof err};
-      TakeReply(unique_, &iov, 1);
+      ReplyEio();  // every sopfs handler replies before it returns; the entry lives on
     }
+  }
+
+  void ReplyEio() {
+    fuse_out_header err{static_cast<uint32_t>(sizeof(fuse_out_header)), -EIO, unique_};
+    iovec iov{&err, sizeof err};
+    TakeReply(unique_, &iov, 1);
   }
 
   UringTransport* owner_;

@@ -45,10 +45,9 @@ TEST_F(FsDataTest, OneGibFileWrittenInMibBlocksReadsBackIdenticalBeforeAndAfterR
 
 // The daemon's count of READ requests so far, from .sopfs/stats.
 uint64_t ReadRequests(const MountedVolume& vol) {
-  const std::string stats = ReadFile(vol.Path(".sopfs/stats"));
-  const size_t at = stats.find("\"reads\":");
-  EXPECT_NE(at, std::string::npos) << stats;
-  return at == std::string::npos ? 0 : std::stoull(stats.substr(at + 8));
+  const std::string reads = StatsField(vol, "reads");
+  EXPECT_FALSE(reads.empty()) << "no \"reads\" in .sopfs/stats";
+  return reads.empty() ? 0 : std::stoull(reads);
 }
 
 TEST_F(FsDataTest, SequentialReadsReachTheDaemonInMibRequestsNotThe128KibDefault) {

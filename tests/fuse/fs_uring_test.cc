@@ -21,15 +21,6 @@ char KernelOffersRings() {
   return value;
 }
 
-std::string StatsField(const std::string& stats, const std::string& key) {
-  const std::string tag = "\"" + key + "\":";
-  const size_t at = stats.find(tag);
-  if (at == std::string::npos) return "";
-  const size_t from = at + tag.size();
-  if (stats[from] == '"') return stats.substr(from + 1, stats.find('"', from + 1) - from - 1);
-  return stats.substr(from, stats.find_first_of(",}", from) - from);
-}
-
 class FsUringTest : public FuseFsTest {
  protected:
   void SetUp() override {
@@ -59,8 +50,8 @@ TEST_F(FsUringTest, RequestsGoThroughTheRingsWhenTheKernelOffersThemAndFilesAreT
     EXPECT_EQ(ListDir(P("d")).size(), 201u);
     EXPECT_EQ(ReadFile(P("d/f123")), "file 123");
     const std::string stats = ReadFile(P(".sopfs/stats"));
-    const std::string transport = StatsField(stats, "transport");
-    const std::string ring_requests = StatsField(stats, "ring_requests");
+    const std::string transport = StatsField(vol_, "transport");
+    const std::string ring_requests = StatsField(vol_, "ring_requests");
     ASSERT_FALSE(ring_requests.empty()) << stats;
     if (KernelOffersRings() == 'Y') {
       EXPECT_EQ(transport.rfind("io_uring, ", 0), 0u) << stats;

@@ -714,4 +714,14 @@ std::vector<std::string> ListDir(const std::string& path) {
   return names;
 }
 
+std::string StatsField(const MountedVolume& vol, const std::string& key) {
+  const std::string stats = ReadFile(vol.Path(".sopfs/stats"));
+  const std::string tag = "\"" + key + "\":";
+  const size_t at = stats.find(tag);
+  if (at == std::string::npos) return "";
+  const size_t from = at + tag.size();
+  if (stats[from] == '"') return stats.substr(from + 1, stats.find('"', from + 1) - from - 1);
+  return stats.substr(from, stats.find_first_of(",}", from) - from);
+}
+
 }  // namespace sopfs::fusetest

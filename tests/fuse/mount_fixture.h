@@ -163,6 +163,9 @@ void WritePatternFile(const std::string& path, uint64_t seed, uint64_t size, siz
 void ExpectPatternFile(const std::string& path, uint64_t seed, uint64_t size);
 // Index of the first differing byte, or -1 when equal (sizes included).
 int64_t FirstDifference(std::string_view a, std::string_view b);
+// The value of `key` in the mount's .sopfs/stats (a string without its quotes), or ""
+// when absent.
+std::string StatsField(const MountedVolume& vol, const std::string& key);
 // The names in a directory, without . and ..; fails on duplicates or a missing ./..
 std::vector<std::string> ListDir(const std::string& path);
 
