@@ -19,6 +19,8 @@
 #include <set>
 #include <sstream>
 
+#include "fuse/kernel_read_ahead.h"
+
 #ifndef SOPFS_BIN
 #error "SOPFS_BIN (path of the sopfs binary) must be defined"
 #endif
@@ -35,10 +37,20 @@ constexpr auto kMountBound = seconds(20);
 constexpr auto kDaemonExitBound = seconds(120);
 constexpr auto kDefaultBudget = seconds(300);
 
+// The mount answers: statfs reaches the daemon and reports a FUSE file system.
 bool IsFuseMount(const std::string& path) {
   struct statfs st {};
   if (::statfs(path.c_str(), &st) != 0) return false;
   return static_cast<long>(st.f_type) == kFuseSuperMagic;
+}
+
+// Something is mounted at `path`, answering or not: an aborted connection fails statfs
+// with ENOTCONN but stays in the mount table until it is unmounted.
+bool HasMount(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::stringstream text;
+  text << in.rdbuf();
+  return MountDevice(text.str(), path).has_value();
 }
 
 std::string Tail(const std::string& text, size_t n = 6000) {
@@ -202,7 +214,10 @@ MountedVolume::MountedVolume() {
     ADD_FAILURE() << "mkdtemp " << tmpl << ": " << ErrnoText();
     return;
   }
-  base_ = tmpl;
+  // Canonical, as /proc/self/mountinfo names mount points (HasMount).
+  std::error_code ec;
+  base_ = std::filesystem::canonical(tmpl, ec).string();
+  if (ec) base_ = tmpl;
   // Other users (the permission tests) must be able to reach the mountpoint.
   ::chmod(base_.c_str(), 0755);
   volume_ = base_ + "/vol";
@@ -247,7 +262,7 @@ void MountedVolume::Mount() {
     mounted_ = true;
     return;
   }
-  ASSERT_FALSE(IsFuseMount(mountpoint_)) << mountpoint_ << " is already a FUSE mount";
+  ASSERT_FALSE(HasMount(mountpoint_)) << mountpoint_ << " is already a mount point";
   StartWatchdog();
   {
     std::ofstream log(log_path_, std::ios::app);
@@ -374,7 +389,7 @@ void MountedVolume::AbortConnection() {
   ::close(fd);
   ASSERT_EQ(n, 1) << "write " << abort_file << ": " << ErrnoText(err);
   ASSERT_NO_FATAL_FAILURE(ExpectDaemonExitsZero("the connection was aborted"));
-  if (IsFuseMount(mountpoint_)) {
+  if (HasMount(mountpoint_)) {
     CommandResult r = RunCommand({"fusermount3", "-u", "-z", mountpoint_}, seconds(30));
     ASSERT_EQ(r.exit_code, 0) << "fusermount3 -u -z " << mountpoint_ << ": " << r.output;
   }
@@ -396,7 +411,7 @@ void MountedVolume::KillDaemon() {
   mounted_ = false;
   CommandResult r = RunCommand({"fusermount3", "-u", "-z", mountpoint_}, seconds(30));
   ASSERT_EQ(r.exit_code, 0) << "fusermount3 -u -z " << mountpoint_ << ": " << r.output;
-  ASSERT_FALSE(IsFuseMount(mountpoint_)) << "still a FUSE mount after lazy unmount";
+  ASSERT_FALSE(HasMount(mountpoint_)) << "still mounted after lazy unmount";
 }
 
 void MountedVolume::SetWatchdog(seconds budget) {
@@ -481,7 +496,7 @@ void MountedVolume::ForceKill() {
   }
   int status = 0;
   WaitDaemon(seconds(30), &status);
-  if (!native_ && IsFuseMount(mountpoint_)) {
+  if (!native_ && HasMount(mountpoint_)) {
     RunCommand({"fusermount3", "-u", "-z", mountpoint_}, seconds(30));
   }
   mounted_ = false;
@@ -489,7 +504,7 @@ void MountedVolume::ForceKill() {
 
 void MountedVolume::RemoveTree() {
   if (base_.empty()) return;
-  if (!native_ && IsFuseMount(mountpoint_)) {
+  if (!native_ && HasMount(mountpoint_)) {
     std::fprintf(stderr, "mount_fixture: %s is still mounted; leaving %s\n", mountpoint_.c_str(),
                  base_.c_str());
     return;
