@@ -5,7 +5,8 @@
 //   3. random 4 KiB reads of it at depth 1 and 16, page cache dropped first;
 //   4. one 4 KiB overwrite + fsync in the middle of a chunk in the middle of a file of
 //      at least the overwrite size (the big file, or one written for it);
-//   5. small-file creates in one folder (then removed, untimed);
+//   5. small-file creates in one folder (then removed, untimed), five rounds with the
+//      sides taking turns, each side's median reported;
 //   6. a copy of the big file within the same file system.
 // The daemon's disk bytes and memory come from its /proc entries.
 #pragma once

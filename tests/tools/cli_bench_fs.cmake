@@ -36,6 +36,12 @@ file(REMOVE_RECURSE ${dir})
 file(MAKE_DIRECTORY ${dir})
 expect_exit(0 ${SOPFS} bench fs --json --size 8M --overwrite-size 8M --files 50 --rand-ops 200
             --dir ${dir})
+# Creates are measured in five rounds per side, the sides taking turns.
+foreach(side sopfs native)
+  if(NOT last_stderr MATCHES "small-file creates/s \\(${side}\\), 5 rounds:( [0-9]+)( [0-9]+)( [0-9]+)( [0-9]+)( [0-9]+); median")
+    message(FATAL_ERROR "no five rounds of creates on ${side}: ${last_stderr}")
+  endif()
+endforeach()
 string(STRIP "${last_stdout}" out)
 string(REGEX REPLACE ".*\n" "" json "${out}")
 foreach(key seq_write_mib_s seq_write_native_mib_s seq_write_ratio seq_write_disk_mib_s
