@@ -185,7 +185,7 @@ std::string SelfPath() {
 Status CheckFreeSpace(const std::string& dir, const FsOptions& o) {
   const double big = static_cast<double>(o.size);
   const double extra = o.size < o.overwrite_size ? static_cast<double>(o.overwrite_size) : 0.0;
-  const double files = static_cast<double>(o.files) * 4096;
+  const double files = static_cast<double>(o.files) * kCreateRounds * 4096;
   const double coded = static_cast<double>(o.layout.total()) / static_cast<double>(o.layout.k);
   const double native = 2 * big + extra + files;
   const double sopfs = o.native_only ? 0 : (2 * big + extra) * coded + files * o.layout.total();

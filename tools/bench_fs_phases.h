@@ -5,8 +5,9 @@
 //   3. random 4 KiB reads of it at depth 1 and 16, page cache dropped first;
 //   4. one 4 KiB overwrite + fsync in the middle of a chunk in the middle of a file of
 //      at least the overwrite size (the big file, or one written for it);
-//   5. small-file creates in one folder (then removed, untimed), five rounds with the
-//      sides taking turns, each side's median reported;
+//   5. small-file creates, kCreateRounds rounds with the sides taking turns, each round
+//      in a folder of its own, each side's median reported (all removed at the end,
+//      untimed);
 //   6. a copy of the big file within the same file system.
 // The daemon's disk bytes and memory come from its /proc entries.
 #pragma once
@@ -23,6 +24,9 @@
 namespace sopfs::tools {
 
 class Watchdog;
+
+// Rounds of small-file creates per side; odd, so the median is one measured round.
+constexpr int kCreateRounds = 5;
 
 struct FsPlan {
   std::string mount_dir;  // empty: native only
