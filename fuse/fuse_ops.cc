@@ -248,6 +248,8 @@ void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
 
 // Before a content change the kernel leaves to the daemon (a direct-I/O write, an open
 // with O_TRUNC), drops the set-id bits a local file system would (set_id_bits.h).
+// (File capabilities, which the kernel also drops before a buffered write, are never
+// stored here: security.* attributes are refused.)
 Status DropSetIdBits(fuse_req_t req, fuse_ino_t ino, const Request& r) {
   Result<struct stat> st = Fs(req).GetAttr(ino, r.caller);
   if (!st.ok()) return st.status();
@@ -277,6 +279,14 @@ void SetHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, const Request
   } else {
     // Every change goes through this daemon, so the kernel's cached pages stay true.
     fi->keep_cache = 1;
+    if ((fi->flags & O_ACCMODE) == O_WRONLY) {
+      // Nothing is read through a write-only handle, and the kernel precedes every
+      // buffered write() with a GETXATTR round trip for security.capability, which is
+      // never stored here; a direct write is spared it (and its set-id bits are this
+      // daemon's to drop). The kernel drops the pages a direct write overwrites.
+      fi->direct_io = 1;
+      handle->direct_io = true;
+    }
   }
   // A read-only handle has nothing to commit at close: spare the kernel the round trip.
   fi->noflush = writable || r.hold ? 0 : 1;

@@ -43,12 +43,15 @@ TEST_F(FsDataTest, OneGibFileWrittenInMibBlocksReadsBackIdenticalBeforeAndAfterR
   ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(path, 42, kSize));
 }
 
-// The daemon's count of READ requests so far, from .sopfs/stats.
-uint64_t ReadRequests(const MountedVolume& vol) {
-  const std::string reads = StatsField(vol, "reads");
-  EXPECT_FALSE(reads.empty()) << "no \"reads\" in .sopfs/stats";
-  return reads.empty() ? 0 : std::stoull(reads);
+// A count of the daemon's so far, from .sopfs/stats ("reads": READ requests, "ops":
+// requests of every kind).
+uint64_t DaemonCount(const MountedVolume& vol, const std::string& key) {
+  const std::string value = StatsField(vol, key);
+  EXPECT_FALSE(value.empty()) << "no \"" << key << "\" in .sopfs/stats";
+  return value.empty() ? 0 : std::stoull(value);
 }
+
+uint64_t ReadRequests(const MountedVolume& vol) { return DaemonCount(vol, "reads"); }
 
 TEST_F(FsDataTest, SequentialReadsReachTheDaemonInMibRequestsNotThe128KibDefault) {
   if (NativeMode()) GTEST_SKIP() << "counts the daemon's requests (native mode)";
@@ -60,6 +63,44 @@ TEST_F(FsDataTest, SequentialReadsReachTheDaemonInMibRequestsNotThe128KibDefault
   ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(P("seq.bin"), 9, kSize));
   // 16 at 1 MiB a request; the kernel's default read-ahead would send 128.
   EXPECT_LE(ReadRequests(vol_) - before, 24u);
+}
+
+// A write-only handle bypasses the page cache: the kernel would precede each buffered
+// write() with a GETXATTR of security.capability, a second round trip per write. A
+// reader's cached pages still see what it writes.
+TEST_F(FsDataTest, WriteOnlyHandlesCostOneRequestPerWriteAndReadersSeeTheirWrites) {
+  if (NativeMode()) GTEST_SKIP() << "counts the daemon's requests (native mode)";
+  constexpr int kWrites = 64;
+  const std::string path = P("w.bin");
+  const uint64_t before = DaemonCount(vol_, "ops");
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  for (int i = 0; i < kWrites; ++i) {
+    ASSERT_NO_FATAL_FAILURE(PwriteAll(fd, Pattern(5, i * 4 * kKiB, 4 * kKiB), i * 4 * kKiB));
+  }
+  ASSERT_EQ(::close(fd), 0) << ErrnoText();
+  // One WRITE each, plus the create's few (the directory's attributes, LOOKUP,
+  // CREATE, FLUSH, RELEASE) and the read of .sopfs/stats; buffered, there were 2 each.
+  EXPECT_LE(DaemonCount(vol_, "ops") - before, kWrites + 12u);
+  ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(path, 5, kWrites * 4 * kKiB));
+
+  // A reader caches the file; a write-only handle overwrites the middle of a page.
+  int rfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(rfd, 0) << ErrnoText();
+  std::string cached(kWrites * 4 * kKiB, '\0');
+  ASSERT_EQ(::pread(rfd, cached.data(), cached.size(), 0), static_cast<ssize_t>(cached.size()));
+  int wfd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(wfd, 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(wfd, "overwritten", 10 * kKiB + 100));
+  std::string seen(cached.size(), '\0');
+  ASSERT_EQ(::pread(rfd, seen.data(), seen.size(), 0), static_cast<ssize_t>(seen.size()));
+  EXPECT_EQ(seen.substr(10 * kKiB + 100, 11), "overwritten");
+  EXPECT_EQ(seen.substr(0, 10 * kKiB + 100), cached.substr(0, 10 * kKiB + 100));
+  ASSERT_EQ(::close(wfd), 0) << ErrnoText();
+  ASSERT_EQ(::close(rfd), 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  EXPECT_EQ(ReadFile(path).substr(10 * kKiB + 95, 21),
+            cached.substr(10 * kKiB + 95, 5) + "overwritten" + cached.substr(10 * kKiB + 111, 5));
 }
 
 TEST_F(FsDataTest, RandomUnalignedWritesAndReadsAcrossChunkBoundariesMatchAnInMemoryModel) {

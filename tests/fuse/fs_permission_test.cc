@@ -245,9 +245,10 @@ mode_t ModeOf(const std::string& path) {
 
 TEST_F(FsPermissionTest, WritesAndTruncatesByAnUnprivilegedUserAndChownDropSetIdBits) {
   // nobody may write each file (it is world-writable); root's own writes keep the bits.
-  // Appends go through a direct-I/O handle, plain writes through the page cache.
-  for (const char* name :
-       {"by_write", "by_append", "by_truncate", "by_open_trunc", "group_noexec", "kept"}) {
+  // Appends and write-only handles are direct I/O (the daemon drops the bits), a
+  // read-write handle writes through the page cache (the kernel drops them).
+  for (const char* name : {"by_write", "by_rdwr_write", "by_append", "by_truncate", "by_open_trunc",
+                           "group_noexec", "kept"}) {
     ASSERT_NO_FATAL_FAILURE(WriteFile(P(name), "data", 0666));
     ASSERT_EQ(::chmod(P(name).c_str(), 06777), 0) << ErrnoText();
   }
@@ -257,15 +258,21 @@ TEST_F(FsPermissionTest, WritesAndTruncatesByAnUnprivilegedUserAndChownDropSetId
   ASSERT_EQ(::write(fd, "+root", 5), 5) << ErrnoText();
   ASSERT_EQ(::close(fd), 0) << ErrnoText();
   EXPECT_EQ(ModeOf(P("kept")), 06777u) << "root (CAP_FSETID) keeps the set-id bits";
-  const std::string by_write = P("by_write"), by_append = P("by_append"),
-                    by_truncate = P("by_truncate"), by_open_trunc = P("by_open_trunc"),
-                    group_noexec = P("group_noexec");
+  const std::string by_write = P("by_write"), by_rdwr_write = P("by_rdwr_write"),
+                    by_append = P("by_append"), by_truncate = P("by_truncate"),
+                    by_open_trunc = P("by_open_trunc"), group_noexec = P("group_noexec");
   RunAsNobody([&](ChildChecks& c) {
     int wfd = ::open(by_write.c_str(), O_WRONLY);
     c.Errno(wfd, 0, "open of a 06777 file for writing");
     if (wfd >= 0) {
       c.True(::pwrite(wfd, "DA", 2, 0) == 2, "write to a 06777 file");
       c.Errno(::close(wfd), 0, "close");
+    }
+    int rwfd = ::open(by_rdwr_write.c_str(), O_RDWR);
+    c.Errno(rwfd, 0, "open of a 06777 file for reading and writing");
+    if (rwfd >= 0) {
+      c.True(::pwrite(rwfd, "DA", 2, 0) == 2, "write to a 06777 file");
+      c.Errno(::close(rwfd), 0, "close");
     }
     int afd = ::open(by_append.c_str(), O_WRONLY | O_APPEND);
     c.Errno(afd, 0, "open of a 06777 file for appending");
@@ -288,6 +295,8 @@ TEST_F(FsPermissionTest, WritesAndTruncatesByAnUnprivilegedUserAndChownDropSetId
     SCOPED_TRACE(pass == 0 ? "before remount" : "after remount");
     EXPECT_EQ(ModeOf(P("by_write")), 0777u);
     EXPECT_EQ(ReadFile(P("by_write")), "DAta");
+    EXPECT_EQ(ModeOf(P("by_rdwr_write")), 0777u);
+    EXPECT_EQ(ReadFile(P("by_rdwr_write")), "DAta");
     EXPECT_EQ(ModeOf(P("by_append")), 0777u);
     EXPECT_EQ(ReadFile(P("by_append")), "data+nobody");
     EXPECT_EQ(ModeOf(P("by_truncate")), 0777u);
