@@ -166,9 +166,11 @@ class PhaseRunner {
   // shared machine native creates/s was seen to swing 20-fold) decide one run. The
   // sides take turns, kCreateRounds times, first one then the other, and each side's
   // figure is the median of its rounds. Every round creates in a folder of its own and
-  // nothing is removed until all rounds are done: ext4 skips inodes deleted in the last
-  // seconds when it allocates, reading inode tables to find them, which made native
-  // creates 10 times slower in the rounds after a removal.
+  // the files stay until the work folder goes: an ext4 without a journal (this
+  // project's machine) skips inodes deleted in the last minute when it allocates,
+  // reading inode tables to find them, which made native creates 10 times slower in
+  // the rounds after a removal, and would slow whatever creates files next (the
+  // daemon's shard files in the copy).
   Status CreateRounds() {
     std::vector<std::vector<double>> rates(sides_.size());
     for (int round = 0; round < kCreateRounds; ++round) {
@@ -193,14 +195,7 @@ class PhaseRunner {
       std::fprintf(stderr, "small-file creates/s (%s), %d rounds:%s; median %.0f\n", sides_[k].name,
                    kCreateRounds, each.c_str(), sides_[k].out->creates_per_s);
     }
-    return Each("removing small files", [&](const Side& s) {
-      for (int round = 0; round < kCreateRounds; ++round) {
-        const std::string dir = SmallDir(s, round);
-        SOPFS_RETURN_IF_ERROR(RemoveFiles(dir, plan_.files, Label(s, "removing small files")));
-        if (rmdir(dir.c_str()) != 0) return Status::Error(errno, "rmdir " + dir);
-      }
-      return Status::Ok();
-    });
+    return Status::Ok();
   }
 
   static std::string SmallDir(const Side& s, int round) {

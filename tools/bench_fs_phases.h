@@ -6,8 +6,8 @@
 //   4. one 4 KiB overwrite + fsync in the middle of a chunk in the middle of a file of
 //      at least the overwrite size (the big file, or one written for it);
 //   5. small-file creates, kCreateRounds rounds with the sides taking turns, each round
-//      in a folder of its own, each side's median reported (all removed at the end,
-//      untimed);
+//      in a folder of its own, each side's median reported (the files stay until the
+//      work folder is removed);
 //   6. a copy of the big file within the same file system.
 // The daemon's disk bytes and memory come from its /proc entries.
 #pragma once

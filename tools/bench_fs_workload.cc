@@ -276,19 +276,6 @@ Result<Timing> CreateFiles(const std::string& dir, size_t count, size_t file_siz
   return t;
 }
 
-Status RemoveFiles(const std::string& dir, size_t count, const std::string& label) {
-  ProgressLine progress(label, count, "files");
-  for (size_t i = 0; i < count; ++i) {
-    if (Interrupted()) return Stopped();
-    const std::string path = dir + "/f" + std::to_string(i);
-    if (unlink(path.c_str()) != 0) return Errno("unlink " + path);
-    Heartbeat();
-    progress.Update(i + 1);
-  }
-  progress.Finish(count);
-  return Status::Ok();
-}
-
 Result<Timing> CopyFile(const std::string& from, const std::string& to, const std::string& label) {
   std::vector<uint8_t> buffer(kIoSize);
   struct stat st {};

@@ -50,10 +50,9 @@ Result<OverwriteCost> OverwriteBlock(const std::string& path, uint64_t offset,
                                      const std::function<uint64_t()>& disk_written);
 
 // Creates `count` files of `file_size` bytes in `dir` (open O_CREAT|O_EXCL, write,
-// close; no fsync), timed; RemoveFiles unlinks them again.
+// close; no fsync), timed.
 Result<Timing> CreateFiles(const std::string& dir, size_t count, size_t file_size,
                            const std::string& label);
-Status RemoveFiles(const std::string& dir, size_t count, const std::string& label);
 
 // Copies `from` to a new file `to` as cp does without copy_file_range: 1 MiB reads and
 // writes, then fsync and close, timed.
