@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -120,7 +121,16 @@ Result<std::vector<ListedEntry>> ListAny(fuse_req_t req, uint64_t ino, const Req
   return Fs(req).ListDir(ino, r.caller);
 }
 
-void Init(void*, fuse_conn_info* conn) {
+// FUSE 7.39 (Linux 6.6) brought "invalidate page cache pages before direct write".
+constexpr unsigned kMinorDroppingDirectWrittenPages = 39;
+
+void Init(void* userdata, fuse_conn_info* conn) {
+  unsigned minor = conn->proto_minor;
+  if (const char* test = std::getenv("SOPFS_TEST_FUSE_MINOR"); test != nullptr && *test) {
+    minor = static_cast<unsigned>(std::strtoul(test, nullptr, 10));
+  }
+  static_cast<FuseContext*>(userdata)->kernel_drops_direct_written_pages =
+      minor >= kMinorDroppingDirectWrittenPages;
   conn->max_write = 1u << 20;
   conn->max_readahead = kReadAheadBytes;
   conn->max_background = 64;
@@ -279,7 +289,7 @@ void SetHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, const Request
   } else {
     // Every change goes through this daemon, so the kernel's cached pages stay true.
     fi->keep_cache = 1;
-    if ((fi->flags & O_ACCMODE) == O_WRONLY) {
+    if ((fi->flags & O_ACCMODE) == O_WRONLY && Ctx(req).kernel_drops_direct_written_pages) {
       // Nothing is read through a write-only handle, and the kernel precedes every
       // buffered write() with a GETXATTR round trip for security.capability, which is
       // never stored here; a direct write is spared it (and its set-id bits are this
@@ -434,6 +444,10 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
     const uint64_t from = std::min<uint64_t>(written_at, static_cast<uint64_t>(off));
     const uint64_t to = std::max<uint64_t>(written_at, static_cast<uint64_t>(off)) + *n;
     Ctx(req).notifier->InvalidateRange(ino, from, to - from);
+  } else if (handle->direct_io && !Ctx(req).kernel_drops_direct_written_pages) {
+    // A kernel before 6.6 keeps what other handles cached of the range a direct write
+    // covers (the last partial page a tail -f reader holds, say).
+    Ctx(req).notifier->InvalidateRange(ino, written_at, *n);
   }
   ++Ctx(req).requests.writes;
   Ctx(req).requests.bytes_written += *n;

@@ -38,6 +38,12 @@ struct FuseContext {
   HandleTable<FileHandle> files;  // fi->fh of open files and control files
   HandleTable<DirHandle> dirs;    // fi->fh of open directories
   UringTransport* transport = nullptr;
+  // Set at INIT: the kernel drops the cached pages a direct-I/O write covers (FUSE 7.39,
+  // Linux 6.6). Before, cached readers would keep stale pages, so write-only handles
+  // stay buffered and the daemon drops the pages after each direct write itself.
+  // SOPFS_TEST_FUSE_MINOR in the environment stands in for the kernel's minor version
+  // (tests of the older kernels' path on a newer one).
+  bool kernel_drops_direct_written_pages = false;
 };
 
 fuse_lowlevel_ops MakeFuseOps();

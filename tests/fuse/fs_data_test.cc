@@ -103,6 +103,44 @@ TEST_F(FsDataTest, WriteOnlyHandlesCostOneRequestPerWriteAndReadersSeeTheirWrite
             cached.substr(10 * kKiB + 95, 5) + "overwritten" + cached.substr(10 * kKiB + 111, 5));
 }
 
+// Before Linux 6.6 (FUSE 7.39) the kernel kept what other handles had cached of a range
+// a direct write covered: there write-only handles stay buffered, and the daemon drops
+// the pages after each direct write (an append) itself. The daemon is told the kernel
+// is older than it is (SOPFS_TEST_FUSE_MINOR).
+TEST_F(FsDataTest, OnKernelsBefore66WriteOnlyHandlesStayBufferedAndCachedReadersSeeAppends) {
+  if (NativeMode()) GTEST_SKIP() << "counts the daemon's requests (native mode)";
+  ASSERT_EQ(::setenv("SOPFS_TEST_FUSE_MINOR", "38", 1), 0);
+  struct Restore {
+    ~Restore() { ::unsetenv("SOPFS_TEST_FUSE_MINOR"); }
+  } restore;
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  constexpr int kWrites = 16;
+  const uint64_t before = DaemonCount(vol_, "ops");
+  int fd = ::open(P("w.bin").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  for (int i = 0; i < kWrites; ++i) {
+    ASSERT_NO_FATAL_FAILURE(PwriteAll(fd, Pattern(6, i * 4 * kKiB, 4 * kKiB), i * 4 * kKiB));
+  }
+  ASSERT_EQ(::close(fd), 0) << ErrnoText();
+  EXPECT_GE(DaemonCount(vol_, "ops") - before, 2u * kWrites) << "a GETXATTR before each write";
+  ASSERT_NO_FATAL_FAILURE(ExpectPatternFile(P("w.bin"), 6, kWrites * 4 * kKiB));
+
+  // A reader caches the last, partial page; an append through a direct-I/O handle
+  // fills it.
+  int afd = ::open(P("log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  ASSERT_GE(afd, 0) << ErrnoText();
+  ASSERT_EQ(::write(afd, "first line\n", 11), 11) << ErrnoText();
+  int rfd = ::open(P("log").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(rfd, 0) << ErrnoText();
+  char buf[64] = {};
+  ASSERT_EQ(::pread(rfd, buf, sizeof buf, 0), 11);
+  ASSERT_EQ(::write(afd, "second line\n", 12), 12) << ErrnoText();
+  ASSERT_EQ(::pread(rfd, buf, sizeof buf, 0), 23);
+  EXPECT_EQ(std::string(buf, 23), "first line\nsecond line\n");
+  ASSERT_EQ(::close(rfd), 0) << ErrnoText();
+  ASSERT_EQ(::close(afd), 0) << ErrnoText();
+}
+
 TEST_F(FsDataTest, RandomUnalignedWritesAndReadsAcrossChunkBoundariesMatchAnInMemoryModel) {
   const uint64_t chunk = vol_.chunk_size();
   const std::string path = P("model.bin");
