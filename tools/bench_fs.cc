@@ -111,7 +111,8 @@ std::optional<int> ParseFsOptions(int argc, char** argv, FsOptions& o) {
       "disk); removed afterwards")(
       "size", po::value<std::string>()->default_value("4G"),
       "size of the big file written, read, read at random and copied (K, M, G suffixes)")(
-      "files", po::value<size_t>()->default_value(10000), "small files (1 KiB) to create")(
+      "files", po::value<size_t>()->default_value(10000),
+      "small files (1 KiB) to create per round (five rounds a side)")(
       "rand-ops", po::value<size_t>()->default_value(20000),
       "random 4 KiB reads at each queue depth (1 and 16)")(
       "rand-seconds", po::value<double>()->default_value(30),
