@@ -69,6 +69,7 @@ std::string StatsJson(const Sources& s) {
   j.Add("writes", s.requests->writes.load());
   j.Add("bytes_read", s.requests->bytes_read.load());
   j.Add("bytes_written", s.requests->bytes_written.load());
+  j.Add("direct_io_opens", s.requests->direct_io_opens.load());
   j.Add("chunk_reads", e.blobs_read);
   j.Add("chunk_writes", e.blobs_written);
   j.Add("blob_bytes_read", e.blob_bytes_read);
@@ -85,6 +86,7 @@ std::string StatsJson(const Sources& s) {
   if (s.transport != nullptr) {
     j.Add("transport", s.transport->Describe());
     j.Add("ring_requests", s.transport->ring_requests());
+    j.Add("handle_killpriv_v2", s.transport->killpriv_v2());
   }
   const SessionTable::Counters& t = s.sessions->counters();
   JsonText txn;

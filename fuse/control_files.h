@@ -55,7 +55,8 @@ struct RequestCounters {
   std::atomic<uint64_t> writes{0};
   std::atomic<uint64_t> bytes_read{0};
   std::atomic<uint64_t> bytes_written{0};
-  std::atomic<uint64_t> errors{0};  // replies with an errno other than ENOENT / ENODATA
+  std::atomic<uint64_t> errors{0};           // replies with an errno other than ENOENT / ENODATA
+  std::atomic<uint64_t> direct_io_opens{0};  // file handles that bypass the page cache
 };
 
 struct Sources {

@@ -102,7 +102,8 @@ struct AttrChange {
   // The change comes through an open file (ftruncate, O_TRUNC): a size change is then
   // part of that handle's changes, committed with them; by path it commits at once.
   bool via_handle = false;
-  // Drop the set-id bits a content change by an unprivileged caller drops (set_id_bits.h).
+  // Drop the set-id bits a content change by an unprivileged caller, or a change of
+  // owner, drops (set_id_bits.h); a directory keeps them.
   bool drop_set_id = false;
   static constexpr int64_t kNow = INT64_MIN;
 };

@@ -162,6 +162,22 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 int64_t Ns(const timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; }
 
+// Before a content change (a write, a truncate, an open with O_TRUNC), drops the set-id
+// bits a local file system would (set_id_bits.h). The kernel does it for some of them
+// itself, and then this finds no bit to drop. (File capabilities, which the kernel also
+// drops before a buffered write, are never stored here: security.* is refused.)
+Status DropSetIdBits(fuse_req_t req, fuse_ino_t ino, const Request& r) {
+  Result<struct stat> st = Fs(req).GetAttr(ino, r.caller);
+  if (!st.ok()) return st.status();
+  const uint32_t mode = static_cast<uint32_t>(st->st_mode);
+  if (ModeAfterContentChange(mode) == mode || HoldsCapFsetid(fuse_req_ctx(req)->pid)) {
+    return Status::Ok();
+  }
+  AttrChange c;
+  c.drop_set_id = true;
+  return Fs(req).SetAttr(ino, c, r.caller).status();
+}
+
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   FileHandle* handle = HandleOf(fi);
   Request r = Who(req, handle);
@@ -188,6 +204,16 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     c.mtime_ns = AttrChange::kNow;
   } else if (to_set & FUSE_SET_ATTR_MTIME) {
     c.mtime_ns = Ns(attr->st_mtim);
+  }
+  // The set-id bits of a file go with a change of owner, whoever makes it, and with a
+  // truncate by a caller without CAP_FSETID: the kernel's rule, which it leaves to the
+  // daemon under FUSE_HANDLE_KILLPRIV_V2 (without, its SETATTR already drops them).
+  if (c.uid || c.gid) {
+    c.drop_set_id = true;
+  } else if (c.size) {
+    if (Status dropped = DropSetIdBits(req, ino, r); !dropped.ok()) {
+      return ReplyError(req, dropped);
+    }
   }
   ReplyAttr(req, r, Fs(req).SetAttr(ino, c, r.caller));
 }
@@ -256,22 +282,6 @@ void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
   ReplyEntry(req, r, st);
 }
 
-// Before a content change the kernel leaves to the daemon (a direct-I/O write, an open
-// with O_TRUNC), drops the set-id bits a local file system would (set_id_bits.h).
-// (File capabilities, which the kernel also drops before a buffered write, are never
-// stored here: security.* attributes are refused.)
-Status DropSetIdBits(fuse_req_t req, fuse_ino_t ino, const Request& r) {
-  Result<struct stat> st = Fs(req).GetAttr(ino, r.caller);
-  if (!st.ok()) return st.status();
-  const uint32_t mode = static_cast<uint32_t>(st->st_mode);
-  if (ModeAfterContentChange(mode) == mode || HoldsCapFsetid(fuse_req_ctx(req)->pid)) {
-    return Status::Ok();
-  }
-  AttrChange c;
-  c.drop_set_id = true;
-  return Fs(req).SetAttr(ino, c, r.caller).status();
-}
-
 // fi->fh of a new handle; the kernel is told how to cache it.
 void SetHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, const Request& r,
                bool writable) {
@@ -298,6 +308,7 @@ void SetHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, const Request
       handle->direct_io = true;
     }
   }
+  if (handle->direct_io) ++Ctx(req).requests.direct_io_opens;
   // A read-only handle has nothing to commit at close: spare the kernel the round trip.
   fi->noflush = writable || r.hold ? 0 : 1;
   fi->fh = Ctx(req).files.Add(std::move(handle));
@@ -425,8 +436,11 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
     return;
   }
   Request r = Who(req, handle);
-  if (handle->direct_io) {
-    // The kernel drops set-id bits before a buffered write, not before a direct one.
+  if (!fi->writepage) {
+    // The kernel drops set-id bits before a buffered write unless it leaves that to
+    // the daemon (FUSE_HANDLE_KILLPRIV_V2, see uring_transport.h), and never before a
+    // direct one. Not for the write-back of a shared mapping's pages: no local file
+    // system drops them for a store through a mapping.
     if (Status dropped = DropSetIdBits(req, ino, r); !dropped.ok()) {
       return ReplyError(req, dropped);
     }

@@ -6,11 +6,12 @@
 
 namespace sopfs::uring_abi {
 
-constexpr uint64_t kOverIoUring = 1ULL << 41;  // FUSE_OVER_IO_URING, an INIT flag (flags2)
-constexpr uint32_t kInitExt = 1u << 30;        // FUSE_INIT_EXT: flags2 is read
-constexpr uint32_t kInitOpcode = 26;           // FUSE_INIT
-constexpr uint32_t kCmdRegister = 1;           // FUSE_IO_URING_CMD_REGISTER
-constexpr uint32_t kCmdCommitAndFetch = 2;     // FUSE_IO_URING_CMD_COMMIT_AND_FETCH
+constexpr uint64_t kOverIoUring = 1ULL << 41;     // FUSE_OVER_IO_URING, an INIT flag (flags2)
+constexpr uint32_t kInitExt = 1u << 30;           // FUSE_INIT_EXT: flags2 is read
+constexpr uint32_t kHandleKillprivV2 = 1u << 28;  // FUSE_HANDLE_KILLPRIV_V2 (flags)
+constexpr uint32_t kInitOpcode = 26;              // FUSE_INIT
+constexpr uint32_t kCmdRegister = 1;              // FUSE_IO_URING_CMD_REGISTER
+constexpr uint32_t kCmdCommitAndFetch = 2;        // FUSE_IO_URING_CMD_COMMIT_AND_FETCH
 
 struct EntInOut {  // fuse_uring_ent_in_out
   uint64_t flags;

@@ -284,6 +284,7 @@ void UringTransport::NoteInit(const void* request, size_t len) {
   const bool offered =
       (init.flags & abi::kInitExt) != 0 && (init.flags2 & (abi::kOverIoUring >> 32)) != 0;
   kernel_offers_ring_ = offered;
+  kernel_offers_killpriv_v2_ = (init.flags & abi::kHandleKillprivV2) != 0;
   init_unique_ = in->unique;
 }
 
@@ -305,24 +306,28 @@ ssize_t UringTransport::Writev(int fd, struct iovec* iov, int count, void*) {
 ssize_t UringTransport::WriteInitReply(int fd, struct iovec* iov, int count) {
   init_unique_ = 0;
   const auto* out = static_cast<const fuse_out_header*>(iov[0].iov_base);
-  const bool patch = want_ring_ && kernel_offers_ring_ && count == 2 && out->error == 0 &&
-                     iov[1].iov_len >= offsetof(fuse_init_out, flags2) + sizeof(uint32_t);
-  if (!patch) {
+  const bool can_patch = count == 2 && out->error == 0 &&
+                         iov[1].iov_len >= offsetof(fuse_init_out, flags2) + sizeof(uint32_t);
+  const bool ring = can_patch && want_ring_ && kernel_offers_ring_;
+  const bool killpriv_v2 = can_patch && kernel_offers_killpriv_v2_;
+  if (want_ring_ && !ring) {
     std::lock_guard lock(mu_);
-    if (want_ring_) {
-      why_not_ =
-          "the kernel does not offer it: needs Linux 6.14+ and "
-          "/sys/module/fuse/parameters/enable_uring set to Y";
-    }
-    return writev(fd, iov, count);
+    why_not_ =
+        "the kernel does not offer it: needs Linux 6.14+ and "
+        "/sys/module/fuse/parameters/enable_uring set to Y";
   }
+  if (!ring && !killpriv_v2) return writev(fd, iov, count);
   fuse_init_out init{};
   std::memcpy(&init, iov[1].iov_base, std::min(sizeof init, iov[1].iov_len));
-  init.flags |= abi::kInitExt;
-  init.flags2 |= static_cast<uint32_t>(abi::kOverIoUring >> 32);
+  if (killpriv_v2) init.flags |= abi::kHandleKillprivV2;
+  if (ring) {
+    init.flags |= abi::kInitExt;
+    init.flags2 |= static_cast<uint32_t>(abi::kOverIoUring >> 32);
+  }
   iovec patched[2] = {iov[0], {&init, iov[1].iov_len}};
   const ssize_t n = writev(fd, patched, 2);
-  if (n >= 0) StartRings();
+  if (n >= 0) killpriv_v2_ = killpriv_v2;
+  if (n >= 0 && ring) StartRings();
   return n;
 }
 

@@ -16,6 +16,11 @@
 // commits it. FORGET and INTERRUPT still come through /dev/fuse (the kernel's choice),
 // so the usual session loop keeps running beside the rings.
 //
+// The same INIT hook asks for FUSE_HANDLE_KILLPRIV_V2 where the kernel offers it (3.14
+// cannot name it either), with or without rings: the kernel then stops sending a
+// GETXATTR of security.capability before every buffered write, and leaves dropping
+// set-id bits on write, truncate and chown to the daemon, which fuse_ops does anyway.
+//
 // Threads: each ring has its own thread; replies are made on the thread that handles
 // the request (sopfs replies to every request before its handler returns).
 #pragma once
@@ -46,6 +51,8 @@ class UringTransport {
   // "io_uring, N rings" or why requests go through /dev/fuse.
   std::string Describe() const;
   uint64_t ring_requests() const { return ring_requests_.load(); }
+  // Whether the kernel agreed at INIT to leave set-id bits to the daemon.
+  bool killpriv_v2() const { return killpriv_v2_.load(); }
 
  private:
   class Ring;
@@ -62,6 +69,8 @@ class UringTransport {
   const bool want_ring_;
   std::atomic<uint64_t> init_unique_{0};
   std::atomic<bool> kernel_offers_ring_{false};
+  std::atomic<bool> kernel_offers_killpriv_v2_{false};
+  std::atomic<bool> killpriv_v2_{false};
   std::atomic<uint64_t> ring_requests_{0};
   mutable std::mutex mu_;  // guards the two below
   std::vector<std::unique_ptr<Ring>> rings_;
