@@ -2,6 +2,7 @@
 // child process that drops to nobody (65534:65534); root sets the stage.
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/falloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -245,10 +246,11 @@ mode_t ModeOf(const std::string& path) {
 
 TEST_F(FsPermissionTest, WritesAndTruncatesByAnUnprivilegedUserAndChownDropSetIdBits) {
   // nobody may write each file (it is world-writable); root's own writes keep the bits.
-  // Appends and write-only handles are direct I/O (the daemon drops the bits), a
-  // read-write handle writes through the page cache (the kernel drops them).
+  // Appends and write-only handles are direct I/O, a read-write handle writes through
+  // the page cache; under FUSE_HANDLE_KILLPRIV_V2 the daemon drops the bits for every
+  // path here (without it, the kernel does for buffered writes, truncate and chown).
   for (const char* name : {"by_write", "by_rdwr_write", "by_append", "by_truncate", "by_open_trunc",
-                           "group_noexec", "kept"}) {
+                           "by_punch", "group_noexec", "kept"}) {
     ASSERT_NO_FATAL_FAILURE(WriteFile(P(name), "data", 0666));
     ASSERT_EQ(::chmod(P(name).c_str(), 06777), 0) << ErrnoText();
   }
@@ -260,7 +262,8 @@ TEST_F(FsPermissionTest, WritesAndTruncatesByAnUnprivilegedUserAndChownDropSetId
   EXPECT_EQ(ModeOf(P("kept")), 06777u) << "root (CAP_FSETID) keeps the set-id bits";
   const std::string by_write = P("by_write"), by_rdwr_write = P("by_rdwr_write"),
                     by_append = P("by_append"), by_truncate = P("by_truncate"),
-                    by_open_trunc = P("by_open_trunc"), group_noexec = P("group_noexec");
+                    by_open_trunc = P("by_open_trunc"), by_punch = P("by_punch"),
+                    group_noexec = P("group_noexec");
   RunAsNobody([&](ChildChecks& c) {
     int wfd = ::open(by_write.c_str(), O_WRONLY);
     c.Errno(wfd, 0, "open of a 06777 file for writing");
@@ -284,6 +287,13 @@ TEST_F(FsPermissionTest, WritesAndTruncatesByAnUnprivilegedUserAndChownDropSetId
     int tfd = ::open(by_open_trunc.c_str(), O_WRONLY | O_TRUNC);
     c.Errno(tfd, 0, "open with O_TRUNC of a 06777 file");
     if (tfd >= 0) c.Errno(::close(tfd), 0, "close");
+    int pfd = ::open(by_punch.c_str(), O_WRONLY);
+    c.Errno(pfd, 0, "open of a 06777 file for punching a hole");
+    if (pfd >= 0) {
+      c.Errno(::fallocate(pfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1, 2), 0,
+              "punch a hole in a 06777 file");
+      c.Errno(::close(pfd), 0, "close");
+    }
     int gfd = ::open(group_noexec.c_str(), O_WRONLY);
     c.Errno(gfd, 0, "open of a 06766 file for writing");
     if (gfd >= 0) {
@@ -302,6 +312,8 @@ TEST_F(FsPermissionTest, WritesAndTruncatesByAnUnprivilegedUserAndChownDropSetId
     EXPECT_EQ(ModeOf(P("by_truncate")), 0777u);
     EXPECT_EQ(ReadFile(P("by_truncate")), "da");
     EXPECT_EQ(ModeOf(P("by_open_trunc")), 0777u);
+    EXPECT_EQ(ModeOf(P("by_punch")), 0777u);
+    EXPECT_EQ(ReadFile(P("by_punch")), std::string("d\0\0a", 4));
     EXPECT_EQ(ReadFile(P("by_open_trunc")), "");
     // Without group execute, set-group-id stays, as on any FUSE mount (ext4 drops it
     // when the writer is not in the file's group).
