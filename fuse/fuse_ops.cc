@@ -167,13 +167,16 @@ int64_t Ns(const timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_
 // bits a local file system would (set_id_bits.h). The kernel does it for some of them
 // itself, and then this finds no bit to drop. (File capabilities, which the kernel also
 // drops before a buffered write, are never stored here: security.* is refused.)
-Status DropSetIdBits(fuse_req_t req, fuse_ino_t ino, const Request& r) {
+Result<bool> ContentChangeDropsSetIdBits(fuse_req_t req, fuse_ino_t ino, const Request& r) {
   Result<struct stat> st = Fs(req).GetAttr(ino, r.caller);
   if (!st.ok()) return st.status();
   const uint32_t mode = static_cast<uint32_t>(st->st_mode);
-  if (ModeAfterContentChange(mode) == mode || HoldsCapFsetid(fuse_req_ctx(req)->pid)) {
-    return Status::Ok();
-  }
+  return ModeAfterContentChange(mode) != mode && !HoldsCapFsetid(fuse_req_ctx(req)->pid);
+}
+
+Status DropSetIdBits(fuse_req_t req, fuse_ino_t ino, const Request& r) {
+  Result<bool> drop = ContentChangeDropsSetIdBits(req, ino, r);
+  if (!drop.ok() || !*drop) return drop.status();
   AttrChange c;
   c.drop_set_id = true;
   return Fs(req).SetAttr(ino, c, r.caller).status();
@@ -212,9 +215,9 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   if (c.uid || c.gid) {
     c.drop_set_id = true;
   } else if (c.size) {
-    if (Status dropped = DropSetIdBits(req, ino, r); !dropped.ok()) {
-      return ReplyError(req, dropped);
-    }
+    Result<bool> drop = ContentChangeDropsSetIdBits(req, ino, r);
+    if (!drop.ok()) return ReplyError(req, drop.status());
+    c.drop_set_id = *drop;  // in the same change as the truncate
   }
   ReplyAttr(req, r, Fs(req).SetAttr(ino, c, r.caller));
 }
