@@ -1,13 +1,11 @@
-// Command-line helpers shared by the sopfs subcommands.
+// ParseCommandLine: the option parsing every sopfs subcommand shares. The value syntaxes
+// that sopfs.conf accepts too (sizes, K+M) are in fuse/volume/.
 #pragma once
 
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
 #include <optional>
-#include <string>
-
-#include "engine/blob/erasure_layout.h"
 
 namespace sopfs::tools {
 
@@ -31,16 +29,6 @@ inline std::optional<int> ParseCommandLine(const char* command,
     return 0;
   }
   return std::nullopt;
-}
-
-// "K+M" as an erasure layout (not yet validated against a folder count).
-inline std::optional<ErasureLayout> ParseLayout(const std::string& s) {
-  int k = 0, m = 0;
-  char plus = 0, extra = 0;
-  if (std::sscanf(s.c_str(), "%d%c%d%c", &k, &plus, &m, &extra) != 3 || plus != '+') {
-    return std::nullopt;
-  }
-  return ErasureLayout{k, m};
 }
 
 }  // namespace sopfs::tools

@@ -11,11 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "fuse/file_system_format.h"
-#include "fuse/volume_config.h"
+#include "fuse/fs/file_system_format.h"
+#include "fuse/volume/layout_arg.h"
+#include "fuse/volume/size_arg.h"
+#include "fuse/volume/volume_config.h"
 #include "tools/cli_args.h"
 #include "tools/commands.h"
-#include "tools/size_arg.h"
 
 namespace sopfs::tools {
 namespace {

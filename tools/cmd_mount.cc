@@ -32,8 +32,8 @@
 #include <string>
 #include <vector>
 
-#include "fuse/daemon.h"
-#include "fuse/volume_config.h"
+#include "fuse/kernel/daemon.h"
+#include "fuse/volume/volume_config.h"
 #include "tools/commands.h"
 
 namespace sopfs::tools {

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "engine/status.h"
-#include "fuse/volume_config.h"
+#include "fuse/volume/volume_config.h"
 
 namespace sopfs::tools {
 

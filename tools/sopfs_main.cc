@@ -3,8 +3,8 @@
 #include <cstring>
 #include <string>
 
-#include "tools/bench_fs.h"
-#include "tools/bench_txn.h"
+#include "tools/bench/bench_fs.h"
+#include "tools/bench/bench_txn.h"
 #include "tools/commands.h"
 
 namespace {

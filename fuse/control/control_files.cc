@@ -1,9 +1,8 @@
-#include "fuse/control_files.h"
+#include "fuse/control/control_files.h"
 
 #include <unistd.h>
 
-#include "fuse/json_text.h"
-#include "fuse/uring_transport.h"
+#include "fuse/control/json_text.h"
 
 namespace sopfs::control {
 namespace {

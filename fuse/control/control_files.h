@@ -19,12 +19,9 @@
 #include <vector>
 
 #include "engine/txn/engine.h"
-#include "fuse/file_system.h"
-#include "fuse/session_table.h"
-
-namespace sopfs {
-class UringTransport;
-}  // namespace sopfs
+#include "fuse/control/request_transport.h"
+#include "fuse/control/session_table.h"
+#include "fuse/fs/file_system.h"
 
 namespace sopfs::control {
 
@@ -64,7 +61,7 @@ struct Sources {
   FileSystem* fs = nullptr;
   SessionTable* sessions = nullptr;
   const RequestCounters* requests = nullptr;
-  const UringTransport* transport = nullptr;  // how requests arrive
+  const RequestTransport* transport = nullptr;  // how requests arrive
   std::vector<std::string> data_folders;
 };
 

@@ -1,4 +1,4 @@
-#include "fuse/session_table.h"
+#include "fuse/control/session_table.h"
 
 #include <dirent.h>
 #include <unistd.h>
@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "fuse/fs_txn.h"
-#include "fuse/json_text.h"
+#include "fuse/control/json_text.h"
+#include "fuse/fs/fs_txn.h"
 
 namespace sopfs {
 namespace {
@@ -71,7 +71,7 @@ std::string Printable(std::string_view text) {
 
 }  // namespace
 
-SessionTable::SessionTable(FileSystem* fs, KernelNotifier* notifier,
+SessionTable::SessionTable(FileSystem* fs, CacheInvalidator* notifier,
                            std::chrono::seconds idle_timeout)
     : fs_(fs), notifier_(notifier), idle_timeout_(idle_timeout) {
   reaper_ = std::thread([this] { ReaperLoop(); });

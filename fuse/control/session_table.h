@@ -31,8 +31,8 @@
 #include <thread>
 
 #include "engine/status.h"
-#include "fuse/file_system.h"
-#include "fuse/kernel_notifier.h"
+#include "fuse/control/cache_invalidator.h"
+#include "fuse/fs/file_system.h"
 
 namespace sopfs {
 
@@ -47,7 +47,7 @@ class SessionTable {
   };
   static constexpr size_t kMaxCommandBytes = 64;
 
-  SessionTable(FileSystem* fs, KernelNotifier* notifier, std::chrono::seconds idle_timeout);
+  SessionTable(FileSystem* fs, CacheInvalidator* notifier, std::chrono::seconds idle_timeout);
   ~SessionTable();  // rolls back every open transaction
   SessionTable(const SessionTable&) = delete;
   SessionTable& operator=(const SessionTable&) = delete;
@@ -102,7 +102,7 @@ class SessionTable {
   void ReaperLoop();
 
   FileSystem* fs_;
-  KernelNotifier* notifier_;
+  CacheInvalidator* notifier_;
   std::chrono::seconds idle_timeout_;
   Counters counters_;
   std::atomic<int> open_count_{0};     // sessions with a transaction or a stand-in

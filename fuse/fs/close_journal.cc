@@ -1,4 +1,4 @@
-#include "fuse/close_journal.h"
+#include "fuse/fs/close_journal.h"
 
 #include <xxhash.h>
 

@@ -1,4 +1,4 @@
-#include "fuse/file_system.h"
+#include "fuse/fs/file_system.h"
 
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -11,9 +11,9 @@
 #include <cstring>
 #include <utility>
 
-#include "fuse/fs_txn.h"
-#include "fuse/set_id_bits.h"
-#include "fuse/volume_layout.h"
+#include "fuse/fs/fs_txn.h"
+#include "fuse/fs/set_id_bits.h"
+#include "fuse/fs/volume_layout.h"
 
 namespace sopfs {
 namespace {

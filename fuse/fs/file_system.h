@@ -1,5 +1,5 @@
 // FileSystem: POSIX files and directories over the engine, independent of libfuse
-// (fuse/fuse_ops.cc adapts requests to it). What a mount serves.
+// (fuse/kernel/fuse_ops.cc adapts requests to it). What a mount serves.
 //
 // Layout (three B-Trees; their IDs sit in the volume tree, the engine's first tree):
 //  - the inode tree: inode number -> InodeRecord (attributes, size, symlink, xattrs);
@@ -55,14 +55,14 @@
 #include <vector>
 
 #include "engine/txn/transaction.h"
-#include "fuse/close_journal.h"
-#include "fuse/inode_record.h"
+#include "fuse/fs/close_journal.h"
+#include "fuse/fs/inode_record.h"
 #include "streaming/buffered_file.h"
 #include "streaming/read_ahead.h"
 
 namespace sopfs {
 
-struct FsTxn;  // a session's explicit transaction (fuse/fs_txn.h)
+struct FsTxn;  // a session's explicit transaction (fuse/fs/fs_txn.h)
 
 // Who asks: the request's user and group, and the explicit transaction the request
 // belongs to (null: the mount's shared state, SPEC §2).
@@ -177,7 +177,7 @@ class FileSystem {
   // Commits every pending change: namespace and every file's content (unmount, syncfs).
   Status Sync();
 
-  // Explicit transactions (SPEC §3; fuse/file_system_txn.cc). A transaction reads from
+  // Explicit transactions (SPEC §3; fuse/fs/file_system_txn.cc). A transaction reads from
   // the snapshot taken at BeginTxn (which first commits what is pending, so the
   // snapshot holds everything closed before it) and keeps its changes to itself until
   // CommitTxn applies all of them in one engine transaction, or none: EBUSY when a key

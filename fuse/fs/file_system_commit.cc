@@ -2,8 +2,8 @@
 // at a directory fsync) or with one file's content (its last writable close, fsync).
 #include <cstdio>
 
-#include "fuse/file_system.h"
-#include "fuse/volume_layout.h"
+#include "fuse/fs/file_system.h"
+#include "fuse/fs/volume_layout.h"
 
 namespace sopfs {
 

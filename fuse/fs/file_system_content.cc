@@ -1,6 +1,6 @@
 // FileSystem's file content: opening and closing files, reads (from the file's content
 // transaction, the close journal, or a committed snapshot), writes, fsync, fallocate and
-// SEEK_DATA/SEEK_HOLE. See fuse/file_system.h for the commit units.
+// SEEK_DATA/SEEK_HOLE. See fuse/fs/file_system.h for the commit units.
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/stat.h>
@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "fuse/file_system.h"
-#include "fuse/fs_txn.h"
+#include "fuse/fs/file_system.h"
+#include "fuse/fs/fs_txn.h"
 
 namespace sopfs {
 

@@ -1,8 +1,8 @@
-#include "fuse/file_system_format.h"
+#include "fuse/fs/file_system_format.h"
 
 #include "engine/io/posix_env.h"
 #include "engine/txn/engine.h"
-#include "fuse/volume_layout.h"
+#include "fuse/fs/volume_layout.h"
 
 namespace sopfs {
 

@@ -1,9 +1,9 @@
 // Formatting a file system onto a new volume: the engine's trees and the empty root
-// directory (see fuse/file_system.h for the layout).
+// directory (see fuse/fs/file_system.h for the layout).
 #pragma once
 
 #include "engine/status.h"
-#include "fuse/volume_config.h"
+#include "fuse/volume/volume_config.h"
 
 namespace sopfs {
 

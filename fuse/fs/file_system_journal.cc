@@ -12,8 +12,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "fuse/file_system.h"
-#include "fuse/volume_layout.h"
+#include "fuse/fs/file_system.h"
+#include "fuse/fs/volume_layout.h"
 
 namespace sopfs {
 namespace {

@@ -1,6 +1,6 @@
 // FileSystem's explicit transactions (SPEC §3): begin, a transaction's view of inodes
 // and content, and the commit that applies everything it did in one engine
-// transaction. See fuse/fs_txn.h for what a transaction holds.
+// transaction. See fuse/fs/fs_txn.h for what a transaction holds.
 //
 // Conflicts. The engine transaction runs in writer mode: every key it read or wrote
 // (directory entries looked up, inode records, chunks) is checked at commit, so a
@@ -18,8 +18,8 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "fuse/file_system.h"
-#include "fuse/fs_txn.h"
+#include "fuse/fs/file_system.h"
+#include "fuse/fs/fs_txn.h"
 
 namespace sopfs {
 namespace {

@@ -22,7 +22,7 @@
 #include <utility>
 
 #include "engine/txn/transaction.h"
-#include "fuse/file_system.h"
+#include "fuse/fs/file_system.h"
 
 namespace sopfs {
 

@@ -1,4 +1,4 @@
-#include "fuse/inode_record.h"
+#include "fuse/fs/inode_record.h"
 
 #include <time.h>
 

@@ -1,5 +1,5 @@
 // InodeRecord: what the volume stores of an inode, and the keys of the file system's
-// trees (see fuse/file_system.h for the layout).
+// trees (see fuse/fs/file_system.h for the layout).
 //
 // One record per inode, in the inode tree under its number (8 bytes, big endian):
 // attributes, the size and content counters, a symlink's target and the extended

@@ -1,4 +1,4 @@
-#include "fuse/set_id_bits.h"
+#include "fuse/fs/set_id_bits.h"
 
 #include <sys/stat.h>
 

@@ -1,9 +1,9 @@
-#include "fuse/volume_layout.h"
+#include "fuse/fs/volume_layout.h"
 
 #include <sys/stat.h>
 
 #include "engine/txn/transaction.h"
-#include "fuse/inode_record.h"
+#include "fuse/fs/inode_record.h"
 #include "streaming/chunk_file.h"
 
 namespace sopfs {

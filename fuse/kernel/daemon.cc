@@ -1,4 +1,4 @@
-#include "fuse/daemon.h"
+#include "fuse/kernel/daemon.h"
 
 #include <unistd.h>
 
@@ -8,14 +8,14 @@
 #include <string>
 
 #include "engine/io/posix_env.h"
-#include "fuse/file_system.h"
-#include "fuse/fuse_ops.h"
-#include "fuse/inode_record.h"
-#include "fuse/kernel_notifier.h"
-#include "fuse/kernel_read_ahead.h"
-#include "fuse/session_table.h"
-#include "fuse/uring_transport.h"
-#include "fuse/volume_layout.h"
+#include "fuse/control/session_table.h"
+#include "fuse/fs/file_system.h"
+#include "fuse/fs/inode_record.h"
+#include "fuse/fs/volume_layout.h"
+#include "fuse/kernel/fuse_ops.h"
+#include "fuse/kernel/kernel_notifier.h"
+#include "fuse/kernel/kernel_read_ahead.h"
+#include "fuse/kernel/uring_transport.h"
 
 namespace sopfs {
 namespace {

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "engine/status.h"
-#include "fuse/volume_config.h"
+#include "fuse/volume/volume_config.h"
 
 namespace sopfs {
 

@@ -1,4 +1,4 @@
-#include "fuse/fuse_ops.h"
+#include "fuse/kernel/fuse_ops.h"
 
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -11,9 +11,9 @@
 #include <memory>
 #include <vector>
 
-#include "fuse/fs_txn.h"
-#include "fuse/kernel_read_ahead.h"
-#include "fuse/set_id_bits.h"
+#include "fuse/fs/fs_txn.h"
+#include "fuse/fs/set_id_bits.h"
+#include "fuse/kernel/kernel_read_ahead.h"
 
 namespace sopfs {
 namespace {

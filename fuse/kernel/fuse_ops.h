@@ -5,11 +5,11 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
-#include "fuse/control_files.h"
-#include "fuse/file_system.h"
-#include "fuse/kernel_notifier.h"
-#include "fuse/open_handles.h"
-#include "fuse/session_table.h"
+#include "fuse/control/control_files.h"
+#include "fuse/control/session_table.h"
+#include "fuse/fs/file_system.h"
+#include "fuse/kernel/kernel_notifier.h"
+#include "fuse/kernel/open_handles.h"
 
 namespace sopfs {
 

@@ -1,4 +1,4 @@
-#include "fuse/kernel_notifier.h"
+#include "fuse/kernel/kernel_notifier.h"
 
 namespace sopfs {
 

@@ -23,9 +23,11 @@
 #include <thread>
 #include <utility>
 
+#include "fuse/control/cache_invalidator.h"
+
 namespace sopfs {
 
-class KernelNotifier {
+class KernelNotifier : public CacheInvalidator {
  public:
   KernelNotifier();
   ~KernelNotifier();  // sends nothing more once the session is cleared
@@ -36,10 +38,10 @@ class KernelNotifier {
   void SetSession(fuse_session* se);
 
   // The inode's cached pages and attributes (attrs_only: attributes alone).
-  void InvalidateInode(uint64_t ino, bool attrs_only = false);
+  void InvalidateInode(uint64_t ino, bool attrs_only = false) override;
   // The inode's cached pages over [offset, offset + length), and its attributes.
   void InvalidateRange(uint64_t ino, uint64_t offset, uint64_t length);
-  void InvalidateEntryLater(uint64_t parent, std::string name);
+  void InvalidateEntryLater(uint64_t parent, std::string name) override;
 
  private:
   void Loop();

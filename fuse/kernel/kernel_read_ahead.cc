@@ -1,4 +1,4 @@
-#include "fuse/kernel_read_ahead.h"
+#include "fuse/kernel/kernel_read_ahead.h"
 
 #include <cerrno>
 #include <fstream>

@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "fuse/file_system.h"
+#include "fuse/fs/file_system.h"
 
 namespace sopfs {
 

@@ -1,4 +1,4 @@
-#include "fuse/uring_transport.h"
+#include "fuse/kernel/uring_transport.h"
 
 #include <liburing.h>
 #include <linux/fuse.h>
@@ -18,7 +18,7 @@
 #include <string>
 #include <thread>
 
-#include "fuse/uring_abi.h"
+#include "fuse/kernel/uring_abi.h"
 
 namespace sopfs {
 namespace {

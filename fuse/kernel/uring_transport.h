@@ -34,9 +34,11 @@
 #include <string>
 #include <vector>
 
+#include "fuse/control/request_transport.h"
+
 namespace sopfs {
 
-class UringTransport {
+class UringTransport : public RequestTransport {
  public:
   // Takes over the device I/O of `se` (mounted, its loop not started). With
   // `want_ring`, the rings start once the kernel has agreed at INIT.
@@ -49,10 +51,10 @@ class UringTransport {
   void Stop();
 
   // "io_uring, N rings" or why requests go through /dev/fuse.
-  std::string Describe() const;
-  uint64_t ring_requests() const { return ring_requests_.load(); }
+  std::string Describe() const override;
+  uint64_t ring_requests() const override { return ring_requests_.load(); }
   // Whether the kernel agreed at INIT to leave set-id bits to the daemon.
-  bool killpriv_v2() const { return killpriv_v2_.load(); }
+  bool killpriv_v2() const override { return killpriv_v2_.load(); }
 
  private:
   class Ring;

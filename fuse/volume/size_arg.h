@@ -1,11 +1,12 @@
-// ParseSize: "4096", "64K", "1M", "2G" (binary units) -> bytes, for command lines.
+// ParseSize: "4096", "64K", "1M", "2G" (binary units) -> bytes, for command lines and
+// sopfs.conf alike.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 
-namespace sopfs::tools {
+namespace sopfs {
 
 inline std::optional<uint64_t> ParseSize(const std::string& text) {
   if (text.empty()) return std::nullopt;
@@ -34,4 +35,4 @@ inline std::optional<uint64_t> ParseSize(const std::string& text) {
   return value << shift;
 }
 
-}  // namespace sopfs::tools
+}  // namespace sopfs

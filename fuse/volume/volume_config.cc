@@ -3,7 +3,7 @@
 //
 // The file is read and written with plain POSIX calls, not through the engine's Env: it
 // is read before any engine exists, and written once, by `sopfs format`.
-#include "fuse/volume_config.h"
+#include "fuse/volume/volume_config.h"
 
 #include <fcntl.h>
 #include <pwd.h>
@@ -19,10 +19,9 @@
 #include <map>
 #include <sstream>
 
-// ParseSize and ParseLayout are the command line's parsers: sopfs.conf accepts exactly
-// what `sopfs format` does (header-only, no link dependency on the tools).
-#include "tools/cli_args.h"
-#include "tools/size_arg.h"
+// sopfs.conf accepts exactly the values `sopfs format` does: the same parsers.
+#include "fuse/volume/layout_arg.h"
+#include "fuse/volume/size_arg.h"
 
 namespace sopfs {
 namespace {
@@ -159,13 +158,13 @@ Result<VolumeConfig> ReadVolumeConfig(const std::string& dir) {
 
   if (vm.count("ec")) {
     const std::string ec = Get(vm, "ec");
-    auto layout = tools::ParseLayout(ec);
+    auto layout = ParseLayout(ec);
     if (!layout) return bad("ec = '" + Printable(ec) + "': expected K+M, such as 4+2");
     config.layout = *layout;
   }
   if (vm.count("chunk-size")) {
     const std::string text = Get(vm, "chunk-size");
-    auto size = tools::ParseSize(text);
+    auto size = ParseSize(text);
     if (!size) {
       return bad("chunk-size = '" + Printable(text) + "': expected a size such as 1M or 4MiB");
     }

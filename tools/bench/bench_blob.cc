@@ -23,10 +23,11 @@
 #include "engine/blob/erasure_codec.h"
 #include "engine/io/aligned_buffer.h"
 #include "engine/io/posix_env.h"
+#include "fuse/volume/layout_arg.h"
+#include "fuse/volume/size_arg.h"
+#include "tools/bench/json_line.h"
 #include "tools/cli_args.h"
 #include "tools/commands.h"
-#include "tools/json_line.h"
-#include "tools/size_arg.h"
 
 namespace sopfs::tools {
 namespace {

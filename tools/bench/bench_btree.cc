@@ -34,9 +34,10 @@
 #include "engine/io/posix_env.h"
 #include "engine/txn/engine.h"
 #include "engine/txn/transaction.h"
+#include "fuse/volume/layout_arg.h"
+#include "tools/bench/json_line.h"
 #include "tools/cli_args.h"
 #include "tools/commands.h"
-#include "tools/json_line.h"
 
 namespace sopfs::tools {
 namespace {

@@ -10,7 +10,7 @@
 // overwrite writes at most one chunk's shards + 256 KiB, creates >= 0.2 of native, and
 // the daemon stays under 512 MiB. The work folder is removed at the end (also on
 // failure) unless --keep.
-#include "tools/bench_fs.h"
+#include "tools/bench/bench_fs.h"
 
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -28,13 +28,14 @@
 #include <string>
 #include <vector>
 
-#include "tools/bench_fs_mount.h"
-#include "tools/bench_fs_phases.h"
-#include "tools/bench_fs_report.h"
-#include "tools/bench_fs_watchdog.h"
-#include "tools/bench_fs_workdir.h"
+#include "fuse/volume/layout_arg.h"
+#include "fuse/volume/size_arg.h"
+#include "tools/bench/bench_fs_mount.h"
+#include "tools/bench/bench_fs_phases.h"
+#include "tools/bench/bench_fs_report.h"
+#include "tools/bench/bench_fs_watchdog.h"
+#include "tools/bench/bench_fs_workdir.h"
 #include "tools/cli_args.h"
-#include "tools/size_arg.h"
 
 namespace sopfs::tools {
 namespace {

@@ -1,4 +1,4 @@
-#include "tools/bench_fs_cache.h"
+#include "tools/bench/bench_fs_cache.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "tools/bench_fs_child.h"
+#include "tools/bench/bench_fs_child.h"
 
 #include <fcntl.h>
 #include <signal.h>

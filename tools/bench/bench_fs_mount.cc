@@ -1,4 +1,4 @@
-#include "tools/bench_fs_mount.h"
+#include "tools/bench/bench_fs_mount.h"
 
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -9,9 +9,10 @@
 #include <sstream>
 #include <thread>
 
-#include "tools/bench_fs_child.h"
+#include "fuse/volume/layout_arg.h"
+#include "fuse/volume/size_arg.h"
+#include "tools/bench/bench_fs_child.h"
 #include "tools/cli_args.h"
-#include "tools/size_arg.h"
 
 namespace sopfs::tools {
 namespace {

@@ -1,4 +1,4 @@
-#include "tools/bench_fs_phases.h"
+#include "tools/bench/bench_fs_phases.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <functional>
 
-#include "tools/bench_fs_cache.h"
-#include "tools/bench_fs_proc.h"
-#include "tools/bench_fs_watchdog.h"
-#include "tools/bench_fs_workload.h"
+#include "tools/bench/bench_fs_cache.h"
+#include "tools/bench/bench_fs_proc.h"
+#include "tools/bench/bench_fs_watchdog.h"
+#include "tools/bench/bench_fs_workload.h"
 
 namespace sopfs::tools {
 namespace {

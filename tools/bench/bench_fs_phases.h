@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "engine/status.h"
-#include "tools/bench_fs_report.h"
+#include "tools/bench/bench_fs_report.h"
 
 namespace sopfs::tools {
 

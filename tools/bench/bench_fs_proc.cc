@@ -1,4 +1,4 @@
-#include "tools/bench_fs_proc.h"
+#include "tools/bench/bench_fs_proc.h"
 
 #include <chrono>
 #include <fstream>

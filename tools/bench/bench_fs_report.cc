@@ -1,8 +1,8 @@
-#include "tools/bench_fs_report.h"
+#include "tools/bench/bench_fs_report.h"
 
 #include <cstdio>
 
-#include "tools/json_line.h"
+#include "tools/bench/json_line.h"
 
 namespace sopfs::tools {
 namespace {

@@ -1,4 +1,4 @@
-#include "tools/bench_fs_watchdog.h"
+#include "tools/bench/bench_fs_watchdog.h"
 
 #include <signal.h>
 

@@ -1,11 +1,11 @@
-#include "tools/bench_fs_workdir.h"
+#include "tools/bench/bench_fs_workdir.h"
 
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
-#include "tools/bench_fs_mount.h"
+#include "tools/bench/bench_fs_mount.h"
 
 namespace sopfs::tools {
 

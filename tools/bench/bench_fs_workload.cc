@@ -1,4 +1,4 @@
-#include "tools/bench_fs_workload.h"
+#include "tools/bench/bench_fs_workload.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,8 +13,8 @@
 #include <random>
 #include <thread>
 
-#include "tools/bench_fs_pattern.h"
-#include "tools/bench_fs_watchdog.h"
+#include "tools/bench/bench_fs_pattern.h"
+#include "tools/bench/bench_fs_watchdog.h"
 
 namespace sopfs::tools {
 namespace {

@@ -6,7 +6,7 @@
 // way, in the same run. With 8 sessions each rewrites a file of its own (disjoint
 // transactions, no conflicts). Prints p50/p99 latency, transactions per second, the
 // ratios, and the daemon's peak RSS; --json ends with one JSON object.
-#include "tools/bench_txn.h"
+#include "tools/bench/bench_txn.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -20,11 +20,11 @@
 #include <string>
 #include <vector>
 
-#include "tools/bench_fs_mount.h"
-#include "tools/bench_fs_proc.h"
-#include "tools/bench_fs_workdir.h"
+#include "tools/bench/bench_fs_mount.h"
+#include "tools/bench/bench_fs_proc.h"
+#include "tools/bench/bench_fs_workdir.h"
+#include "tools/bench/json_line.h"
 #include "tools/cli_args.h"
-#include "tools/json_line.h"
 
 namespace sopfs::tools {
 namespace {

@@ -1,5 +1,5 @@
 // JsonText::Quote: what the control files show of names and messages.
-#include "fuse/json_text.h"
+#include "fuse/control/json_text.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // CloseJournal on its own: records come back in order across rotations, files whose
 // records are committed are dropped, and a torn or damaged record ends the replay there
 // (later records, in its file or later files, are not returned: a replay is a prefix).
-#include "fuse/close_journal.h"
+#include "fuse/fs/close_journal.h"
 
 #include <gtest/gtest.h>
 

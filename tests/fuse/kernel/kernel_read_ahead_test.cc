@@ -1,5 +1,5 @@
 // MountDevice: which backing device's read-ahead the daemon sets for its mount.
-#include "fuse/kernel_read_ahead.h"
+#include "fuse/kernel/kernel_read_ahead.h"
 
 #include <gtest/gtest.h>
 

@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tests/fuse/mount_fixture.h"
+#include "tests/fuse/mount/mount_fixture.h"
 
 namespace sopfs::fusetest {
 namespace {

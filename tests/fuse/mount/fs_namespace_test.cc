@@ -12,7 +12,7 @@
 #include <set>
 #include <thread>
 
-#include "tests/fuse/mount_fixture.h"
+#include "tests/fuse/mount/mount_fixture.h"
 
 namespace sopfs::fusetest {
 namespace {

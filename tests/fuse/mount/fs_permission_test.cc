@@ -13,7 +13,7 @@
 #include <cstdarg>
 #include <functional>
 
-#include "tests/fuse/mount_fixture.h"
+#include "tests/fuse/mount/mount_fixture.h"
 
 namespace sopfs::fusetest {
 namespace {

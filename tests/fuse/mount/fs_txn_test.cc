@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "tests/fuse/mount_fixture.h"
-#include "tests/fuse/shell_session.h"
+#include "tests/fuse/mount/mount_fixture.h"
+#include "tests/fuse/mount/shell_session.h"
 
 namespace sopfs::fusetest {
 namespace {

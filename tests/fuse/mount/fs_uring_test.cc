@@ -7,7 +7,7 @@
 
 #include <fstream>
 
-#include "tests/fuse/mount_fixture.h"
+#include "tests/fuse/mount/mount_fixture.h"
 
 namespace sopfs::fusetest {
 namespace {

@@ -8,7 +8,7 @@
 
 #include <algorithm>
 
-#include "tests/fuse/mount_fixture.h"
+#include "tests/fuse/mount/mount_fixture.h"
 
 namespace sopfs::fusetest {
 namespace {

@@ -1,4 +1,4 @@
-#include "tests/fuse/mount_fixture.h"
+#include "tests/fuse/mount/mount_fixture.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 #include <set>
 #include <sstream>
 
-#include "fuse/kernel_read_ahead.h"
+#include "fuse/kernel/kernel_read_ahead.h"
 
 #ifndef SOPFS_BIN
 #error "SOPFS_BIN (path of the sopfs binary) must be defined"

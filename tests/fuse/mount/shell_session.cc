@@ -1,4 +1,4 @@
-#include "tests/fuse/shell_session.h"
+#include "tests/fuse/mount/shell_session.h"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,7 +1,7 @@
-// sopfs.conf (fuse/volume_config.h): written durably and read back to the same config,
+// sopfs.conf (fuse/volume/volume_config.h): written durably and read back to the same config,
 // relative paths resolved against the volume, one-line errors naming key and value, the
 // [mount] section accepted, the default volume's place.
-#include "fuse/volume_config.h"
+#include "fuse/volume/volume_config.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
