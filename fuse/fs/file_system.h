@@ -27,9 +27,11 @@
 // alone, with a log line); a failed file commit is returned by Release and Fsync, and
 // the file falls back to its last committed content.
 //
-// Files: file_system.cc (inodes, names, namespace operations, xattrs, statfs),
+// Files: file_system.cc (open, the committer thread, statfs), file_system_inodes.cc
+// (the inode table, names, lookup and attributes), file_system_namespace.cc (mknod,
+// link, unlink, rmdir, rename, readdir), file_system_xattr.cc (extended attributes),
 // file_system_content.cc (open, read, write, fsync...), file_system_commit.cc (commits),
-// file_system_journal.cc (the close journal).
+// file_system_journal.cc (the close journal), file_system_txn.cc (explicit transactions).
 //
 // Threads: every method may be called concurrently. mu_ guards the inode table, the
 // pending namespace changes and every inode's attributes; each inode's content_mu
@@ -269,6 +271,7 @@ class FileSystem {
   InodeRecord DurableRecord(const Inode& inode) const;
   struct stat StatOf(Inode& inode);  // mu_
   static Status CheckName(std::string_view name);
+  static Status NotFound(std::string_view name);  // ENOENT naming the entry
   Result<InodePtr> NewInode(uint32_t mode, uint64_t rdev, const Caller& caller);
 
   // A transaction's side of the operations (file_system_txn.cc); txn.mu held.
