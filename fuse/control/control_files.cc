@@ -109,7 +109,10 @@ std::string HealthJson(const Sources& s) {
     if (!ok) ++failed;
     JsonText f;
     f.Add("path", path).Add("state", ok ? "ok" : "failed");
-    folders += (i ? "," : "") + f.str();
+    // Appended in two steps: g++ 12 at -O3 warns falsely (-Wrestrict) on
+    // `const char* + std::string&&`.
+    if (i > 0) folders += ',';
+    folders += f.str();
   }
   folders += "]";
   const int m = s.fs->erasure_m();
