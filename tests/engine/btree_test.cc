@@ -1,8 +1,7 @@
 // B-Tree tests on MemoryNodeStore (every node goes through the codec): edge cases of the operations
 // and cursors, load/stage costs, item versions, staged-value upserts, in-place edits of unshared
-// staged nodes (and copies of shared ones), cursors over a changing tree, corruption, and a long
-// randomized model test against std::map across slot lengths and value placements, with reopens and
-// structural checks.
+// staged nodes (and copies of shared ones), cursors over a changing tree, corruption. The long
+// randomized model test is btree_model_test.cc.
 #include "engine/btree/btree.h"
 
 #include <gtest/gtest.h>
@@ -23,74 +22,10 @@
 #include "engine/btree/btree_node.h"
 #include "engine/btree/btree_verifier.h"
 #include "engine/btree/memory_node_store.h"
+#include "tests/engine/btree_test_util.h"
 
 namespace sopfs {
 namespace {
-
-#define ASSERT_OK(expr)                                       \
-  do {                                                        \
-    ::sopfs::Status _st = (expr);                             \
-    ASSERT_TRUE(_st.ok()) << #expr << ": " << _st.ToString(); \
-  } while (0)
-
-using Model = std::map<std::string, std::string>;
-
-std::string Key(int i) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "k%05d", i);
-  return buf;
-}
-
-// The verifier passes, the tree holds `items`, and the store holds exactly the nodes
-// and value blobs the tree reaches (nothing leaked, nothing reachable freed).
-void ExpectSound(MemoryNodeStore& store, LogicalId root, const BtreeOptions& options,
-                 size_t items) {
-  Result<BtreeShape> shape = VerifyBtree(&store, root, options);
-  ASSERT_TRUE(shape.ok()) << shape.status().ToString();
-  EXPECT_EQ(shape->items, items);
-  EXPECT_EQ(shape->nodes.size(), store.live_nodes()) << "leaked nodes";
-  EXPECT_EQ(shape->value_blobs.size(), store.live_values()) << "leaked value blobs";
-}
-
-// Full forward and backward scans equal the model, values included.
-void ExpectScansMatch(const Btree& tree, const Model& model) {
-  BtreeCursor c(&tree);
-  auto it = model.begin();
-  ASSERT_OK(c.First());
-  for (; c.Valid(); ++it) {
-    ASSERT_NE(it, model.end());
-    ASSERT_EQ(c.key(), it->first);
-    Result<std::string> v = c.value();
-    ASSERT_TRUE(v.ok()) << v.status().ToString();
-    ASSERT_EQ(*v, it->second);
-    ASSERT_OK(c.Next());
-  }
-  ASSERT_EQ(it, model.end());
-  auto rit = model.rbegin();
-  ASSERT_OK(c.Last());
-  for (; c.Valid(); ++rit) {
-    ASSERT_NE(rit, model.rend());
-    ASSERT_EQ(c.key(), rit->first);
-    ASSERT_OK(c.Prev());
-  }
-  ASSERT_EQ(rit, model.rend());
-}
-
-// The cursor stands where the model iterator does (end() meaning not Valid()).
-void ExpectAt(const BtreeCursor& c, const Model& model, Model::const_iterator it) {
-  ASSERT_EQ(c.Valid(), it != model.end());
-  if (c.Valid()) {
-    ASSERT_EQ(c.key(), it->first);
-  }
-}
-
-// First, Last, Seek(seek) and SeekForPrev(seek_for_prev), to run one after the other.
-std::vector<std::function<Status()>> Positioners(BtreeCursor& c, std::string seek,
-                                                 std::string seek_for_prev) {
-  return {[&c] { return c.First(); }, [&c] { return c.Last(); },
-          [&c, seek] { return c.Seek(seek); },
-          [&c, seek_for_prev] { return c.SeekForPrev(seek_for_prev); }};
-}
 
 TEST(BtreeOptionsTest, BtreeSlotLengthOutsideFourTo5000IsEinval) {
   MemoryNodeStore store;
@@ -620,116 +555,6 @@ TEST_F(BtreeTest, CorruptOrMissingNodeFailsWithEioAndNeverCrashes) {
   EXPECT_GT(failed, 0);
   EXPECT_EQ(Shape().status().code(), EIO);
 }
-
-// (slot length, values in node)
-class BtreeModelTest : public ::testing::TestWithParam<std::tuple<int, bool>> {};
-
-// 20,000 random operations on a small key space (collisions and empties happen), in
-// phases that grow and shrink the tree; every 400 the scans, seeks, cursor walks and
-// structure are checked against the model; every 2,500 the tree is reopened.
-TEST_P(BtreeModelTest, RandomOperationsMatchStdMapAcrossReopens) {
-  const auto [slot_length, values_in_node] = GetParam();
-  const BtreeOptions options{.slot_length = slot_length, .values_in_node = values_in_node};
-  std::mt19937_64 rng(1000 + slot_length * 2 + values_in_node);
-  auto pick = [&rng](size_t n) { return static_cast<size_t>(rng() % n); };
-  // Bytes that sort differently signed and unsigned are included.
-  static constexpr char kAlphabet[] = {0, 1, 'a', 'b', 'c', 'z', 0x7f, -0x80, -1};
-  std::vector<std::string> keys;
-  for (std::set<std::string> seen; seen.size() < 1500;) {
-    std::string k(pick(9), '\0');
-    for (char& ch : k) ch = kAlphabet[pick(sizeof kAlphabet)];
-    if (seen.insert(k).second) keys.push_back(k);
-  }
-  auto random_value = [&]() {
-    std::string v(pick(100) < 3 ? 1500 + pick(1500) : pick(24), 'v');
-    for (size_t i = 0; i < v.size(); i += 7) v[i] = static_cast<char>(rng());
-    return v;
-  };
-
-  MemoryNodeStore store;
-  LogicalId root = *Btree::Create(&store, options);
-  auto tree = std::make_unique<Btree>(&store, root, options);
-  Model model;
-  bool grow = false;
-  for (int op = 0; op < 20000; ++op) {
-    if (op % 3000 == 0) grow = !grow;
-    const std::string& key = keys[pick(keys.size())];
-    const bool present = model.count(key) > 0;
-    const std::string value = random_value();
-    const size_t r = pick(100), writes = grow ? 70 : 25;
-    if (r < writes) {
-      switch (pick(3)) {
-        case 0:
-          EXPECT_EQ(tree->Add(key, value).code(), present ? EEXIST : 0);
-          if (!present) model[key] = value;
-          break;
-        case 1: {
-          Result<bool> added = tree->AddIfNotExist(key, value);
-          ASSERT_TRUE(added.ok()) << added.status().ToString();
-          EXPECT_EQ(*added, !present);
-          if (!present) model[key] = value;
-          break;
-        }
-        default:
-          ASSERT_OK(tree->Upsert(key, value));
-          model[key] = value;
-      }
-    } else if (r < writes + 10) {
-      EXPECT_EQ(tree->Update(key, value).code(), present ? 0 : ENOENT);
-      if (present) model[key] = value;
-    } else if (r < 95) {
-      EXPECT_EQ(tree->Remove(key).code(), present ? 0 : ENOENT);
-      model.erase(key);
-    } else {
-      Result<std::string> found = tree->Find(key);
-      ASSERT_EQ(found.status().code(), present ? 0 : ENOENT);
-      if (present) {
-        EXPECT_EQ(*found, model[key]);
-      }
-    }
-    ASSERT_FALSE(HasFailure()) << "op " << op;
-    if (op % 2500 == 2499) tree = std::make_unique<Btree>(&store, root, options);
-    if (op % 400 != 399) continue;
-
-    SCOPED_TRACE("after op " + std::to_string(op));
-    ASSERT_NO_FATAL_FAILURE(ExpectSound(store, root, options, model.size()));
-    ASSERT_NO_FATAL_FAILURE(ExpectScansMatch(*tree, model));
-    BtreeCursor c(tree.get());
-    for (int s = 0; s < 30; ++s) {
-      std::string probe = keys[pick(keys.size())] + (pick(2) ? "" : "\x01");
-      ASSERT_OK(c.SeekForPrev(probe));
-      auto ub = model.upper_bound(probe);
-      ASSERT_NO_FATAL_FAILURE(
-          ExpectAt(c, model, ub == model.begin() ? model.end() : std::prev(ub)));
-      ASSERT_OK(c.Seek(probe));
-      auto it = model.lower_bound(probe);
-      ASSERT_NO_FATAL_FAILURE(ExpectAt(c, model, it));
-      for (int step = 0; step < 8 && c.Valid(); ++step) {  // a random walk from there
-        if (pick(2)) {
-          ASSERT_OK(c.Next());
-          ++it;
-        } else if (it == model.begin()) {
-          ASSERT_OK(c.Prev());  // before the first item: the cursor leaves the tree
-          ASSERT_FALSE(c.Valid());
-          break;
-        } else {
-          ASSERT_OK(c.Prev());
-          --it;
-        }
-        ASSERT_NO_FATAL_FAILURE(ExpectAt(c, model, it));
-      }
-    }
-  }
-  ASSERT_GT(store.counters().frees, 0u);  // merges and root shrinks happened
-}
-
-INSTANTIATE_TEST_SUITE_P(SlotLengthsAndValuePlacements, BtreeModelTest,
-                         ::testing::Combine(::testing::Values(4, 5, 7, 16, 100, 500),
-                                            ::testing::Bool()),
-                         [](const ::testing::TestParamInfo<std::tuple<int, bool>>& info) {
-                           return "Slots" + std::to_string(std::get<0>(info.param)) +
-                                  (std::get<1>(info.param) ? "ValuesInNode" : "ValuesInBlobs");
-                         });
 
 }  // namespace
 }  // namespace sopfs
