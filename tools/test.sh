@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The one test command (README.md, .ci/run): installs the dependencies, builds sopfs
-# twice (optimised, and with AddressSanitizer + UndefinedBehaviorSanitizer), runs every
-# test with ctest in both builds, runs the file system tests once more through FUSE over
-# io_uring where the kernel has it, and checks formatting. Exits non-zero on any failure.
-# Build trees: build/ and build-asan/ (reused when present).
+# The one test command (README.md, .ci/run): installs the dependencies, checks formatting,
+# layering (tools/check-layers.sh) and file sizes, builds sopfs with -Werror twice
+# (optimised with debug info, and with AddressSanitizer + UndefinedBehaviorSanitizer),
+# runs every test with ctest in both builds, runs the file system tests once more through
+# FUSE over io_uring where the kernel has it, and compiles the Release configuration
+# (-O3, what a packager builds) with -Werror too. Exits non-zero on any failure.
+# Build trees: build/, build-asan/ and build-release/ (reused when present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,10 +26,20 @@ fi
 echo "== format check"
 files=$(git ls-files '*.cc' '*.h' 2>/dev/null || find engine tools tests -name '*.cc' -o -name '*.h')
 clang-format --dry-run --Werror $files
+echo "== layer check"
+tools/check-layers.sh
+echo "== size check: no source file over 700 lines"
+long=$(wc -l $files | awk '$2 != "total" && $1 > 700 {print $2 " (" $1 " lines)"}')
+if [ -n "$long" ]; then
+  echo "split these by concept: $long" >&2
+  exit 1
+fi
 
 for variant in release asan; do
-  dir=build; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
-  if [ "$variant" = asan ]; then dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=Debug -DSOPFS_SANITIZE=ON); fi
+  dir=build; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOPFS_WERROR=ON)
+  if [ "$variant" = asan ]; then
+    dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=Debug -DSOPFS_SANITIZE=ON -DSOPFS_WERROR=ON)
+  fi
   echo "== $variant build ($dir)"
   cmake -S . -B "$dir" -G Ninja "${flags[@]}" >/dev/null
   cmake --build "$dir" -j "$jobs"
@@ -41,4 +53,7 @@ if [ -n "$uring_was" ]; then
 else
   echo "== no FUSE io_uring in this kernel: FsUringTest checked the /dev/fuse fallback"
 fi
+echo "== Release build (-O3, -Werror): compiles as a packager builds it (build-release)"
+cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSOPFS_WERROR=ON >/dev/null
+cmake --build build-release -j "$jobs"
 echo "== all tests passed"
