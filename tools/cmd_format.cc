@@ -15,6 +15,7 @@
 #include "fuse/volume/layout_arg.h"
 #include "fuse/volume/size_arg.h"
 #include "fuse/volume/volume_config.h"
+#include "fuse/volume/volume_privacy.h"
 #include "tools/cli_args.h"
 #include "tools/commands.h"
 
@@ -72,8 +73,24 @@ Status CreateVolume(const VolumeConfig& config) {
   SOPFS_RETURN_IF_ERROR(CheckEmptyFolder(config.registry_a));
   SOPFS_RETURN_IF_ERROR(CheckEmptyFolder(config.registry_b));
   SOPFS_RETURN_IF_ERROR(CheckEmptyFolder(config.log_folder));
+  const bool dir_existed = fs::exists(config.dir, ec);
   fs::create_directories(config.dir, ec);
   if (ec) return Status::Error(ec.value(), "cannot create " + config.dir + ": " + ec.message());
+  if (!dir_existed) fs::permissions(config.dir, fs::perms::owner_all, ec);
+  // Private to the caller (volume_privacy.h): folders that exist already are made 0700,
+  // saying so; those the engine makes are 0700 from the start.
+  std::vector<std::string> existing = {config.dir, config.registry_a, config.registry_b,
+                                       config.log_folder};
+  existing.insert(existing.end(), config.data_folders.begin(), config.data_folders.end());
+  for (const std::string& folder : existing) {
+    if (!fs::exists(folder, ec)) continue;
+    Result<unsigned> was = MakeFolderPrivate(folder);
+    if (!was.ok()) return was.status();
+    if (*was != 0) {
+      std::fprintf(stderr, "sopfs format: %s was open to other users (mode %04o); made it 0700\n",
+                   folder.c_str(), *was);
+    }
+  }
   Status formatted = FormatFileSystem(config, getuid(), getgid());
   if (!formatted.ok()) {
     // ToString: the engine's messages name the object, not always the errno.

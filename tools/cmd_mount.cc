@@ -234,7 +234,7 @@ Status ApplyOptions(const std::string& list, MountSettings& settings) {
 // the process and of the daemon it forks. Never passed to exec'd programs (O_CLOEXEC).
 Result<int> LockVolume(const std::string& dir) {
   const std::string path = dir + "/sopfs.lock";
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     const int err = errno;
     return Status::Error(err, "cannot open " + path + ": " + std::strerror(err));
@@ -357,7 +357,7 @@ int BecomeDaemon(const MountPlan& plan, int lock_fd, int ready_fd) {
     close(ready_fd);
     if (!status.ok()) return;
     std::fflush(stderr);
-    int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (log_fd < 0) log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (log_fd >= 0) {
       dup2(log_fd, STDERR_FILENO);
@@ -440,6 +440,11 @@ int RunMount(int argc, char** argv) {
     fs::create_directories(plan.volume_dir, ec);
     if (ec)
       return Fail(1, "cannot create the default volume " + plan.volume_dir + ": " + ec.message());
+    // Private from the start (volume_privacy.h); a default volume made by an older sopfs
+    // is left as it is, and the mount names what to chmod.
+    if (!fs::exists(plan.volume_dir + "/sopfs.conf", ec)) {
+      fs::permissions(plan.volume_dir, fs::perms::owner_all, ec);
+    }
     // Checked again under the lock in Serve (CreateVolume refuses an existing volume).
     plan.format_first = !fs::exists(plan.volume_dir + "/sopfs.conf", ec);
   }

@@ -130,7 +130,8 @@ PosixEnv::~PosixEnv() = default;
 Result<std::unique_ptr<File>> PosixEnv::Open(const std::string& path, OpenOptions options) {
   int fd;
   do {
-    fd = ::open(path.c_str(), OpenFlags(options.mode) | O_CLOEXEC, 0644);
+    // 0600 and 0700 below: a volume is private to its user (SPEC §7).
+    fd = ::open(path.c_str(), OpenFlags(options.mode) | O_CLOEXEC, 0600);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return Status::Error(errno, "open " + path);
   auto file = std::make_unique<PosixFile>(path, fd);
@@ -173,7 +174,7 @@ Status PosixEnv::Submit(std::span<IoOp> ops) {
 }
 
 Status PosixEnv::MkDir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) != 0) return Status::Error(errno, "mkdir " + path);
+  if (::mkdir(path.c_str(), 0700) != 0) return Status::Error(errno, "mkdir " + path);
   return Status::Ok();
 }
 

@@ -16,6 +16,7 @@
 #include "fuse/kernel/kernel_notifier.h"
 #include "fuse/kernel/kernel_read_ahead.h"
 #include "fuse/kernel/uring_transport.h"
+#include "fuse/volume/volume_privacy.h"
 
 namespace sopfs {
 namespace {
@@ -44,6 +45,10 @@ int Fail(const std::function<void(const Status&)>& on_ready, const Status& st) {
 
 int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
               const std::function<void(const Status&)>& on_ready) {
+  if (Status priv = CheckVolumePrivate(volume); !priv.ok()) {
+    return Fail(on_ready, Status::Error(priv.code(),
+                                        "refusing to mount " + volume.dir + ": " + priv.message()));
+  }
   PosixEnv env;
   Result<std::unique_ptr<Engine>> engine = Engine::Open(&env, EngineOptionsFor(volume));
   if (!engine.ok()) {

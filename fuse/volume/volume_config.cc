@@ -240,7 +240,7 @@ Status WriteVolumeConfig(const VolumeConfig& config) {
     unlink(temp.c_str());
     return Status::Error(err, what + ": " + std::strerror(err));
   };
-  const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return fail("cannot create " + temp);
   size_t done = 0;
   while (done < body.size()) {

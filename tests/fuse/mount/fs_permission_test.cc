@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdarg>
+#include <filesystem>
 #include <functional>
 
 #include "tests/fuse/mount/mount_fixture.h"
@@ -363,6 +364,123 @@ TEST_F(FsPermissionTest, ExecutableFileOnTheMountRunsAndANonExecutableOneIsRefus
   RunAsNobody([&](ChildChecks& c) {
     c.Errno(::access(script.c_str(), X_OK), 0, "access(X_OK) of a 0755 file as nobody");
   });
+}
+
+// ---- the volume's own folders and files are private (SPEC §7) ----
+
+// Every folder and file under `dir` (symlinks not followed) that group or others may
+// access, as "path mode" lines; also counts what it saw.
+std::string OpenToOthers(const std::string& dir, size_t* seen) {
+  std::string out;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
+    ++*seen;
+    if (st.st_mode & 077) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+      out += it->path().string() + " " + mode + "\n";
+    }
+  }
+  return out;
+}
+
+// Restores the umask when the test ends, however it ends.
+struct UmaskScope {
+  explicit UmaskScope(mode_t mask) : old(::umask(mask)) {}
+  ~UmaskScope() { ::umask(old); }
+  mode_t old;
+};
+
+TEST(FsVolumePermissionsTest, UnderUmask000EveryFolderAndFileOfTheVolumeIsPrivate) {
+  if (NativeMode()) GTEST_SKIP() << "no volume in native mode";
+  UmaskScope umask000(0);  // format and the daemon both run under it
+  MountedVolume vol;
+  ASSERT_NO_FATAL_FAILURE(vol.Format({}));
+  ASSERT_NO_FATAL_FAILURE(vol.Mount());
+  ASSERT_NO_FATAL_FAILURE(WriteFile(vol.Path("small"), "TOPSECRET small file", 0600));
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(vol.Path("large"), 7, 3 * kMiB, 256 * kKiB));
+  ASSERT_EQ(::mkdir(vol.Path("dir").c_str(), 0700), 0) << ErrnoText();
+  // While mounted (the close journal and the lock hold files now), and after.
+  size_t seen = 0;
+  EXPECT_EQ(OpenToOthers(vol.volume(), &seen), "");
+  EXPECT_GT(seen, 20u);  // config, lock, log, registry, journal, shards
+  ASSERT_NO_FATAL_FAILURE(vol.Unmount());
+  seen = 0;
+  EXPECT_EQ(OpenToOthers(vol.volume(), &seen), "");
+  struct stat st {};
+  ASSERT_EQ(::stat(vol.volume().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_EQ(st.st_uid, ::getuid());
+  const std::string volume = vol.volume();
+  RunAsNobody([&](ChildChecks& c) {
+    c.Errno(::open((volume + "/sopfs.conf").c_str(), O_RDONLY), EACCES, "open sopfs.conf");
+    c.Errno(::open((volume + "/data-0").c_str(), O_RDONLY | O_DIRECTORY), EACCES, "open data-0");
+    c.Errno(::open(volume.c_str(), O_RDONLY | O_DIRECTORY), EACCES, "list the volume");
+  });
+}
+
+TEST(FsVolumePermissionsTest, AMountOfAVolumeOthersCanAccessIsRefusedNamingThePath) {
+  if (NativeMode()) GTEST_SKIP() << "no volume in native mode";
+  MountedVolume vol;
+  ASSERT_NO_FATAL_FAILURE(vol.Format({}));
+  ASSERT_NO_FATAL_FAILURE(vol.Mount());
+  ASSERT_NO_FATAL_FAILURE(WriteFile(vol.Path("f"), "content", 0600));
+  ASSERT_NO_FATAL_FAILURE(vol.Unmount());
+  // A file deep in the registry and in the log, the config, a data folder, the volume.
+  std::string registry_file, log_file;
+  for (auto& e : std::filesystem::recursive_directory_iterator(vol.volume() + "/registry-a")) {
+    if (e.is_regular_file()) registry_file = e.path().string();
+  }
+  for (auto& e : std::filesystem::recursive_directory_iterator(vol.volume() + "/log")) {
+    if (e.is_regular_file()) log_file = e.path().string();
+  }
+  ASSERT_NE(registry_file, "");
+  ASSERT_NE(log_file, "");
+  const std::vector<std::pair<std::string, mode_t>> cases = {
+      {vol.volume() + "/sopfs.conf", S_IROTH},
+      {vol.volume() + "/data-3", S_IROTH | S_IXOTH},
+      {registry_file, S_IRGRP},
+      {log_file, S_IROTH},
+      {vol.volume(), S_IXGRP | S_IXOTH},
+  };
+  for (const auto& [path, bits] : cases) {
+    SCOPED_TRACE(path);
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0) << ErrnoText();
+    ASSERT_EQ(::chmod(path.c_str(), (st.st_mode & 07777) | bits), 0) << ErrnoText();
+    CommandResult r =
+        RunCommand({SopfsBin(), "mount", vol.volume(), vol.root(), "-f"}, std::chrono::seconds(60));
+    EXPECT_FALSE(r.timed_out) << "the mount was not refused";
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find(path + " is open to other users"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("chmod -R go-rwx"), std::string::npos) << r.output;
+    ASSERT_EQ(::chmod(path.c_str(), st.st_mode & 07777), 0) << ErrnoText();
+  }
+  ASSERT_NO_FATAL_FAILURE(vol.Mount());  // private again: mounts, content intact
+  EXPECT_EQ(ReadFile(vol.Path("f")), "content");
+  ASSERT_NO_FATAL_FAILURE(vol.Unmount());
+}
+
+TEST(FsVolumePermissionsTest, FormatIntoAnExistingOpenFolderMakesItPrivateAndSaysSo) {
+  if (NativeMode()) GTEST_SKIP() << "no volume in native mode";
+  MountedVolume vol;  // for its scratch folder
+  const std::string dir = vol.scratch() + "/open-volume";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0) << ErrnoText();
+  ASSERT_EQ(::chmod(dir.c_str(), 0755), 0) << ErrnoText();
+  CommandResult r = RunCommand({SopfsBin(), "format", dir}, std::chrono::seconds(60));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(dir + " was open to other users (mode 0755); made it 0700"),
+            std::string::npos)
+      << r.output;
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  size_t seen = 0;
+  EXPECT_EQ(OpenToOthers(dir, &seen), "");
+  EXPECT_GT(seen, 5u);
 }
 
 }  // namespace

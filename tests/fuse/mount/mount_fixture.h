@@ -52,6 +52,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::seco
 // True when `name` is an executable in PATH.
 bool HaveProgram(const std::string& name);
 
+// The sopfs binary the tests drive (SOPFS_TEST_BIN, else the one built with them).
+const std::string& SopfsBin();
+
 // A temporary volume and its mountpoint. Methods that can fail use gtest fatal
 // assertions: wrap calls in ASSERT_NO_FATAL_FAILURE.
 class MountedVolume {
