@@ -36,7 +36,10 @@ bool ApplyAttrs(const AttrChange& change, InodeRecord& r) {
   const int64_t now = NowNs();
   const uint32_t mode_before = r.mode;
   if (change.mode) r.mode = (r.mode & S_IFMT) | (*change.mode & 07777);
-  if (change.drop_set_id && !S_ISDIR(r.mode)) r.mode = ModeAfterContentChange(r.mode);
+  if (change.drop_set_id) {
+    r.mode =
+        change.uid || change.gid ? ModeAfterOwnerChange(r.mode) : ModeAfterContentChange(r.mode);
+  }
   if (change.uid) r.uid = *change.uid;
   if (change.gid) r.gid = *change.gid;
   if (change.atime_ns) r.atime_ns = *change.atime_ns == AttrChange::kNow ? now : *change.atime_ns;

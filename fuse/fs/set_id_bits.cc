@@ -9,11 +9,15 @@
 
 namespace sopfs {
 
-uint32_t ModeAfterContentChange(uint32_t mode) {
-  if (!S_ISREG(mode)) return mode;
+uint32_t ModeAfterOwnerChange(uint32_t mode) {
+  if (S_ISDIR(mode)) return mode;
   mode &= ~static_cast<uint32_t>(S_ISUID);
   if (mode & S_IXGRP) mode &= ~static_cast<uint32_t>(S_ISGID);
   return mode;
+}
+
+uint32_t ModeAfterContentChange(uint32_t mode) {
+  return S_ISREG(mode) ? ModeAfterOwnerChange(mode) : mode;
 }
 
 bool HoldsCapFsetid(pid_t pid) {

@@ -14,8 +14,12 @@
 
 namespace sopfs {
 
-// `mode` without the set-id bits a content change by an unprivileged caller drops.
+// `mode` without the set-id bits a content change by an unprivileged caller drops
+// (regular files only).
 uint32_t ModeAfterContentChange(uint32_t mode);
+// `mode` without the set-id bits a change of owner or group drops, whoever makes it: as
+// the kernel's chown does, every type but directories (fifos, sockets, devices too).
+uint32_t ModeAfterOwnerChange(uint32_t mode);
 
 // Whether process `pid` holds CAP_FSETID (from /proc/PID/status). A process that is
 // gone, or a status that cannot be read, counts as not holding it.

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -327,6 +328,46 @@ TEST_F(FsPermissionTest, WritesAndTruncatesByAnUnprivilegedUserAndChownDropSetId
   // A change of owner clears them too, even done by root.
   ASSERT_EQ(::chown(P("kept").c_str(), kNobody, kNogroup), 0) << ErrnoText();
   EXPECT_EQ(ModeOf(P("kept")), 0777u);
+}
+
+TEST_F(FsPermissionTest, PosixChownByTheOwnerDropsSetIdBitsOfEveryTypeButDirectories) {
+  // pjdfstest chown/00.t: the owner (not root) moves a file to another of its groups.
+  // ext4 clears set-user-id and set-group-id (with group execute) of every type but
+  // directories; sopfs kept them on fifos, sockets and devices.
+  const std::vector<std::pair<std::string, mode_t>> nodes = {
+      {"fifo", S_IFIFO},     {"socket", S_IFSOCK}, {"chardev", S_IFCHR},
+      {"blockdev", S_IFBLK}, {"regular", S_IFREG}, {"dir", S_IFDIR}};
+  std::vector<std::string> paths;
+  for (const auto& [name, type] : nodes) {
+    const std::string path = P(name);
+    paths.push_back(path);
+    if (type == S_IFDIR) {
+      ASSERT_EQ(::mkdir(path.c_str(), 0755), 0) << ErrnoText();
+    } else {
+      ASSERT_EQ(::mknod(path.c_str(), type | 0644, makedev(1, 3)), 0)
+          << name << ": " << ErrnoText();
+    }
+    ASSERT_EQ(::chown(path.c_str(), kNobody, 0), 0) << ErrnoText();
+    ASSERT_EQ(::chmod(path.c_str(), 06555), 0) << ErrnoText();
+    ASSERT_EQ(ModeOf(path), 06555u) << name;
+  }
+  RunAsNobody([&](ChildChecks& c) {
+    for (const std::string& path : paths) {
+      c.Errno(::chown(path.c_str(), static_cast<uid_t>(-1), kNogroup), 0, path.c_str());
+    }
+  });
+  for (int pass = 0; pass < 2; ++pass) {
+    SCOPED_TRACE(pass == 0 ? "before remount" : "after remount");
+    for (const auto& [name, type] : nodes) {
+      struct stat st {};
+      ASSERT_EQ(::lstat(P(name).c_str(), &st), 0) << ErrnoText();
+      EXPECT_EQ(st.st_gid, kNogroup) << name;
+      EXPECT_EQ(st.st_mode & 07777, type == S_IFDIR ? 06555u : 0555u) << name;
+    }
+    if (pass == 0) {
+      ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+    }
+  }
 }
 
 TEST_F(FsPermissionTest, GroupClassBitsApplyToGroupMembersEvenWhenOthersHaveMore) {
