@@ -114,6 +114,7 @@ Status BufferedFile::FlushChunk(uint64_t index) {
     stored_chunks_ -= *removed;
     return Status::Ok();
   }
+  if (before_store_) before_store_(index);
   if (bytes <= ChunkFile::kInNodeBytes) {
     // A small chunk goes into the chunk tree's node: nothing to write ahead of commit.
     std::string small = std::move(it->second);

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <optional>
@@ -70,6 +71,9 @@ class BufferedFile {
   // Makes `bytes` the file's whole content (every stored chunk removed first).
   Status Replace(std::string_view bytes);
   bool dirty() const { return !buffers_.empty() || !in_flight_.empty(); }
+  // Called with a chunk's index just before that chunk is stored (into the blob store or
+  // the chunk tree's node): where room promised to it is given back (SpaceReserve).
+  void SetBeforeStore(std::function<void(uint64_t index)> hook) { before_store_ = std::move(hook); }
 
  private:
   // The buffer of chunk `index`, read from the store when it is not written whole.
@@ -96,6 +100,7 @@ class BufferedFile {
   // Records a failure of a change (see the header comment); returns it.
   Status Sticky(Status st);
 
+  std::function<void(uint64_t index)> before_store_;
   Status failed_;                            // the first failed change, if any
   bool staged_ = false;                      // a chunk went to the blob store
   std::map<uint64_t, std::string> buffers_;  // chunk index -> chunk_size bytes

@@ -62,6 +62,9 @@ class File {
   virtual bool direct() const { return false; }
   virtual Result<uint64_t> Size() const = 0;
   virtual Status Truncate(uint64_t length) = 0;
+  // Allocates disk space for [offset, offset + length), growing the file to cover it
+  // (posix_fallocate): ENOSPC when the disk lacks room. Truncate gives it back.
+  virtual Status Allocate(uint64_t offset, uint64_t length) = 0;
   // A hint to the page cache (posix_fadvise); may be a no-op.
   virtual Status Advise(Advice advice, uint64_t offset, uint64_t length) = 0;
 

@@ -100,6 +100,19 @@ class FaultFile : public File {
     return Status::Ok();
   }
 
+  // Bytes here are always stored, so allocating is growing (charged to the capacity).
+  Status Allocate(uint64_t offset, uint64_t length) override {
+    std::lock_guard<std::mutex> lock(env_->tree_mu_);
+    int err = StartOpLocked(nullptr);
+    if (err == 0 && node_->is_dir) err = EISDIR;
+    if (err == 0 && !writable_) err = EBADF;
+    if (err == 0 && offset + length > node_->current.size()) {
+      err = env_->ResizeLocked(*node_, offset + length);
+    }
+    if (err != 0) return Failure(err, "allocate", path());
+    return Status::Ok();
+  }
+
   Status Advise(Advice, uint64_t, uint64_t) override { return Status::Ok(); }
 
   int64_t ReadV(uint64_t offset, const iovec* iov, int iovcnt) override {

@@ -45,6 +45,12 @@ class PosixFile final : public File {
     return Status::Ok();
   }
 
+  Status Allocate(uint64_t offset, uint64_t length) override {
+    const int err = ::posix_fallocate(fd_, static_cast<off_t>(offset), static_cast<off_t>(length));
+    if (err != 0) return Status::Error(err, "fallocate " + path());
+    return Status::Ok();
+  }
+
   Status Advise(Advice advice, uint64_t offset, uint64_t length) override {
     int a = POSIX_FADV_NORMAL;
     switch (advice) {

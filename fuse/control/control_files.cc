@@ -69,6 +69,7 @@ std::string StatsJson(const Sources& s) {
   j.Add("bytes_read", s.requests->bytes_read.load());
   j.Add("bytes_written", s.requests->bytes_written.load());
   j.Add("direct_io_opens", s.requests->direct_io_opens.load());
+  j.Add("fallocate_promised_chunks", s.fs->promised_chunks());
   j.Add("chunk_reads", e.blobs_read);
   j.Add("chunk_writes", e.blobs_written);
   j.Add("blob_bytes_read", e.blob_bytes_read);

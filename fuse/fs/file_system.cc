@@ -63,6 +63,12 @@ Status FileSystem::LoadVolume() {
     next_ino_ = std::max(next_ino_, ReadBigEndian64(last->key()) + 1);
   }
   read_ahead_ = std::make_unique<ReadAhead>(engine_, chunk_tree_, chunk_size_);
+  if (options_.env != nullptr) {
+    Result<std::unique_ptr<SpaceReserve>> reserve =
+        SpaceReserve::Open(options_.env, options_.data_folders, options_.k, chunk_size_);
+    if (!reserve.ok()) return reserve.status();
+    reserve_ = std::move(*reserve);
+  }
   SOPFS_RETURN_IF_ERROR(ReplayJournal());
   return DeleteOrphans();
 }

@@ -59,6 +59,7 @@
 #include "engine/txn/transaction.h"
 #include "fuse/fs/close_journal.h"
 #include "fuse/fs/inode_record.h"
+#include "fuse/fs/space_reserve.h"
 #include "streaming/buffered_file.h"
 #include "streaming/read_ahead.h"
 
@@ -163,8 +164,12 @@ class FileSystem {
   Result<size_t> Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
                        const Caller& caller, uint64_t* written_at = nullptr);
   Status Fsync(uint64_t ino, const Caller& caller);
+  // Mode 0 and FALLOC_FL_KEEP_SIZE promise room for the range (SpaceReserve; ENOSPC at
+  // once when the disk lacks it) and mode 0 grows the file to cover it;
   // FALLOC_FL_PUNCH_HOLE|KEEP_SIZE and FALLOC_FL_ZERO_RANGE; EOPNOTSUPP otherwise.
   Status Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length, const Caller& caller);
+  // Chunks whose room fallocate promised and that hold no data yet (for .sopfs/stats).
+  uint64_t promised_chunks() const;
   Result<uint64_t> Lseek(uint64_t ino, uint64_t offset, int whence, const Caller& caller);
 
   // user.* and trusted.* are stored; user.sopfs.* are virtual and read-only (version,
@@ -300,6 +305,14 @@ class FileSystem {
 
   // The file's content, with its transaction begun when first needed. content_mu held.
   Status StartContent(Inode& inode);
+  // Gives a chunk's promised room back just before `content` stores it.
+  void ReleasePromisesOnStore(BufferedFile& content, uint64_t ino);
+  // A cut from `before` to `after` bytes gives back the room of the chunks past the end,
+  // as ext4 frees preallocated blocks past a truncate.
+  void ReleasePromisesOnCut(uint64_t ino, uint64_t before, uint64_t after);
+  // Fallocate's mode 0 and FALLOC_FL_KEEP_SIZE on the file's content (its lock held).
+  Status Preallocate(uint64_t ino, BufferedFile& content, int mode, uint64_t offset,
+                     uint64_t length);
   // Commits the namespace and, with it, the file's content (content_mu held or not).
   Status CommitFile(const InodePtr& inode);
   Status CommitNamespace();
@@ -336,6 +349,8 @@ class FileSystem {
   LogicalId names_tree_ = 0;
   LogicalId chunk_tree_ = 0;
   uint32_t chunk_size_ = 1u << 20;
+  // Room fallocate promised (null without an Env); outlives every inode's content.
+  std::unique_ptr<SpaceReserve> reserve_;
 
   std::mutex commit_mu_;  // one commit at a time, in order
   std::mutex mu_;

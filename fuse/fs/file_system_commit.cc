@@ -64,6 +64,7 @@ void FileSystem::FinishPending(std::unique_ptr<Pending> p, bool applied) {
     if (journal_ && p->journal_generation != 0) journal_->DropBefore(p->journal_generation);
     if (p->next_ino != 0) committed_next_ino_ = p->next_ino;
     for (uint64_t ino : p->doomed) {
+      if (reserve_) reserve_->Forget(ino);
       auto it = inodes_.find(ino);
       if (it != inodes_.end() && it->second->lookups == 0 && !content_pending_.count(ino)) {
         inodes_.erase(it);
@@ -297,6 +298,7 @@ Status FileSystem::CommitFile(const InodePtr& inode) {
   content_pending_.erase(inode->ino);
   read_ahead_->Forget(inode->ino);  // new chunks: what was loaded ahead is not them
   if (st.ok()) {
+    if (reserve_) reserve_->Settle(inode->ino);
     inode->committed.size = live.size;
     inode->committed.stored_chunks = live.stored_chunks;
     inode->committed.mtime_ns = live.mtime_ns;

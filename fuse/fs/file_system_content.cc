@@ -29,6 +29,7 @@ Status FileSystem::StartContent(Inode& inode) {
     content_pending_.insert(inode.ino);
   }
   auto content = std::make_unique<BufferedFile>(*chunks, inode.ino, chunk_size_, size, stored);
+  ReleasePromisesOnStore(*content, inode.ino);
   // A small file closed through the journal is not in the engine yet: its content
   // starts from those bytes (replacing what the engine holds).
   Status st = small ? content->Replace(*small) : Status::Ok();
@@ -223,11 +224,16 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
                              const Caller& c) {
   const bool punch = mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
   const bool zero = (mode & ~FALLOC_FL_KEEP_SIZE) == FALLOC_FL_ZERO_RANGE;
-  if (!punch && !zero) {
-    // Reserving space is not something the blob store can promise: say so, and
-    // posix_fallocate falls back to writing zeros.
+  const bool reserve = (mode & ~FALLOC_FL_KEEP_SIZE) == 0;
+  if (!punch && !zero && !reserve) {
+    // Collapse, insert and unshare ranges would move data between chunks.
     return Status::Error(EOPNOTSUPP, "fallocate mode not supported");
   }
+  // One change of the content: room promised and the size grown, or a range zeroed.
+  auto change = [&](uint64_t ino, BufferedFile& content) {
+    return reserve ? Preallocate(ino, content, mode, offset, length)
+                   : content.ZeroRange(offset, length, zero && !(mode & FALLOC_FL_KEEP_SIZE));
+  };
   SOPFS_RETURN_IF_ERROR(CheckChangesAllowed(c));
   if (c.txn) {
     auto lock = Enter(c, true, /*namespace_op=*/false);
@@ -237,10 +243,13 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
     Inode& inode = **found;
     if (!S_ISREG(inode.rec.mode)) return Status::Error(ENODEV, "not a regular file");
     SOPFS_RETURN_IF_ERROR(TxnStartContent(*c.txn, inode));
-    Status st = inode.content->ZeroRange(offset, length, zero && !(mode & FALLOC_FL_KEEP_SIZE));
+    const uint64_t before = inode.content->size();
+    Status st = change(ino, *inode.content);
     inode.rec.size = inode.content->size();
     inode.rec.stored_chunks = inode.content->stored_chunks();
-    if (st.ok()) inode.rec.mtime_ns = inode.rec.ctime_ns = NowNs();
+    if (st.ok() && (!reserve || inode.rec.size != before)) {
+      inode.rec.mtime_ns = inode.rec.ctime_ns = NowNs();
+    }
     MarkDirty(c, *found);
     return st;
   }
@@ -250,11 +259,14 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
   if (!S_ISREG(inode->rec.mode)) return Status::Error(ENODEV, "not a regular file");
   std::lock_guard content(inode->content_mu);
   SOPFS_RETURN_IF_ERROR(StartContent(*inode));
-  Status st = inode->content->ZeroRange(offset, length, zero && !(mode & FALLOC_FL_KEEP_SIZE));
+  const uint64_t before = inode->content->size();
+  Status st = change(ino, *inode->content);
   std::lock_guard lock(mu_);
   inode->rec.size = inode->content->size();
   inode->rec.stored_chunks = inode->content->stored_chunks();
-  if (st.ok()) inode->rec.mtime_ns = inode->rec.ctime_ns = NowNs();
+  if (st.ok() && (!reserve || inode->rec.size != before)) {
+    inode->rec.mtime_ns = inode->rec.ctime_ns = NowNs();
+  }
   return st;
 }
 

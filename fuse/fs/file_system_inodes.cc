@@ -335,10 +335,12 @@ Result<struct stat> FileSystem::SetAttr(uint64_t ino, const AttrChange& change,
     if (change.size) {
       if (!S_ISREG(r.mode)) return Status::Error(EINVAL, "truncate of a non-regular file");
       SOPFS_RETURN_IF_ERROR(TxnStartContent(*caller.txn, *inode));
+      const uint64_t before = inode->content->size();
       Status st = inode->content->Truncate(*change.size);
       r.size = inode->content->size();
       r.stored_chunks = inode->content->stored_chunks();
       if (!st.ok()) return st;
+      ReleasePromisesOnCut(ino, before, *change.size);
       r.mtime_ns = r.ctime_ns = NowNs();
     }
     ApplyAttrs(change, r);
@@ -352,7 +354,9 @@ Result<struct stat> FileSystem::SetAttr(uint64_t ino, const AttrChange& change,
     if (!S_ISREG(inode->rec.mode)) return Status::Error(EINVAL, "truncate of a non-regular file");
     std::unique_lock content(inode->content_mu);
     SOPFS_RETURN_IF_ERROR(StartContent(*inode));
+    const uint64_t before = inode->content->size();
     SOPFS_RETURN_IF_ERROR(inode->content->Truncate(*change.size));
+    ReleasePromisesOnCut(ino, before, *change.size);
     bool commit_now;
     {
       std::lock_guard lock(mu_);

@@ -181,6 +181,9 @@ Result<bool> FileSystem::FastClose(const InodePtr& inode) {
     inode->content.reset();
     inode->txn.reset();
   }
+  // At most 64 KiB, written with the next namespace commit: any room fallocate promised
+  // it goes back now.
+  if (reserve_) reserve_->Forget(inode->ino);
   read_ahead_->Forget(inode->ino);
   return true;
 }

@@ -87,6 +87,7 @@ Status FileSystem::TxnStartContent(FsTxn& txn, Inode& inode) {
   if (inode.content) return Status::Ok();
   inode.content = std::make_unique<BufferedFile>(txn.chunks, inode.ino, chunk_size_, inode.rec.size,
                                                  inode.rec.stored_chunks);
+  ReleasePromisesOnStore(*inode.content, inode.ino);
   return Status::Ok();
 }
 

@@ -626,11 +626,9 @@ void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t len
   if (handle->control != 0) return ReplyError(req, Status::Error(EPERM, "a control file"));
   Request r = Who(req, handle);
   if (offset < 0 || length <= 0) return static_cast<void>(fuse_reply_err(req, EINVAL));
-  if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
-    // A content change: a local file system drops set-id bits for it as for a write.
-    if (Status dropped = DropSetIdBits(req, ino, r); !dropped.ok()) {
-      return ReplyError(req, dropped);
-    }
+  // A content change, whatever the mode: ext4 drops set-id bits for it as for a write.
+  if (Status dropped = DropSetIdBits(req, ino, r); !dropped.ok()) {
+    return ReplyError(req, dropped);
   }
   ReplyError(req, Fs(req).Fallocate(ino, mode, static_cast<uint64_t>(offset),
                                     static_cast<uint64_t>(length), r.caller));

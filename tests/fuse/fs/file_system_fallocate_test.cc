@@ -1,0 +1,95 @@
+// fallocate in the file model, on an in-memory disk whose capacity the test sets: mode 0
+// and FALLOC_FL_KEEP_SIZE promise room (SpaceReserve) that a full disk cannot take from
+// the file's later writes; a promise the disk cannot keep fails at once with ENOSPC.
+#include <linux/falloc.h>
+
+#include "tests/fuse/fs/file_system_fixture.h"
+
+namespace sopfs::testing {
+namespace {
+
+class FileSystemFallocateTest : public FileSystemTest {
+ protected:
+  uint64_t Used() {
+    auto st = env_.StatFs("/vol");
+    EXPECT_TRUE(st.ok());
+    return st.ok() ? st->total_bytes - st->free_bytes : 0;
+  }
+  uint64_t Create(std::string_view name) {
+    auto st = fs_->MakeNode(kRoot, name, S_IFREG | 0644, 0, {});
+    EXPECT_TRUE(st.ok()) << st.status().ToString();
+    return st.ok() ? st->st_ino : 0;
+  }
+  Status WriteAt(uint64_t ino, uint64_t offset, const std::string& bytes) {
+    SOPFS_RETURN_IF_ERROR(fs_->Open(ino, true, {}));
+    auto span = std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    Result<size_t> wrote = fs_->Write(ino, offset, span, {});
+    Status flushed = fs_->Flush(ino, true, {});  // close: the content commits here
+    Status released = fs_->Release(ino, true, {});
+    if (!wrote.ok()) return wrote.status();
+    return flushed.ok() ? released : flushed;
+  }
+};
+
+TEST_F(FileSystemFallocateTest, ModeZeroGrowsTheFileKeepSizeDoesNotAndBothReadAsZeros) {
+  const uint64_t f = WriteFile(kRoot, "f", "data");
+  ASSERT_TRUE(fs_->Fallocate(f, 0, 2, 3 * kChunkSize, {}).ok());
+  EXPECT_EQ(Stat(f).st_size, 2 + 3 * kChunkSize);
+  EXPECT_EQ(ReadFile(f), "da" + std::string("ta") + std::string(3 * kChunkSize - 2, '\0'));
+  const uint64_t g = WriteFile(kRoot, "g", "keep");
+  ASSERT_TRUE(fs_->Fallocate(g, FALLOC_FL_KEEP_SIZE, 0, 5 * kChunkSize, {}).ok());
+  EXPECT_EQ(Stat(g).st_size, 4);
+  EXPECT_EQ(ReadFile(g), "keep");
+  EXPECT_EQ(fs_->promised_chunks(), 3u + 4u);  // the chunks holding no data
+  Reopen();  // promises last while mounted; the sizes are committed
+  EXPECT_EQ(Stat(f).st_size, 2 + 3 * kChunkSize);
+  EXPECT_EQ(Stat(g).st_size, 4);
+  EXPECT_EQ(fs_->promised_chunks(), 0u);
+}
+
+TEST_F(FileSystemFallocateTest, APromiseBeyondTheFreeSpaceFailsAtOnceAndPromisesNothing) {
+  env_.SetCapacity(Used() + 40 * kChunkSize);
+  const uint64_t f = Create("f");
+  EXPECT_EQ(fs_->Fallocate(f, 0, 0, 100 * kChunkSize, {}).code(), ENOSPC);
+  EXPECT_EQ(Stat(f).st_size, 0);
+  EXPECT_EQ(fs_->promised_chunks(), 0u);
+  // What fits is promised, and the rest of the disk stays usable.
+  EXPECT_TRUE(fs_->Fallocate(f, 0, 0, 10 * kChunkSize, {}).ok());
+  EXPECT_TRUE(WriteAt(WriteFile(kRoot, "other", "x"), 0, std::string(kChunkSize, 'o')).ok());
+}
+
+TEST_F(FileSystemFallocateTest, WritesIntoAPromisedRangeSucceedOnAFullDiskAndSurviveACrash) {
+  const uint64_t f = Create("promised");
+  ASSERT_TRUE(fs_->Fallocate(f, 0, 0, 4 * kChunkSize, {}).ok());
+  ASSERT_TRUE(fs_->Sync().ok());
+  env_.SetCapacity(Used());  // the disk is full: nothing is free but what was promised
+  EXPECT_EQ(env_.StatFs("/vol")->free_bytes, 0u);
+  std::string bytes(4 * kChunkSize, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>('a' + i % 23);
+  Status wrote = WriteAt(f, 0, bytes);
+  ASSERT_TRUE(wrote.ok()) << wrote.ToString();  // close committed it
+  EXPECT_EQ(fs_->promised_chunks(), 0u);
+  Crash();
+  EXPECT_EQ(ReadFile(*Ino(kRoot, "promised")), bytes);
+}
+
+TEST_F(FileSystemFallocateTest, CuttingOrDeletingTheFileGivesItsPromisedRoomBack) {
+  const uint64_t f = Create("f");
+  ASSERT_TRUE(fs_->Fallocate(f, FALLOC_FL_KEEP_SIZE, 0, 8 * kChunkSize, {}).ok());
+  ASSERT_TRUE(fs_->Fallocate(f, 0, 0, 6 * kChunkSize, {}).ok());  // promised already
+  EXPECT_EQ(fs_->promised_chunks(), 8u);
+  AttrChange cut;
+  cut.size = 3 * kChunkSize;
+  ASSERT_TRUE(fs_->SetAttr(f, cut, {}).ok());
+  EXPECT_EQ(fs_->promised_chunks(), 3u);
+  ASSERT_TRUE(fs_->Unlink(kRoot, "f", {}).ok());
+  fs_->Forget(f, 1);
+  ASSERT_TRUE(fs_->Sync().ok());
+  EXPECT_EQ(fs_->promised_chunks(), 0u);
+  EXPECT_EQ(fs_->Fallocate(WriteFile(kRoot, "g", "x"), FALLOC_FL_COLLAPSE_RANGE, 0, kChunkSize, {})
+                .code(),
+            EOPNOTSUPP);
+}
+
+}  // namespace
+}  // namespace sopfs::testing
