@@ -28,12 +28,13 @@ Status FileSystem::Preallocate(uint64_t ino, BufferedFile& content, int mode, ui
   // with data are rewritten copy-on-write, from the common pool.)
   const uint64_t cs = chunk_size_;
   const uint64_t end = offset / cs + (offset % cs + length + cs - 1) / cs;
-  std::vector<uint64_t> holes;
+  std::vector<std::pair<uint64_t, uint64_t>> holes;  // runs of chunks [first, end)
   for (uint64_t i = offset / cs; i < end;) {
     Result<uint64_t> data = content.Seek(i * cs, /*want_data=*/true);
     if (!data.ok() && data.status().code() != ENXIO) return data.status();
     const uint64_t data_chunk = data.ok() ? std::min(end, *data / cs) : end;
-    for (; i < data_chunk; ++i) holes.push_back(i);
+    if (i < data_chunk) holes.emplace_back(i, data_chunk);
+    i = std::max(i, data_chunk);
     if (i >= end) break;
     Result<uint64_t> hole = content.Seek(i * cs, /*want_data=*/false);
     if (!hole.ok()) return hole.status();

@@ -10,7 +10,7 @@ Result<std::unique_ptr<SpaceReserve>> SpaceReserve::Open(
   constexpr uint64_t kBlock = 4096;  // a shard's header and alignment fit one more block
   const uint64_t shard = (chunk_size + static_cast<uint64_t>(k) - 1) / static_cast<uint64_t>(k);
   const uint64_t share = (shard + kBlock - 1) / kBlock * kBlock + kBlock;
-  std::unique_ptr<SpaceReserve> reserve(new SpaceReserve(share));
+  std::unique_ptr<SpaceReserve> reserve(new SpaceReserve(env, share));
   for (const std::string& folder : data_folders) {
     OpenOptions options;
     options.mode = OpenMode::kCreateTruncate;  // a new mount starts with no promise
@@ -20,6 +20,7 @@ Result<std::unique_ptr<SpaceReserve>> SpaceReserve::Open(
                    file.status().ToString().c_str());
       continue;
     }
+    reserve->folders_.push_back(folder);
     reserve->files_.push_back(std::move(*file));
   }
   return reserve;
@@ -33,12 +34,28 @@ SpaceReserve::~SpaceReserve() {
 Status SpaceReserve::Resize(uint64_t shares) {
   const uint64_t bytes = shares * share_;
   if (shares > shares_) {
+    // Refused from the free space first: allocating a disk's worth only to give it back
+    // would take a while, and a range past the largest file size fails with EFBIG.
+    // Folders that report the same size and free bytes share a device: their growth adds.
+    const uint64_t growth = (shares - shares_) * share_;
+    std::map<std::pair<uint64_t, uint64_t>, uint64_t> need;  // (total, free) -> bytes
+    for (const std::string& folder : folders_) {
+      Result<FsStats> st = env_->StatFs(folder);
+      if (!st.ok()) continue;
+      uint64_t& bytes_needed = need[{st->total_bytes, st->free_bytes}];
+      bytes_needed = growth > UINT64_MAX - bytes_needed ? UINT64_MAX : bytes_needed + growth;
+      if (st->free_bytes < bytes_needed) {
+        return Status::Error(ENOSPC, "no room for the range in " + folder + " (" +
+                                         std::to_string(bytes_needed >> 20) + " MiB needed, " +
+                                         std::to_string(st->free_bytes >> 20) + " MiB free)");
+      }
+    }
     for (size_t i = 0; i < files_.size(); ++i) {
       Status st = files_[i]->Allocate(0, bytes);
       if (!st.ok()) {
         for (size_t j = 0; j <= i; ++j) (void)files_[j]->Truncate(shares_ * share_);
-        return Status::Error(st.code(), "cannot keep room for the range in " + files_[i]->path() +
-                                            ": " + st.message());
+        const int code = st.code() == EFBIG ? ENOSPC : st.code();
+        return Status::Error(code, "no room for the range in " + folders_[i] + ": " + st.message());
       }
     }
   } else if (shares < shares_) {
@@ -53,25 +70,23 @@ Status SpaceReserve::Resize(uint64_t shares) {
   return Status::Ok();
 }
 
-Status SpaceReserve::Promise(uint64_t ino, const std::vector<uint64_t>& chunks) {
+Status SpaceReserve::Promise(uint64_t ino, const std::vector<std::pair<uint64_t, uint64_t>>& runs) {
   std::lock_guard lock(mu_);
-  std::set<uint64_t>& mine = promised_[ino];
-  std::vector<uint64_t> added;
-  for (uint64_t c : chunks) {
-    if (!mine.count(c)) added.push_back(c);
-  }
-  if (added.empty()) {
+  ChunkRanges& mine = promised_[ino];
+  uint64_t added = 0;
+  for (const auto& [first, end] : runs) added += mine.Missing(first, end);
+  if (added == 0) {
     if (mine.empty()) promised_.erase(ino);
     return Status::Ok();
   }
   const bool new_allowance = allowances_.count(ino) == 0;
-  Status st = Resize(SharesLocked() + added.size() + (new_allowance ? 1 : 0));
+  Status st = Resize(SharesLocked() + added + (new_allowance ? 1 : 0));
   if (!st.ok()) {
     if (mine.empty()) promised_.erase(ino);
     return st;
   }
-  mine.insert(added.begin(), added.end());
-  chunks_ += added.size();
+  for (const auto& [first, end] : runs) mine.Add(first, end);
+  chunks_ += added;
   allowances_.insert(ino);
   return Status::Ok();
 }
@@ -80,13 +95,9 @@ void SpaceReserve::Release(uint64_t ino, uint64_t first, uint64_t last) {
   std::lock_guard lock(mu_);
   auto it = promised_.find(ino);
   if (it == promised_.end()) return;
-  std::set<uint64_t>& mine = it->second;
-  const auto from = mine.lower_bound(first);
-  const auto to = last == UINT64_MAX ? mine.end() : mine.lower_bound(last);
-  const uint64_t dropped = static_cast<uint64_t>(std::distance(from, to));
+  const uint64_t dropped = it->second.Remove(first, last);
   if (dropped == 0) return;
-  mine.erase(from, to);
-  if (mine.empty()) promised_.erase(it);
+  if (it->second.empty()) promised_.erase(it);
   chunks_ -= dropped;
   (void)Resize(SharesLocked());
 }

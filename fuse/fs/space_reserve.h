@@ -25,10 +25,12 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/io/env.h"
 #include "engine/status.h"
+#include "fuse/fs/chunk_ranges.h"
 
 namespace sopfs {
 
@@ -44,9 +46,10 @@ class SpaceReserve {
   SpaceReserve(const SpaceReserve&) = delete;
   SpaceReserve& operator=(const SpaceReserve&) = delete;
 
-  // Promises room for `chunks` of file `ino` (chunks promised already are skipped).
-  // ENOSPC naming the folder, and nothing promised, when a folder lacks the room.
-  Status Promise(uint64_t ino, const std::vector<uint64_t>& chunks);
+  // Promises room for the chunks of file `ino` in `runs` ([first, end) each; chunks
+  // promised already are skipped). ENOSPC naming the folder, and nothing promised, when
+  // a folder lacks the room (found from its free space before anything is allocated).
+  Status Promise(uint64_t ino, const std::vector<std::pair<uint64_t, uint64_t>>& runs);
   // Gives back the room of chunks [first, last) of `ino`.
   void Release(uint64_t ino, uint64_t first, uint64_t last = UINT64_MAX);
   // The file's content was committed: once none of its chunks is promised any more, its
@@ -60,18 +63,20 @@ class SpaceReserve {
   uint64_t share_per_chunk() const { return share_; }
 
  private:
-  SpaceReserve(uint64_t share) : share_(share) {}
+  SpaceReserve(Env* env, uint64_t share) : env_(env), share_(share) {}
   // Sets every folder's file to `shares` shares. mu_ held.
   Status Resize(uint64_t shares);
   uint64_t SharesLocked() const { return chunks_ + allowances_.size(); }
 
+  Env* const env_;
   const uint64_t share_;
+  std::vector<std::string> folders_;  // those holding a file, in order
   std::vector<std::unique_ptr<File>> files_;
-  mutable std::mutex mu_;                            // guards the four below
-  std::map<uint64_t, std::set<uint64_t>> promised_;  // file -> chunk indexes
-  std::set<uint64_t> allowances_;                    // files holding a metadata share
-  uint64_t chunks_ = 0;                              // promised, over all files
-  uint64_t shares_ = 0;                              // what the folders' files hold
+  mutable std::mutex mu_;                     // guards the four below
+  std::map<uint64_t, ChunkRanges> promised_;  // file -> its promised chunks
+  std::set<uint64_t> allowances_;             // files holding a metadata share
+  uint64_t chunks_ = 0;                       // promised, over all files
+  uint64_t shares_ = 0;                       // what the folders' files hold
 };
 
 }  // namespace sopfs
