@@ -248,7 +248,10 @@ FileSystem::TxnChanges FileSystem::EndTxn(FsTxn& txn) {
   changes.inodes.assign(txn.dirty.begin(), txn.dirty.end());
   changes.names.assign(txn.names_written.begin(), txn.names_written.end());
   // Contents first: a BufferedFile adopts its chunks in flight into the open transaction.
-  for (auto& [ino, inode] : txn.table) inode->content.reset();
+  for (auto& [ino, inode] : txn.table) {
+    inode->content.reset();
+    if (reserve_) reserve_->Settle(ino);  // its commit's metadata share, if fallocated
+  }
   txn.txn->Rollback();  // nothing if it committed
   txn.table.clear();
   txn.ended = true;
