@@ -108,6 +108,7 @@ struct FsStats {
   uint64_t free_bytes = 0;  // available to an unprivileged writer
   uint64_t total_files = 0;
   uint64_t free_files = 0;
+  uint64_t device = 0;  // which file system (statvfs's f_fsid): folders on one share it
 };
 
 struct DirEntry {

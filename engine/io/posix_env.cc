@@ -235,6 +235,7 @@ Result<FsStats> PosixEnv::StatFs(const std::string& path) {
   stats.free_bytes = static_cast<uint64_t>(s.f_bavail) * s.f_frsize;
   stats.total_files = s.f_files;
   stats.free_files = s.f_favail;
+  stats.device = s.f_fsid;
   return stats;
 }
 

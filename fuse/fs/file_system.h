@@ -168,6 +168,7 @@ class FileSystem {
   // once when the disk lacks it) and mode 0 grows the file to cover it;
   // FALLOC_FL_PUNCH_HOLE|KEEP_SIZE and FALLOC_FL_ZERO_RANGE; EOPNOTSUPP otherwise.
   Status Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length, const Caller& caller);
+  static bool FallocateModeSupported(int mode);
   // Chunks whose room fallocate promised and that hold no data yet (for .sopfs/stats).
   uint64_t promised_chunks() const;
   Result<uint64_t> Lseek(uint64_t ino, uint64_t offset, int whence, const Caller& caller);

@@ -220,15 +220,20 @@ Status FileSystem::Fsync(uint64_t ino, const Caller& c) {
   return CommitNamespace();
 }
 
+bool FileSystem::FallocateModeSupported(int mode) {
+  return mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) ||
+         (mode & ~FALLOC_FL_KEEP_SIZE) == FALLOC_FL_ZERO_RANGE ||
+         (mode & ~FALLOC_FL_KEEP_SIZE) == 0;
+}
+
 Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length,
                              const Caller& c) {
-  const bool punch = mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
-  const bool zero = (mode & ~FALLOC_FL_KEEP_SIZE) == FALLOC_FL_ZERO_RANGE;
-  const bool reserve = (mode & ~FALLOC_FL_KEEP_SIZE) == 0;
-  if (!punch && !zero && !reserve) {
+  if (!FallocateModeSupported(mode)) {
     // Collapse, insert and unshare ranges would move data between chunks.
     return Status::Error(EOPNOTSUPP, "fallocate mode not supported");
   }
+  const bool zero = (mode & ~FALLOC_FL_KEEP_SIZE) == FALLOC_FL_ZERO_RANGE;
+  const bool reserve = (mode & ~FALLOC_FL_KEEP_SIZE) == 0;
   // One change of the content: room promised and the size grown, or a range zeroed.
   auto change = [&](uint64_t ino, BufferedFile& content) {
     return reserve ? Preallocate(ino, content, mode, offset, length)

@@ -131,6 +131,7 @@ Status FileSystem::AppendJournal() {
 
 Result<bool> FileSystem::FastClose(const InodePtr& inode) {
   if (!journal_) return false;
+  bool stores_a_chunk = false;
   {
     std::lock_guard content(inode->content_mu);
     if (!inode->content) return false;
@@ -152,6 +153,7 @@ Result<bool> FileSystem::FastClose(const InodePtr& inode) {
     InodeRecord& r = inode->rec;
     r.size = bytes->size();
     r.stored_chunks = bytes->empty() ? 0 : 1;
+    stores_a_chunk = !bytes->empty();
     r.version = inode->committed.version + 1;
     inode->committed.size = r.size;
     inode->committed.stored_chunks = r.stored_chunks;
@@ -181,9 +183,12 @@ Result<bool> FileSystem::FastClose(const InodePtr& inode) {
     inode->content.reset();
     inode->txn.reset();
   }
-  // At most 64 KiB, written with the next namespace commit: any room fallocate promised
-  // it goes back now.
-  if (reserve_) reserve_->Forget(inode->ino);
+  // At most 64 KiB, written with the next namespace commit: room fallocate promised to
+  // its one chunk goes back now (promises past the end, FALLOC_FL_KEEP_SIZE, stay).
+  if (reserve_) {
+    if (stores_a_chunk) reserve_->Release(inode->ino, 0, 1);
+    reserve_->Settle(inode->ino);
+  }
   read_ahead_->Forget(inode->ino);
   return true;
 }

@@ -4,6 +4,7 @@
 #include <linux/falloc.h>
 
 #include "fuse/fs/file_system.h"
+#include "streaming/chunk_file.h"
 
 namespace sopfs {
 
@@ -24,6 +25,9 @@ Status FileSystem::Preallocate(uint64_t ino, BufferedFile& content, int mode, ui
                                uint64_t length) {
   if (!reserve_) return Status::Error(EOPNOTSUPP, "no room can be promised on this volume");
   if (length == 0 || offset + length < offset) return Status::Error(EINVAL, "bad range");
+  if (offset + length > ChunkFile::kMaxFileSize) {
+    return Status::Error(EFBIG, "past the largest file size (1 PiB)");
+  }
   // The chunks of the range that hold no data: they need room when written. (Chunks
   // with data are rewritten copy-on-write, from the common pool.)
   const uint64_t cs = chunk_size_;
@@ -40,16 +44,14 @@ Status FileSystem::Preallocate(uint64_t ino, BufferedFile& content, int mode, ui
     if (!hole.ok()) return hole.status();
     i = std::max(i + 1, (*hole + cs - 1) / cs);
   }
-  SOPFS_RETURN_IF_ERROR(reserve_->Promise(ino, holes));
-  if (!(mode & FALLOC_FL_KEEP_SIZE) && offset + length > content.size()) {
-    Status st = content.Truncate(offset + length);
-    if (!st.ok()) {
-      reserve_->Release(ino, 0);
-      reserve_->Settle(ino);
-      return st;
-    }
-  }
-  return Status::Ok();
+  // Grown first, so that a failed promise is undone by cutting back, without touching
+  // what earlier calls promised.
+  const uint64_t old_size = content.size();
+  const bool grow = !(mode & FALLOC_FL_KEEP_SIZE) && offset + length > old_size;
+  if (grow) SOPFS_RETURN_IF_ERROR(content.Truncate(offset + length));
+  Status st = reserve_->Promise(ino, holes);
+  if (!st.ok() && grow) (void)content.Truncate(old_size);
+  return st;
 }
 
 }  // namespace sopfs

@@ -36,13 +36,13 @@ Status SpaceReserve::Resize(uint64_t shares) {
   if (shares > shares_) {
     // Refused from the free space first: allocating a disk's worth only to give it back
     // would take a while, and a range past the largest file size fails with EFBIG.
-    // Folders that report the same size and free bytes share a device: their growth adds.
+    // Folders on one device (the same file system) add their growth up.
     const uint64_t growth = (shares - shares_) * share_;
-    std::map<std::pair<uint64_t, uint64_t>, uint64_t> need;  // (total, free) -> bytes
+    std::map<uint64_t, uint64_t> need;  // device -> bytes
     for (const std::string& folder : folders_) {
       Result<FsStats> st = env_->StatFs(folder);
       if (!st.ok()) continue;
-      uint64_t& bytes_needed = need[{st->total_bytes, st->free_bytes}];
+      uint64_t& bytes_needed = need[st->device];
       bytes_needed = growth > UINT64_MAX - bytes_needed ? UINT64_MAX : bytes_needed + growth;
       if (st->free_bytes < bytes_needed) {
         return Status::Error(ENOSPC, "no room for the range in " + folder + " (" +

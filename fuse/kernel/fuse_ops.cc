@@ -626,6 +626,9 @@ void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t len
   if (handle->control != 0) return ReplyError(req, Status::Error(EPERM, "a control file"));
   Request r = Who(req, handle);
   if (offset < 0 || length <= 0) return static_cast<void>(fuse_reply_err(req, EINVAL));
+  if (!FileSystem::FallocateModeSupported(mode)) {
+    return ReplyError(req, Status::Error(EOPNOTSUPP, "fallocate mode not supported"));
+  }
   // A content change, whatever the mode: ext4 drops set-id bits for it as for a write.
   if (Status dropped = DropSetIdBits(req, ino, r); !dropped.ok()) {
     return ReplyError(req, dropped);

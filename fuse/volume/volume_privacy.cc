@@ -19,11 +19,12 @@ std::string Octal(unsigned mode) {
   return buf;
 }
 
-// Ok when group and others have no access to `path` (not followed if a symlink: a
-// link's own mode means nothing). `top` is the folder a chmod -R would fix.
-Status CheckOne(const std::string& path, const std::string& top) {
+// Ok when group and others have no access to `path`. A configured folder given as a
+// symlink is followed (its target is the folder); a link met inside is not (a link's
+// own mode means nothing). `top` is the folder a chmod -R would fix.
+Status CheckOne(const std::string& path, const std::string& top, bool follow) {
   struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) {
+  if ((follow ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st)) != 0) {
     const int err = errno;
     if (err == ENOENT) return Status::Ok();  // a lost folder is the blob store's business
     return Status::Error(err, "cannot check " + path + ": " + std::strerror(err));
@@ -37,11 +38,12 @@ Status CheckOne(const std::string& path, const std::string& top) {
 
 // `path` and what lies under it down to `depth` levels (0: the path alone).
 Status CheckTree(const std::string& path, int depth, const std::string& top,
-                 const std::set<std::string>& skip) {
-  SOPFS_RETURN_IF_ERROR(CheckOne(path, top));
+                 const std::set<std::string>& skip, bool follow = true) {
+  SOPFS_RETURN_IF_ERROR(CheckOne(path, top, follow));
   if (depth == 0) return Status::Ok();
   std::error_code ec;
-  if (!fs::is_directory(fs::symlink_status(path, ec))) return Status::Ok();
+  const fs::file_status status = follow ? fs::status(path, ec) : fs::symlink_status(path, ec);
+  if (!fs::is_directory(status)) return Status::Ok();
   fs::directory_iterator it(path, ec), end;
   if (ec) {
     if (ec == std::errc::no_such_file_or_directory) return Status::Ok();
@@ -50,7 +52,7 @@ Status CheckTree(const std::string& path, int depth, const std::string& top,
   for (; it != end; it.increment(ec)) {
     const std::string child = it->path().string();
     if (skip.count(child)) continue;  // checked on its own
-    SOPFS_RETURN_IF_ERROR(CheckTree(child, depth - 1, top, skip));
+    SOPFS_RETURN_IF_ERROR(CheckTree(child, depth - 1, top, skip, /*follow=*/false));
   }
   if (ec) return Status::Error(ec.value(), "cannot read " + path + ": " + ec.message());
   return Status::Ok();
@@ -74,8 +76,8 @@ Status CheckVolumePrivate(const VolumeConfig& config) {
 }
 
 Result<unsigned> MakeFolderPrivate(const std::string& folder) {
-  struct stat st;
-  if (::lstat(folder.c_str(), &st) != 0) {
+  struct stat st;  // a folder given as a symlink: its target (chmod follows it too)
+  if (::stat(folder.c_str(), &st) != 0) {
     const int err = errno;
     return Status::Error(err, "cannot check " + folder + ": " + std::strerror(err));
   }

@@ -91,5 +91,26 @@ TEST_F(FileSystemFallocateTest, CuttingOrDeletingTheFileGivesItsPromisedRoomBack
             EOPNOTSUPP);
 }
 
+TEST_F(FileSystemFallocateTest, ClosingASmallFileKeepsTheRoomPromisedPastItsEnd) {
+  const uint64_t f = Create("f");
+  ASSERT_TRUE(fs_->Fallocate(f, FALLOC_FL_KEEP_SIZE, 0, 8 * kChunkSize, {}).ok());
+  ASSERT_TRUE(WriteAt(f, 0, "tiny").ok());   // closes through the journal
+  EXPECT_EQ(fs_->promised_chunks(), 7u);     // chunk 0 now holds the bytes
+  ASSERT_TRUE(fs_->Open(f, true, {}).ok());  // an empty open and close changes nothing
+  ASSERT_TRUE(fs_->Flush(f, true, {}).ok());
+  ASSERT_TRUE(fs_->Release(f, true, {}).ok());
+  EXPECT_EQ(fs_->promised_chunks(), 7u);
+}
+
+TEST_F(FileSystemFallocateTest, ARefusedRequestLeavesEarlierPromisesAndTheSizeAlone) {
+  const uint64_t f = Create("f");
+  ASSERT_TRUE(fs_->Fallocate(f, FALLOC_FL_KEEP_SIZE, 0, 8 * kChunkSize, {}).ok());
+  const uint64_t pib = uint64_t{1} << 50;
+  EXPECT_EQ(fs_->Fallocate(f, 0, pib - 1, 2, {}).code(), EFBIG);
+  EXPECT_EQ(fs_->Fallocate(f, 0, 0, pib - kChunkSize, {}).code(), ENOSPC);
+  EXPECT_EQ(fs_->promised_chunks(), 8u);
+  EXPECT_EQ(Stat(f).st_size, 0);
+}
+
 }  // namespace
 }  // namespace sopfs::testing

@@ -524,5 +524,35 @@ TEST(FsVolumePermissionsTest, FormatIntoAnExistingOpenFolderMakesItPrivateAndSay
   EXPECT_GT(seen, 5u);
 }
 
+TEST(FsVolumePermissionsTest, AFolderGivenAsASymlinkIsMadePrivateAndCheckedThroughTheLink) {
+  if (NativeMode()) GTEST_SKIP() << "no volume in native mode";
+  MountedVolume vol;  // for its scratch folder and mountpoint
+  const std::string base = vol.scratch() + "/linked";
+  ASSERT_EQ(::mkdir(base.c_str(), 0700), 0) << ErrnoText();
+  const std::string target = base + "/drive", link = base + "/data-0";
+  ASSERT_EQ(::mkdir(target.c_str(), 0755), 0) << ErrnoText();
+  ASSERT_EQ(::chmod(target.c_str(), 0755), 0) << ErrnoText();
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0) << ErrnoText();
+  std::vector<std::string> format = {SopfsBin(), "format", base + "/vol", "--data", link};
+  for (int i = 1; i < 6; ++i) {
+    format.insert(format.end(), {"--data", base + "/data-" + std::to_string(i)});
+  }
+  CommandResult r = RunCommand(format, std::chrono::seconds(60));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(link + " was open to other users (mode 0755); made it 0700"),
+            std::string::npos)
+      << r.output;
+  struct stat st {};
+  ASSERT_EQ(::stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  // Opened again through the link, the mount sees the target's mode.
+  ASSERT_EQ(::chmod(target.c_str(), 0705), 0) << ErrnoText();
+  r = RunCommand({SopfsBin(), "mount", base + "/vol", vol.root(), "-f"}, std::chrono::seconds(60));
+  EXPECT_FALSE(r.timed_out) << "the mount was not refused";
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(link + " is open to other users (mode 0705)"), std::string::npos)
+      << r.output;
+}
+
 }  // namespace
 }  // namespace sopfs::fusetest

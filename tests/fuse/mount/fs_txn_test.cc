@@ -33,8 +33,9 @@ class FsTxnTest : public FuseFsTest {
     FuseFsTest::SetUp();
   }
   // Runs `command` in `s`; fails the test unless it exits 0. Returns its output.
-  std::string Ok(ShellSession& s, const std::string& command) {
-    ShellSession::Result r = s.Run(command);
+  std::string Ok(ShellSession& s, const std::string& command,
+                 std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    ShellSession::Result r = s.Run(command, timeout);
     EXPECT_TRUE(r.finished) << command << ": " << r.output;
     EXPECT_EQ(r.exit_code, 0) << command << ": " << r.output;
     return r.output;
@@ -427,7 +428,8 @@ TEST_F(FsTxnTimeoutTest, TxnCommitLongerThanTheTimeoutCommitsAndLaterTimeOutsSti
   ShellSession a(vol_.root());
   Ok(a,
      "mkdir big && echo begin > .sopfs/txn && head -c 300000000 /dev/zero > big/blob && "
-     "for i in $(seq 1 3000); do head -c 3000 /dev/zero > big/f$i; done");
+     "for i in $(seq 1 3000); do head -c 3000 /dev/zero > big/f$i; done",
+     seconds(300));  // 25 s on a quiet machine, over 60 s on a busy one
   // 300 MB written inside the transaction went to blobs as it came, not to memory.
   // (Checked in the optimised build: AddressSanitizer's own quarantine holds back
   // 256 MiB of freed memory, which says nothing about what the daemon keeps.)
