@@ -16,7 +16,9 @@
 // cut to zero), so after an unmount or a crash a fallocated range still has its size
 // and reads as zeros, but its chunks take room from the common pool when written.
 //
-// Threads: every method may be called concurrently (mu_ guards the promises).
+// Threads: every method may be called concurrently. mu_ guards the promises and is held
+// while the folders' files are resized (metadata-only allocate and truncate calls), so
+// the files always hold exactly what is promised.
 #pragma once
 
 #include <cstdint>
@@ -59,8 +61,6 @@ class SpaceReserve {
   void Forget(uint64_t ino);
   // Chunks promised now, over all files.
   uint64_t promised_chunks() const;
-  // Bytes each folder holds per promised chunk.
-  uint64_t share_per_chunk() const { return share_; }
 
  private:
   SpaceReserve(Env* env, uint64_t share) : env_(env), share_(share) {}
