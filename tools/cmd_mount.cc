@@ -1,8 +1,8 @@
 // sopfs mount [VOLUME] MOUNTPOINT: serves a volume through FUSE.
 //
 // Order matters here. Everything that can be checked without the engine is checked in
-// the calling process (command line, -o options, sopfs.conf, mountpoint, the volume
-// lock) so errors come back directly. Then, unless -f, the process forks BEFORE any
+// the calling process (command line, -o options, sopfs.conf, the volume lock, then the
+// mountpoint) so errors come back directly. Then, unless -f, the process forks BEFORE any
 // engine exists: the engine starts threads and io_uring rings, and neither survives a
 // fork. The child becomes the daemon: new session, stdin/stdout on /dev/null, and it
 // reports readiness through a pipe; the parent exits 0 once the mount is usable, or
@@ -11,7 +11,8 @@
 // VOLUME/sopfs.log, so that no caller waiting for stderr's end (a pipe) waits forever.
 //
 // One daemon per volume: an exclusive flock on VOLUME/sopfs.lock, taken before the fork
-// and held (inherited) by the daemon for its lifetime; the file holds the daemon's pid.
+// and held (inherited) by the daemon for its lifetime (tools/volume_lock.h, which also
+// clears what a daemon killed with -9 left behind).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -35,6 +36,7 @@
 #include "fuse/kernel/daemon.h"
 #include "fuse/volume/volume_config.h"
 #include "tools/commands.h"
+#include "tools/volume_lock.h"
 
 namespace sopfs::tools {
 namespace {
@@ -228,41 +230,6 @@ Status ApplyOptions(const std::string& list, MountSettings& settings) {
   return Status::Ok();
 }
 
-// ---- the volume lock -------------------------------------------------------------------
-
-// Takes VOLUME/sopfs.lock; the descriptor stays open (and the lock held) for the life of
-// the process and of the daemon it forks. Never passed to exec'd programs (O_CLOEXEC).
-Result<int> LockVolume(const std::string& dir) {
-  const std::string path = dir + "/sopfs.lock";
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    const int err = errno;
-    return Status::Error(err, "cannot open " + path + ": " + std::strerror(err));
-  }
-  if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
-  const int err = errno;
-  std::string holder;
-  char buf[32] = {};
-  if (err == EWOULDBLOCK && pread(fd, buf, sizeof buf - 1, 0) > 0) {
-    const long pid = std::strtol(buf, nullptr, 10);
-    if (pid > 0) holder = " (pid " + std::to_string(pid) + ")";
-  }
-  close(fd);
-  if (err != EWOULDBLOCK) {
-    return Status::Error(err, "cannot lock " + path + ": " + std::strerror(err));
-  }
-  return Status::Error(EBUSY,
-                       "volume " + dir + " is already mounted by another sopfs daemon" + holder);
-}
-
-// The lock file names the daemon holding it, for the refusal message above.
-void RecordDaemonPid(int lock_fd) {
-  const std::string pid = std::to_string(getpid()) + "\n";
-  if (ftruncate(lock_fd, 0) != 0 || pwrite(lock_fd, pid.data(), pid.size(), 0) < 0) {
-    // Only the refusal message of a second daemon loses the pid.
-  }
-}
-
 // ---- serving ---------------------------------------------------------------------------
 
 struct MountPlan {
@@ -350,12 +317,13 @@ int BecomeDaemon(const MountPlan& plan, int lock_fd, int ready_fd) {
   }
   // The parent may be gone (killed while waiting): writing the word must not kill us.
   signal(SIGPIPE, SIG_IGN);
-  RecordDaemonPid(lock_fd);
+  RecordDaemon(lock_fd, "");
   const std::string log_path = plan.volume_dir + "/sopfs.log";
   return Serve(plan, [&](const Status& status) {
     WriteAll(ready_fd, status.ok() ? std::string("ok") : OneLine(status.message()));
     close(ready_fd);
     if (!status.ok()) return;
+    RecordDaemon(lock_fd, plan.settings.mountpoint);
     std::fflush(stderr);
     int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (log_fd < 0) log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -422,12 +390,6 @@ int RunMount(int argc, char** argv) {
   }
 
   std::error_code ec;
-  const std::string mountpoint_arg = paths.back();
-  const fs::file_status mp = fs::status(mountpoint_arg, ec);
-  if (!fs::exists(mp)) return Fail(1, "mountpoint " + mountpoint_arg + " does not exist");
-  if (!fs::is_directory(mp)) return Fail(1, "mountpoint " + mountpoint_arg + " is not a folder");
-  plan.settings.mountpoint = fs::canonical(mountpoint_arg, ec).string();
-  if (ec) return Fail(1, "mountpoint " + mountpoint_arg + ": " + ec.message());
 
   if (paths.size() == 2) {
     plan.volume_dir = fs::absolute(paths[0], ec).lexically_normal().string();
@@ -475,11 +437,20 @@ int RunMount(int argc, char** argv) {
 
   auto lock = LockVolume(plan.volume_dir);
   if (!lock.ok()) return Fail(1, lock.status().message());
+  // Only now: a mount that a killed daemon left at the mountpoint is cleared above, and
+  // a stat of it could otherwise wait for that daemon forever.
+  const std::string mountpoint_arg = paths.back();
+  const fs::file_status mp = fs::status(mountpoint_arg, ec);
+  if (!fs::exists(mp)) return Fail(1, "mountpoint " + mountpoint_arg + " does not exist");
+  if (!fs::is_directory(mp)) return Fail(1, "mountpoint " + mountpoint_arg + " is not a folder");
+  plan.settings.mountpoint = fs::canonical(mountpoint_arg, ec).string();
+  if (ec) return Fail(1, "mountpoint " + mountpoint_arg + ": " + ec.message());
 
   if (vm.count("foreground")) {
-    RecordDaemonPid(*lock);
+    RecordDaemon(*lock, "");
     return Serve(plan, [&](const Status& status) {
       if (status.ok()) {
+        RecordDaemon(*lock, plan.settings.mountpoint);
         std::fprintf(stderr, "sopfs: mounted %s at %s\n", plan.volume_dir.c_str(),
                      plan.settings.mountpoint.c_str());
       } else {

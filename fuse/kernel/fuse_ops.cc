@@ -574,7 +574,12 @@ void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 void FsyncDir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
   Request r = Who(req);
   if (control::IsControl(ino)) return ReplyError(req, Status::Ok());
-  ReplyError(req, Fs(req).Fsync(ino, r.caller));
+  // The kernel holds the directory's lock until the reply (see kernel_notifier.h).
+  KernelNotifier& notifier = *Ctx(req).notifier;
+  notifier.DirectoryBusy(ino);
+  const Status synced = Fs(req).Fsync(ino, r.caller);
+  ReplyError(req, synced);
+  notifier.DirectoryIdle(ino);
 }
 
 void StatFs(fuse_req_t req, fuse_ino_t) {

@@ -1,5 +1,7 @@
 #include "fuse/kernel/kernel_notifier.h"
 
+#include <algorithm>
+
 namespace sopfs {
 
 KernelNotifier::KernelNotifier() : thread_([this] { Loop(); }) {}
@@ -40,13 +42,34 @@ void KernelNotifier::InvalidateEntryLater(uint64_t parent, std::string name) {
   queue_cv_.notify_one();
 }
 
+void KernelNotifier::DirectoryBusy(uint64_t ino) {
+  std::lock_guard lock(queue_mu_);
+  ++busy_[ino];
+}
+
+void KernelNotifier::DirectoryIdle(uint64_t ino) {
+  {
+    std::lock_guard lock(queue_mu_);
+    auto it = busy_.find(ino);
+    if (it == busy_.end() || --it->second > 0) return;
+    busy_.erase(it);
+  }
+  queue_cv_.notify_one();
+}
+
 void KernelNotifier::Loop() {
   std::unique_lock lock(queue_mu_);
   while (true) {
-    queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    // The oldest invalidation whose directory no long request holds.
+    auto ready = queue_.end();
+    queue_cv_.wait(lock, [&] {
+      ready = std::find_if(queue_.begin(), queue_.end(),
+                           [&](const auto& entry) { return !busy_.contains(entry.first); });
+      return stopping_ || ready != queue_.end();
+    });
     if (stopping_) return;
-    auto [parent, name] = std::move(queue_.front());
-    queue_.pop_front();
+    auto [parent, name] = std::move(*ready);
+    queue_.erase(ready);
     lock.unlock();
     {
       std::shared_lock session(session_mu_);

@@ -4,7 +4,13 @@
 //
 // Entry invalidations are queued and sent by a thread of their own: the kernel takes
 // the directory's lock for them, which a request of that directory may hold while it
-// waits for this daemon, so they must never be sent from inside a request. Inode
+// waits for this daemon, so they must never be sent from inside a request. Nor while
+// this daemon holds such a request for long: a directory's fsync holds its lock until
+// the next namespace commit, so an invalidation for a directory with an fsync in
+// flight waits until it is answered (DirectoryBusy/DirectoryIdle). Were the daemon
+// killed while that thread waits in the kernel, it could never exit (see
+// stale_mount.h); a request that takes the lock after the check makes that window as
+// short as the request itself. Inode
 // invalidations (pages and attributes) take no directory lock and are sent at once,
 // so a commit's changes are visible to every session when `commit` returns.
 //
@@ -21,6 +27,7 @@
 #include <shared_mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "fuse/control/cache_invalidator.h"
@@ -43,6 +50,11 @@ class KernelNotifier : public CacheInvalidator {
   void InvalidateRange(uint64_t ino, uint64_t offset, uint64_t length);
   void InvalidateEntryLater(uint64_t parent, std::string name) override;
 
+  // A request that holds directory `ino`'s lock in the kernel and waits long in this
+  // daemon (a directory fsync) starts / ends. Calls nest.
+  void DirectoryBusy(uint64_t ino);
+  void DirectoryIdle(uint64_t ino);
+
  private:
   void Loop();
 
@@ -51,9 +63,10 @@ class KernelNotifier : public CacheInvalidator {
   std::shared_mutex session_mu_;
   fuse_session* se_ = nullptr;
 
-  std::mutex queue_mu_;  // guards queue_ and stopping_
+  std::mutex queue_mu_;  // guards queue_, busy_ and stopping_
   std::condition_variable queue_cv_;
   std::deque<std::pair<uint64_t, std::string>> queue_;
+  std::unordered_map<uint64_t, int> busy_;  // directory -> requests holding it
   bool stopping_ = false;
   std::thread thread_;
 };

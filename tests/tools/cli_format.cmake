@@ -81,15 +81,16 @@ if(EXISTS ${W}/v OR EXISTS ${W}/a OR EXISTS ${W}/x)
   message(FATAL_ERROR "a refused command created files")
 endif()
 
-# No volume, no mountpoint: one line, exit 1.
+# No volume: one line, exit 1, whatever the mountpoint.
 expect_one_line(1 "no sopfs volume at .*run 'sopfs format" ${SOPFS} mount ${W}/v ${W}/mnt)
-expect_one_line(1 "mountpoint .* does not exist" ${SOPFS} mount ${W}/v ${W}/nothing)
 
 # format: defaults, then a refused second format.
 expect_exit(0 ${SOPFS} format ${W}/v)
 if(NOT last_stdout STREQUAL "formatted ${W}/v: 6 data folders, 4+2, 1 MiB chunks\n")
   message(FATAL_ERROR "unexpected format output: ${last_stdout}")
 endif()
+# A volume, no mountpoint (checked after the volume's lock): one line, exit 1.
+expect_one_line(1 "mountpoint .* does not exist" ${SOPFS} mount ${W}/v ${W}/nothing)
 foreach(entry sopfs.conf data-0 data-5 registry-a registry-b)
   if(NOT EXISTS ${W}/v/${entry})
     message(FATAL_ERROR "format did not create ${W}/v/${entry}")

@@ -65,7 +65,7 @@ captured() {
 }
 
 # The daemon's pid, from the volume lock file it writes.
-daemon_pid() { tr -d '\n' <"$1/sopfs.lock"; }
+daemon_pid() { head -n 1 "$1/sopfs.lock"; }
 
 cleanup() {
   for m in "$MNT" "$W/mnt2"; do

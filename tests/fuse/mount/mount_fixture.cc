@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "fuse/kernel/kernel_read_ahead.h"
+#include "fuse/kernel/stale_mount.h"
 
 #ifndef SOPFS_BIN
 #error "SOPFS_BIN (path of the sopfs binary) must be defined"
@@ -225,6 +226,7 @@ MountedVolume::MountedVolume() {
 
 MountedVolume::~MountedVolume() {
   if (pid_.load() > 0) ForceKill();
+  ClearKilledDaemon();
   StopWatchdog();
   RemoveTree();
 }
@@ -255,7 +257,9 @@ void MountedVolume::Mount() {
     mounted_ = true;
     return;
   }
-  ASSERT_FALSE(HasMount(mountpoint_)) << mountpoint_ << " is already a mount point";
+  if (killed_pid_ < 0) {
+    ASSERT_FALSE(HasMount(mountpoint_)) << mountpoint_ << " is already a mount point";
+  }
   StartWatchdog();
   {
     std::ofstream log(log_path_, std::ios::app);
@@ -327,6 +331,19 @@ void MountedVolume::Mount() {
     FAIL() << how << "; daemon stderr:\n" << Tail(DaemonLog()) << ReportWatchdog();
   }
   mounted_ = true;
+  if (killed_pid_ > 0) {
+    const pid_t old = std::exchange(killed_pid_, -1);
+    const auto limit = Clock::now() + seconds(10);
+    int old_status = 0;
+    while (::waitpid(old, &old_status, WNOHANG) == 0 && Clock::now() < limit) {
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    if (::waitpid(old, &old_status, WNOHANG) == 0) {
+      FAIL() << "the daemon killed with -9 (pid " << old << ") still exists 10 s after the "
+             << "next mount; daemon stderr:\n"
+             << Tail(DaemonLog());
+    }
+  }
 }
 
 void MountedVolume::Unmount() {
@@ -405,6 +422,30 @@ void MountedVolume::KillDaemon() {
   CommandResult r = RunCommand({"fusermount3", "-u", "-z", mountpoint_}, seconds(30));
   ASSERT_EQ(r.exit_code, 0) << "fusermount3 -u -z " << mountpoint_ << ": " << r.output;
   ASSERT_FALSE(HasMount(mountpoint_)) << "still mounted after lazy unmount";
+}
+
+void MountedVolume::ClearKilledDaemon() {
+  if (killed_pid_ <= 0) return;
+  if (HasMount(mountpoint_)) {
+    (void)AbortFuseConnection(FuseConnectionAt(mountpoint_));
+    (void)DetachMount(mountpoint_);
+  }
+  const auto limit = Clock::now() + seconds(30);
+  while (::waitpid(killed_pid_, nullptr, WNOHANG) == 0 && Clock::now() < limit) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  killed_pid_ = -1;
+}
+
+void MountedVolume::KillDaemonLeavingMount() {
+  ASSERT_TRUE(mounted_) << "not mounted";
+  ASSERT_FALSE(native_) << "no daemon to kill in native mode";
+  std::lock_guard lock(mu_);
+  const pid_t pid = pid_.exchange(-1);
+  ASSERT_GT(pid, 0) << "daemon already gone";
+  ::kill(pid, SIGKILL);
+  killed_pid_ = pid;
+  mounted_ = false;
 }
 
 void MountedVolume::SetWatchdog(seconds budget) {

@@ -79,6 +79,14 @@ class MountedVolume {
   void Remount();
   // SIGKILL the daemon, reap it, lazily unmount the dead mount (fusermount3 -u -z).
   void KillDaemon();
+  // SIGKILL the daemon and leave everything as a crash leaves it: the dead (or dying)
+  // process unreaped, its mount in place. The next Mount() must clear both by itself
+  // (`sopfs mount` detects the dead holder); it then reaps the old daemon, which must
+  // be gone within 10 s of the new mount.
+  void KillDaemonLeavingMount();
+  // What the next mount would clear after KillDaemonLeavingMount, for a test that
+  // failed before it: aborts the old connection, detaches its mount, reaps the daemon.
+  void ClearKilledDaemon();
   // Aborts the kernel's FUSE connection (fusectl's `abort`, mounting fusectl when it is
   // not), so the daemon's session ends with whatever is still open never released; the
   // daemon must then exit 0 within its bound. Open descriptors get ENOTCONN after it.
@@ -124,6 +132,7 @@ class MountedVolume {
   std::string log_path_;
   Options options_;
   std::atomic<pid_t> pid_{-1};
+  pid_t killed_pid_ = -1;  // KillDaemonLeavingMount's daemon, until reaped
 
   std::mutex mu_;
   std::condition_variable cv_;
