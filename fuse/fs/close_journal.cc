@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 namespace sopfs {
 namespace {
@@ -11,77 +12,131 @@ namespace {
 constexpr const char* kPrefix = "journal-";
 constexpr size_t kHeader = 12;  // u32 length, u64 checksum
 
+// The intact record at `at` of one copy, if there is one.
+std::optional<std::string_view> RecordAt(const std::string& bytes, size_t at) {
+  if (bytes.size() < at || bytes.size() - at < kHeader) return std::nullopt;
+  uint32_t length;
+  uint64_t sum;
+  std::memcpy(&length, bytes.data() + at, 4);
+  std::memcpy(&sum, bytes.data() + at + 4, 8);
+  if (length > bytes.size() - at - kHeader) return std::nullopt;  // torn, or a bad length
+  std::string_view payload(bytes.data() + at + kHeader, length);
+  if (XXH3_64bits(payload.data(), payload.size()) != sum) return std::nullopt;
+  return payload;
+}
+
 }  // namespace
 
-Result<std::unique_ptr<CloseJournal>> CloseJournal::Open(Env* env, std::string dir) {
-  SOPFS_RETURN_IF_ERROR(env->MkDirsDurably(dir));
-  std::unique_ptr<CloseJournal> journal(new CloseJournal(env, std::move(dir)));
+Result<std::unique_ptr<CloseJournal>> CloseJournal::Open(Env* env, std::vector<std::string> dirs) {
+  if (dirs.empty()) return Status::Error(EINVAL, "the close journal needs a folder");
+  for (const std::string& dir : dirs) SOPFS_RETURN_IF_ERROR(env->MkDirsDurably(dir));
+  std::unique_ptr<CloseJournal> journal(new CloseJournal(env, std::move(dirs)));
   Result<std::vector<uint64_t>> gens = journal->Generations();
   if (!gens.ok()) return gens.status();
-  journal->generation_ = gens->empty() ? 0 : gens->back();
+  // Appends start a file of their own: copies of an older one may differ in length.
+  journal->generation_ = gens->empty() ? 0 : gens->back() + 1;
   return journal;
 }
 
-std::string CloseJournal::PathOf(uint64_t generation) const {
-  return dir_ + "/" + kPrefix + std::to_string(generation);
+std::string CloseJournal::PathOf(size_t copy, uint64_t generation) const {
+  return dirs_[copy] + "/" + kPrefix + std::to_string(generation);
 }
 
 Result<std::vector<uint64_t>> CloseJournal::Generations() {
-  Result<std::vector<DirEntry>> entries = env_->List(dir_);
-  if (!entries.ok()) return entries.status();
-  std::vector<uint64_t> gens;
-  for (const DirEntry& e : *entries) {
-    if (e.is_dir || e.name.rfind(kPrefix, 0) != 0) continue;
-    const std::string digits = e.name.substr(std::strlen(kPrefix));
-    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) continue;
-    gens.push_back(std::stoull(digits));
+  std::set<uint64_t> gens;
+  for (const std::string& dir : dirs_) {
+    Result<std::vector<DirEntry>> entries = env_->List(dir);
+    if (!entries.ok()) {
+      if (dirs_.size() > 1) continue;  // a lost copy: the others have the records
+      return entries.status();
+    }
+    for (const DirEntry& e : *entries) {
+      if (e.is_dir || e.name.rfind(kPrefix, 0) != 0) continue;
+      const std::string digits = e.name.substr(std::strlen(kPrefix));
+      if (digits.empty() || digits.size() > 19 ||
+          digits.find_first_not_of("0123456789") != std::string::npos) {
+        continue;
+      }
+      gens.insert(std::stoull(digits));
+    }
   }
-  std::sort(gens.begin(), gens.end());
-  return gens;
+  return std::vector<uint64_t>(gens.begin(), gens.end());
 }
 
-Result<std::vector<std::string>> CloseJournal::ReadAll() {
+std::string CloseJournal::ReadCopy(size_t copy, uint64_t gen, std::vector<std::string>* problems) {
+  const std::string path = PathOf(copy, gen);
+  Result<std::unique_ptr<File>> file = env_->Open(path, {.mode = OpenMode::kRead});
+  if (!file.ok()) {
+    if (file.status().code() != ENOENT) problems->push_back(file.status().ToString());
+    return {};
+  }
+  Result<uint64_t> size = (*file)->Size();
+  if (!size.ok()) {
+    problems->push_back(size.status().ToString());
+    return {};
+  }
+  std::string bytes(*size, '\0');
+  iovec iov{bytes.data(), bytes.size()};
+  const int64_t n = bytes.empty() ? 0 : (*file)->ReadV(0, &iov, 1);
+  if (n < 0) {
+    problems->push_back("reading " + path + ": " + std::strerror(static_cast<int>(-n)));
+    return {};
+  }
+  bytes.resize(static_cast<size_t>(n));
+  return bytes;
+}
+
+Result<CloseJournal::Contents> CloseJournal::ReadAll() {
   Result<std::vector<uint64_t>> gens = Generations();
   if (!gens.ok()) return gens.status();
-  std::vector<std::string> records;
+  Contents out;
   for (uint64_t gen : *gens) {
-    Result<std::unique_ptr<File>> file = env_->Open(PathOf(gen), {.mode = OpenMode::kRead});
-    if (!file.ok()) return file.status();
-    Result<uint64_t> size = (*file)->Size();
-    if (!size.ok()) return size.status();
-    std::string bytes(*size, '\0');
-    iovec iov{bytes.data(), bytes.size()};
-    const int64_t n = bytes.empty() ? 0 : (*file)->ReadV(0, &iov, 1);
-    if (n < 0) return Status::Error(static_cast<int>(-n), "reading " + PathOf(gen));
-    bytes.resize(static_cast<size_t>(n));
-    size_t at = 0;
-    while (bytes.size() - at >= kHeader) {
-      uint32_t length;
-      uint64_t sum;
-      std::memcpy(&length, bytes.data() + at, 4);
-      std::memcpy(&sum, bytes.data() + at + 4, 8);
-      if (length > bytes.size() - at - kHeader) break;  // torn
-      std::string_view payload(bytes.data() + at + kHeader, length);
-      if (XXH3_64bits(payload.data(), payload.size()) != sum) break;  // torn or damaged
-      records.emplace_back(payload);
-      at += kHeader + length;
+    std::vector<std::string> copies;
+    size_t longest = 0;
+    for (size_t c = 0; c < dirs_.size(); ++c) {
+      copies.push_back(ReadCopy(c, gen, &out.problems));
+      longest = std::max(longest, copies.back().size());
     }
-    // A torn record (a power cut while it was written): nothing after it may be
-    // replayed, in this file or a later one, or the replay would not be a prefix.
-    if (at != bytes.size()) break;
+    size_t at = 0;
+    while (at < longest) {
+      std::optional<std::string_view> record;
+      for (size_t c = 0; c < copies.size() && !record; ++c) record = RecordAt(copies[c], at);
+      if (!record) {
+        // Torn by a power cut, or damaged in every copy: nothing after it may be
+        // replayed, in this file or a later one, or the replay would not be a prefix.
+        out.problems.push_back("close journal " + std::string(kPrefix) + std::to_string(gen) +
+                               ": the record at byte " + std::to_string(at) +
+                               " is unreadable in every copy (torn by a power cut, or "
+                               "damaged); it and the " +
+                               std::to_string(longest - at) + " bytes after it are not replayed");
+        return out;
+      }
+      for (size_t c = 0; c < copies.size(); ++c) {
+        if (copies[c].size() > at && !RecordAt(copies[c], at)) {
+          out.problems.push_back("close journal " + PathOf(c, gen) + ": the record at byte " +
+                                 std::to_string(at) + " is damaged; read from another copy");
+        }
+      }
+      out.records.emplace_back(*record);
+      at += kHeader + record->size();
+    }
   }
-  return records;
+  return out;
 }
 
 Status CloseJournal::Append(std::string_view payload) {
-  if (!file_) {
-    Result<std::unique_ptr<File>> file =
-        env_->Open(PathOf(generation_), {.mode = OpenMode::kCreate});
-    if (!file.ok()) return file.status();
-    Result<uint64_t> size = (*file)->Size();
-    if (!size.ok()) return size.status();
-    file_ = std::move(*file);
-    end_ = *size;
+  if (files_.empty()) {
+    for (size_t c = 0; c < dirs_.size(); ++c) {
+      Result<std::unique_ptr<File>> file =
+          env_->Open(PathOf(c, generation_), {.mode = OpenMode::kCreate});
+      if (!file.ok()) {
+        files_.clear();
+        return file.status();
+      }
+      files_.push_back(std::move(*file));
+    }
+    end_ = 0;
+    for (auto& file : files_) SOPFS_RETURN_IF_ERROR(file->Truncate(0));
   }
   const uint32_t length = static_cast<uint32_t>(payload.size());
   const uint64_t sum = XXH3_64bits(payload.data(), payload.size());
@@ -90,19 +145,21 @@ Status CloseJournal::Append(std::string_view payload) {
   std::memcpy(header + 4, &sum, 8);
   iovec iov[2] = {{header, kHeader}, {const_cast<char*>(payload.data()), payload.size()}};
   const int64_t want = static_cast<int64_t>(kHeader + payload.size());
-  const int64_t n = file_->WriteV(end_, iov, 2);
-  if (n != want) {
-    // A part of a record may be on disk: the next record must not follow it.
-    (void)file_->Truncate(end_);
-    return Status::Error(n < 0 ? static_cast<int>(-n) : ENOSPC,
-                         "writing the close journal " + file_->path());
+  for (auto& file : files_) {
+    const int64_t n = file->WriteV(end_, iov, 2);
+    if (n != want) {
+      // A part of a record may be on disk: the next record must not follow it.
+      for (auto& f : files_) (void)f->Truncate(end_);
+      return Status::Error(n < 0 ? static_cast<int>(-n) : ENOSPC,
+                           "writing the close journal " + file->path());
+    }
   }
-  end_ += static_cast<uint64_t>(n);
+  end_ += static_cast<uint64_t>(want);
   return Status::Ok();
 }
 
 Result<uint64_t> CloseJournal::Rotate() {
-  file_.reset();
+  files_.clear();
   end_ = 0;
   return ++generation_;
 }
@@ -111,7 +168,8 @@ void CloseJournal::DropBefore(uint64_t generation) {
   Result<std::vector<uint64_t>> gens = Generations();
   if (!gens.ok()) return;
   for (uint64_t gen : *gens) {
-    if (gen < generation) (void)env_->Unlink(PathOf(gen));
+    if (gen >= generation) continue;
+    for (size_t c = 0; c < dirs_.size(); ++c) (void)env_->Unlink(PathOf(c, gen));
   }
 }
 

@@ -8,18 +8,24 @@
 // the commit interval, or at once on fsync). Each record carries a sequence number; a
 // commit stores the last one it includes, and replay skips those.
 //
-// Files "<dir>/journal-<generation>" (generation in decimal). A record is
-// [u32 payload length][u64 XXH3 of the payload][payload]. A torn or damaged record ends
-// the replay, in its file and the later ones, so what is replayed is always a prefix
-// (only closes before a crash of the daemon are promised, and those writes completed;
-// after a power cut, what a commit made durable). Rotate starts a new file so that
-// files whose records are all committed can be dropped whole.
+// Files "<dir>/journal-<generation>" (generation in decimal), one copy in each of its
+// folders (the daemon: the log folder and the passive registry folder, which may sit on
+// other drives). A record is [u32 payload length][u64 XXH3 of the payload][payload],
+// appended to every copy at the same offset, and an append succeeds only when every
+// copy took it (else the caller commits the file instead). So a record damaged in one
+// copy (a flipped byte, a lost folder) is read from another. A record unreadable in
+// every copy (torn by a power cut, or damaged everywhere) ends the replay, in its file
+// and the later ones, so what is replayed is always a prefix (only closes before a
+// crash of the daemon are promised, and those writes completed; after a power cut,
+// what a commit made durable); the problems say where. Rotate starts a new file so
+// that files whose records are all committed can be dropped whole.
 //
 // Threads: the caller serialises every call (FileSystem holds its mu_).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,10 +36,15 @@ namespace sopfs {
 
 class CloseJournal {
  public:
-  static Result<std::unique_ptr<CloseJournal>> Open(Env* env, std::string dir);
+  // `dirs`: one or more folders, each holding a copy. Appends go to a new file.
+  static Result<std::unique_ptr<CloseJournal>> Open(Env* env, std::vector<std::string> dirs);
 
-  // Every intact record of every journal file, oldest first (read before appending).
-  Result<std::vector<std::string>> ReadAll();
+  struct Contents {
+    std::vector<std::string> records;   // the readable prefix, oldest first
+    std::vector<std::string> problems;  // one line per damaged copy or unreadable record
+  };
+  // Every readable record of every journal file (read before appending).
+  Result<Contents> ReadAll();
   Status Append(std::string_view payload);
   // Starts a new file; returns its generation. Records appended later go there.
   Result<uint64_t> Rotate();
@@ -41,14 +52,17 @@ class CloseJournal {
   void DropBefore(uint64_t generation);
 
  private:
-  CloseJournal(Env* env, std::string dir) : env_(env), dir_(std::move(dir)) {}
-  std::string PathOf(uint64_t generation) const;
+  CloseJournal(Env* env, std::vector<std::string> dirs) : env_(env), dirs_(std::move(dirs)) {}
+  std::string PathOf(size_t copy, uint64_t generation) const;
+  // The generations any copy has, ascending.
   Result<std::vector<uint64_t>> Generations();
+  // The bytes of one copy of a file; empty when that copy is missing.
+  std::string ReadCopy(size_t copy, uint64_t generation, std::vector<std::string>* problems);
 
   Env* env_;
-  std::string dir_;
+  std::vector<std::string> dirs_;
   uint64_t generation_ = 0;
-  std::unique_ptr<File> file_;
+  std::vector<std::unique_ptr<File>> files_;  // one per copy once appending
   uint64_t end_ = 0;
 };
 

@@ -88,10 +88,10 @@ struct FileSystemOptions {
   // uncommitted content was dropped by a failed commit: the kernel's cached pages of
   // it are stale.
   std::function<void(uint64_t ino)> invalidate;
-  // Where the close journal lives (CloseJournal), through `env`. Without them every
-  // close of a written file is an engine commit of its own.
+  // The folders of the close journal's copies (CloseJournal), through `env`. Without
+  // them every close of a written file is an engine commit of its own.
   Env* env = nullptr;
-  std::string journal_dir;
+  std::vector<std::string> journal_dirs;
 };
 
 // What setattr changes; unset fields stay.

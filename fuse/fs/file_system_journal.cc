@@ -194,9 +194,9 @@ Result<bool> FileSystem::FastClose(const InodePtr& inode) {
 }
 
 Status FileSystem::ReplayJournal() {
-  if (options_.env == nullptr || options_.journal_dir.empty()) return Status::Ok();
+  if (options_.env == nullptr || options_.journal_dirs.empty()) return Status::Ok();
   Result<std::unique_ptr<CloseJournal>> journal =
-      CloseJournal::Open(options_.env, options_.journal_dir);
+      CloseJournal::Open(options_.env, options_.journal_dirs);
   if (!journal.ok()) return journal.status();
   uint64_t applied = 0;
   {
@@ -210,8 +210,12 @@ Status FileSystem::ReplayJournal() {
       return seq.status();
     }
   }
-  Result<std::vector<std::string>> records = (*journal)->ReadAll();
-  if (!records.ok()) return records.status();
+  Result<CloseJournal::Contents> contents = (*journal)->ReadAll();
+  if (!contents.ok()) return contents.status();
+  for (const std::string& problem : contents->problems) {
+    std::fprintf(stderr, "sopfs: %s\n", problem.c_str());
+  }
+  const std::vector<std::string>* records = &contents->records;
   size_t replayed = 0;
   {
     std::lock_guard lock(mu_);

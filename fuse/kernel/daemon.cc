@@ -73,7 +73,9 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
   fs_options.m = volume.layout.m;
   fs_options.commit_interval = settings.commit_interval;
   fs_options.env = &env;
-  fs_options.journal_dir = volume.log_folder + "/close-journal";
+  // Two copies of the close journal, each on a folder that may be a drive of its own.
+  fs_options.journal_dirs = {volume.log_folder + "/close-journal",
+                             volume.registry_b + "/close-journal"};
   // Tells the kernel what is stale; the session is set once mounted, cleared before it
   // goes (the committer thread may call it at any time).
   KernelNotifier notifier;

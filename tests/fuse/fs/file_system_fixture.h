@@ -59,7 +59,7 @@ class FileSystemTest : public ::testing::Test {
     options.data_folders = Options().data_folders;
     options.commit_interval = std::chrono::hours(1);  // commits happen when the test says
     options.env = &env_;
-    options.journal_dir = "/vol/log/close-journal";
+    options.journal_dirs = {"/vol/log/close-journal", "/vol/registry-b/close-journal"};
     auto fs = FileSystem::Open(engine_.get(), options);
     ASSERT_TRUE(fs.ok()) << fs.status().ToString();
     fs_ = std::move(*fs);
