@@ -437,6 +437,17 @@ void FaultEnv::Crash() {
   flip_bit_ops_.clear();
 }
 
+void FaultEnv::Restart() {
+  std::lock_guard<std::mutex> lock(tree_mu_);
+  ++generation_;
+  crash_at_op_ = UINT64_MAX;
+  dead_ = false;
+  fail_ops_.clear();
+  failed_folders_.clear();
+  short_write_ops_.clear();
+  flip_bit_ops_.clear();
+}
+
 // ---- Fault plan -------------------------------------------------------------------
 
 uint64_t FaultEnv::op_count() const {

@@ -63,6 +63,12 @@ class FaultEnv : public Env {
   // counter are kept.
   void Crash();
 
+  // kill -9 of the process, not a power cut: every byte written stays (the kernel has
+  // it), Files opened before fail with EIO, and the fault plan is cleared as by Crash().
+  // Pair with CrashAtOp(op_count()) so that nothing the dying process does reaches
+  // the "disk".
+  void Restart();
+
   // Fault plan. Op numbers are absolute (compare with op_count()).
   uint64_t op_count() const;
   // Operation n fails with -err (or Status err) and has no effect.

@@ -92,6 +92,9 @@ struct FileSystemOptions {
   // them every close of a written file is an engine commit of its own.
   Env* env = nullptr;
   std::vector<std::string> journal_dirs;
+  // Tests only: runs in a namespace commit after it took the pending changes and before
+  // it writes them (no lock held), to interleave other calls there.
+  std::function<void()> after_taking_pending;
 };
 
 // What setattr changes; unset fields stay.

@@ -40,10 +40,9 @@ std::unique_ptr<FileSystem::Pending> FileSystem::TakePending(bool with_doomed) {
     Result<uint64_t> gen = journal_->Rotate();
     if (gen.ok()) p->journal_generation = *gen;
   }
-  journal_names_.clear();
-  journal_inodes_.clear();
-  journal_doomed_.clear();
-  journal_small_.clear();
+  // The journal's sets stay: a record appended while this commit is in flight must
+  // still carry its changes (a crash may come before this commit is durable, and the
+  // older journal files go only once it is). FinishPending drops what it made durable.
   if (with_doomed) {
     p->doomed.swap(doomed_);
   } else {
@@ -63,6 +62,19 @@ void FileSystem::FinishPending(std::unique_ptr<Pending> p, bool applied) {
   if (applied) {
     if (journal_ && p->journal_generation != 0) journal_->DropBefore(p->journal_generation);
     if (p->next_ino != 0) committed_next_ino_ = p->next_ino;
+    // What this commit made durable leaves the journal's sets, unless changed since.
+    for (const auto& [key, entry] : p->entries) {
+      if (!dirty_entries_.count(key)) journal_names_.erase(key);
+    }
+    for (const auto& [ino, inode] : p->dirty) {
+      if (!dirty_inodes_.count(ino)) journal_inodes_.erase(ino);
+    }
+    for (const auto& [ino, bytes] : p->small) {
+      if (!small_content_.count(ino)) journal_small_.erase(ino);
+    }
+    for (uint64_t ino : p->doomed) {
+      if (!doomed_.count(ino)) journal_doomed_.erase(ino);
+    }
     for (uint64_t ino : p->doomed) {
       if (reserve_) reserve_->Forget(ino);
       auto it = inodes_.find(ino);
@@ -222,6 +234,7 @@ Status FileSystem::CommitNamespaceLocked() {
     }
     p = TakePending(/*with_doomed=*/true);
   }
+  if (options_.after_taking_pending) options_.after_taking_pending();
   // Begun now, after every earlier commit: it sees every chunk a deletion must remove.
   auto txn = engine_->Begin(TxnMode::kNoCheck);
   Status st = WritePending(*txn, *p);

@@ -111,10 +111,16 @@ Status FileSystem::AppendJournal() {
   std::string smalls;
   uint32_t n_small = 0;
   for (uint64_t ino : journal_small_) {
-    auto it = small_content_.find(ino);
-    if (it == small_content_.end()) continue;  // deleted since, or taken by a commit
+    const std::string* bytes = nullptr;
+    if (auto it = small_content_.find(ino); it != small_content_.end()) {
+      bytes = &it->second;
+    } else if (inflight_ && inflight_->small.count(ino)) {
+      bytes = &inflight_->small.at(ino);  // taken by a commit not durable yet
+    } else {
+      continue;  // deleted since
+    }
     Put64(smalls, ino);
-    PutBytes(smalls, it->second);
+    PutBytes(smalls, *bytes);
     ++n_small;
   }
   Put32(rec, n_small);

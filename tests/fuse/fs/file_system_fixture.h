@@ -7,10 +7,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "engine/io/fault_env.h"
 #include "engine/txn/engine.h"
@@ -60,6 +62,9 @@ class FileSystemTest : public ::testing::Test {
     options.commit_interval = std::chrono::hours(1);  // commits happen when the test says
     options.env = &env_;
     options.journal_dirs = {"/vol/log/close-journal", "/vol/registry-b/close-journal"};
+    options.after_taking_pending = [this] {
+      if (after_taking_pending_) std::exchange(after_taking_pending_, nullptr)();
+    };
     auto fs = FileSystem::Open(engine_.get(), options);
     ASSERT_TRUE(fs.ok()) << fs.status().ToString();
     fs_ = std::move(*fs);
@@ -79,6 +84,19 @@ class FileSystemTest : public ::testing::Test {
     fs_.reset();
     engine_.reset();
     env_.Crash();
+    Open();
+  }
+
+  // Runs once inside the next namespace commit, after it took the pending changes.
+  std::function<void()> after_taking_pending_;
+
+  // kill -9 of the daemon: nothing runs at close, but every write made (journal
+  // records included) is in the kernel and stays.
+  void KillNine() {
+    env_.CrashAtOp(env_.op_count());
+    fs_.reset();
+    engine_.reset();
+    env_.Restart();
     Open();
   }
 
