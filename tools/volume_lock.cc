@@ -70,11 +70,23 @@ void DetachDeadMount(const std::string& dir, const HolderRecord& r) {
                (st.ok() ? "unmounted its dead mount" : "cannot unmount it: " + st.ToString()));
 }
 
+// True when another mount than the recorded one uses `connection`: the number was freed
+// and given to another file system, which must never be aborted.
+bool ConnectionServesAnotherMount(unsigned connection, const std::string& mountpoint) {
+  for (const FuseMountEntry& e : ListFuseMounts()) {
+    if (e.connection == connection && e.mountpoint != mountpoint) return true;
+  }
+  return false;
+}
+
 // The holder was killed but cannot exit while its connection lives: abort it, detach
 // the mount, and wait for the lock. True when the lock is ours.
 bool FreeDyingHolder(const std::string& dir, int fd, const HolderRecord& r) {
   unsigned connection = r.connection;
   if (connection == 0 && !r.mountpoint.empty()) connection = FuseConnectionAt(r.mountpoint);
+  // A dying holder keeps its connection's number allocated, but check anyway: the
+  // record may be older than the process it names.
+  if (connection != 0 && ConnectionServesAnotherMount(connection, r.mountpoint)) connection = 0;
   std::string what = "the daemon (pid " + std::to_string(r.pid) + ") that held " + dir +
                      " was killed but has not exited";
   if (connection != 0) {
@@ -111,6 +123,9 @@ Result<int> LockVolume(const std::string& dir) {
   }
   if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
     DetachDeadMount(dir, ReadRecord(fd));
+    // From now on the record names a live process (this one, then the daemon), so a
+    // second mount never mistakes the previous daemon's record for the holder's.
+    RecordDaemon(fd, "");
     return fd;
   }
   const int err = errno;
@@ -121,6 +136,7 @@ Result<int> LockVolume(const std::string& dir) {
   const HolderRecord holder = ReadRecord(fd);
   if (holder.pid > 0 && ProcessIsDying(static_cast<pid_t>(holder.pid)) &&
       FreeDyingHolder(dir, fd, holder)) {
+    RecordDaemon(fd, "");
     return fd;
   }
   close(fd);

@@ -6,6 +6,8 @@
 # - fusermount3 -u and SIGTERM make the daemon unmount and exit, 0 in the foreground (-f),
 #   and what was written is there at the next mount;
 # - mount.sopfs (what mount(8) runs) mounts with fstab options;
+# - a lock holder that was killed but cannot exit has its FUSE connection aborted and its
+#   mount detached by the next mount, and a connection serving another mount never is;
 # - without VOLUME the default volume is made on first use and reused afterwards.
 # Every wait is bounded; the cleanup unmounts and kills only the daemons this test made.
 # Usage: cli_mount.sh SOPFS MOUNT_SOPFS
@@ -68,6 +70,7 @@ captured() {
 daemon_pid() { head -n 1 "$1/sopfs.lock"; }
 
 cleanup() {
+  [ -s "$W/stand-in.pid" ] && kill "$(cat "$W/stand-in.pid")" 2>/dev/null
   for m in "$MNT" "$W/mnt2"; do
     if mounted "$m"; then fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; fi
   done
@@ -143,6 +146,61 @@ file_is hello "$MNT/a" || fail "$MNT/a through mount.sopfs"
 kill -TERM "$PID"
 wait_for 30 gone "$PID" || fail "the daemon did not exit on SIGTERM"
 unmounted "$MNT" || fail "$MNT still mounted after SIGTERM"
+
+# 5b. A killed daemon that cannot exit (FsHangTest makes real ones when the race allows):
+#     here a stand-in holds VOL's lock for a pid that is gone, until the FUSE connection
+#     its record names is aborted; that connection is a real mount of a second volume at
+#     mnt2. The next mount names it, aborts that connection, detaches mnt2, and mounts.
+VOL2=$W/vol2
+timeout 120 "$SOPFS" format "$VOL2" >/dev/null || fail "format $VOL2"
+# stand_in MOUNTPOINT_IN_RECORD POLLED_MOUNT: takes VOL's lock and keeps it, in a process
+# of its own, while POLLED_MOUNT's connection answers.
+stand_in() {
+  (
+    exec 9>"$VOL/sopfs.lock"
+    flock -n 9 || exit 1
+    printf '%s\n%s\n%s\n' "$BASHPID" "$1" "$CONN" >&9
+    cd "$2" || exit 1
+    setsid bash -c 'echo $$ >"$1"; while stat -f . >/dev/null 2>&1; do sleep 0.05; done' _ \
+      "$W/stand-in.pid" </dev/null >/dev/null 2>&1 &
+  ) || fail "cannot stand in for a dying daemon"
+  wait_for 10 test -s "$W/stand-in.pid" || fail "the stand-in did not start"
+}
+out=$(captured 60 "$SOPFS" mount "$VOL2" "$W/mnt2") || fail "mount of $VOL2: $out"
+PID2=$(daemon_pid "$VOL2")
+DAEMONS+=("$PID2")
+CONN=$(awk -v m="$W/mnt2" '$5 == m { split($3, d, ":"); print d[2] }' /proc/self/mountinfo)
+stand_in "$W/mnt2" "$W/mnt2"
+out=$(captured 60 "$SOPFS" mount "$VOL" "$MNT") || fail "mount beside a dying holder: $out"
+[[ "$out" == *"was killed but has not exited; aborted its FUSE connection $CONN and unmounted $W/mnt2"* ]] ||
+  fail "the mount did not say what it cleared: $out"
+grep -q "aborted its FUSE connection $CONN" "$VOL/sopfs.log" || fail "sopfs.log does not say it"
+mounted "$MNT" || fail "$MNT not mounted after clearing the dying holder"
+unmounted "$W/mnt2" || fail "the dying holder's mount is still there"
+wait_for 30 gone "$(cat "$W/stand-in.pid")" || fail "the stand-in never saw its connection end"
+wait_for 30 gone "$PID2" || fail "the aborted connection's daemon did not exit"
+PID=$(daemon_pid "$VOL")
+DAEMONS+=("$PID")
+file_is hello "$MNT/a" || fail "$MNT/a after clearing a dying holder"
+bounded fusermount3 -u "$MNT" || fail "fusermount3 -u after clearing a dying holder"
+wait_for 30 gone "$PID" || fail "the daemon did not exit"
+
+# 5c. A record whose connection now serves another mount (its number was reused) is
+#     never aborted: the mount waits, then refuses, and the other mount lives on.
+out=$(captured 60 "$SOPFS" mount "$VOL2" "$W/mnt2") || fail "mount of $VOL2 again: $out"
+PID2=$(daemon_pid "$VOL2")
+DAEMONS+=("$PID2")
+CONN=$(awk -v m="$W/mnt2" '$5 == m { split($3, d, ":"); print d[2] }' /proc/self/mountinfo)
+rm -f "$W/stand-in.pid"
+stand_in "$W/elsewhere" "$W/mnt2"
+out=$(captured 60 "$SOPFS" mount "$VOL" "$MNT")
+rc=$?
+[ $rc -eq 1 ] || fail "a mount beside a holder whose connection is another mount's exited $rc: $out"
+[[ "$out" == *"already mounted by another sopfs daemon"* ]] || fail "it said: $out"
+mounted "$W/mnt2" && bounded stat -f "$W/mnt2" >/dev/null || fail "the other mount was harmed"
+kill "$(cat "$W/stand-in.pid")"
+bounded fusermount3 -u "$W/mnt2" || fail "fusermount3 -u $W/mnt2"
+wait_for 30 gone "$PID2" || fail "the second volume's daemon did not exit"
 
 # 6. The default volume: made on first use, reused afterwards.
 DEFAULT=$W/home/.local/share/sopfs/default
