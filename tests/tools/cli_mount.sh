@@ -199,7 +199,9 @@ rc=$?
 [[ "$out" == *"already mounted by another sopfs daemon"* ]] || fail "it said: $out"
 mounted "$W/mnt2" && bounded stat -f "$W/mnt2" >/dev/null || fail "the other mount was harmed"
 kill "$(cat "$W/stand-in.pid")"
-bounded fusermount3 -u "$W/mnt2" || fail "fusermount3 -u $W/mnt2"
+wait_for 10 gone "$(cat "$W/stand-in.pid")" || fail "the stand-in did not exit"
+# Its last `sleep` may still sit in mnt2 for a moment: busy until then.
+wait_for 30 fusermount3 -u "$W/mnt2" 2>/dev/null || fail "fusermount3 -u $W/mnt2"
 wait_for 30 gone "$PID2" || fail "the second volume's daemon did not exit"
 
 # 6. The default volume: made on first use, reused afterwards.
