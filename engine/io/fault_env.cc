@@ -428,6 +428,10 @@ void FaultEnv::Crash() {
   std::set<const Inode*> seen_dirs{root_.get()};
   RestoreDurableLocked(*root_, seen_dirs);
 
+  RevivePlanLocked();
+}
+
+void FaultEnv::RevivePlanLocked() {
   ++generation_;
   crash_at_op_ = UINT64_MAX;
   dead_ = false;
@@ -439,13 +443,7 @@ void FaultEnv::Crash() {
 
 void FaultEnv::Restart() {
   std::lock_guard<std::mutex> lock(tree_mu_);
-  ++generation_;
-  crash_at_op_ = UINT64_MAX;
-  dead_ = false;
-  fail_ops_.clear();
-  failed_folders_.clear();
-  short_write_ops_.clear();
-  flip_bit_ops_.clear();
+  RevivePlanLocked();
 }
 
 // ---- Fault plan -------------------------------------------------------------------

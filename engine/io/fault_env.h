@@ -116,6 +116,8 @@ class FaultEnv : public Env {
   Result<Located> LocateLocked(const std::string& path) const;
   // Detaches a file from one name; its bytes stop counting when no name is left.
   void UnlinkInodeLocked(Inode& node);
+  // A new process: Files opened before fail, the fault plan is cleared.
+  void RevivePlanLocked();
   // Resizes a file's current bytes, keeping used_bytes_ right; ENOSPC if over capacity.
   int ResizeLocked(Inode& file, uint64_t size);
   void RestoreDurableLocked(Inode& dir, std::set<const Inode*>& seen_dirs);

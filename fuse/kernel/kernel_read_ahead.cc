@@ -6,10 +6,9 @@
 #include <vector>
 
 namespace sopfs {
-namespace {
 
 // mountinfo writes space, tab, newline and backslash in paths as \ooo octal.
-std::string Unescape(std::string_view field) {
+std::string UnescapeMountinfo(std::string_view field) {
   std::string out;
   for (size_t i = 0; i < field.size(); ++i) {
     if (field[i] == '\\' && i + 3 < field.size()) {
@@ -25,6 +24,8 @@ std::string Unescape(std::string_view field) {
   }
   return out;
 }
+
+namespace {
 
 std::vector<std::string_view> Fields(std::string_view line) {
   std::vector<std::string_view> fields;
@@ -47,7 +48,7 @@ std::optional<std::string> MountDevice(std::string_view mountinfo, std::string_v
     const std::vector<std::string_view> f = Fields(mountinfo.substr(at, end - at));
     at = end + 1;
     // ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ...; later lines are newer mounts.
-    if (f.size() >= 5 && Unescape(f[4]) == mountpoint) device = std::string(f[2]);
+    if (f.size() >= 5 && UnescapeMountinfo(f[4]) == mountpoint) device = std::string(f[2]);
   }
   return device;
 }

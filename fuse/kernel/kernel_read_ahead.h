@@ -19,6 +19,9 @@ namespace sopfs {
 // What the daemon offers at INIT and sets for its mount: one READ request's worth.
 constexpr uint32_t kReadAheadBytes = 1u << 20;
 
+// A mountinfo field with its \ooo escapes (space, tab, newline, backslash) undone.
+std::string UnescapeMountinfo(std::string_view field);
+
 // The "MAJOR:MINOR" of the newest mount at `mountpoint` in /proc/PID/mountinfo text.
 std::optional<std::string> MountDevice(std::string_view mountinfo, std::string_view mountpoint);
 

@@ -12,27 +12,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "fuse/kernel/kernel_read_ahead.h"
+
 namespace sopfs {
 namespace {
 
 constexpr const char* kFusectl = "/sys/fs/fuse/connections";
-
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string Unescape(const std::string& field) {
-  std::string out;
-  for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size()) {
-      const std::string oct = field.substr(i + 1, 3);
-      if (oct.find_first_not_of("01234567") == std::string::npos) {
-        out += static_cast<char>(std::strtol(oct.c_str(), nullptr, 8));
-        i += 3;
-        continue;
-      }
-    }
-    out += field[i];
-  }
-  return out;
-}
 
 // `fusermount3 -u -z MOUNTPOINT` for callers who may not unmount themselves.
 Status RunFusermountDetach(const std::string& mountpoint) {
@@ -73,10 +58,10 @@ std::vector<FuseMountEntry> ListFuseMounts() {
     const size_t colon = dev.find(':');
     if (colon == std::string::npos || dev.substr(0, colon) != "0") continue;
     FuseMountEntry e;
-    e.mountpoint = Unescape(point);
+    e.mountpoint = UnescapeMountinfo(point);
     e.connection = static_cast<unsigned>(std::strtoul(dev.c_str() + colon + 1, nullptr, 10));
     e.fstype = fstype;
-    e.source = Unescape(source);
+    e.source = UnescapeMountinfo(source);
     mounts.push_back(std::move(e));
   }
   return mounts;
