@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "fuse/kernel/daemon.h"
+#include "fuse/volume/size_arg.h"
 #include "fuse/volume/volume_config.h"
 #include "tools/commands.h"
 #include "tools/volume_lock.h"
@@ -54,6 +55,10 @@ constexpr const char* kOptionHelp =
     "  attr_timeout=SECONDS  how long the kernel may cache attributes (default 1)\n"
     "  txn_timeout=SECONDS   roll back an explicit transaction idle this long\n"
     "                        (.sopfs/txn; default 300, from 1 to 86400)\n"
+    "  cache=SIZE            memory for B-Tree nodes and chunks read (16M to 64G;\n"
+    "                        default 128M)\n"
+    "  small_file_buffer=SIZE  memory for small files (up to 64 KiB) closed but not yet\n"
+    "                        committed (1M to 1G; default 16M); closes wait when it is full\n"
     "  io_uring              take requests through io_uring on every CPU (Linux 6.14+,\n"
     "                        with /sys/module/fuse/parameters/enable_uring set to Y;\n"
     "                        else /dev/fuse, as without it, and a line in the log)\n"
@@ -173,6 +178,17 @@ Status SetTxnTimeout(const std::string& text, MountSettings& settings) {
   return Status::Ok();
 }
 
+// A SIZE option ("32M") from `min` to `max` bytes, into `out`.
+Status SetSize(const std::string& name, const std::string& text, uint64_t min, uint64_t max,
+               const char* range, uint64_t& out) {
+  const std::optional<uint64_t> bytes = ParseSize(text);
+  if (!bytes || *bytes < min || *bytes > max) {
+    return Status::Error(EINVAL, name + "=" + text + ": expected a size " + range);
+  }
+  out = *bytes;
+  return Status::Ok();
+}
+
 // Applies one -o list ("allow_other,commit_interval=500") to `settings`: sopfs's own
 // options are taken out, fstab-only ones dropped, the rest kept for libfuse (replacing an
 // earlier option of the same group). EINVAL names an unknown or malformed option.
@@ -192,11 +208,18 @@ Status ApplyOptions(const std::string& list, MountSettings& settings) {
     const std::string value = has_value ? option.substr(eq + 1) : "";
     std::string own = name;
     std::replace(own.begin(), own.end(), '-', '_');
-    if (own == "commit_interval" || own == "attr_timeout" || own == "txn_timeout") {
+    if (own == "commit_interval" || own == "attr_timeout" || own == "txn_timeout" ||
+        own == "small_file_buffer" || own == "cache") {
       if (!has_value) return Status::Error(EINVAL, "mount option '" + name + "' needs =VALUE");
-      SOPFS_RETURN_IF_ERROR(own == "commit_interval" ? SetCommitInterval(value, settings)
-                            : own == "attr_timeout"  ? SetAttrTimeout(value, settings)
-                                                     : SetTxnTimeout(value, settings));
+      constexpr uint64_t kMiB = uint64_t{1} << 20;
+      SOPFS_RETURN_IF_ERROR(
+          own == "commit_interval" ? SetCommitInterval(value, settings)
+          : own == "attr_timeout"  ? SetAttrTimeout(value, settings)
+          : own == "txn_timeout"   ? SetTxnTimeout(value, settings)
+          : own == "cache"         ? SetSize(name, value, 16 * kMiB, 64 * 1024 * kMiB,
+                                             "from 16M to 64G, such as 128M", settings.cache_bytes)
+                           : SetSize(name, value, kMiB, 1024 * kMiB, "from 1M to 1G, such as 16M",
+                                     settings.small_file_buffer));
       continue;
     }
     if (own == "io_uring") {

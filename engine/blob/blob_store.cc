@@ -233,6 +233,28 @@ Status BlobStore::Put(std::span<const Write> batch, std::vector<BlobWriteReport>
                                       std::to_string(ShardHeader::kMaxBlobLength));
     }
   }
+  // In groups of bounded shard bytes: a batch of many blobs (a commit of thousands of
+  // small files) never holds all of its shard images in memory at once.
+  Status first_failure;
+  for (size_t start = 0; start < batch.size();) {
+    uint64_t bytes = 0;
+    size_t end = start;
+    while (end < batch.size() && (end == start || bytes < kPutGroupBytes)) {
+      const Write& w = batch[end++];
+      // Each shard image: its payload and at most one block of header and padding.
+      bytes += (ShardLength(w.data.size(), w.layout.k) + ShardHeader::kAlignment) *
+               static_cast<uint64_t>(w.layout.total());
+    }
+    Status st = PutGroup(
+        batch.subspan(start, end - start),
+        reports ? std::span(*reports).subspan(start, end - start) : std::span<BlobWriteReport>());
+    if (first_failure.ok()) first_failure = st;
+    start = end;
+  }
+  return first_failure;
+}
+
+Status BlobStore::PutGroup(std::span<const Write> batch, std::span<BlobWriteReport> reports) {
   std::vector<ShardImages> encoded;
   encoded.reserve(batch.size());
   std::vector<ShardWrite> shards;
@@ -281,7 +303,7 @@ Status BlobStore::Put(std::span<const Write> batch, std::vector<BlobWriteReport>
                               " needed: " + DescribeProblems(report.failed_shards));
       }
     }
-    if (reports) (*reports)[b] = std::move(report);
+    if (!reports.empty()) reports[b] = std::move(report);
   }
   return first_failure;
 }

@@ -144,6 +144,10 @@ class BlobStore {
   // Writes shards (ids[i] owns shards[i]), making fan-out directories as needed; a
   // shard whose cached directory has vanished is retried once after making it again.
   void WriteShardSet(std::span<ShardWrite> shards, std::span<const BlobId> ids);
+  // Put of blobs whose shard images are held in memory together (at most about
+  // kPutGroupBytes, or one blob); `reports` is empty or one per blob.
+  Status PutGroup(std::span<const Write> batch, std::span<BlobWriteReport> reports);
+  static constexpr uint64_t kPutGroupBytes = uint64_t{16} << 20;
 
   Env* env_;
   ShardPlacement placement_;

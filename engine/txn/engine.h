@@ -100,7 +100,10 @@ struct EngineOptions {
   Locker* locker = nullptr;              // null: the engine makes an InProcessLocker
   size_t cache_bytes = 256u << 20;       // decoded nodes and values kept in memory
   int checkpoint_commits = 1024;         // checkpoint after this many commits
-  bool checkpoint_on_close = true;       // false: close as a crash would (tests)
+  // ... or once this many IDs changed since the last one (their versions are in memory
+  // until then: this bounds that memory when commits are few and large).
+  size_t checkpoint_entries = 65536;
+  bool checkpoint_on_close = true;  // false: close as a crash would (tests)
   std::chrono::milliseconds lock_lease{30000};
   std::chrono::milliseconds lock_timeout{10000};
   BlobStoreOptions blob_options;
@@ -243,6 +246,7 @@ class Engine {
   std::unordered_map<BlobId, uint32_t> segment_refs_;  // registry entries per segment
   Status broken_;                                      // the log failed a flush
   uint64_t commits_since_checkpoint_ = 0;
+  size_t dirty_entries_at_failure_ = 0;  // a failed checkpoint waits for as many again
   EngineStats stats_;
 };
 

@@ -76,7 +76,8 @@ Status Engine::Recover() {
 Status Engine::MaybeCheckpoint() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (commits_since_checkpoint_ < static_cast<uint64_t>(options_.checkpoint_commits)) {
+    if (commits_since_checkpoint_ < static_cast<uint64_t>(options_.checkpoint_commits) &&
+        entries_->DirtyCount() < dirty_entries_at_failure_ + options_.checkpoint_entries) {
       return Status::Ok();
     }
   }
@@ -85,6 +86,7 @@ Status Engine::MaybeCheckpoint() {
     // Try again after as many commits again, not at every commit.
     std::lock_guard<std::mutex> lock(mu_);
     commits_since_checkpoint_ = 0;
+    dirty_entries_at_failure_ = entries_->DirtyCount();
   }
   return st;
 }
@@ -148,6 +150,7 @@ Status Engine::Checkpoint() {
     for (const BlobId& blob : now) pending_frees_.emplace_back(0, blob);
   }
   commits_since_checkpoint_ = 0;
+  dirty_entries_at_failure_ = 0;
   ++stats_.checkpoints;
   return removed;
 }

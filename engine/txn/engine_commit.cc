@@ -198,7 +198,9 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
   std::vector<std::string> segments;
   std::vector<BlobStore::Write> writes;
   std::vector<std::pair<NodeKey, std::shared_ptr<const BtreeNode>>> new_nodes;
+  std::vector<NodeKey> replaced_nodes;  // cached versions nobody reads once this is published
   auto replaced = [&](const RegistryEntry& old) {
+    replaced_nodes.push_back(NodeKey{old.blob, old.in_segment() ? old.slot : 0});
     if (old.in_segment()) {
       rec.released.push_back(old.blob);
     } else {
@@ -339,7 +341,10 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
     ++commits_since_checkpoint_;
   }
   sequencer_.Done(*seq);
-  // The new versions are in memory already: the next reader need not fetch them.
+  // The new versions are in memory already: the next reader need not fetch them. The
+  // versions they replace leave the cache (a reader of an older snapshot loads its own),
+  // so that it holds live nodes, not the history of every commit.
+  for (const NodeKey& key : replaced_nodes) node_cache_.Erase(key);
   for (const auto& [key, node] : new_nodes) node_cache_.Insert(key, node, NodeCharge(*node));
   // Values the transaction staged but replaced before committing.
   std::vector<BlobId> unused;

@@ -32,6 +32,11 @@ Result<RegistryEntry> EntryTable::Get(LogicalId id, uint64_t snapshot) {
   return registry_->Get(id);
 }
 
+size_t EntryTable::DirtyCount() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return dirty_.size();
+}
+
 uint64_t EntryTable::Publish(std::span<const std::pair<LogicalId, RegistryEntry>> updates) {
   // Base versions come from the registry, read outside the table's lock.
   std::vector<Version> bases(updates.size());

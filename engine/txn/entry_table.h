@@ -52,6 +52,8 @@ class EntryTable {
   std::vector<std::pair<LogicalId, RegistryEntry>> Dirty() const;
   // The registry now holds what Dirty() returned: forget what no snapshot needs.
   void Checkpointed();
+  // How many IDs changed since the last checkpoint (each holds a chain in memory).
+  size_t DirtyCount() const;
 
  private:
   struct Version {

@@ -77,6 +77,10 @@ std::string StatsJson(const Sources& s) {
   j.Add("cache_hits", e.node_cache_hits);
   j.Add("cache_misses", e.node_cache_misses);
   j.Add("cache_bytes", e.cache_bytes);
+  const FileSystem::MemoryCounts memory = s.fs->memory_counts();
+  j.Add("inodes_in_memory", memory.inodes);
+  j.Add("inodes_parked", memory.parked_inodes);
+  j.Add("small_pending_bytes", memory.small_pending_bytes);
   j.Add("commits", e.commits);
   j.Add("conflicts", e.conflicts);
   j.Add("checkpoints", e.checkpoints);

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <malloc.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,8 +77,10 @@ Status FileSystem::LoadVolume() {
 void FileSystem::CommitterLoop() {
   std::unique_lock lock(committer_mu_);
   while (!stopping_) {
-    committer_cv_.wait_for(lock, options_.commit_interval);
+    committer_cv_.wait_for(lock, options_.commit_interval,
+                           [&] { return stopping_ || commit_soon_ || !to_invalidate_.empty(); });
     if (stopping_) break;
+    commit_soon_ = false;
     const bool checkpoint = std::exchange(checkpoint_wanted_, false);
     std::vector<uint64_t> stale = std::exchange(to_invalidate_, {});
     lock.unlock();
@@ -85,12 +88,20 @@ void FileSystem::CommitterLoop() {
       for (uint64_t ino : stale) options_.invalidate(ino);
     }
     (void)CommitNamespace();  // a failure is logged, and retried next time
+    // What the commit freed (small contents, their shards) goes back to the system
+    // rather than staying in malloc's arenas, so the daemon's RSS follows what it holds.
+    malloc_trim(0);
     if (checkpoint) {
       Status st = engine_->Checkpoint();
       if (!st.ok()) std::fprintf(stderr, "sopfs: checkpoint failed: %s\n", st.ToString().c_str());
     }
     lock.lock();
   }
+}
+
+FileSystem::MemoryCounts FileSystem::memory_counts() {
+  std::lock_guard lock(mu_);
+  return {inodes_.size(), parked_lookups_.size(), small_bytes_};
 }
 
 void FileSystem::WantCheckpoint() {

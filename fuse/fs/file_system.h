@@ -92,6 +92,15 @@ struct FileSystemOptions {
   // them every close of a written file is an engine commit of its own.
   Env* env = nullptr;
   std::vector<std::string> journal_dirs;
+  // The most bytes of small files' contents held in memory, closed through the journal
+  // but not yet committed. A close that finds it full asks the committer to commit now
+  // and waits for room (as the kernel's dirty-page limit makes writers wait); past
+  // small_room_wait it commits the file by itself instead.
+  uint64_t small_file_buffer = uint64_t{16} << 20;
+  std::chrono::milliseconds small_room_wait{10000};
+  // Inodes kept whole in memory before those only the kernel references are dropped
+  // (their reference counts stay): bounds the table however many files the kernel holds.
+  size_t inode_table_target = 16384;
   // Tests only: runs in a namespace commit after it took the pending changes and before
   // it writes them (no lock held), to interleave other calls there.
   std::function<void()> after_taking_pending;
@@ -174,6 +183,13 @@ class FileSystem {
   static bool FallocateModeSupported(int mode);
   // Chunks whose room fallocate promised and that hold no data yet (for .sopfs/stats).
   uint64_t promised_chunks() const;
+  // What the daemon holds in memory for the namespace (.sopfs/stats).
+  struct MemoryCounts {
+    uint64_t inodes = 0;               // whole inodes in the table
+    uint64_t parked_inodes = 0;        // kernel references kept without their inode
+    uint64_t small_pending_bytes = 0;  // small files' contents awaiting a commit
+  };
+  MemoryCounts memory_counts();
   Result<uint64_t> Lseek(uint64_t ino, uint64_t offset, int whence, const Caller& caller);
 
   // user.* and trusted.* are stored; user.sopfs.* are virtual and read-only (version,
@@ -345,6 +361,14 @@ class FileSystem {
   Status ReplayJournal();
   // A small file's content closed but not committed yet.
   const std::string* SmallPending(uint64_t ino) const;
+  // Sets or drops a small file's pending content, keeping small_bytes_ (mu_ held).
+  void PutSmall(uint64_t ino, std::string bytes);
+  void DropSmall(uint64_t ino);
+  // Waits until the small contents awaiting a commit leave room, waking the committer;
+  // false when none came within small_room_wait (a commit failing, say). No lock held.
+  bool WaitForSmallRoom();
+  // Wakes the committer for a namespace commit now, not at the next interval.
+  void CommitSoon();
   void MarkDoomed(uint64_t ino);
 
   Engine* engine_;
@@ -359,6 +383,9 @@ class FileSystem {
   std::mutex commit_mu_;  // one commit at a time, in order
   std::mutex mu_;
   std::unordered_map<uint64_t, InodePtr> inodes_;
+  // Kernel references of clean, closed, linked inodes dropped from inodes_ to bound its
+  // memory (Sweep); Get puts them back when the inode is loaded again.
+  std::unordered_map<uint64_t, uint64_t> parked_lookups_;
   uint64_t next_ino_ = 2;
   uint64_t committed_next_ino_ = 0;
   std::map<std::string, std::optional<NameEntry>> dirty_entries_;  // names key -> entry
@@ -366,6 +393,9 @@ class FileSystem {
   std::set<uint64_t> doomed_;                      // to delete with their chunks
   std::set<uint64_t> content_pending_;             // files with a content transaction
   std::map<uint64_t, std::string> small_content_;  // small files closed, not committed
+  // Bytes of small_content_ and of the small contents of the commit in flight.
+  uint64_t small_bytes_ = 0;
+  std::condition_variable small_room_cv_;  // small_bytes_ went down
   std::unique_ptr<CloseJournal> journal_;
   uint64_t journal_seq_ = 0;  // of the last record appended (or replayed)
   // What changed since the last journal record.
@@ -377,7 +407,8 @@ class FileSystem {
   // record half-way (it would pair the old size with the new chunks), so appends wait.
   std::set<uint64_t> committing_;
   std::condition_variable committed_cv_;
-  std::unique_ptr<Pending> inflight_;  // taken by the commit running now
+  // Taken by the commit running now (owned by it; read-only until FinishPending).
+  const Pending* inflight_ = nullptr;
 
   std::unique_ptr<ReadAhead> read_ahead_;
   std::atomic<uint64_t> last_txn_id_{0};
@@ -388,6 +419,7 @@ class FileSystem {
   // Space comes back only at a checkpoint (blobs freed by deletions, or left by a commit
   // that failed): the committer runs one soon after either.
   bool checkpoint_wanted_ = false;
+  bool commit_soon_ = false;             // a namespace commit is wanted before the interval ends
   std::vector<uint64_t> to_invalidate_;  // files whose cached pages are stale
   std::thread committer_;
 };

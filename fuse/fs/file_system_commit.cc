@@ -51,14 +51,19 @@ std::unique_ptr<FileSystem::Pending> FileSystem::TakePending(bool with_doomed) {
     p->orphans.insert(doomed_.begin(), doomed_.end());
   }
   if (next_ino_ != committed_next_ino_) p->next_ino = next_ino_;
-  inflight_ = std::make_unique<Pending>();
-  inflight_->entries = p->entries;
-  inflight_->small = p->small;
+  inflight_ = p.get();
   return p;
 }
 
 void FileSystem::FinishPending(std::unique_ptr<Pending> p, bool applied) {
-  inflight_.reset();
+  inflight_ = nullptr;
+  uint64_t freed = 0;
+  for (const auto& [ino, bytes] : p->small) {
+    // Applied, or kept back while a newer content of the file is pending.
+    if (applied || small_content_.count(ino)) freed += bytes.size();
+  }
+  small_bytes_ -= freed;
+  if (freed != 0) small_room_cv_.notify_all();
   if (applied) {
     if (journal_ && p->journal_generation != 0) journal_->DropBefore(p->journal_generation);
     if (p->next_ino != 0) committed_next_ino_ = p->next_ino;
@@ -104,12 +109,21 @@ void FileSystem::FinishPending(std::unique_ptr<Pending> p, bool applied) {
 }
 
 void FileSystem::Sweep() {
+  // Past inode_table_target, linked inodes only the kernel references go too, leaving
+  // their count: the kernel may hold an inode for every file it ever saw.
+  const bool park = inodes_.size() > options_.inode_table_target;
   for (auto it = inodes_.begin(); it != inodes_.end();) {
     const Inode& inode = *it->second;
-    const bool idle = inode.lookups == 0 && inode.open == 0 && inode.ino != kRootIno &&
-                      !dirty_inodes_.count(inode.ino) && !content_pending_.count(inode.ino) &&
-                      !doomed_.count(inode.ino);
-    it = idle ? inodes_.erase(it) : std::next(it);
+    const bool clean = inode.open == 0 && inode.ino != kRootIno &&
+                       !dirty_inodes_.count(inode.ino) && !content_pending_.count(inode.ino) &&
+                       !doomed_.count(inode.ino);
+    if (clean && inode.lookups != 0 && park && inode.rec.nlink != 0) {
+      parked_lookups_[inode.ino] += inode.lookups;
+    } else if (!clean || inode.lookups != 0) {
+      ++it;
+      continue;
+    }
+    it = inodes_.erase(it);
   }
 }
 

@@ -112,6 +112,10 @@ Result<FileSystem::InodePtr> FileSystem::Get(uint64_t ino) {
   inode->ino = ino;
   inode->rec = std::move(*rec);
   inode->committed = inode->rec;
+  if (auto parked = parked_lookups_.find(ino); parked != parked_lookups_.end()) {
+    inode->lookups = parked->second;
+    parked_lookups_.erase(parked);
+  }
   inodes_[ino] = inode;
   return inode;
 }
@@ -197,7 +201,7 @@ void FileSystem::MarkDirty(const InodePtr& inode) {
 void FileSystem::MarkDoomed(uint64_t ino) {
   doomed_.insert(ino);
   journal_doomed_.insert(ino);
-  small_content_.erase(ino);  // deleted: its content goes
+  DropSmall(ino);  // deleted: its content goes
 }
 
 void FileSystem::DropLink(const Caller& c, const InodePtr& inode) {
@@ -309,8 +313,14 @@ Result<struct stat> FileSystem::Lookup(uint64_t parent, std::string_view name, c
 void FileSystem::Forget(uint64_t ino, uint64_t count) {
   std::lock_guard lock(mu_);
   auto it = inodes_.find(ino);
-  if (it == inodes_.end()) return;
-  it->second->lookups -= std::min(count, it->second->lookups);
+  if (it != inodes_.end()) {
+    it->second->lookups -= std::min(count, it->second->lookups);
+    return;
+  }
+  auto parked = parked_lookups_.find(ino);
+  if (parked == parked_lookups_.end()) return;
+  parked->second -= std::min(count, parked->second);
+  if (parked->second == 0) parked_lookups_.erase(parked);
 }
 
 Result<struct stat> FileSystem::GetAttr(uint64_t ino, const Caller& c) {

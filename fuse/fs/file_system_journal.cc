@@ -73,6 +73,39 @@ const std::string* FileSystem::SmallPending(uint64_t ino) const {
   return nullptr;
 }
 
+void FileSystem::PutSmall(uint64_t ino, std::string bytes) {
+  DropSmall(ino);
+  small_bytes_ += bytes.size();
+  small_content_[ino] = std::move(bytes);
+}
+
+void FileSystem::DropSmall(uint64_t ino) {
+  auto it = small_content_.find(ino);
+  if (it == small_content_.end()) return;
+  small_bytes_ -= it->second.size();
+  small_content_.erase(it);
+  small_room_cv_.notify_all();
+}
+
+void FileSystem::CommitSoon() {
+  std::lock_guard lock(committer_mu_);
+  commit_soon_ = true;
+  committer_cv_.notify_all();
+}
+
+bool FileSystem::WaitForSmallRoom() {
+  const uint64_t limit = options_.small_file_buffer;
+  std::unique_lock lock(mu_);
+  // Half the buffer fills while the other half commits: the committer starts at half.
+  if (small_bytes_ < limit / 2) return true;
+  lock.unlock();
+  CommitSoon();
+  lock.lock();
+  if (small_bytes_ < limit) return true;
+  return small_room_cv_.wait_for(lock, options_.small_room_wait,
+                                 [&] { return small_bytes_ < limit; });
+}
+
 Status FileSystem::AppendJournal() {
   std::string rec;
   Put32(rec, kJournalFormat);
@@ -137,6 +170,8 @@ Status FileSystem::AppendJournal() {
 
 Result<bool> FileSystem::FastClose(const InodePtr& inode) {
   if (!journal_) return false;
+  // Full for too long (commits failing): this file commits by itself, holding nothing.
+  if (!WaitForSmallRoom()) return false;
   bool stores_a_chunk = false;
   {
     std::lock_guard content(inode->content_mu);
@@ -165,7 +200,7 @@ Result<bool> FileSystem::FastClose(const InodePtr& inode) {
     inode->committed.stored_chunks = r.stored_chunks;
     inode->committed.mtime_ns = r.mtime_ns;
     inode->committed.version = r.version;
-    small_content_[inode->ino] = std::move(*bytes);
+    PutSmall(inode->ino, std::move(*bytes));
     journal_small_.insert(inode->ino);
     MarkDirty(inode);
     Status appended = AppendJournal();
@@ -176,9 +211,9 @@ Result<bool> FileSystem::FastClose(const InodePtr& inode) {
       inode->rec.version = old_rec.version;
       inode->committed = old_committed;
       if (old_small) {
-        small_content_[inode->ino] = std::move(*old_small);
+        PutSmall(inode->ino, std::move(*old_small));
       } else {
-        small_content_.erase(inode->ino);
+        DropSmall(inode->ino);
         journal_small_.erase(inode->ino);
       }
       return false;  // the caller commits the content transaction, still intact
@@ -267,7 +302,7 @@ Status FileSystem::ReplayJournal() {
         dirty_inodes_.insert(ino);
       }
       for (uint64_t ino : doomed) MarkDoomed(ino);
-      for (auto& [ino, bytes] : small) small_content_[ino] = std::move(bytes);
+      for (auto& [ino, bytes] : small) PutSmall(ino, std::move(bytes));
     }
     journal_ = std::move(*journal);
   }

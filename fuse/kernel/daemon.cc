@@ -50,7 +50,9 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
                                         "refusing to mount " + volume.dir + ": " + priv.message()));
   }
   PosixEnv env;
-  Result<std::unique_ptr<Engine>> engine = Engine::Open(&env, EngineOptionsFor(volume));
+  EngineOptions engine_options = EngineOptionsFor(volume);
+  engine_options.cache_bytes = settings.cache_bytes;
+  Result<std::unique_ptr<Engine>> engine = Engine::Open(&env, engine_options);
   if (!engine.ok()) {
     return Fail(on_ready,
                 Status::Error(engine.status().code(), "cannot open volume " + volume.dir + ": " +
@@ -72,6 +74,7 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
   fs_options.k = volume.layout.k;
   fs_options.m = volume.layout.m;
   fs_options.commit_interval = settings.commit_interval;
+  fs_options.small_file_buffer = settings.small_file_buffer;
   fs_options.env = &env;
   // Two copies of the close journal, each on a folder that may be a drive of its own.
   fs_options.journal_dirs = {volume.log_folder + "/close-journal",

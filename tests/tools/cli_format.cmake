@@ -74,6 +74,11 @@ expect_one_line(2 "unknown mount option 'bogus'" ${SOPFS} mount ${W}/v ${W}/mnt 
 expect_one_line(2 "'ro=1': takes no value" ${SOPFS} mount ${W}/v ${W}/mnt -o ro=1)
 expect_one_line(2 "commit_interval=0" ${SOPFS} mount ${W}/v ${W}/mnt -o commit_interval=0)
 expect_one_line(2 "attr_timeout=soon" ${SOPFS} mount ${W}/v ${W}/mnt -o attr_timeout=soon)
+expect_one_line(2 "small_file_buffer=512K: expected a size from 1M to 1G" ${SOPFS} mount ${W}/v
+                ${W}/mnt -o small_file_buffer=512K)
+expect_one_line(2 "cache=lots: expected a size from 16M to 64G" ${SOPFS} mount ${W}/v ${W}/mnt
+                -o cache=lots)
+expect_one_line(2 "mount option 'cache' needs =VALUE" ${SOPFS} mount ${W}/v ${W}/mnt -o cache)
 expect_one_line(2 "needs VOLUME and MOUNTPOINT" ${MOUNT_SOPFS} ${W}/v)
 expect_one_line(2 "unknown flag '-q'" ${MOUNT_SOPFS} ${W}/v ${W}/mnt -q)
 # Nothing was created by any of the above.

@@ -4,12 +4,14 @@
 // `sopfs mount -f` (the daemon), and runs the same workloads on the mount and on a
 // native folder next to it (see bench_fs_phases.h): sequential write and read of a big
 // file, random 4 KiB reads at depth 1 and 16, the disk bytes of one 4 KiB overwrite +
-// fsync, small-file creates, and a copy of the big file, with the daemon's peak RSS.
+// fsync, small-file creates, a copy of the big file, and floods of 4 KiB and 64 KiB
+// files, with the daemon's peak RSS (for each flood alone too) and the final unmount's
+// time.
 // It reports the figures, their ratios and the goals: sequential write >= 0.6
 // and read >= 0.7 of native (write compared in disk bytes/s, parity counted), one
-// overwrite writes at most one chunk's shards + 256 KiB, creates >= 0.2 of native, and
-// the daemon stays under 512 MiB. The work folder is removed at the end (also on
-// failure) unless --keep.
+// overwrite writes at most one chunk's shards + 256 KiB, creates >= 0.2 of native, the
+// daemon stays under 512 MiB, and under 256 MiB in each flood. The work folder is
+// removed at the end (also on failure) unless --keep.
 #include "tools/bench/bench_fs.h"
 
 #include <sys/resource.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -53,6 +56,7 @@ struct FsOptions {
   uint64_t size = 0;
   uint64_t overwrite_size = 0;
   size_t files = 0;
+  size_t flood_files = 0;
   size_t rand_ops = 0;
   double rand_seconds = 0;
   double stall_seconds = 0;
@@ -114,6 +118,8 @@ std::optional<int> ParseFsOptions(int argc, char** argv, FsOptions& o) {
       "size of the big file written, read, read at random and copied (K, M, G suffixes)")(
       "files", po::value<size_t>()->default_value(10000),
       "small files (1 KiB) to create per round (five rounds a side)")(
+      "flood-files", po::value<size_t>()->default_value(100000),
+      "files per flood of small files (one of 4 KiB, one of 64 KiB files; 0: none)")(
       "rand-ops", po::value<size_t>()->default_value(20000),
       "random 4 KiB reads at each queue depth (1 and 16)")(
       "rand-seconds", po::value<double>()->default_value(30),
@@ -160,6 +166,7 @@ std::optional<int> ParseFsOptions(int argc, char** argv, FsOptions& o) {
     o.format_args.insert(o.format_args.end(), {"--chunk-size", vm["chunk-size"].as<std::string>()});
   }
   o.files = vm["files"].as<size_t>();
+  o.flood_files = vm["flood-files"].as<size_t>();
   o.rand_ops = vm["rand-ops"].as<size_t>();
   o.rand_seconds = vm["rand-seconds"].as<double>();
   o.stall_seconds = vm["stall-seconds"].as<double>();
@@ -187,10 +194,15 @@ std::string SelfPath() {
 Status CheckFreeSpace(const std::string& dir, const FsOptions& o) {
   const double big = static_cast<double>(o.size);
   const double extra = o.size < o.overwrite_size ? static_cast<double>(o.overwrite_size) : 0.0;
-  const double files = static_cast<double>(o.files) * kCreateRounds * 4096;
+  const double creates = static_cast<double>(o.files) * kCreateRounds;
+  const double flood = static_cast<double>(o.flood_files);
+  const double files = creates * 4096 + flood * (4096 + 65536);
   const double coded = static_cast<double>(o.layout.total()) / static_cast<double>(o.layout.k);
   const double native = 2 * big + extra + files;
-  const double sopfs = o.native_only ? 0 : (2 * big + extra) * coded + files * o.layout.total();
+  // A small file's shards take a block each; a 64 KiB one also its coded bytes.
+  const double small_files =
+      (creates + 2 * flood) * o.layout.total() * 4096 + flood * 65536 * coded;
+  const double sopfs = o.native_only ? 0 : (2 * big + extra) * coded + small_files;
   const double need = (native + sopfs) * 1.1 + 256.0 * 1048576;
   struct statvfs vfs {};
   if (statvfs(dir.c_str(), &vfs) != 0) return Status::Error(errno, "statvfs " + dir);
@@ -212,6 +224,7 @@ FsPlan PlanFor(const FsOptions& o, const WorkDir& work) {
   plan.files = o.files;
   plan.rand_ops = o.rand_ops;
   plan.rand_seconds = o.rand_seconds;
+  plan.flood_files = o.flood_files;
   return plan;
 }
 
@@ -259,6 +272,7 @@ int RunBenchFs(int argc, char** argv) {
   f.m = o.layout.m;
   f.files = o.files;
   f.rand_ops = o.rand_ops;
+  f.flood_files = o.flood_files;
   Status ran;
   {
     Watchdog watchdog(plan.daemon, o.stall_seconds);
@@ -270,7 +284,10 @@ int RunBenchFs(int argc, char** argv) {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   f.bench_peak_rss_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  const auto unmount_start = std::chrono::steady_clock::now();
   const Status unmounted = mount ? mount->Unmount() : Status::Ok();
+  f.unmount_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - unmount_start).count();
   if (!ran.ok()) {
     std::fputc('\n', stderr);  // after a progress line
     if (!unmounted.ok()) {

@@ -45,6 +45,7 @@ class PhaseRunner {
     SOPFS_RETURN_IF_ERROR(CreateRounds());
     SOPFS_RETURN_IF_ERROR(Each("copy", [&](const Side& s) { return Copy(s); }));
     if (plan_.daemon > 0) f_.daemon_peak_rss_mib = PeakMiB(plan_.daemon);
+    if (plan_.flood_files > 0) SOPFS_RETURN_IF_ERROR(Floods());
     return Status::Ok();
   }
 
@@ -215,6 +216,35 @@ class PhaseRunner {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
+  }
+
+  // Small files closed faster than they can be committed wait in the daemon's memory up
+  // to a bound; each flood's peak RSS is measured from its start (VmHWM reset).
+  Status Floods() {
+    constexpr int kWriters = 4;
+    for (const size_t size : {size_t{4096}, size_t{65536}}) {
+      const bool small = size == 4096;
+      const std::string what = small ? "flood of 4 KiB files" : "flood of 64 KiB files";
+      for (const Side& s : sides_) {
+        if (plan_.watchdog) plan_.watchdog->SetPhase(what + " on " + s.name);
+        const std::string dir = s / (small ? "flood-4k" : "flood-64k");
+        if (mkdir(dir.c_str(), 0755) != 0) return Status::Error(errno, "mkdir " + dir);
+        Settle(s);
+        if (s.pid > 0) SOPFS_RETURN_IF_ERROR(ResetPeakMemory(s.pid));
+        auto t = FloodFiles(dir, plan_.flood_files, size, kWriters, Label(s, what.c_str()));
+        if (!t.ok()) {
+          return Status::Error(t.status().code(),
+                               what + " on " + s.name + ": " + t.status().message());
+        }
+        (small ? s.out->flood_4k_files_per_s : s.out->flood_64k_files_per_s) = t->OpsPerSecond();
+        if (s.pid > 0) {
+          (small ? f_.flood_4k_daemon_peak_rss_mib : f_.flood_64k_daemon_peak_rss_mib) =
+              PeakMiB(s.pid);
+          ReportDaemonMemory(s.pid, what);
+        }
+      }
+    }
+    return Status::Ok();
   }
 
   Status Copy(const Side& s) {

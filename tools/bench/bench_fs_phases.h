@@ -8,7 +8,9 @@
 //   5. small-file creates, kCreateRounds rounds with the sides taking turns, each round
 //      in a folder of its own, each side's median reported (the files stay until the
 //      work folder is removed);
-//   6. a copy of the big file within the same file system.
+//   6. a copy of the big file within the same file system;
+//   7. floods of small files (flood_files of 4 KiB, then of 64 KiB) written by four
+//      writers as fast as they can, the daemon's peak RSS measured for each alone.
 // The daemon's disk bytes and memory come from its /proc entries.
 #pragma once
 
@@ -41,6 +43,7 @@ struct FsPlan {
   size_t file_size = 1024;
   size_t rand_ops = 0;
   double rand_seconds = 0;
+  size_t flood_files = 0;  // 0: no floods
 };
 
 // Fills `f` with the sides' figures, the daemon's memory and how caches were dropped.

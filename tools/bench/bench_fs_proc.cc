@@ -51,6 +51,15 @@ Result<ProcMemory> ReadProcMemory(pid_t pid) {
   return mem;
 }
 
+Status ResetPeakMemory(pid_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/clear_refs";
+  std::ofstream out(path);
+  out << "5\n";
+  out.flush();
+  if (!out) return Status::Error(EIO, "cannot write " + path);
+  return Status::Ok();
+}
+
 bool WaitForQuietWrites(pid_t pid, double stable_seconds, double max_seconds) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();

@@ -30,6 +30,8 @@ struct ProcMemory {
 // pid 0 means this process.
 Result<ProcIo> ReadProcIo(pid_t pid);
 Result<ProcMemory> ReadProcMemory(pid_t pid);
+// Starts VmHWM over from the current RSS (/proc/PID/clear_refs), to measure one phase.
+Status ResetPeakMemory(pid_t pid);
 
 // Waits until `pid` has written nothing for `stable_seconds` (background flushes of
 // earlier work finished), at most `max_seconds`. Returns whether it went quiet.

@@ -8,15 +8,16 @@ namespace sopfs::tools {
 namespace {
 
 // The goals.
-constexpr double kSeqWriteGoal = 0.6;  // of native disk bytes/s, parity counted
-constexpr double kSeqReadGoal = 0.7;   // of native bytes/s
-constexpr double kCreatesGoal = 0.2;   // of native creates/s
-constexpr double kRssGoalMiB = 512;    // daemon peak RSS, below
+constexpr double kSeqWriteGoal = 0.6;     // of native disk bytes/s, parity counted
+constexpr double kSeqReadGoal = 0.7;      // of native bytes/s
+constexpr double kCreatesGoal = 0.2;      // of native creates/s
+constexpr double kRssGoalMiB = 512;       // daemon peak RSS, below
+constexpr double kFloodRssGoalMiB = 256;  // daemon peak RSS in a small-file flood, below
 
 double Ratio(double a, double b) { return b > 0 ? a / b : 0; }
 
 struct Goals {
-  bool seq_write, seq_read, overwrite, creates, rss;
+  bool seq_write, seq_read, overwrite, creates, rss, flood_rss;
 };
 
 Goals Check(const FsFigures& f) {
@@ -27,6 +28,9 @@ Goals Check(const FsFigures& f) {
       .overwrite = !f.native_only && f.sopfs.overwrite_disk_bytes <= f.OverwriteGoalBytes(),
       .creates = Ratio(f.sopfs.creates_per_s, f.native.creates_per_s) >= kCreatesGoal,
       .rss = !f.native_only && f.daemon_peak_rss_mib < kRssGoalMiB,
+      .flood_rss = !f.native_only && f.flood_files > 0 &&
+                   f.flood_4k_daemon_peak_rss_mib < kFloodRssGoalMiB &&
+                   f.flood_64k_daemon_peak_rss_mib < kFloodRssGoalMiB,
   };
 }
 
@@ -87,6 +91,18 @@ void PrintFsTable(const FsFigures& f) {
   Row("creates/s (1 KiB files, no fsync)", s.creates_per_s, n.creates_per_s, "%.0f", ">= 0.20",
       Verdict(g.creates));
   Row("copy MiB/s (read+write+fsync)", s.copy_mib_s, n.copy_mib_s, "%.0f", "", "");
+  if (f.flood_files > 0) {
+    Row("flood of 4 KiB files: files/s", s.flood_4k_files_per_s, n.flood_4k_files_per_s, "%.0f", "",
+        "");
+    Row("flood of 64 KiB files: files/s", s.flood_64k_files_per_s, n.flood_64k_files_per_s, "%.0f",
+        "", "");
+    std::printf(
+        "daemon peak RSS in a flood of %llu files: %.0f MiB (4 KiB), %.0f MiB (64 KiB); "
+        "goal < 256 MiB: %s\n",
+        static_cast<unsigned long long>(f.flood_files), f.flood_4k_daemon_peak_rss_mib,
+        f.flood_64k_daemon_peak_rss_mib, Verdict(g.flood_rss));
+  }
+  if (!f.native_only) std::printf("final unmount: %.2f s\n", f.unmount_seconds);
   std::printf(
       "daemon peak RSS: %.0f MiB after the sequential write, %.0f MiB at the end "
       "(after the copy); goal < 512 MiB: %s\n",
@@ -136,6 +152,16 @@ std::string FsJsonLine(const FsFigures& f) {
       .Add("daemon_rss_after_write_mib", f.daemon_rss_after_write_mib)
       .Add("daemon_peak_rss_mib", f.daemon_peak_rss_mib)
       .Add("bench_peak_rss_mib", f.bench_peak_rss_mib)
+      .Add("flood_files", ll(f.flood_files))
+      .Add("flood_4k_files_per_s", s.flood_4k_files_per_s)
+      .Add("flood_4k_native_files_per_s", n.flood_4k_files_per_s)
+      .Add("flood_4k_ratio", Ratio(s.flood_4k_files_per_s, n.flood_4k_files_per_s))
+      .Add("flood_4k_daemon_peak_rss_mib", f.flood_4k_daemon_peak_rss_mib)
+      .Add("flood_64k_files_per_s", s.flood_64k_files_per_s)
+      .Add("flood_64k_native_files_per_s", n.flood_64k_files_per_s)
+      .Add("flood_64k_ratio", Ratio(s.flood_64k_files_per_s, n.flood_64k_files_per_s))
+      .Add("flood_64k_daemon_peak_rss_mib", f.flood_64k_daemon_peak_rss_mib)
+      .Add("unmount_seconds", f.unmount_seconds)
       .Add("size_bytes", ll(f.size_bytes))
       .Add("chunk_size", ll(f.chunk_size))
       .Add("ec", std::to_string(f.k) + "+" + std::to_string(f.m))
@@ -149,7 +175,8 @@ std::string FsJsonLine(const FsFigures& f) {
       .Add("goal_seq_read", g.seq_read)
       .Add("goal_overwrite", g.overwrite)
       .Add("goal_creates", g.creates)
-      .Add("goal_rss", g.rss);
+      .Add("goal_rss", g.rss)
+      .Add("goal_flood_rss", g.flood_rss);
   return j.str();
 }
 

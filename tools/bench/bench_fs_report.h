@@ -20,6 +20,8 @@ struct SideFigures {
   double overwrite_ms = 0;
   double creates_per_s = 0;
   double copy_mib_s = 0;
+  double flood_4k_files_per_s = 0;  // four writers, as fast as they can
+  double flood_64k_files_per_s = 0;
 };
 
 struct FsFigures {
@@ -34,6 +36,10 @@ struct FsFigures {
   double daemon_rss_after_write_mib = 0;  // VmHWM after the sequential write
   double daemon_peak_rss_mib = 0;         // VmHWM at the end, after the copy
   double bench_peak_rss_mib = 0;
+  uint64_t flood_files = 0;                 // per flood; 0: none ran
+  double flood_4k_daemon_peak_rss_mib = 0;  // VmHWM from the flood's start
+  double flood_64k_daemon_peak_rss_mib = 0;
+  double unmount_seconds = 0;        // the final unmount, after the floods
   std::string cache_drop;            // how the page cache was dropped, for the table
   std::string mount_options;         // -o given to the mount ("" for none)
   std::string transport;             // how the daemon took requests (.sopfs/stats)

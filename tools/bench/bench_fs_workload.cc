@@ -276,6 +276,43 @@ Result<Timing> CreateFiles(const std::string& dir, size_t count, size_t file_siz
   return t;
 }
 
+Result<Timing> FloodFiles(const std::string& dir, size_t count, size_t file_size, int threads,
+                          const std::string& label) {
+  std::vector<uint8_t> data(file_size, 0x6b);
+  ProgressLine progress(label, count, "files");
+  std::atomic<size_t> done{0};
+  std::mutex mu;
+  Status first;
+  const auto start = Clock::now();
+  std::vector<std::thread> writers;
+  for (int w = 0; w < threads; ++w) {
+    writers.emplace_back([&, w] {
+      for (size_t i = static_cast<size_t>(w); i < count; i += static_cast<size_t>(threads)) {
+        Status st = Interrupted() ? Stopped() : Status::Ok();
+        const std::string path = dir + "/f" + std::to_string(i);
+        if (st.ok()) {
+          auto fd = Open(path, O_CREAT | O_EXCL | O_WRONLY);
+          st = fd.ok() ? WriteAll((*fd)->get(), data.data(), data.size(), path) : fd.status();
+          if (st.ok()) st = (*fd)->Close(path);
+        }
+        if (!st.ok()) {
+          std::lock_guard lock(mu);
+          if (first.ok()) first = st;
+          return;
+        }
+        ++done;
+        Heartbeat();
+        if (w == 0) progress.Update(done.load());
+      }
+    });
+  }
+  for (std::thread& t : writers) t.join();
+  if (!first.ok()) return first;
+  Timing t{.seconds = Since(start), .bytes = count * file_size, .ops = count};
+  progress.Finish(count);
+  return t;
+}
+
 Result<Timing> CopyFile(const std::string& from, const std::string& to, const std::string& label) {
   std::vector<uint8_t> buffer(kIoSize);
   struct stat st {};

@@ -54,6 +54,11 @@ Result<OverwriteCost> OverwriteBlock(const std::string& path, uint64_t offset,
 Result<Timing> CreateFiles(const std::string& dir, size_t count, size_t file_size,
                            const std::string& label);
 
+// Creates `count` files of `file_size` bytes in `dir` as fast as `threads` writers can
+// (open, one write, close each; file i by writer i % threads).
+Result<Timing> FloodFiles(const std::string& dir, size_t count, size_t file_size, int threads,
+                          const std::string& label);
+
 // Copies `from` to a new file `to` as cp does without copy_file_range: 1 MiB reads and
 // writes, then fsync and close, timed.
 Result<Timing> CopyFile(const std::string& from, const std::string& to, const std::string& label);

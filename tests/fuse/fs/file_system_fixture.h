@@ -65,6 +65,7 @@ class FileSystemTest : public ::testing::Test {
     options.after_taking_pending = [this] {
       if (after_taking_pending_) std::exchange(after_taking_pending_, nullptr)();
     };
+    if (adjust_options_) adjust_options_(options);
     auto fs = FileSystem::Open(engine_.get(), options);
     ASSERT_TRUE(fs.ok()) << fs.status().ToString();
     fs_ = std::move(*fs);
@@ -89,6 +90,8 @@ class FileSystemTest : public ::testing::Test {
 
   // Runs once inside the next namespace commit, after it took the pending changes.
   std::function<void()> after_taking_pending_;
+  // Changes the file system's options at every Open (set it, then Reopen()).
+  std::function<void(FileSystemOptions&)> adjust_options_;
 
   // kill -9 of the daemon: nothing runs at close, but every write made (journal
   // records included) is in the kernel and stays.

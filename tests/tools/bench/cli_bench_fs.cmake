@@ -35,7 +35,7 @@ set(dir ${WORKDIR}/cli-bench-fs)
 file(REMOVE_RECURSE ${dir})
 file(MAKE_DIRECTORY ${dir})
 expect_exit(0 ${SOPFS} bench fs --json --size 8M --overwrite-size 8M --files 50 --rand-ops 200
-            --dir ${dir})
+            --flood-files 300 --dir ${dir})
 # Creates are measured in five rounds per side, the sides taking turns.
 foreach(side sopfs native)
   if(NOT last_stderr MATCHES "small-file creates/s \\(${side}\\), 5 rounds:( [0-9]+)( [0-9]+)( [0-9]+)( [0-9]+)( [0-9]+); median")
@@ -49,7 +49,10 @@ foreach(key seq_write_mib_s seq_write_native_mib_s seq_write_ratio seq_write_dis
             seq_read_ratio rand_read_qd1_iops rand_read_qd1_native_iops rand_read_qd1_ratio
             rand_read_qd16_iops rand_read_qd16_native_iops rand_read_qd16_ratio
             overwrite_4k_goal_bytes creates_per_s creates_native_per_s creates_ratio
-            daemon_peak_rss_mib size_bytes chunk_size)
+            daemon_peak_rss_mib size_bytes chunk_size flood_files flood_4k_files_per_s
+            flood_4k_native_files_per_s flood_4k_ratio flood_4k_daemon_peak_rss_mib
+            flood_64k_files_per_s flood_64k_native_files_per_s flood_64k_ratio
+            flood_64k_daemon_peak_rss_mib unmount_seconds)
   string(JSON value ERROR_VARIABLE jerr GET "${json}" ${key})
   if(jerr OR NOT value GREATER 0)
     message(FATAL_ERROR "last line lacks a positive '${key}': ${json} ${jerr}")
@@ -63,7 +66,7 @@ string(JSON ec ERROR_VARIABLE jerr GET "${json}" ec)
 if(jerr OR NOT ec MATCHES "^[0-9]+\\+[0-9]+$")
   message(FATAL_ERROR "last line lacks an 'ec' layout K+M: ${json} ${jerr}")
 endif()
-foreach(key goal_seq_write goal_seq_read goal_overwrite goal_creates goal_rss)
+foreach(key goal_seq_write goal_seq_read goal_overwrite goal_creates goal_rss goal_flood_rss)
   string(JSON type ERROR_VARIABLE jerr TYPE "${json}" ${key})
   if(jerr OR NOT type STREQUAL "BOOLEAN")
     message(FATAL_ERROR "last line lacks the goal boolean '${key}': ${json} ${jerr}")
