@@ -139,15 +139,28 @@ Status CommitLog::Load() {
       return Status::Error(static_cast<int>(-sync.result), "truncating the torn tail of " + path);
     }
   }
-  end_ = offset;
+  end_ = allocated_ = offset;
   next_sequence_ = sequence;
   return Status::Ok();
 }
 
-Status CommitLog::WriteBatch(std::vector<Request*>& batch, uint64_t offset, uint64_t* bytes) {
+Status CommitLog::WriteBatch(std::vector<Request*>& batch, uint64_t offset, uint64_t* bytes,
+                             bool* intact) {
+  *intact = true;
   std::vector<const std::string*> payloads;
   for (const Request* r : batch) payloads.push_back(&r->payload);
   std::vector<uint8_t> buf = EncodeBatch(payloads, batch.front()->sequence);
+  if (offset + buf.size() > allocated_) {
+    // Room ahead of the records, taken while there is some: a full disk then fails this
+    // allocation, before anything is written, not a write or a flush of the log.
+    const uint64_t want = (offset + buf.size() + kAllocateAhead) / kAllocateAhead * kAllocateAhead;
+    Status room = file_->Allocate(allocated_, want - allocated_);
+    if (!room.ok()) {
+      return Status::Error(room.code(),
+                           "no room to grow the commit log in " + folder_ + ": " + room.message());
+    }
+    allocated_ = want;
+  }
   iovec iov{buf.data(), buf.size()};
   IoOp ops[2] = {
       {.kind = IoKind::kWrite,
@@ -161,9 +174,12 @@ Status CommitLog::WriteBatch(std::vector<Request*>& batch, uint64_t offset, uint
   SOPFS_RETURN_IF_ERROR(env_->Submit(ops));
   for (const IoOp& op : ops) {
     if (!op.Complete()) {
-      return Status::Error(op.result < 0 ? static_cast<int>(-op.result) : EIO,
-                           std::string(op.kind == IoKind::kWrite ? "writing" : "flushing") +
-                               " the commit log in " + folder_);
+      const int err = op.result < 0 ? static_cast<int>(-op.result) : EIO;
+      // A write refused for room flushed nothing: the next batch goes over it (a crash
+      // first leaves at most a torn tail). A failed flush may have lost what it wrote.
+      *intact = op.kind == IoKind::kWrite && (err == ENOSPC || err == EDQUOT);
+      return Status::Error(err, std::string(op.kind == IoKind::kWrite ? "writing" : "flushing") +
+                                    " the commit log in " + folder_);
     }
   }
   *bytes = buf.size();
@@ -191,18 +207,23 @@ Result<uint64_t> CommitLog::Append(std::string payload) {
     queue_.clear();
     Status st = broken_;
     uint64_t bytes = 0;
+    bool intact = false;
     if (st.ok()) {
       for (Request* r : batch) r->sequence = next_sequence_++;
       const uint64_t offset = end_;
       lock.unlock();
       if (options_.before_flush) options_.before_flush();
-      st = WriteBatch(batch, offset, &bytes);
+      st = WriteBatch(batch, offset, &bytes, &intact);
       lock.lock();
       ++flushes_;
     }
     if (st.ok()) {
       end_ += bytes;
       appended_ += batch.size();
+    } else if (intact && broken_.ok()) {
+      // Refused for room before anything was flushed: these records are not in the log,
+      // and the next batch takes their place and their sequence numbers.
+      next_sequence_ = batch.front()->sequence;
     } else {
       // A failed flush may have lost what it wrote (and a retry cannot tell): the log
       // takes no more records until it is reopened and recovered.
@@ -244,11 +265,16 @@ Status CommitLog::Reset(const std::vector<std::string>& first_records) {
     return broken_;
   }
   file_ = std::move(*file);
-  end_ = bytes.size();
+  end_ = allocated_ = bytes.size();
   next_sequence_ += first_records.size();
   appended_ += first_records.size();
   recovered_.clear();
   return Status::Ok();
+}
+
+bool CommitLog::broken() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !broken_.ok();
 }
 
 uint64_t CommitLog::next_sequence() const {

@@ -52,7 +52,12 @@ class CommitLog {
   const std::vector<CommitRecord>& recovered() const { return recovered_; }
 
   // Appends a record durably; returns its sequence number (strictly increasing).
+  // ENOSPC/EDQUOT when the disk has no room for it: the record is not in the log and
+  // the log goes on (it allocates room ahead, so a full disk fails that allocation, or
+  // a write, before any flush). Any other failure breaks the log (broken()).
   Result<uint64_t> Append(std::string payload);
+  // A flush failed: the log takes no more records until it is reopened and recovered.
+  bool broken() const;
 
   // Drops every record (after their effects are durable elsewhere, e.g. a registry
   // checkpoint) and starts the new log with `first_records` (state that must survive the
@@ -77,7 +82,9 @@ class CommitLog {
   CommitLog(Env* env, std::string folder, CommitLogOptions options);
   Status Load();
   // Writes `batch` at the end of the file with one flush. Called by the leader only.
-  Status WriteBatch(std::vector<Request*>& batch, uint64_t offset, uint64_t* bytes);
+  // `intact`: on failure, whether nothing of it can have been flushed (no room).
+  Status WriteBatch(std::vector<Request*>& batch, uint64_t offset, uint64_t* bytes, bool* intact);
+  static constexpr uint64_t kAllocateAhead = 256u << 10;
 
   Env* env_;
   std::string folder_;
@@ -88,6 +95,7 @@ class CommitLog {
   std::condition_variable done_cv_;
   std::unique_ptr<File> file_;
   uint64_t end_ = 0;            // file offset where the next record goes
+  uint64_t allocated_ = 0;      // the file's bytes with disk space taken (end_ or more)
   uint64_t next_sequence_ = 1;  // of the next record
   std::deque<Request*> queue_;
   bool leader_active_ = false;

@@ -159,6 +159,7 @@ Status Engine::WritePrepared(std::span<const BlobStore::Write> writes) {
   Result<uint64_t> seq = log_->Append(std::move(payload));
   if (!seq.ok()) {
     Discard(prepare.blobs);
+    if (!log_->broken()) return seq.status();  // no room: nothing was written
     std::lock_guard<std::mutex> lock(mu_);
     broken_ =
         Status::Error(EIO, "the commit log failed; reopen the volume: " + seq.status().ToString());

@@ -134,6 +134,14 @@ Status Engine::Checkpoint() {
   }
   Status reset = log_->Reset({carry.Encode()});
   std::lock_guard<std::mutex> lock(mu_);
+  if (!reset.ok() && !log_->broken()) {
+    // The new log could not be written aside (no room, say): the old one stays whole,
+    // with every record; the next checkpoint tries again.
+    return Status::Error(reset.code(),
+                         "the commit log could not be reset (it keeps its "
+                         "records): " +
+                             reset.message());
+  }
   if (!reset.ok()) {
     broken_ = Status::Error(
         EIO, "the commit log could not be reset; reopen the volume: " + reset.ToString());

@@ -300,6 +300,11 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
     return TooLarge(payload.size());
   }
   Result<uint64_t> seq = log_->Append(std::move(payload));
+  if (!seq.ok() && !log_->broken()) {
+    // No room for the record: it is not in the log, so the commit did not happen.
+    Discard(written);
+    return seq.status();
+  }
   if (!seq.ok()) {
     // The record may or may not be durable: only recovery can tell.
     std::lock_guard<std::mutex> lock(mu_);

@@ -1,6 +1,7 @@
 // CommitLog on FaultEnv: records survive reopen in order, a crash at any point keeps a
 // prefix (every acknowledged record included), torn tails are dropped, corruption in
-// the middle is an error, concurrent appends share flushes, a failed flush stops the log.
+// the middle is an error, concurrent appends share flushes, a failed flush stops the
+// log, a record that finds no room fails alone.
 #include "engine/txn/commit_log.h"
 
 #include <gtest/gtest.h>
@@ -112,6 +113,7 @@ TEST_F(CommitLogTest, TxnCrashAtEveryPositionOfAnAppendRecoversAPrefix) {
 TEST_F(CommitLogTest, TxnRecoverDropsATornTailAndTruncatesIt) {
   ASSERT_TRUE(log_->Append("kept-1").ok());
   ASSERT_TRUE(log_->Append("kept-2").ok());
+  Reopen();  // drops the room allocated ahead: the file ends with the last record
   const std::string path = std::string(kFolder) + "/commit.log";
   auto raw = env_.ReadRaw(path);
   ASSERT_TRUE(raw.ok());
@@ -234,6 +236,27 @@ TEST_F(CommitLogTest, TxnResetDropsRecordsAndKeepsSequencesRising) {
   env_.Crash();
   Reopen();
   EXPECT_EQ(Recovered(), (std::vector<std::string>{"d"}));
+}
+
+// A full disk is not a failed flush: the record that found no room is not in the log,
+// the log takes records again once there is room, and nothing needs a reopen.
+TEST_F(CommitLogTest, ARecordWithNoRoomFailsWithEnospcAndTheLogGoesOnOnceThereIsRoom) {
+  ASSERT_TRUE(log_->Append("before").ok());
+  const std::string path = std::string(kFolder) + "/commit.log";
+  env_.SetCapacity(env_.ReadRaw(path)->size() + 4096);  // the log is the only file
+  auto big = log_->Append(std::string(1 << 20, 'x'));
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), ENOSPC) << big.status().ToString();
+  EXPECT_FALSE(log_->broken());
+  auto small = log_->Append("fits in the room allocated ahead");
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  env_.SetCapacity(uint64_t{1} << 40);
+  auto after = log_->Append(std::string(1 << 20, 'y'));
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(*after, *small + 1) << "the refused record's sequence number is reused";
+  Reopen();
+  EXPECT_EQ(Recovered(), (std::vector<std::string>{"before", "fits in the room allocated ahead",
+                                                   std::string(1 << 20, 'y')}));
 }
 
 }  // namespace
