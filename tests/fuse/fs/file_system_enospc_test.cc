@@ -1,0 +1,96 @@
+// A full disk under the file system (FaultEnv's capacity): writes fail with ENOSPC and
+// change nothing else, every file written before reads back exactly, and once there is
+// room again writes go on without a remount (no "reopen the volume" state).
+#include <sys/stat.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/fuse/fs/file_system_fixture.h"
+
+namespace sopfs::testing {
+namespace {
+
+class FileSystemEnospcTest : public FileSystemTest {
+ protected:
+  uint64_t Used() {
+    auto st = env_.StatFs("/vol");
+    EXPECT_TRUE(st.ok());
+    return st.ok() ? st->total_bytes - st->free_bytes : 0;
+  }
+  // create + write + close (the content commits at close); the first error.
+  Status Write(const std::string& name, const std::string& bytes) {
+    auto made = fs_->MakeNode(kRoot, name, S_IFREG | 0644, 0, {});
+    if (!made.ok()) return made.status();
+    SOPFS_RETURN_IF_ERROR(fs_->Open(made->st_ino, true, {}));
+    auto span = std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    Result<size_t> wrote = fs_->Write(made->st_ino, 0, span, {});
+    Status flushed = fs_->Flush(made->st_ino, true, {});
+    Status released = fs_->Release(made->st_ino, true, {});
+    if (!wrote.ok()) return wrote.status();
+    return flushed.ok() ? released : flushed;
+  }
+  static std::string Content(int i) { return std::string(3 * kChunkSize + 100, 'a' + i % 26); }
+};
+
+TEST_F(FileSystemEnospcTest, AFullDiskFailsWritesWithEnospcAndWritesGoOnOnceThereIsRoom) {
+  env_.SetCapacity(Used() + 4 * 1024 * 1024);
+  std::vector<int> written;
+  Status full;
+  for (int i = 0; i < 200 && full.ok(); ++i) {
+    full = Write("f" + std::to_string(i), Content(i));
+    if (full.ok()) written.push_back(i);
+  }
+  ASSERT_FALSE(full.ok()) << "the disk never filled";
+  EXPECT_EQ(full.code(), ENOSPC) << full.ToString();
+  ASSERT_GE(written.size(), 2u);
+  for (int i : written) {
+    Result<uint64_t> ino = Ino(kRoot, "f" + std::to_string(i));
+    ASSERT_TRUE(ino.ok()) << i;
+    EXPECT_EQ(ReadFile(*ino), Content(i)) << i;
+  }
+  // Room again (the user freed space elsewhere on that disk): no remount needed.
+  env_.SetCapacity(uint64_t{1} << 40);
+  ASSERT_TRUE(fs_->Sync().ok());
+  for (int i = 200; i < 205; ++i) {
+    Status st = Write("g" + std::to_string(i), Content(i));
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  for (int i : written) {
+    Result<uint64_t> ino = Ino(kRoot, "f" + std::to_string(i));
+    ASSERT_TRUE(ino.ok()) << i;
+    EXPECT_EQ(ReadFile(*ino), Content(i)) << i;
+  }
+  for (int i = 200; i < 205; ++i) {
+    Result<uint64_t> ino = Ino(kRoot, "g" + std::to_string(i));
+    ASSERT_TRUE(ino.ok()) << i;
+    EXPECT_EQ(ReadFile(*ino), Content(i)) << i;
+  }
+}
+
+// The commit log's own disk full (the log folder on a drive of its own): a commit that
+// finds no room for its record fails with ENOSPC and the log goes on afterwards.
+TEST_F(FileSystemEnospcTest, ACommitLogWithNoRoomFailsCommitsWithEnospcNotTheVolume) {
+  ASSERT_TRUE(Write("before", Content(1)).ok());
+  // Past the room the log allocated ahead, so its next allocation meets the full disk.
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(Write("pad" + std::to_string(i), "x").ok());
+  env_.FailFolder("/vol/log", ENOSPC);
+  Status full;
+  for (int i = 0; i < 400 && full.ok(); ++i) full = Write("full" + std::to_string(i), Content(2));
+  ASSERT_FALSE(full.ok()) << "no commit met the full log folder";
+  EXPECT_EQ(full.code(), ENOSPC) << full.ToString();
+  env_.HealFolder("/vol/log");
+  Status after = Write("after", Content(3));
+  ASSERT_TRUE(after.ok()) << "the volume needs a reopen after ENOSPC: " << after.ToString();
+  ASSERT_TRUE(fs_->Sync().ok());
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  for (const auto& [name, i] : {std::pair<std::string, int>{"before", 1}, {"after", 3}}) {
+    Result<uint64_t> ino = Ino(kRoot, name);
+    ASSERT_TRUE(ino.ok()) << name;
+    EXPECT_EQ(ReadFile(*ino), Content(i)) << name;
+  }
+}
+
+}  // namespace
+}  // namespace sopfs::testing
