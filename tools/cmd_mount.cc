@@ -56,7 +56,7 @@ constexpr const char* kOptionHelp =
     "  txn_timeout=SECONDS   roll back an explicit transaction idle this long\n"
     "                        (.sopfs/txn; default 300, from 1 to 86400)\n"
     "  cache=SIZE            memory for B-Tree nodes and chunks read (16M to 64G;\n"
-    "                        default 128M)\n"
+    "                        default 96M)\n"
     "  small_file_buffer=SIZE  memory for small files (up to 64 KiB) closed but not yet\n"
     "                        committed (1M to 1G; default 16M); closes wait when it is full\n"
     "  io_uring              take requests through io_uring on every CPU (Linux 6.14+,\n"

@@ -147,7 +147,7 @@ class BlobStore {
   // Put of blobs whose shard images are held in memory together (at most about
   // kPutGroupBytes, or one blob); `reports` is empty or one per blob.
   Status PutGroup(std::span<const Write> batch, std::span<BlobWriteReport> reports);
-  static constexpr uint64_t kPutGroupBytes = uint64_t{16} << 20;
+  static constexpr uint64_t kPutGroupBytes = uint64_t{8} << 20;
 
   Env* env_;
   ShardPlacement placement_;

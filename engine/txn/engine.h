@@ -102,7 +102,7 @@ struct EngineOptions {
   int checkpoint_commits = 1024;         // checkpoint after this many commits
   // ... or once this many IDs changed since the last one (their versions are in memory
   // until then: this bounds that memory when commits are few and large).
-  size_t checkpoint_entries = 65536;
+  size_t checkpoint_entries = 32768;
   bool checkpoint_on_close = true;  // false: close as a crash would (tests)
   std::chrono::milliseconds lock_lease{30000};
   std::chrono::milliseconds lock_timeout{10000};

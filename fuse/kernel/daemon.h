@@ -30,7 +30,7 @@ struct MountSettings {
   // An explicit transaction idle this long is rolled back (SPEC §3).
   std::chrono::seconds txn_timeout{300};
   // The engine's cache of decoded B-Tree nodes and chunk blobs (EngineOptions).
-  uint64_t cache_bytes = uint64_t{128} << 20;
+  uint64_t cache_bytes = uint64_t{96} << 20;
   // Bytes of closed small files' contents held in memory until their commit.
   uint64_t small_file_buffer = uint64_t{16} << 20;
   // Serve requests through io_uring where the kernel allows it (uring_transport.h).
