@@ -13,22 +13,11 @@ namespace {
 
 class FileSystemEnospcTest : public FileSystemTest {
  protected:
-  uint64_t Used() {
-    auto st = env_.StatFs("/vol");
-    EXPECT_TRUE(st.ok());
-    return st.ok() ? st->total_bytes - st->free_bytes : 0;
-  }
   // create + write + close (the content commits at close); the first error.
   Status Write(const std::string& name, const std::string& bytes) {
     auto made = fs_->MakeNode(kRoot, name, S_IFREG | 0644, 0, {});
     if (!made.ok()) return made.status();
-    SOPFS_RETURN_IF_ERROR(fs_->Open(made->st_ino, true, {}));
-    auto span = std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-    Result<size_t> wrote = fs_->Write(made->st_ino, 0, span, {});
-    Status flushed = fs_->Flush(made->st_ino, true, {});
-    Status released = fs_->Release(made->st_ino, true, {});
-    if (!wrote.ok()) return wrote.status();
-    return flushed.ok() ? released : flushed;
+    return WriteAt(made->st_ino, 0, bytes);
   }
   static std::string Content(int i) { return std::string(3 * kChunkSize + 100, 'a' + i % 26); }
 };

@@ -10,24 +10,10 @@ namespace {
 
 class FileSystemFallocateTest : public FileSystemTest {
  protected:
-  uint64_t Used() {
-    auto st = env_.StatFs("/vol");
-    EXPECT_TRUE(st.ok());
-    return st.ok() ? st->total_bytes - st->free_bytes : 0;
-  }
   uint64_t Create(std::string_view name) {
     auto st = fs_->MakeNode(kRoot, name, S_IFREG | 0644, 0, {});
     EXPECT_TRUE(st.ok()) << st.status().ToString();
     return st.ok() ? st->st_ino : 0;
-  }
-  Status WriteAt(uint64_t ino, uint64_t offset, const std::string& bytes) {
-    SOPFS_RETURN_IF_ERROR(fs_->Open(ino, true, {}));
-    auto span = std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-    Result<size_t> wrote = fs_->Write(ino, offset, span, {});
-    Status flushed = fs_->Flush(ino, true, {});  // close: the content commits here
-    Status released = fs_->Release(ino, true, {});
-    if (!wrote.ok()) return wrote.status();
-    return flushed.ok() ? released : flushed;
   }
 };
 

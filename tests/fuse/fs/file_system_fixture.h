@@ -144,6 +144,22 @@ class FileSystemTest : public ::testing::Test {
     EXPECT_TRUE(fs_->Release(ino, true, c).ok());
     return ino;
   }
+  // Bytes in use on the in-memory disk (FaultEnv's capacity counts against them).
+  uint64_t Used() {
+    auto st = env_.StatFs("/vol");
+    EXPECT_TRUE(st.ok());
+    return st.ok() ? st->total_bytes - st->free_bytes : 0;
+  }
+  // open + write at `offset` + close (the content commits at close): the first error.
+  Status WriteAt(uint64_t ino, uint64_t offset, const std::string& bytes) {
+    SOPFS_RETURN_IF_ERROR(fs_->Open(ino, true, {}));
+    auto span = std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    Result<size_t> wrote = fs_->Write(ino, offset, span, {});
+    Status flushed = fs_->Flush(ino, true, {});  // close: the content commits here
+    Status released = fs_->Release(ino, true, {});
+    if (!wrote.ok()) return wrote.status();
+    return flushed.ok() ? released : flushed;
+  }
   // The whole content of the file, read through an open handle.
   std::string ReadFile(uint64_t ino, const Caller& c = {}) {
     EXPECT_TRUE(fs_->Open(ino, false, c).ok());
