@@ -59,6 +59,9 @@ constexpr const char* kOptionHelp =
     "                        default 96M)\n"
     "  small_file_buffer=SIZE  memory for small files (up to 64 KiB) closed but not yet\n"
     "                        committed (1M to 1G; default 16M); closes wait when it is full\n"
+    "  reserve=SIZE          room kept on each disk of the volume for metadata, so that\n"
+    "                        deletions still work on a full disk (4M to 64G; default\n"
+    "                        twice small_file_buffer, at least 32M)\n"
     "  io_uring              take requests through io_uring on every CPU (Linux 6.14+,\n"
     "                        with /sys/module/fuse/parameters/enable_uring set to Y;\n"
     "                        else /dev/fuse, as without it, and a line in the log)\n"
@@ -209,7 +212,7 @@ Status ApplyOptions(const std::string& list, MountSettings& settings) {
     std::string own = name;
     std::replace(own.begin(), own.end(), '-', '_');
     if (own == "commit_interval" || own == "attr_timeout" || own == "txn_timeout" ||
-        own == "small_file_buffer" || own == "cache") {
+        own == "small_file_buffer" || own == "cache" || own == "reserve") {
       if (!has_value) return Status::Error(EINVAL, "mount option '" + name + "' needs =VALUE");
       constexpr uint64_t kMiB = uint64_t{1} << 20;
       SOPFS_RETURN_IF_ERROR(
@@ -218,8 +221,10 @@ Status ApplyOptions(const std::string& list, MountSettings& settings) {
           : own == "txn_timeout"   ? SetTxnTimeout(value, settings)
           : own == "cache"         ? SetSize(name, value, 16 * kMiB, 64 * 1024 * kMiB,
                                              "from 16M to 64G, such as 128M", settings.cache_bytes)
-                           : SetSize(name, value, kMiB, 1024 * kMiB, "from 1M to 1G, such as 16M",
-                                     settings.small_file_buffer));
+          : own == "reserve"       ? SetSize(name, value, 4 * kMiB, 64 * 1024 * kMiB,
+                                             "from 4M to 64G, such as 64M", settings.reserve_bytes)
+                             : SetSize(name, value, kMiB, 1024 * kMiB, "from 1M to 1G, such as 16M",
+                                       settings.small_file_buffer));
       continue;
     }
     if (own == "io_uring") {

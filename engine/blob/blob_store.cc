@@ -286,6 +286,7 @@ Status BlobStore::PutGroup(std::span<const Write> batch, std::span<BlobWriteRepo
       NoteFailure(folder, s.status);
     }
     if (durable >= w.layout.write_quorum()) {
+      report.written = true;
       counters_.blobs_written++;
       counters_.bytes_written += encoded[b].stride * static_cast<uint64_t>(durable);
     } else {

@@ -72,6 +72,7 @@ struct BlobReadReport {
 
 struct BlobWriteReport {
   std::vector<ShardProblem> failed_shards;  // not durable; the blob is degraded if it succeeded
+  bool written = false;                     // durable at quorum (else nothing of it stays)
 };
 
 struct BlobRepairReport {

@@ -204,6 +204,15 @@ Status Registry::Apply(std::span<const std::pair<LogicalId, RegistryEntry>> upda
   for (auto& [number, block] : changed) blocks.push_back(block);
 
   RegistryFile* sides[2] = {ActiveLocked(), PassiveLocked()};
+  // Room first: a full disk refuses the write on no side rather than marking a side
+  // stale for it (other errors are the write's to find, as before).
+  for (RegistryFile* side : sides) {
+    if (side == nullptr || blocks.empty()) continue;
+    Status room = side->Preallocate(blocks.back().number + 1);
+    if (room.code() == ENOSPC || room.code() == EDQUOT) {
+      return Status::Error(room.code(), "no room for registry blocks: " + room.ToString());
+    }
+  }
   std::vector<IoOp> ops;
   size_t split = 0;
   sides[0]->PrepareWrite(blocks, &ops);

@@ -94,6 +94,15 @@ void RegistryFile::PrepareWrite(const std::vector<RegistryBlock>& blocks, std::v
   ops->push_back({.kind = IoKind::kFdatasync, .file = file_.get()});
 }
 
+Status RegistryFile::Preallocate(uint64_t block_count) {
+  if (block_count <= allocated_blocks_) return Status::Ok();
+  // The first call also fills the holes a file written before holds (one call).
+  const uint64_t block_bytes = 2 * RegistryBlock::kSize;
+  SOPFS_RETURN_IF_ERROR(file_->Allocate(0, block_count * block_bytes));
+  allocated_blocks_ = block_count;
+  return Status::Ok();
+}
+
 Status RegistryFile::FinishWrite(std::span<const IoOp> ops) {
   for (const IoOp& op : ops) {
     if (!op.Complete()) {

@@ -44,6 +44,10 @@ class RegistryFile {
   // `mirror` writes into the other slot instead (Rewrite's second copy).
   void PrepareWrite(const std::vector<RegistryBlock>& blocks, std::vector<IoOp>* ops,
                     bool mirror = false);
+  // Allocates both slots of every block up to `block_count` (a no-op for those done
+  // already), so that writing them later needs no new room: a registry write at a full
+  // disk fails here with ENOSPC, before anything is written, or not at all.
+  Status Preallocate(uint64_t block_count);
   // Checks the ops PrepareWrite added.
   Status FinishWrite(std::span<const IoOp> ops);
 
@@ -62,6 +66,7 @@ class RegistryFile {
   Env* env_;
   std::string folder_;
   std::unique_ptr<File> file_;
+  uint64_t allocated_blocks_ = 0;  // Preallocate'd in this process
   // In flight between PrepareWrite and FinishWrite.
   AlignedBuffer pending_;
   std::vector<iovec> pending_iovs_;

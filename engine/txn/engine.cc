@@ -58,6 +58,13 @@ Status Engine::Init() {
        {&options_.registry_a, &options_.registry_b, &options_.log_folder}) {
     SOPFS_RETURN_IF_ERROR(env_->MkDirsDurably(*dir));
   }
+  std::vector<std::string> all_folders = options_.data_folders;
+  all_folders.insert(all_folders.end(),
+                     {options_.registry_a, options_.registry_b, options_.log_folder});
+  auto reserve = MetadataReserve::Open(env_, all_folders, options_.reserve_bytes);
+  if (!reserve.ok()) return reserve.status();
+  reserve_ = std::move(*reserve);
+  reserve_->Full(/*now=*/true);
   locker_ = options_.locker;
   if (locker_ == nullptr) {
     own_locker_ = std::make_unique<InProcessLocker>();
@@ -74,7 +81,25 @@ Status Engine::Init() {
   if (!log.ok()) return log.status();
   log_ = std::move(*log);
   entries_ = std::make_unique<EntryTable>(registry_.get());
-  return Recover();
+  Status recovered = Recover();
+  // A full disk: recovery writes the registry and a new log, metadata all.
+  if (recovered.code() == ENOSPC && reserve_->Release()) recovered = Recover();
+  return recovered;
+}
+
+Status Engine::RoomForNewData() {
+  if (reserve_->Full()) return Status::Ok();
+  return Status::Error(ENOSPC,
+                       "the volume's disk is full: its metadata reserve is in use, so new "
+                       "data is refused until deletions free room");
+}
+
+Result<uint64_t> Engine::AppendUsingReserve(std::string payload) {
+  Result<uint64_t> seq = log_->Append(payload);
+  if (!seq.ok() && !log_->broken() && seq.status().code() == ENOSPC && reserve_->Release()) {
+    seq = log_->Append(std::move(payload));
+  }
+  return seq;
 }
 
 std::unique_ptr<Transaction> Engine::Begin(TxnMode mode) {
@@ -141,8 +166,10 @@ Result<size_t> Engine::ReadValueBlob(const BlobId& blob, uint64_t offset, std::s
   return n;
 }
 
-Status Engine::WritePrepared(std::span<const BlobStore::Write> writes) {
+Status Engine::WritePrepared(std::span<const BlobStore::Write> writes, Room room) {
   if (writes.empty()) return Status::Ok();
+  // Checked before the prepare record: a refused write leaves nothing to discard.
+  if (room == Room::kNewData) SOPFS_RETURN_IF_ERROR(RoomForNewData());
   TxnRecord prepare;
   prepare.kind = TxnRecord::Kind::kPrepare;
   for (const BlobStore::Write& w : writes) prepare.blobs.push_back(w.id);
@@ -156,7 +183,8 @@ Status Engine::WritePrepared(std::span<const BlobStore::Write> writes) {
     Discard(prepare.blobs);
     return TooLarge(payload.size());
   }
-  Result<uint64_t> seq = log_->Append(std::move(payload));
+  Result<uint64_t> seq = room == Room::kMayUseReserve ? AppendUsingReserve(std::move(payload))
+                                                      : log_->Append(std::move(payload));
   if (!seq.ok()) {
     Discard(prepare.blobs);
     if (!log_->broken()) return seq.status();  // no room: nothing was written
@@ -166,7 +194,16 @@ Status Engine::WritePrepared(std::span<const BlobStore::Write> writes) {
     return broken_;
   }
   sequencer_.Done(*seq);
-  Status st = blobs_->Put(writes);
+  std::vector<BlobWriteReport> reports;
+  Status st = blobs_->Put(writes, &reports);
+  if (st.code() == ENOSPC && room == Room::kMayUseReserve && reserve_->Release()) {
+    // Once more, the blobs that did not reach quorum (nothing of them stayed).
+    std::vector<BlobStore::Write> again;
+    for (size_t i = 0; i < writes.size(); ++i) {
+      if (!reports[i].written) again.push_back(writes[i]);
+    }
+    st = blobs_->Put(again);
+  }
   if (!st.ok()) Discard(prepare.blobs);
   return st;
 }
@@ -182,15 +219,16 @@ BlobId Engine::NewBlobId() {
   return BlobId::RandomNear(blob_anchor_);
 }
 
-Result<BlobId> Engine::StageValue(std::string_view bytes) {
+Result<BlobId> Engine::StageValue(std::string_view bytes, Room room) {
   std::shared_lock<std::shared_mutex> gate(gate_);
   BlobStore::Write write{
       NewBlobId(), options_.layout, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}};
-  SOPFS_RETURN_IF_ERROR(WritePrepared({&write, 1}));
+  SOPFS_RETURN_IF_ERROR(WritePrepared({&write, 1}, room));
   return write.id;
 }
 
-Result<std::vector<BlobId>> Engine::StageValues(std::span<const std::string_view> values) {
+Result<std::vector<BlobId>> Engine::StageValues(std::span<const std::string_view> values,
+                                                Room room) {
   std::shared_lock<std::shared_mutex> gate(gate_);
   std::vector<BlobStore::Write> writes;
   std::vector<BlobId> ids;
@@ -200,7 +238,7 @@ Result<std::vector<BlobId>> Engine::StageValues(std::span<const std::string_view
         {NewBlobId(), options_.layout, {reinterpret_cast<const uint8_t*>(v.data()), v.size()}});
     ids.push_back(writes.back().id);
   }
-  SOPFS_RETURN_IF_ERROR(WritePrepared(writes));
+  SOPFS_RETURN_IF_ERROR(WritePrepared(writes, room));
   return ids;
 }
 

@@ -59,6 +59,7 @@
 #include "engine/cache/lru_cache.h"
 #include "engine/cache/single_flight.h"
 #include "engine/io/env.h"
+#include "engine/io/metadata_reserve.h"
 #include "engine/lock/locker.h"
 #include "engine/registry/registry.h"
 #include "engine/txn/commit_log.h"
@@ -91,6 +92,13 @@ enum class TxnMode {
 
 inline constexpr int kConflictErrno = EBUSY;
 
+// Whether a blob write may take the room of the metadata reserve (EngineOptions::
+// reserve_bytes) when the disk is full.
+enum class Room {
+  kNewData,        // refused (ENOSPC) while the reserve is in use
+  kMayUseReserve,  // metadata, or data already acknowledged: gets through a full disk
+};
+
 struct EngineOptions {
   std::vector<std::string> data_folders;  // one per drive; created if missing
   std::string registry_a;                 // the two registry sides
@@ -107,6 +115,10 @@ struct EngineOptions {
   std::chrono::milliseconds lock_lease{30000};
   std::chrono::milliseconds lock_timeout{10000};
   BlobStoreOptions blob_options;
+  // Room kept free on every file system of the volume's folders (MetadataReserve), so
+  // that at a full disk metadata writes, deletions and the commits of what was already
+  // acknowledged still get through; 0: none.
+  uint64_t reserve_bytes = 0;
   // Test hook, called at named points of a commit ("commit:locked",
   // "commit:before-record", "commit:lease-checked", "commit:before-apply").
   std::function<void(std::string_view point)> test_hook;
@@ -156,6 +168,12 @@ class Engine {
   const EngineOptions& options() const { return options_; }
   // Every blob a registry entry points to (for checks: fsck, tests).
   Result<std::set<BlobId>> ReferencedBlobs();
+  // Ok when new data may be written; ENOSPC while the metadata reserve is in use (the
+  // disk is full until deletions free room).
+  Status RoomForNewData();
+  // Bytes the metadata reserve holds now, and wants when whole.
+  uint64_t reserve_held() const { return reserve_->held(); }
+  uint64_t reserve_target() const { return reserve_->target(); }
 
  private:
   friend class Transaction;
@@ -189,13 +207,18 @@ class Engine {
   Result<size_t> ReadValueBlob(const BlobId& blob, uint64_t offset, std::span<uint8_t> out);
   // Writes a value blob now (prepare record first); it belongs to the caller's
   // transaction until that commits or hands it back with Discard.
-  Result<BlobId> StageValue(std::string_view bytes);
+  Result<BlobId> StageValue(std::string_view bytes, Room room = Room::kNewData);
   // Many at once: one prepare record and one batched, erasure-coded write.
-  Result<std::vector<BlobId>> StageValues(std::span<const std::string_view> values);
+  Result<std::vector<BlobId>> StageValues(std::span<const std::string_view> values,
+                                          Room room = Room::kNewData);
   // Blobs that will never be committed: removed durably at the next checkpoint.
   void Discard(std::span<const BlobId> blobs);
   // Writes blobs with a prepare record first; on failure nothing stays in flight.
-  Status WritePrepared(std::span<const BlobStore::Write> writes);
+  Status WritePrepared(std::span<const BlobStore::Write> writes, Room room);
+  // Appends a log record; with no room for it, once more after the metadata reserve
+  // gave its room back.
+  Result<uint64_t> AppendUsingReserve(std::string payload);
+  Status CheckpointOnce();
 
   Status Commit(Transaction& txn);
   Status CommitLocked(Transaction& txn, const LockGrant& grant,
@@ -213,6 +236,7 @@ class Engine {
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<CommitLog> log_;
+  std::unique_ptr<MetadataReserve> reserve_;
   std::unique_ptr<EntryTable> entries_;
   Sequencer sequencer_;
   LruCache<NodeKey, BtreeNode, NodeKeyHash> node_cache_;

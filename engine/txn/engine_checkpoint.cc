@@ -9,6 +9,9 @@
 namespace sopfs {
 
 Status Engine::Recover() {
+  // Run again after a failure (a full disk): start over.
+  applied_fence_.clear();
+  recovery_ = {};
   std::set<BlobId> prepared, adopted, released;
   std::vector<BlobId> frees;
   std::map<LogicalId, RegistryEntry> updates;
@@ -74,9 +77,13 @@ Status Engine::Recover() {
 }
 
 Status Engine::MaybeCheckpoint() {
+  const bool reserve_whole = reserve_->Full();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (commits_since_checkpoint_ < static_cast<uint64_t>(options_.checkpoint_commits) &&
+    // While the metadata reserve is in use, every commit checkpoints: the blobs that
+    // deletions and replaced node versions freed go back to the disk at once.
+    if (reserve_whole &&
+        commits_since_checkpoint_ < static_cast<uint64_t>(options_.checkpoint_commits) &&
         entries_->DirtyCount() < dirty_entries_at_failure_ + options_.checkpoint_entries) {
       return Status::Ok();
     }
@@ -92,6 +99,13 @@ Status Engine::MaybeCheckpoint() {
 }
 
 Status Engine::Checkpoint() {
+  Status st = CheckpointOnce();
+  // The registry and the new log are metadata: a full disk lends them the reserve.
+  if (st.code() == ENOSPC && reserve_->Release()) st = CheckpointOnce();
+  return st;
+}
+
+Status Engine::CheckpointOnce() {
   std::unique_lock<std::shared_mutex> gate(gate_);
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -261,7 +261,8 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
   }
 
   std::shared_lock<std::shared_mutex> gate(gate_);
-  SOPFS_RETURN_IF_ERROR(WritePrepared(writes));
+  // Node versions are metadata: a commit that deletes must get through a full disk.
+  SOPFS_RETURN_IF_ERROR(WritePrepared(writes, Room::kMayUseReserve));
   std::vector<BlobId> written;
   for (const BlobStore::Write& w : writes) written.push_back(w.id);
   if (options_.test_hook) options_.test_hook("commit:before-record");
@@ -299,7 +300,7 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
     Discard(written);
     return TooLarge(payload.size());
   }
-  Result<uint64_t> seq = log_->Append(std::move(payload));
+  Result<uint64_t> seq = AppendUsingReserve(std::move(payload));
   if (!seq.ok() && !log_->broken()) {
     // No room for the record: it is not in the log, so the commit did not happen.
     Discard(written);

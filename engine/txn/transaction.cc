@@ -163,8 +163,9 @@ Result<BlobId> TxnTree::StageBlob(std::string_view bytes) {
   return txn_->engine_->StageValue(bytes);
 }
 
-Result<std::vector<BlobId>> TxnTree::StageBlobs(std::span<const std::string_view> values) {
-  return txn_->engine_->StageValues(values);
+Result<std::vector<BlobId>> TxnTree::StageBlobs(std::span<const std::string_view> values,
+                                                Room room) {
+  return txn_->engine_->StageValues(values, room);
 }
 
 Status TxnTree::UpsertStaged(std::string_view key, const BlobId& blob) {

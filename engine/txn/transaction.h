@@ -54,7 +54,9 @@ class TxnTree {
   // UpsertStaged fails).
   Result<BlobId> StageBlob(std::string_view bytes);
   // Many blobs in one batch (one prepare record, one erasure-coded write).
-  Result<std::vector<BlobId>> StageBlobs(std::span<const std::string_view> values);
+  // Room::kMayUseReserve for contents already acknowledged (a journaled close).
+  Result<std::vector<BlobId>> StageBlobs(std::span<const std::string_view> values,
+                                         Room room = Room::kNewData);
   Status UpsertStaged(std::string_view key, const BlobId& blob);
   // An upsert that keeps `value` in the tree's node whatever values_in_node and
   // value_blob_threshold say: small values of a blob-valued tree (a small file's only

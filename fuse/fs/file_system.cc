@@ -81,7 +81,7 @@ void FileSystem::CommitterLoop() {
                            [&] { return stopping_ || commit_soon_ || !to_invalidate_.empty(); });
     if (stopping_) break;
     commit_soon_ = false;
-    const bool checkpoint = std::exchange(checkpoint_wanted_, false);
+    bool checkpoint = std::exchange(checkpoint_wanted_, false);
     std::vector<uint64_t> stale = std::exchange(to_invalidate_, {});
     lock.unlock();
     if (options_.invalidate) {
@@ -91,6 +91,11 @@ void FileSystem::CommitterLoop() {
     // What the commit freed (small contents, their shards) goes back to the system
     // rather than staying in malloc's arenas, so the daemon's RSS follows what it holds.
     malloc_trim(0);
+    {
+      // A commit that deleted files wants its blobs removed now (a checkpoint).
+      std::lock_guard again(committer_mu_);
+      checkpoint = std::exchange(checkpoint_wanted_, false) || checkpoint;
+    }
     if (checkpoint) {
       Status st = engine_->Checkpoint();
       if (!st.ok()) std::fprintf(stderr, "sopfs: checkpoint failed: %s\n", st.ToString().c_str());

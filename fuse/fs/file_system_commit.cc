@@ -194,7 +194,8 @@ Status FileSystem::WriteSmallContents(
     contents.push_back(bytes);
   }
   if (inos.empty()) return Status::Ok();
-  Result<std::vector<BlobId>> blobs = chunks.StageBlobs(contents);
+  // Closed through the journal already (acknowledged): they may use the reserve.
+  Result<std::vector<BlobId>> blobs = chunks.StageBlobs(contents, Room::kMayUseReserve);
   if (!blobs.ok()) return blobs.status();
   for (size_t i = 0; i < inos.size(); ++i) {
     Status adopted = ChunkFile(&chunks, inos[i], chunk_size_).AdoptChunk(0, (*blobs)[i]);

@@ -166,6 +166,7 @@ Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, std::span<uint8_t
 Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
                                  const Caller& c, uint64_t* written_at) {
   SOPFS_RETURN_IF_ERROR(CheckChangesAllowed(c));
+  SOPFS_RETURN_IF_ERROR(engine_->RoomForNewData());
   if (c.txn) {
     auto lock = Enter(c, true, /*namespace_op=*/false);
     if (!lock.ok()) return lock.status();
@@ -234,6 +235,7 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
   }
   const bool zero = (mode & ~FALLOC_FL_KEEP_SIZE) == FALLOC_FL_ZERO_RANGE;
   const bool reserve = (mode & ~FALLOC_FL_KEEP_SIZE) == 0;
+  if (reserve) SOPFS_RETURN_IF_ERROR(engine_->RoomForNewData());
   // One change of the content: room promised and the size grown, or a range zeroed.
   auto change = [&](uint64_t ino, BufferedFile& content) {
     return reserve ? Preallocate(ino, content, mode, offset, length)

@@ -202,6 +202,9 @@ void FileSystem::MarkDoomed(uint64_t ino) {
   doomed_.insert(ino);
   journal_doomed_.insert(ino);
   DropSmall(ino);  // deleted: its content goes
+  // Its room comes back at once, not a commit interval later (the committer then
+  // checkpoints, which removes the blobs): as on a local file system.
+  CommitSoon();
 }
 
 void FileSystem::DropLink(const Caller& c, const InodePtr& inode) {
@@ -258,6 +261,8 @@ struct stat FileSystem::StatOf(Inode& inode) {
 // The caller's lock is held (mu_, or the transaction's).
 Result<FileSystem::InodePtr> FileSystem::NewInode(uint32_t mode, uint64_t rdev,
                                                   const Caller& caller) {
+  // A full disk refuses new files, as new data; deletions still go through.
+  SOPFS_RETURN_IF_ERROR(engine_->RoomForNewData());
   auto inode = std::make_shared<Inode>();
   if (caller.txn) {
     std::lock_guard lock(mu_);  // numbers come from the shared counter: never reused

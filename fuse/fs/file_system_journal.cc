@@ -170,6 +170,8 @@ Status FileSystem::AppendJournal() {
 
 Result<bool> FileSystem::FastClose(const InodePtr& inode) {
   if (!journal_) return false;
+  // A full disk: the file commits by itself, and finds out (ENOSPC) there.
+  if (!engine_->RoomForNewData().ok()) return false;
   // Full for too long (commits failing): this file commits by itself, holding nothing.
   if (!WaitForSmallRoom()) return false;
   bool stores_a_chunk = false;

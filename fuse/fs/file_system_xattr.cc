@@ -27,6 +27,7 @@ Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_vie
   if (name.starts_with(kVirtualXattrPrefix)) {
     return Status::Error(EPERM, "user.sopfs.* attributes are read-only");
   }
+  SOPFS_RETURN_IF_ERROR(engine_->RoomForNewData());
   if (!name.starts_with("user.") && !name.starts_with("trusted.")) {
     return Status::Error(EOPNOTSUPP, "only user.* and trusted.* attributes are stored");
   }

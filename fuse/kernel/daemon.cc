@@ -41,6 +41,26 @@ int Fail(const std::function<void(const Status&)>& on_ready, const Status& st) {
   return 1;
 }
 
+// Ok when deletions can commit: the metadata reserve holds room, or every disk of the
+// volume has a little room left. Else why not (the disk is full and the reserve used).
+Status FullDiskCheck(Env& env, const VolumeConfig& volume, Engine& engine) {
+  constexpr uint64_t kRoomForDeletions = uint64_t{4} << 20;
+  if (engine.reserve_target() == 0 || engine.reserve_held() > 0) return Status::Ok();
+  std::vector<std::string> folders = volume.data_folders;
+  folders.insert(folders.end(), {volume.registry_a, volume.registry_b, volume.log_folder});
+  for (const std::string& folder : folders) {
+    Result<FsStats> st = env.StatFs(folder);
+    if (st.ok() && st->free_bytes < kRoomForDeletions) {
+      return Status::Error(ENOSPC, "the disk under " + folder + " is full (" +
+                                       std::to_string(st->free_bytes >> 10) +
+                                       " KiB free) and the volume's metadata reserve is used "
+                                       "up, so not even deletions could commit; free room on "
+                                       "that disk and mount again for writes");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
@@ -52,6 +72,9 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
   PosixEnv env;
   EngineOptions engine_options = EngineOptionsFor(volume);
   engine_options.cache_bytes = settings.cache_bytes;
+  engine_options.reserve_bytes = settings.reserve_bytes != 0
+                                     ? settings.reserve_bytes
+                                     : std::max(uint64_t{32} << 20, 2 * settings.small_file_buffer);
   Result<std::unique_ptr<Engine>> engine = Engine::Open(&env, engine_options);
   if (!engine.ok()) {
     return Fail(on_ready,
@@ -68,6 +91,11 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
                    static_cast<unsigned long long>(r.commits_refused),
                    static_cast<unsigned long long>(r.orphans_removed));
     }
+  }
+  MountSettings effective = settings;
+  if (Status full = FullDiskCheck(env, volume, **engine); !full.ok()) {
+    std::fprintf(stderr, "sopfs: %s: mounted read-only\n", full.message().c_str());
+    effective.fuse_options.push_back("ro");
   }
   FileSystemOptions fs_options;
   fs_options.data_folders = volume.data_folders;
@@ -105,7 +133,7 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
   context.gid = getgid();
   context.mounted_ns = NowNs();
   const fuse_lowlevel_ops ops = MakeFuseOps();
-  std::vector<std::string> arg_strings = FuseArgs(volume, settings);
+  std::vector<std::string> arg_strings = FuseArgs(volume, effective);
   std::vector<char*> argv;
   for (std::string& a : arg_strings) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());

@@ -33,6 +33,10 @@ struct MountSettings {
   uint64_t cache_bytes = uint64_t{96} << 20;
   // Bytes of closed small files' contents held in memory until their commit.
   uint64_t small_file_buffer = uint64_t{16} << 20;
+  // Room kept free on each disk of the volume for metadata, so that a full disk still
+  // takes deletions (EngineOptions::reserve_bytes). 0: twice small_file_buffer, at
+  // least 32M.
+  uint64_t reserve_bytes = 0;
   // Serve requests through io_uring where the kernel allows it (uring_transport.h).
   bool io_uring = false;
 };

@@ -81,5 +81,60 @@ TEST_F(FileSystemEnospcTest, ACommitLogWithNoRoomFailsCommitsWithEnospcNotTheVol
   }
 }
 
+// The engine keeps a metadata reserve (a file of its own on the disk, as ext4 keeps
+// blocks for root): a disk filled with files of shrinking sizes, down to ones kept in
+// B-Tree nodes, until nothing more fits, refuses new data, but deletions still commit,
+// their room comes back without a remount and writes go on; a full volume mounts.
+TEST_F(FileSystemEnospcTest, AtAFullDiskDeletionsCommitAndTheirRoomComesBack) {
+  constexpr uint64_t kReserve = 1 << 20;
+  adjust_engine_ = [](EngineOptions& o) { o.reserve_bytes = kReserve; };
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  env_.SetCapacity(Used() + 8 * kReserve);
+  std::vector<std::pair<std::string, std::string>> written;  // name, content
+  for (const size_t size : {size_t{3 * kChunkSize + 100}, size_t{kChunkSize}, size_t{8192},
+                            size_t{3000}, size_t{100}}) {
+    Status full;
+    for (int i = 0; i < 4000 && full.ok(); ++i) {
+      const std::string name = "s" + std::to_string(size) + "-" + std::to_string(i);
+      const std::string content(size, static_cast<char>('a' + i % 26));
+      full = Write(name, content);
+      if (full.ok()) written.emplace_back(name, content);
+    }
+    ASSERT_EQ(full.code(), ENOSPC) << size << ": " << full.ToString();
+  }
+  ASSERT_GE(written.size(), 4u);
+  ASSERT_TRUE(fs_->Sync().ok()) << "what was acknowledged must commit at a full disk";
+  ASSERT_NO_FATAL_FAILURE(Reopen());  // a full volume mounts, and its files read back
+  for (const auto& [name, content] : written) {
+    Result<uint64_t> ino = Ino(kRoot, name);
+    ASSERT_TRUE(ino.ok()) << name;
+    ASSERT_EQ(ReadFile(*ino), content) << name;
+  }
+  // rm of the big files: the commit takes the reserve, the checkpoint frees their room.
+  size_t removed = 0;
+  for (const auto& [name, content] : written) {
+    if (content.size() < kChunkSize) continue;
+    ASSERT_TRUE(fs_->Unlink(kRoot, name, {}).ok());
+    ++removed;
+  }
+  ASSERT_GT(removed, 0u);
+  Status synced = fs_->Sync();
+  ASSERT_TRUE(synced.ok()) << "a deletion could not commit at a full disk: " << synced.ToString();
+  ASSERT_TRUE(engine_->Checkpoint().ok());
+  Status again = Write("again", Content(7));
+  ASSERT_TRUE(again.ok()) << "freed room did not come back: " << again.ToString();
+  EXPECT_EQ(engine_->reserve_held(), kReserve) << "the reserve was not refilled";
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  Result<uint64_t> ino = Ino(kRoot, "again");
+  ASSERT_TRUE(ino.ok());
+  EXPECT_EQ(ReadFile(*ino), Content(7));
+  for (const auto& [name, content] : written) {
+    if (content.size() >= kChunkSize) continue;
+    Result<uint64_t> kept = Ino(kRoot, name);
+    ASSERT_TRUE(kept.ok()) << name;
+    EXPECT_EQ(ReadFile(*kept), content) << name;
+  }
+}
+
 }  // namespace
 }  // namespace sopfs::testing

@@ -50,6 +50,7 @@ class FileSystemTest : public ::testing::Test {
     options.registry_b = "/vol/registry-b";
     options.log_folder = "/vol/log";
     options.layout = {.k = 4, .m = 2};
+    if (adjust_engine_) adjust_engine_(options);
     return options;
   }
 
@@ -92,6 +93,8 @@ class FileSystemTest : public ::testing::Test {
   std::function<void()> after_taking_pending_;
   // Changes the file system's options at every Open (set it, then Reopen()).
   std::function<void(FileSystemOptions&)> adjust_options_;
+  // The same for the engine's options.
+  std::function<void(EngineOptions&)> adjust_engine_;
 
   // kill -9 of the daemon: nothing runs at close, but every write made (journal
   // records included) is in the kernel and stays.
