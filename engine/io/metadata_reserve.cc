@@ -38,12 +38,9 @@ uint64_t MetadataReserve::held() const {
   return sum;
 }
 
-bool MetadataReserve::Full(bool now) {
+bool MetadataReserve::Full() {
   if (full_.load(std::memory_order_acquire)) return true;
   std::lock_guard lock(mu_);
-  const auto t = std::chrono::steady_clock::now();
-  if (!now && t - last_try_ < std::chrono::milliseconds(100)) return full_.load();
-  last_try_ = t;
   return RefillLocked();
 }
 
@@ -92,7 +89,6 @@ bool MetadataReserve::Release() {
     gave = true;
   }
   if (gave) full_.store(false, std::memory_order_release);
-  last_try_ = std::chrono::steady_clock::now();
   return gave;
 }
 

@@ -11,13 +11,13 @@
 //   write can be tried again. While any file is short, Full() is false and new data is
 //   refused (ENOSPC): only metadata and deletions use the released room.
 // - Full() refills a short file once its file system has the room and a quarter more to
-//   spare (deletions freed it), at most every 100 ms; from then on data is taken again.
+//   spare (deletions freed it); from then on data is taken again. While short, each
+//   call costs a statfs per file system.
 //
 // Threads: every method may be called concurrently.
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -42,8 +42,8 @@ class MetadataReserve {
   MetadataReserve& operator=(const MetadataReserve&) = delete;
 
   // True when every file holds its full size, refilling short ones first if their file
-  // systems have the room (at most every 100 ms; `now` forces a try).
-  bool Full(bool now = false);
+  // systems have the room.
+  bool Full();
   // Gives every file's room back to its file system, saying so in the log. False when
   // nothing was held (there is nothing more to give).
   bool Release();
@@ -65,8 +65,7 @@ class MetadataReserve {
   Env* const env_;
   const uint64_t bytes_;
   std::vector<Slot> files_;
-  mutable std::mutex mu_;  // guards the slots' `held` and last_try_
-  std::chrono::steady_clock::time_point last_try_{};
+  mutable std::mutex mu_;  // guards the slots' `held`
   std::atomic<bool> full_{true};
 };
 

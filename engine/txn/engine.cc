@@ -64,7 +64,7 @@ Status Engine::Init() {
   auto reserve = MetadataReserve::Open(env_, all_folders, options_.reserve_bytes);
   if (!reserve.ok()) return reserve.status();
   reserve_ = std::move(*reserve);
-  reserve_->Full(/*now=*/true);
+  reserve_->Full();
   locker_ = options_.locker;
   if (locker_ == nullptr) {
     own_locker_ = std::make_unique<InProcessLocker>();

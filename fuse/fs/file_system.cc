@@ -135,6 +135,13 @@ Result<struct statvfs> FileSystem::StatFs() {
     d.avail = uint64_t{st.f_bavail} * st.f_frsize;
     ++d.folders;
   }
+  // Room the metadata reserve gave away is not available: it is taken back first, and
+  // new data is refused until it can be (with a quarter to spare).
+  const uint64_t deficit = engine_->reserve_target() - engine_->reserve_held();
+  for (auto& [dev, d] : devices) {
+    d.free = d.free > deficit ? d.free - deficit : 0;
+    d.avail = d.avail >= deficit + deficit / 4 ? d.avail - deficit : 0;
+  }
   if (devices.empty()) return Status::Error(EIO, "no data folder is reachable");
   uint64_t total = UINT64_MAX, free = UINT64_MAX, avail = UINT64_MAX;
   const uint64_t k = static_cast<uint64_t>(options_.k);

@@ -367,6 +367,12 @@ class FileSystem {
   // Waits until the small contents awaiting a commit leave room, waking the committer;
   // false when none came within small_room_wait (a commit failing, say). No lock held.
   bool WaitForSmallRoom();
+  // Room in the small-file buffer for a share (1/2, 1) of its bounds: bytes in memory
+  // (small_file_buffer) and bytes they take on disk once committed. mu_ held.
+  bool SmallRoomLocked(uint64_t numerator, uint64_t denominator) const;
+  // Disk bytes a small file's content takes once committed: in a node segment, or a
+  // blob of k+m shards, each a block of header and padding more.
+  uint64_t SmallDiskCost(uint64_t bytes) const;
   // Wakes the committer for a namespace commit now, not at the next interval.
   void CommitSoon();
   void MarkDoomed(uint64_t ino);
@@ -395,6 +401,9 @@ class FileSystem {
   std::map<uint64_t, std::string> small_content_;  // small files closed, not committed
   // Bytes of small_content_ and of the small contents of the commit in flight.
   uint64_t small_bytes_ = 0;
+  // What they will take on disk once committed (SmallDiskCost): kept within half the
+  // engine's metadata reserve, so that what was acknowledged always fits at a full disk.
+  uint64_t small_disk_cost_ = 0;
   std::condition_variable small_room_cv_;  // small_bytes_ went down
   std::unique_ptr<CloseJournal> journal_;
   uint64_t journal_seq_ = 0;  // of the last record appended (or replayed)

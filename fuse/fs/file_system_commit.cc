@@ -60,7 +60,10 @@ void FileSystem::FinishPending(std::unique_ptr<Pending> p, bool applied) {
   uint64_t freed = 0;
   for (const auto& [ino, bytes] : p->small) {
     // Applied, or kept back while a newer content of the file is pending.
-    if (applied || small_content_.count(ino)) freed += bytes.size();
+    if (applied || small_content_.count(ino)) {
+      freed += bytes.size();
+      small_disk_cost_ -= SmallDiskCost(bytes.size());
+    }
   }
   small_bytes_ -= freed;
   if (freed != 0) small_room_cv_.notify_all();

@@ -76,6 +76,7 @@ const std::string* FileSystem::SmallPending(uint64_t ino) const {
 void FileSystem::PutSmall(uint64_t ino, std::string bytes) {
   DropSmall(ino);
   small_bytes_ += bytes.size();
+  small_disk_cost_ += SmallDiskCost(bytes.size());
   small_content_[ino] = std::move(bytes);
 }
 
@@ -83,8 +84,24 @@ void FileSystem::DropSmall(uint64_t ino) {
   auto it = small_content_.find(ino);
   if (it == small_content_.end()) return;
   small_bytes_ -= it->second.size();
+  small_disk_cost_ -= SmallDiskCost(it->second.size());
   small_content_.erase(it);
   small_room_cv_.notify_all();
+}
+
+uint64_t FileSystem::SmallDiskCost(uint64_t bytes) const {
+  constexpr uint64_t kBlock = 4096;
+  if (bytes <= ChunkFile::kInNodeBytes) return bytes + 64;
+  const uint64_t k = static_cast<uint64_t>(options_.k);
+  const uint64_t shard = (bytes + k - 1) / k;
+  return static_cast<uint64_t>(options_.k + options_.m) * ((shard + kBlock - 1) / kBlock + 1) *
+         kBlock;
+}
+
+bool FileSystem::SmallRoomLocked(uint64_t numerator, uint64_t denominator) const {
+  const uint64_t bytes_limit = options_.small_file_buffer * numerator / denominator;
+  const uint64_t cost_limit = engine_->options().reserve_bytes / 2 * numerator / denominator;
+  return small_bytes_ < bytes_limit && (cost_limit == 0 || small_disk_cost_ < cost_limit);
 }
 
 void FileSystem::CommitSoon() {
@@ -94,16 +111,15 @@ void FileSystem::CommitSoon() {
 }
 
 bool FileSystem::WaitForSmallRoom() {
-  const uint64_t limit = options_.small_file_buffer;
   std::unique_lock lock(mu_);
   // Half the buffer fills while the other half commits: the committer starts at half.
-  if (small_bytes_ < limit / 2) return true;
+  if (SmallRoomLocked(1, 2)) return true;
   lock.unlock();
   CommitSoon();
   lock.lock();
-  if (small_bytes_ < limit) return true;
+  if (SmallRoomLocked(1, 1)) return true;
   return small_room_cv_.wait_for(lock, options_.small_room_wait,
-                                 [&] { return small_bytes_ < limit; });
+                                 [&] { return SmallRoomLocked(1, 1); });
 }
 
 Status FileSystem::AppendJournal() {

@@ -38,7 +38,8 @@ std::map<std::string, std::vector<std::string>> BigShards(const std::string& vol
       if (::lstat(path.c_str(), &st) != 0) continue;
       if (S_ISDIR(st.st_mode)) {
         dirs.push_back(path);
-      } else if (S_ISREG(st.st_mode) && st.st_size >= min_bytes) {
+      } else if (S_ISREG(st.st_mode) && st.st_size >= min_bytes && name.find('.') == 32) {
+        // (a shard: 32 hex digits of blob ID, '.', its index; not metadata-reserve)
         blobs[name.substr(0, name.rfind('.'))].push_back(path);
       }
     }
