@@ -92,7 +92,7 @@ Result<std::unique_ptr<CommitLog>> CommitLog::Open(Env* env, const std::string& 
 
 Status CommitLog::Load() {
   const std::string path = folder_ + kFileName;
-  if (!env_->Exists(path)) {
+  if (!env_->Exists(path) && !options_.read_only) {
     SOPFS_RETURN_IF_ERROR(env_->WriteFileDurably(path + ".new", Header(1)));
     SOPFS_RETURN_IF_ERROR(env_->Rename(path + ".new", path));
     SOPFS_RETURN_IF_ERROR(env_->SyncDir(folder_));
@@ -130,7 +130,7 @@ Status CommitLog::Load() {
   auto file = env_->Open(path, {.mode = OpenMode::kReadWrite});
   if (!file.ok()) return file.status();
   file_ = std::move(*file);
-  if (offset < b.size()) {
+  if (offset < b.size() && !options_.read_only) {
     // Drop the torn tail durably, so new records never follow garbage.
     SOPFS_RETURN_IF_ERROR(file_->Truncate(offset));
     IoOp sync{.kind = IoKind::kFsync, .file = file_.get()};

@@ -31,6 +31,9 @@
 namespace sopfs {
 
 struct CommitLogOptions {
+  // Reads the records and changes nothing (no torn tail cut, no new log made); then
+  // the log must not be appended to.
+  bool read_only = false;
   // Test hook: runs in the leader right before each flush, outside the lock.
   std::function<void()> before_flush;
 };

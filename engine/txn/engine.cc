@@ -19,7 +19,7 @@ Engine::Engine(Env* env, EngineOptions options)
       value_cache_(options_.cache_bytes / 4) {}
 
 Engine::~Engine() {
-  if (!options_.checkpoint_on_close || log_ == nullptr) return;
+  if (!options_.checkpoint_on_close || options_.read_only || log_ == nullptr) return;
   Status st = Checkpoint();
   if (!st.ok()) {
     std::fprintf(stderr, "sopfs: checkpoint at close failed (recovery will redo it): %s\n",
@@ -61,7 +61,8 @@ Status Engine::Init() {
   std::vector<std::string> all_folders = options_.data_folders;
   all_folders.insert(all_folders.end(),
                      {options_.registry_a, options_.registry_b, options_.log_folder});
-  auto reserve = MetadataReserve::Open(env_, all_folders, options_.reserve_bytes);
+  auto reserve =
+      MetadataReserve::Open(env_, all_folders, options_.read_only ? 0 : options_.reserve_bytes);
   if (!reserve.ok()) return reserve.status();
   reserve_ = std::move(*reserve);
   reserve_->Full();
@@ -77,13 +78,18 @@ Status Engine::Init() {
   auto registry = Registry::Open(env_, options_.registry_a, options_.registry_b);
   if (!registry.ok()) return registry.status();
   registry_ = std::move(*registry);
-  auto log = CommitLog::Open(env_, options_.log_folder);
+  CommitLogOptions log_options;
+  log_options.read_only = options_.read_only;
+  auto log = CommitLog::Open(env_, options_.log_folder, log_options);
   if (!log.ok()) return log.status();
   log_ = std::move(*log);
   entries_ = std::make_unique<EntryTable>(registry_.get());
   Status recovered = Recover();
   // A full disk: recovery writes the registry and a new log, metadata all.
   if (recovered.code() == ENOSPC && reserve_->Release()) recovered = Recover();
+  if (recovered.ok() && options_.read_only) {
+    broken_ = Status::Error(EROFS, "the volume is open read-only");
+  }
   return recovered;
 }
 

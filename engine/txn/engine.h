@@ -119,6 +119,9 @@ struct EngineOptions {
   // that at a full disk metadata writes, deletions and the commits of what was already
   // acknowledged still get through; 0: none.
   uint64_t reserve_bytes = 0;
+  // Opens without writing anything (a disk too full even for recovery): the log is
+  // replayed into memory only, and every commit and checkpoint fails with EROFS.
+  bool read_only = false;
   // Test hook, called at named points of a commit ("commit:locked",
   // "commit:before-record", "commit:lease-checked", "commit:before-apply").
   std::function<void(std::string_view point)> test_hook;

@@ -46,6 +46,13 @@ Status Engine::Recover() {
     ++recovery_.commits_replayed;
   }
   std::vector<std::pair<LogicalId, RegistryEntry>> apply(updates.begin(), updates.end());
+  if (options_.read_only) {
+    // Nothing is written: the replayed commits live in memory, as between checkpoints.
+    if (!apply.empty()) entries_->Publish(apply);
+    next_id_ = next_id;
+    stamp_ = stamp;
+    return Status::Ok();
+  }
   if (!apply.empty()) SOPFS_RETURN_IF_ERROR(registry_->Apply(apply));
   next_id_ = next_id;
   Result<std::unordered_map<BlobId, uint32_t>> refs = CountSegmentRefs();

@@ -81,6 +81,9 @@ std::string StatsJson(const Sources& s) {
   j.Add("inodes_in_memory", memory.inodes);
   j.Add("inodes_parked", memory.parked_inodes);
   j.Add("small_pending_bytes", memory.small_pending_bytes);
+  // The room kept for metadata at a full disk: held < target while it is in use.
+  j.Add("metadata_reserve_target", s.engine->reserve_target());
+  j.Add("metadata_reserve_held", s.engine->reserve_held());
   j.Add("commits", e.commits);
   j.Add("conflicts", e.conflicts);
   j.Add("checkpoints", e.checkpoints);

@@ -26,6 +26,7 @@ FileSystem::FileSystem(Engine* engine, FileSystemOptions options)
 Result<std::unique_ptr<FileSystem>> FileSystem::Open(Engine* engine, FileSystemOptions options) {
   std::unique_ptr<FileSystem> fs(new FileSystem(engine, std::move(options)));
   SOPFS_RETURN_IF_ERROR(fs->LoadVolume());
+  if (fs->options_.read_only) return fs;
   fs->committer_ = std::thread([f = fs.get()] { f->CommitterLoop(); });
   return fs;
 }
@@ -71,7 +72,7 @@ Status FileSystem::LoadVolume() {
     reserve_ = std::move(*reserve);
   }
   SOPFS_RETURN_IF_ERROR(ReplayJournal());
-  return DeleteOrphans();
+  return options_.read_only ? Status::Ok() : DeleteOrphans();
 }
 
 void FileSystem::CommitterLoop() {

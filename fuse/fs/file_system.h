@@ -101,6 +101,10 @@ struct FileSystemOptions {
   // Inodes kept whole in memory before those only the kernel references are dropped
   // (their reference counts stay): bounds the table however many files the kernel holds.
   size_t inode_table_target = 16384;
+  // Over an engine opened read-only (EngineOptions::read_only): what the close journal
+  // holds is replayed into memory and served, nothing is ever committed (no committer,
+  // no deletion of orphans; Sync does nothing). The kernel mount must be read-only.
+  bool read_only = false;
   // Tests only: runs in a namespace commit after it took the pending changes and before
   // it writes them (no lock held), to interleave other calls there.
   std::function<void()> after_taking_pending;

@@ -345,6 +345,7 @@ Status FileSystem::CommitFile(const InodePtr& inode) {
 }
 
 Status FileSystem::Sync() {
+  if (options_.read_only) return Status::Ok();  // nothing can have changed
   std::vector<InodePtr> files;
   {
     std::lock_guard lock(mu_);

@@ -324,6 +324,13 @@ Status FileSystem::ReplayJournal() {
     }
     journal_ = std::move(*journal);
   }
+  if (options_.read_only) {
+    if (replayed != 0) {
+      std::fprintf(stderr, "sopfs: %zu close-journal record(s) served from memory (read-only)\n",
+                   replayed);
+    }
+    return Status::Ok();
+  }
   if (replayed == 0) {
     Result<uint64_t> gen = journal_->Rotate();
     if (gen.ok()) journal_->DropBefore(*gen);

@@ -76,6 +76,15 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
                                      ? settings.reserve_bytes
                                      : std::max(uint64_t{32} << 20, 2 * settings.small_file_buffer);
   Result<std::unique_ptr<Engine>> engine = Engine::Open(&env, engine_options);
+  std::string read_only_why;
+  if (engine.status().code() == ENOSPC || engine.status().code() == EDQUOT) {
+    // Not even recovery finds room (the disk filled while the reserve was in use): the
+    // volume is still readable, from memory where the log and journal say so.
+    read_only_why = "no room on disk even for recovery (" + engine.status().ToString() +
+                    "); free room on the disk under " + volume.dir + " and mount again for writes";
+    engine_options.read_only = true;
+    engine = Engine::Open(&env, engine_options);
+  }
   if (!engine.ok()) {
     return Fail(on_ready,
                 Status::Error(engine.status().code(), "cannot open volume " + volume.dir + ": " +
@@ -93,8 +102,11 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
     }
   }
   MountSettings effective = settings;
-  if (Status full = FullDiskCheck(env, volume, **engine); !full.ok()) {
-    std::fprintf(stderr, "sopfs: %s: mounted read-only\n", full.message().c_str());
+  if (Status full = FullDiskCheck(env, volume, **engine); read_only_why.empty() && !full.ok()) {
+    read_only_why = full.message();
+  }
+  if (!read_only_why.empty()) {
+    std::fprintf(stderr, "sopfs: mounted read-only: %s\n", read_only_why.c_str());
     effective.fuse_options.push_back("ro");
   }
   FileSystemOptions fs_options;
@@ -103,6 +115,7 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
   fs_options.m = volume.layout.m;
   fs_options.commit_interval = settings.commit_interval;
   fs_options.small_file_buffer = settings.small_file_buffer;
+  fs_options.read_only = engine_options.read_only;
   fs_options.env = &env;
   // Two copies of the close journal, each on a folder that may be a drive of its own.
   fs_options.journal_dirs = {volume.log_folder + "/close-journal",

@@ -76,6 +76,8 @@ expect_one_line(2 "commit_interval=0" ${SOPFS} mount ${W}/v ${W}/mnt -o commit_i
 expect_one_line(2 "attr_timeout=soon" ${SOPFS} mount ${W}/v ${W}/mnt -o attr_timeout=soon)
 expect_one_line(2 "small_file_buffer=512K: expected a size from 1M to 1G" ${SOPFS} mount ${W}/v
                 ${W}/mnt -o small_file_buffer=512K)
+expect_one_line(2 "reserve=1M: expected a size from 4M to 64G" ${SOPFS} mount ${W}/v ${W}/mnt
+                -o reserve=1M)
 expect_one_line(2 "cache=lots: expected a size from 16M to 64G" ${SOPFS} mount ${W}/v ${W}/mnt
                 -o cache=lots)
 expect_one_line(2 "mount option 'cache' needs =VALUE" ${SOPFS} mount ${W}/v ${W}/mnt -o cache)

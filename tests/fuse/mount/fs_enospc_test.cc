@@ -182,6 +182,62 @@ TEST_P(FsEnospcTest, EnospcFillByCopiesSmallFilesAndATransactionThenRmWritesAndR
   EXPECT_EQ(ReadFile(P("dir/note")), "written before the disk filled\n");
 }
 
+// The disk filled by another program while the reserve was in use, then the volume
+// unmounted: not even recovery finds room. The volume still mounts, read-only, saying
+// why; everything reads back; once the disk has room it mounts read-write again.
+TEST_P(FsEnospcTest, EnospcFullDiskWithTheReserveUsedUpMountsReadOnlyThenReadWriteOnceFreed) {
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(P("before"), 1, 5 * kMiB + 17, kMiB));
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("dir-less note"), "kept\n"));
+  const std::string filler = small_ + "/filler";
+  auto fill_disk = [&] {
+    const int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0) << ErrnoText();
+    const std::string block(kMiB, 'f');
+    while (::write(fd, block.data(), block.size()) > 0) {
+    }
+    ASSERT_EQ(errno, ENOSPC) << ErrnoText();
+    const std::string page(4096, 'f');
+    while (::write(fd, page.data(), page.size()) > 0) {
+    }
+    ::close(fd);
+  };
+  ASSERT_NO_FATAL_FAILURE(fill_disk());
+  // A commit at the full disk takes the reserve (the file was acknowledged at close).
+  const int fd = ::open(P("trigger").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  ASSERT_EQ(::write(fd, "made at a full disk\n", 20), 20) << ErrnoText();
+  ASSERT_EQ(::fsync(fd), 0) << ErrnoText() << "\n" << vol_.DaemonLog();
+  ASSERT_EQ(::close(fd), 0) << ErrnoText();
+  const int dir = ::open(vol_.root().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_EQ(::fsync(dir), 0) << ErrnoText() << "\n" << vol_.DaemonLog();
+  ::close(dir);
+  EXPECT_EQ(StatsField(vol_, "metadata_reserve_held"), "0") << "the reserve was not used";
+  ASSERT_NO_FATAL_FAILURE(fill_disk());  // the other program takes the room back
+  ASSERT_NO_FATAL_FAILURE(vol_.Unmount());
+
+  ASSERT_NO_FATAL_FAILURE(vol_.Mount());
+  const std::string log = vol_.DaemonLog();
+  EXPECT_NE(log.find("mounted read-only", log.rfind("==== sopfs mount")), std::string::npos) << log;
+  ExpectPatternFile(P("before"), 1, 5 * kMiB + 17);
+  EXPECT_EQ(ReadFile(P("dir-less note")), "kept\n");
+  EXPECT_EQ(ReadFile(P("trigger")), "made at a full disk\n");
+  EXPECT_EQ(ListDir(vol_.root()), (std::vector<std::string>{"before", "dir-less note", "trigger"}));
+  EXPECT_NE(::open(P("new").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644), 0);
+  EXPECT_EQ(errno, EROFS) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(vol_.Unmount());
+
+  ASSERT_EQ(::unlink(filler.c_str()), 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(vol_.Mount());
+  const std::string again = vol_.DaemonLog();
+  EXPECT_EQ(again.find("mounted read-only", again.rfind("==== sopfs mount")), std::string::npos)
+      << again;
+  ASSERT_EQ(TryWrite(P("after"), 9, kBig), 0) << "the freed disk does not take writes";
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  ExpectPatternFile(P("after"), 9, kBig);
+  ExpectPatternFile(P("before"), 1, 5 * kMiB + 17);
+  EXPECT_EQ(ReadFile(P("trigger")), "made at a full disk\n");
+}
+
 INSTANTIATE_TEST_SUITE_P(CommitInterval, FsEnospcTest, ::testing::Values("50ms", "30s"),
                          [](const ::testing::TestParamInfo<const char*>& info) {
                            return std::string(info.param[0] == '5' ? "Short" : "Long");
