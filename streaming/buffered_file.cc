@@ -86,6 +86,7 @@ Status BufferedFile::WriteImpl(uint64_t offset, std::span<const uint8_t> data) {
   return ForEachChunkPiece(offset, data.size(), chunk_size_, [&](const ChunkPiece& p) {
     Result<std::string*> buffer = Buffer(p.index, p.within == 0 && p.take == chunk_size_);
     if (!buffer.ok()) return buffer.status();
+    cut_only_.erase(p.index);
     std::string& bytes = **buffer;
     if (bytes.size() < p.within + p.take) bytes.resize(p.within + p.take, '\0');
     std::memcpy(bytes.data() + p.within, data.data() + p.done, p.take);
@@ -100,6 +101,7 @@ Status BufferedFile::WriteImpl(uint64_t offset, std::span<const uint8_t> data) {
 Status BufferedFile::FlushChunk(uint64_t index) {
   auto it = buffers_.find(index);
   if (it == buffers_.end()) return Status::Ok();
+  const Room room = cut_only_.erase(index) != 0 ? Room::kMayUseReserve : Room::kNewData;
   // An older write of the same chunk goes first, so the newest bytes win.
   if (in_flight_.count(index)) SOPFS_RETURN_IF_ERROR(Settle(index));
   Result<bool> existed = file_.HasChunk(index);
@@ -130,8 +132,8 @@ Status BufferedFile::FlushChunk(uint64_t index) {
   job.bytes.resize(bytes);
   job.existed = *existed;
   buffers_.erase(it);
-  job.blob = std::async(std::launch::async, [this, data = std::string_view(job.bytes)] {
-    return file_.StageChunk(data);
+  job.blob = std::async(std::launch::async, [this, room, data = std::string_view(job.bytes)] {
+    return file_.StageChunk(data, room);
   });
   in_flight_order_.push_back(index);
   while (in_flight_.size() > kMaxInFlight) SOPFS_RETURN_IF_ERROR(Settle(in_flight_order_.front()));
@@ -196,6 +198,7 @@ Status BufferedFile::Replace(std::string_view bytes) {
   if (!failed_.ok()) return failed_;
   SOPFS_RETURN_IF_ERROR(Sticky(SettleAll()));
   buffers_.clear();
+  cut_only_.clear();
   Result<uint64_t> removed = file_.RemoveChunks(0, UINT64_MAX);
   if (!removed.ok()) return Sticky(removed.status());
   stored_chunks_ = 0;
@@ -219,6 +222,7 @@ Status BufferedFile::TruncateImpl(uint64_t new_size) {
   }
   const uint64_t keep_chunks = (new_size + chunk_size_ - 1) / chunk_size_;
   buffers_.erase(buffers_.lower_bound(keep_chunks), buffers_.end());
+  cut_only_.erase(cut_only_.lower_bound(keep_chunks), cut_only_.end());
   Result<uint64_t> removed = file_.RemoveChunks(keep_chunks, UINT64_MAX);
   if (!removed.ok()) return removed.status();
   stored_chunks_ -= *removed;
@@ -227,6 +231,7 @@ Status BufferedFile::TruncateImpl(uint64_t new_size) {
     // Zero the cut part of the last chunk, so growing later reads zeros there.
     const uint64_t last = keep_chunks - 1;
     if (last * chunk_size_ < size_) {
+      if (!buffers_.count(last)) cut_only_.insert(last);
       Result<std::string*> buffer = Buffer(last, false);
       if (!buffer.ok()) return buffer.status();
       if ((*buffer)->size() > tail) (*buffer)->resize(tail);
@@ -255,10 +260,13 @@ Status BufferedFile::ZeroRangeImpl(uint64_t offset, uint64_t length, bool extend
           // A chunk zeroed over all the bytes it holds becomes a hole.
           if (p.within == 0 && (p.take == chunk_size_ || at + p.take >= size_)) {
             buffers_.erase(p.index);
+            cut_only_.erase(p.index);
             Result<uint64_t> removed = file_.RemoveChunks(p.index, p.index + 1);
             if (!removed.ok()) return removed.status();
             stored_chunks_ -= *removed;
           } else if (buffers_.count(p.index) || p.index * chunk_size_ < size_) {
+            // A hole punched inside a chunk is a cut; zeros written past the end grow.
+            if (!buffers_.count(p.index) && !extend) cut_only_.insert(p.index);
             Result<std::string*> buffer = Buffer(p.index, false);
             if (!buffer.ok()) return buffer.status();
             std::string& bytes = **buffer;

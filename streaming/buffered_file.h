@@ -26,6 +26,7 @@
 #include <future>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -104,6 +105,9 @@ class BufferedFile {
   Status failed_;                            // the first failed change, if any
   bool staged_ = false;                      // a chunk went to the blob store
   std::map<uint64_t, std::string> buffers_;  // chunk index -> chunk_size bytes
+  // Buffers changed only by a cut (truncate, hole punch), never by a write: storing
+  // them frees room, so at a full disk they may take the metadata reserve's.
+  std::set<uint64_t> cut_only_;
   struct InFlight {
     std::string bytes;  // the chunk's bytes within the file (read while in flight)
     bool existed = false;

@@ -73,7 +73,9 @@ class ChunkFile {
   // Pipelined writes: StageChunk writes a chunk's blob (any thread, see
   // TxnTree::StageBlob), AdoptChunk makes it the chunk's content. (For chunks over
   // kInNodeBytes; WriteChunk places smaller ones.)
-  Result<BlobId> StageChunk(std::string_view bytes) { return chunks_->StageBlob(bytes); }
+  Result<BlobId> StageChunk(std::string_view bytes, Room room = Room::kNewData) {
+    return chunks_->StageBlob(bytes, room);
+  }
   Status AdoptChunk(uint64_t index, const BlobId& blob) {
     return chunks_->UpsertStaged(Key(index), blob);
   }

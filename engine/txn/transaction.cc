@@ -159,8 +159,8 @@ Status TxnTree::Remove(std::string_view key) {
   return Write(key, std::nullopt);
 }
 
-Result<BlobId> TxnTree::StageBlob(std::string_view bytes) {
-  return txn_->engine_->StageValue(bytes);
+Result<BlobId> TxnTree::StageBlob(std::string_view bytes, Room room) {
+  return txn_->engine_->StageValue(bytes, room);
 }
 
 Result<std::vector<BlobId>> TxnTree::StageBlobs(std::span<const std::string_view> values,

@@ -52,7 +52,7 @@ class TxnTree {
   // transaction state); UpsertStaged then gives the key that blob, which the
   // transaction owns from then on (committed with it, or freed — also when
   // UpsertStaged fails).
-  Result<BlobId> StageBlob(std::string_view bytes);
+  Result<BlobId> StageBlob(std::string_view bytes, Room room = Room::kNewData);
   // Many blobs in one batch (one prepare record, one erasure-coded write).
   // Room::kMayUseReserve for contents already acknowledged (a journaled close).
   Result<std::vector<BlobId>> StageBlobs(std::span<const std::string_view> values,

@@ -110,6 +110,26 @@ TEST_F(FileSystemEnospcTest, AtAFullDiskDeletionsCommitAndTheirRoomComesBack) {
     ASSERT_TRUE(ino.ok()) << name;
     ASSERT_EQ(ReadFile(*ino), content) << name;
   }
+  // truncate works at the full disk: into a chunk (its head is written again), and to 0.
+  std::string* cut = nullptr;
+  for (auto& [name, content] : written) {
+    if (content.size() > 2 * kChunkSize && cut == nullptr) {
+      Result<uint64_t> ino = Ino(kRoot, name);
+      ASSERT_TRUE(ino.ok());
+      ASSERT_TRUE(fs_->Open(*ino, true, {}).ok());
+      AttrChange change;
+      change.size = kChunkSize + kChunkSize / 3;
+      change.via_handle = true;
+      ASSERT_TRUE(fs_->SetAttr(*ino, change, {}).ok());
+      Status closed = fs_->Flush(*ino, true, {});
+      ASSERT_TRUE(fs_->Release(*ino, true, {}).ok());
+      ASSERT_TRUE(closed.ok()) << "truncate at a full disk: " << closed.ToString();
+      content.resize(kChunkSize + kChunkSize / 3);
+      EXPECT_EQ(ReadFile(*ino), content);
+      cut = &content;
+    }
+  }
+  ASSERT_NE(cut, nullptr);
   // rm of the big files: the commit takes the reserve, the checkpoint frees their room.
   size_t removed = 0;
   for (const auto& [name, content] : written) {
