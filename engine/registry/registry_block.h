@@ -25,6 +25,9 @@ using LogicalId = uint64_t;
 struct RegistryEntry {
   static constexpr uint32_t kInUse = 1;
   static constexpr uint32_t kInSegment = 2;  // `blob` is a segment of many B-Tree nodes
+  // `blob` is stored in the engine's metadata layout (EngineOptions::metadata_layout);
+  // without it, in the data layout (segments written before metadata had its own).
+  static constexpr uint32_t kMetadataLayout = 4;
 
   BlobId blob;           // where the current version lives
   uint64_t version = 0;  // bumped by every committed change of this logical ID

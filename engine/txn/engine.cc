@@ -47,7 +47,13 @@ Status Engine::Init() {
     return Status::Error(EINVAL,
                          "engine needs data folders, two registry folders and a log folder");
   }
-  SOPFS_RETURN_IF_ERROR(options_.layout.Validate(static_cast<int>(options_.data_folders.size())));
+  const int folders = static_cast<int>(options_.data_folders.size());
+  SOPFS_RETURN_IF_ERROR(options_.layout.Validate(folders));
+  if (options_.metadata_layout.k == 0) {
+    const int m = std::min(options_.layout.m + 2, folders - 1);
+    options_.metadata_layout = {.k = std::max(1, std::min(options_.layout.k, folders - m)), .m = m};
+  }
+  SOPFS_RETURN_IF_ERROR(options_.metadata_layout.Validate(folders));
   if (options_.checkpoint_commits < 1) {
     return Status::Error(EINVAL, "checkpoint_commits must be at least 1");
   }
@@ -120,7 +126,7 @@ Result<std::shared_ptr<const BtreeNode>> Engine::LoadNode(LogicalId id, uint64_t
   const NodeKey key{e->blob, e->in_segment() ? e->slot : 0};
   if (auto node = node_cache_.Lookup(key)) return node;
   // A segment's bytes stay in the value cache: its other nodes are likely wanted next.
-  Result<std::shared_ptr<const std::string>> blob = LoadValueBlob(e->blob);
+  Result<std::shared_ptr<const std::string>> blob = LoadValueBlob(e->blob, LayoutOf(*e));
   if (!blob.ok()) return blob.status();
   std::string_view bytes = **blob;
   if (e->in_segment()) {
@@ -142,15 +148,16 @@ Result<std::shared_ptr<const BtreeNode>> Engine::LoadNode(LogicalId id, uint64_t
 Result<std::shared_ptr<const std::string>> Engine::LoadValue(LogicalId id, uint64_t snapshot) {
   Result<RegistryEntry> e = entries_->Get(id, snapshot);
   if (!e.ok()) return e.status();
-  return LoadValueBlob(e->blob);
+  return LoadValueBlob(e->blob, LayoutOf(*e));
 }
 
-Result<std::shared_ptr<const std::string>> Engine::LoadValueBlob(const BlobId& blob) {
+Result<std::shared_ptr<const std::string>> Engine::LoadValueBlob(const BlobId& blob,
+                                                                 ErasureLayout layout) {
   if (auto value = value_cache_.Lookup(blob)) return value;
   return value_loads_.Do(blob, [&]() -> Result<std::shared_ptr<const std::string>> {
     // Another load may have finished between the look-up above and this one's start.
     if (auto value = value_cache_.Lookup(blob)) return value;
-    Result<std::vector<uint8_t>> bytes = blobs_->Get(blob, options_.layout);
+    Result<std::vector<uint8_t>> bytes = blobs_->Get(blob, layout);
     if (!bytes.ok()) return bytes.status();
     auto value = std::make_shared<const std::string>(reinterpret_cast<const char*>(bytes->data()),
                                                      bytes->size());

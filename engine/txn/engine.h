@@ -104,10 +104,15 @@ struct EngineOptions {
   std::string registry_a;                 // the two registry sides
   std::string registry_b;
   std::string log_folder;
-  ErasureLayout layout{.k = 4, .m = 2};  // of every node and value blob
-  Locker* locker = nullptr;              // null: the engine makes an InProcessLocker
-  size_t cache_bytes = 256u << 20;       // decoded nodes and values kept in memory
-  int checkpoint_commits = 1024;         // checkpoint after this many commits
+  ErasureLayout layout{.k = 4, .m = 2};  // of every value blob (file chunks)
+  // Of B-Tree nodes (node segments): metadata outlives more lost folders than data, so
+  // that a volume that lost some files' chunks still mounts and lists. k == 0: derived,
+  // m + 2 parity shards (at most folders - 1), k = what the other folders allow, at
+  // most layout.k (4+2 on 6 folders gives 2+4).
+  ErasureLayout metadata_layout{.k = 0, .m = 0};
+  Locker* locker = nullptr;         // null: the engine makes an InProcessLocker
+  size_t cache_bytes = 256u << 20;  // decoded nodes and values kept in memory
+  int checkpoint_commits = 1024;    // checkpoint after this many commits
   // ... or once this many IDs changed since the last one (their versions are in memory
   // until then: this bounds that memory when commits are few and large).
   size_t checkpoint_entries = 32768;
@@ -174,6 +179,8 @@ class Engine {
   // Ok when new data may be written; ENOSPC while the metadata reserve is in use (the
   // disk is full until deletions free room).
   Status RoomForNewData();
+  // The layout node segments are written in (EngineOptions::metadata_layout, derived).
+  ErasureLayout metadata_layout() const { return options_.metadata_layout; }
   // Bytes the metadata reserve holds now, and wants when whole.
   uint64_t reserve_held() const { return reserve_->held(); }
   uint64_t reserve_target() const { return reserve_->target(); }
@@ -204,7 +211,17 @@ class Engine {
   Result<std::shared_ptr<const BtreeNode>> LoadNode(LogicalId id, uint64_t snapshot,
                                                     RegistryEntry* entry = nullptr);
   Result<std::shared_ptr<const std::string>> LoadValue(LogicalId id, uint64_t snapshot);
-  Result<std::shared_ptr<const std::string>> LoadValueBlob(const BlobId& blob);
+  Result<std::shared_ptr<const std::string>> LoadValueBlob(const BlobId& blob,
+                                                           ErasureLayout layout);
+  // The layout of the blob a registry entry points to.
+  ErasureLayout LayoutOf(const RegistryEntry& e) const {
+    return (e.flags & RegistryEntry::kMetadataLayout) ? options_.metadata_layout : options_.layout;
+  }
+  // Wide enough to remove a blob of either layout (placement does not depend on it).
+  ErasureLayout RemovalLayout() const {
+    return options_.metadata_layout.total() > options_.layout.total() ? options_.metadata_layout
+                                                                      : options_.layout;
+  }
   // Part of a value blob: from the cache when the whole blob is there, else only the
   // shards that hold the range.
   Result<size_t> ReadValueBlob(const BlobId& blob, uint64_t offset, std::span<uint8_t> out);

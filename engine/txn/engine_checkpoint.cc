@@ -69,7 +69,7 @@ Status Engine::Recover() {
   recovery_.orphans_removed = remove.size();
   recovery_.frees_done = frees.size();
   remove.insert(remove.end(), frees.begin(), frees.end());
-  if (!remove.empty()) SOPFS_RETURN_IF_ERROR(blobs_->RemoveDurably(remove, options_.layout));
+  if (!remove.empty()) SOPFS_RETURN_IF_ERROR(blobs_->RemoveDurably(remove, RemovalLayout()));
   next_id_ = next_id;
   stamp_ = stamp;
   TxnRecord carry;
@@ -138,7 +138,7 @@ Status Engine::CheckpointOnce() {
       }
     }
   }
-  Status removed = blobs_->RemoveDurably(now, options_.layout);
+  Status removed = blobs_->RemoveDurably(now, RemovalLayout());
   TxnRecord carry;
   carry.kind = TxnRecord::Kind::kCarry;
   carry.stamp = stamp_.load();

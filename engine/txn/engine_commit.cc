@@ -220,14 +220,17 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
       segments.push_back(NodeSegment::Encode(pack));
       const BlobId blob = BlobId::RandomNear(anchor);
       const std::string& bytes = segments.back();
-      writes.push_back(
-          {blob, options_.layout, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}});
+      writes.push_back({blob,
+                        options_.metadata_layout,
+                        {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}});
       for (uint32_t slot = 0; slot < pack.size(); ++slot) {
         const LogicalId id = pack[slot].first;
         const RegistryEntry* base = store.base(id);
-        rec.updates.emplace_back(
-            id, RegistryEntry{blob, base ? base->version + 1 : 1,
-                              RegistryEntry::kInUse | RegistryEntry::kInSegment, slot});
+        rec.updates.emplace_back(id,
+                                 RegistryEntry{blob, base ? base->version + 1 : 1,
+                                               RegistryEntry::kInUse | RegistryEntry::kInSegment |
+                                                   RegistryEntry::kMetadataLayout,
+                                               slot});
         if (base) replaced(*base);
         new_nodes.emplace_back(NodeKey{blob, slot}, *packed[slot]);
       }

@@ -30,7 +30,7 @@ class SnapshotStore : public NodeStore {
   Result<std::string> LoadValue(LogicalId id) override {
     auto staged = txn_->staged_values_.find(id);
     auto value = staged != txn_->staged_values_.end()
-                     ? txn_->engine_->LoadValueBlob(staged->second)
+                     ? txn_->engine_->LoadValueBlob(staged->second, txn_->engine_->options().layout)
                      : txn_->engine_->LoadValue(id, txn_->snapshot_);
     if (!value.ok()) return value.status();
     return **value;
