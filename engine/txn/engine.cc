@@ -58,6 +58,14 @@ Status Engine::Init() {
     return Status::Error(EINVAL, "checkpoint_commits must be at least 1");
   }
   for (const std::string& dir : options_.data_folders) {
+    if (!env_->Exists(dir)) {
+      // A lost drive (or a replaced, empty one): its shards are gone for good.
+      std::fprintf(stderr,
+                   "sopfs: data folder %s is missing: made again, empty; blobs that had a "
+                   "shard there rely on parity\n",
+                   dir.c_str());
+      emptied_folders_.push_back(dir);
+    }
     SOPFS_RETURN_IF_ERROR(env_->MkDirsDurably(dir));
   }
   for (const std::string* dir :

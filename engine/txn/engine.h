@@ -179,6 +179,8 @@ class Engine {
   // Ok when new data may be written; ENOSPC while the metadata reserve is in use (the
   // disk is full until deletions free room).
   Status RoomForNewData();
+  // Data folders that were missing at open and were made again, empty.
+  const std::vector<std::string>& emptied_folders() const { return emptied_folders_; }
   // The layout node segments are written in (EngineOptions::metadata_layout, derived).
   ErasureLayout metadata_layout() const { return options_.metadata_layout; }
   // Bytes the metadata reserve holds now, and wants when whole.
@@ -264,6 +266,7 @@ class Engine {
   // Value blobs being read now: a second reader of one waits for it (see single_flight.h).
   SingleFlight<BlobId, std::shared_ptr<const std::string>> value_loads_;
   RecoveryReport recovery_;
+  std::vector<std::string> emptied_folders_;
   std::string instance_;  // names this engine's lock owners
 
   std::atomic<LogicalId> next_id_{1};

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "fuse/control/json_text.h"
 
 namespace sopfs::control {
@@ -114,9 +116,12 @@ std::string HealthJson(const Sources& s) {
     struct stat st;
     const bool ok = ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
                     access(path.c_str(), R_OK | W_OK | X_OK) == 0;
-    if (!ok) ++failed;
+    const auto& emptied = s.engine->emptied_folders();
+    // Missing at mount and made again: reachable, but every shard it held is gone.
+    const bool empty = std::find(emptied.begin(), emptied.end(), path) != emptied.end();
+    if (!ok || empty) ++failed;
     JsonText f;
-    f.Add("path", path).Add("state", ok ? "ok" : "failed");
+    f.Add("path", path).Add("state", !ok ? "failed" : empty ? "emptied" : "ok");
     // Appended in two steps: g++ 12 at -O3 warns falsely (-Wrestrict) on
     // `const char* + std::string&&`.
     if (i > 0) folders += ',';
@@ -135,6 +140,15 @@ std::string HealthJson(const Sources& s) {
   j.Add("state", state);
   j.Add("erasure", std::to_string(s.fs->erasure_k()) + "+" + std::to_string(m));
   j.Add("redundancy_left", static_cast<int64_t>(m) - failed);
+  // B-Tree nodes (names, inodes, small files) have parity of their own.
+  const ErasureLayout meta = s.engine->metadata_layout();
+  j.Add("metadata_erasure", meta.ToString());
+  j.Add("metadata_redundancy_left", static_cast<int64_t>(meta.m) - failed);
+  if (failed > m && failed <= meta.m) {
+    j.Add("unreadable",
+          "files with chunks stored as blobs read EIO where more than " + std::to_string(m) +
+              " of their shards are lost; names, attributes and files of up to 2 KiB stay");
+  }
   j.Raw("data_folders", folders);
   j.Raw("registry", registry.str());
   return j.str() + "\n";
