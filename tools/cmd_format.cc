@@ -111,7 +111,7 @@ Status CreateVolume(const VolumeConfig& config) {
 int RunFormat(int argc, char** argv) {
   po::options_description visible(
       "usage: sopfs format VOLUME [--data DIR]... [--registry DIR --registry DIR] "
-      "[--ec K+M] [--chunk-size SIZE]\n\n"
+      "[--ec K+M] [--metadata-ec K+M] [--chunk-size SIZE]\n\n"
       "Makes a new sopfs volume: VOLUME/sopfs.conf, the data, registry and log folders,\n"
       "and an empty file system owned by the caller. Refuses an existing volume and\n"
       "folders that are not empty. Without --data, VOLUME holds K+M data folders\n"
@@ -125,6 +125,9 @@ int RunFormat(int argc, char** argv) {
       "(default: VOLUME/registry-a and VOLUME/registry-b)")(
       "ec", po::value<std::string>()->value_name("K+M"),
       "erasure layout: K data + M parity shards per blob; any K shards rebuild it (default 4+2)")(
+      "metadata-ec", po::value<std::string>()->value_name("K+M"),
+      "layout of metadata (names, inodes, files of up to 2 KiB): at least --ec's M parity "
+      "shards (default M+2, at most folders-1: 2+4 for 4+2)")(
       "chunk-size", po::value<std::string>()->value_name("SIZE")->default_value("1M"),
       "file chunk size, a power of two from 64K to 64M");
   po::options_description all;
@@ -169,6 +172,12 @@ int RunFormat(int argc, char** argv) {
   // Folders on the command line are relative to the working directory; the defaults
   // live inside VOLUME (DefaultVolumeConfig).
   VolumeConfig config = DefaultVolumeConfig(volumes[0], layout);
+  if (vm.count("metadata-ec")) {
+    const std::string text = vm["metadata-ec"].as<std::string>();
+    auto parsed = ParseLayout(text);
+    if (!parsed) return BadArgument("--metadata-ec '" + text + "': expected K+M, such as 2+4");
+    config.metadata_layout = *parsed;
+  }
   config.chunk_size = static_cast<uint32_t>(*chunk);
   auto absolute = [](const std::string& p) {
     std::error_code ec;

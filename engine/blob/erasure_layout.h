@@ -2,6 +2,7 @@
 // (directories) may use different layouts over the same data folders.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -37,5 +38,13 @@ struct ErasureLayout {
 
   friend bool operator==(const ErasureLayout&, const ErasureLayout&) = default;
 };
+
+// The layout of metadata (B-Tree nodes) by default for data in `data` over `folders`
+// folders: m + 2 parity shards (at most folders - 1), k what the other folders allow,
+// at most data.k. 4+2 over 6 folders gives 2+4: metadata outlives 4 lost folders.
+inline ErasureLayout DefaultMetadataLayout(ErasureLayout data, int folders) {
+  const int m = std::max(0, std::min(data.m + 2, folders - 1));
+  return {.k = std::max(1, std::min(data.k, folders - m)), .m = m};
+}
 
 }  // namespace sopfs

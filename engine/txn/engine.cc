@@ -50,15 +50,16 @@ Status Engine::Init() {
   const int folders = static_cast<int>(options_.data_folders.size());
   SOPFS_RETURN_IF_ERROR(options_.layout.Validate(folders));
   if (options_.metadata_layout.k == 0) {
-    const int m = std::min(options_.layout.m + 2, folders - 1);
-    options_.metadata_layout = {.k = std::max(1, std::min(options_.layout.k, folders - m)), .m = m};
+    options_.metadata_layout = DefaultMetadataLayout(options_.layout, folders);
   }
   SOPFS_RETURN_IF_ERROR(options_.metadata_layout.Validate(folders));
   if (options_.checkpoint_commits < 1) {
     return Status::Error(EINVAL, "checkpoint_commits must be at least 1");
   }
+  // A volume opened before has a commit log: a data folder missing then was lost.
+  const bool used_before = env_->Exists(options_.log_folder + "/commit.log");
   for (const std::string& dir : options_.data_folders) {
-    if (!env_->Exists(dir)) {
+    if (used_before && !env_->Exists(dir)) {
       // A lost drive (or a replaced, empty one): its shards are gone for good.
       std::fprintf(stderr,
                    "sopfs: data folder %s is missing: made again, empty; blobs that had a "

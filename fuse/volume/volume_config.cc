@@ -71,9 +71,10 @@ po::options_description ConfOptions() {
   po::options_description opts;
   opts.add_options()("data", po::value<std::vector<std::string>>())(
       "registry", po::value<std::vector<std::string>>())("log", po::value<std::string>())(
-      "ec", po::value<std::string>())("chunk-size", po::value<std::string>())(
-      "mount.options", po::value<std::string>())("mount.commit-interval", po::value<std::string>())(
-      "mount.attr-timeout", po::value<std::string>());
+      "ec", po::value<std::string>())("metadata-ec", po::value<std::string>())(
+      "chunk-size", po::value<std::string>())("mount.options", po::value<std::string>())(
+      "mount.commit-interval", po::value<std::string>())("mount.attr-timeout",
+                                                         po::value<std::string>());
   return opts;
 }
 
@@ -162,6 +163,12 @@ Result<VolumeConfig> ReadVolumeConfig(const std::string& dir) {
     if (!layout) return bad("ec = '" + Printable(ec) + "': expected K+M, such as 4+2");
     config.layout = *layout;
   }
+  if (vm.count("metadata-ec")) {
+    const std::string ec = Get(vm, "metadata-ec");
+    auto layout = ParseLayout(ec);
+    if (!layout) return bad("metadata-ec = '" + Printable(ec) + "': expected K+M, such as 2+4");
+    config.metadata_layout = *layout;
+  }
   if (vm.count("chunk-size")) {
     const std::string text = Get(vm, "chunk-size");
     auto size = ParseSize(text);
@@ -188,6 +195,15 @@ Status ValidateVolumeConfig(const VolumeConfig& config) {
   if (static_cast<size_t>(l.total()) != folders) {
     return bad("ec = " + l.ToString() + " needs exactly " + std::to_string(l.total()) +
                " data folders (one per shard), 'data' names " + std::to_string(folders));
+  }
+  const ErasureLayout& meta = config.metadata_layout;
+  if (meta.k != 0) {
+    Status fits = meta.Validate(static_cast<int>(folders));
+    if (!fits.ok()) return bad("metadata-ec = " + meta.ToString() + ": " + fits.message());
+    if (meta.m < l.m) {
+      return bad("metadata-ec = " + meta.ToString() + ": metadata needs at least ec's " +
+                 std::to_string(l.m) + " parity shards");
+    }
   }
   const uint32_t c = config.chunk_size;
   if (c < kMinChunkSize || c > kMaxChunkSize || (c & (c - 1)) != 0) {
@@ -226,12 +242,19 @@ Status WriteVolumeConfig(const VolumeConfig& config) {
 
   std::ostringstream text;
   text << "# sopfs volume, written by 'sopfs format'. Relative paths are relative to this\n"
-          "# folder. The folders, ec and chunk-size must not change once files are stored.\n";
+          "# folder. The folders, ec, metadata-ec and chunk-size must not change once files\n"
+          "# are stored.\n";
   for (const std::string& d : config.data_folders) text << "data = " << Relative(dir, d) << "\n";
   text << "registry = " << Relative(dir, config.registry_a) << "\n"
        << "registry = " << Relative(dir, config.registry_b) << "\n"
        << "log = " << Relative(dir, config.log_folder) << "\n"
        << "ec = " << config.layout.ToString() << "\n"
+       << "metadata-ec = "
+       << (config.metadata_layout.k != 0
+               ? config.metadata_layout
+               : DefaultMetadataLayout(config.layout, static_cast<int>(config.data_folders.size())))
+              .ToString()
+       << "\n"
        << "chunk-size = " << ChunkSizeText(config.chunk_size) << "\n";
   const std::string body = text.str();
 
@@ -317,6 +340,7 @@ EngineOptions EngineOptionsFor(const VolumeConfig& config) {
   options.registry_b = config.registry_b;
   options.log_folder = config.log_folder;
   options.layout = config.layout;
+  options.metadata_layout = config.metadata_layout;
   return options;
 }
 

@@ -9,6 +9,9 @@
 //   registry = registry-a    exactly two, the registry's active/passive sides
 //   log = log                the commit log folder (default: VOLUME/log)
 //   ec = 4+2                 the erasure layout K+M (default 4+2)
+//   metadata-ec = 2+4        the layout of B-Tree nodes (names, inodes, small files):
+//                            at least ec's M parity shards; default M+2 parity, at
+//                            most folders-1 (2+4 for 4+2). Fixed once files are stored.
 //   chunk-size = 1M          file chunk size, a power of two, 64K..64M (default 1M)
 //   [mount]                  defaults for `sopfs mount` (the command line wins)
 //   options = allow_other    -o options
@@ -32,6 +35,7 @@ struct VolumeConfig {
   std::string registry_a, registry_b;     // absolute
   std::string log_folder;                 // absolute; default VOLUME/log
   ErasureLayout layout{.k = 4, .m = 2};   // engine/blob/erasure_layout.h
+  ErasureLayout metadata_layout{.k = 0, .m = 0};  // k == 0: DefaultMetadataLayout
   uint32_t chunk_size = 1u << 20;
 };
 
