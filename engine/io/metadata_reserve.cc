@@ -38,6 +38,22 @@ uint64_t MetadataReserve::held() const {
   return sum;
 }
 
+Status MetadataReserve::RoomForDeletions() const {
+  constexpr uint64_t kRoomForDeletions = uint64_t{4} << 20;
+  if (files_.empty() || held() > 0) return Status::Ok();
+  for (const Slot& s : files_) {
+    Result<FsStats> st = env_->StatFs(s.folder);
+    if (st.ok() && st->free_bytes < kRoomForDeletions) {
+      return Status::Error(ENOSPC, "the disk under " + s.folder + " is full (" +
+                                       std::to_string(st->free_bytes >> 10) +
+                                       " KiB free) and the volume's metadata reserve is used "
+                                       "up, so not even deletions could commit; free room on "
+                                       "that disk and mount again for writes");
+    }
+  }
+  return Status::Ok();
+}
+
 bool MetadataReserve::Full() {
   if (full_.load(std::memory_order_acquire)) return true;
   std::lock_guard lock(mu_);

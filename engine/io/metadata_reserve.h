@@ -47,6 +47,9 @@ class MetadataReserve {
   // Gives every file's room back to its file system, saying so in the log. False when
   // nothing was held (there is nothing more to give).
   bool Release();
+  // Ok while deletions can commit: the reserve holds room, or every file system it
+  // covers has a few MiB free. Else ENOSPC naming the full one.
+  Status RoomForDeletions() const;
   // Bytes held now, over all files; bytes wanted when full.
   uint64_t held() const;
   uint64_t target() const { return bytes_ * files_.size(); }

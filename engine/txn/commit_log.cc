@@ -10,7 +10,6 @@
 namespace sopfs {
 namespace {
 
-constexpr const char* kFileName = "/commit.log";
 constexpr uint32_t kMagic = 0x4c504f53;  // "SOPL"
 constexpr uint16_t kVersion = 1;
 constexpr size_t kHeaderSize = 32;

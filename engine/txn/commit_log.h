@@ -45,7 +45,8 @@ struct CommitRecord {
 
 class CommitLog {
  public:
-  static constexpr uint32_t kMaxRecordBytes = 64u << 20;  // Append refuses more (EINVAL)
+  static constexpr uint32_t kMaxRecordBytes = 64u << 20;   // Append refuses more (EINVAL)
+  static constexpr const char* kFileName = "/commit.log";  // in the log folder
 
   static Result<std::unique_ptr<CommitLog>> Open(Env* env, const std::string& folder,
                                                  CommitLogOptions options = {});

@@ -57,7 +57,7 @@ Status Engine::Init() {
     return Status::Error(EINVAL, "checkpoint_commits must be at least 1");
   }
   // A volume opened before has a commit log: a data folder missing then was lost.
-  const bool used_before = env_->Exists(options_.log_folder + "/commit.log");
+  const bool used_before = env_->Exists(options_.log_folder + CommitLog::kFileName);
   for (const std::string& dir : options_.data_folders) {
     if (used_before && !env_->Exists(dir)) {
       // A lost drive (or a replaced, empty one): its shards are gone for good.
@@ -115,10 +115,10 @@ Status Engine::RoomForNewData() {
                        "data is refused until deletions free room");
 }
 
-Result<uint64_t> Engine::AppendUsingReserve(std::string payload) {
-  Result<uint64_t> seq = log_->Append(payload);
+Result<uint64_t> Engine::AppendUsingReserve(const TxnRecord& rec, std::string payload) {
+  Result<uint64_t> seq = log_->Append(std::move(payload));
   if (!seq.ok() && !log_->broken() && seq.status().code() == ENOSPC && reserve_->Release()) {
-    seq = log_->Append(std::move(payload));
+    seq = log_->Append(rec.Encode());
   }
   return seq;
 }
@@ -205,8 +205,9 @@ Status Engine::WritePrepared(std::span<const BlobStore::Write> writes, Room room
     Discard(prepare.blobs);
     return TooLarge(payload.size());
   }
-  Result<uint64_t> seq = room == Room::kMayUseReserve ? AppendUsingReserve(std::move(payload))
-                                                      : log_->Append(std::move(payload));
+  Result<uint64_t> seq = room == Room::kMayUseReserve
+                             ? AppendUsingReserve(prepare, std::move(payload))
+                             : log_->Append(std::move(payload));
   if (!seq.ok()) {
     Discard(prepare.blobs);
     if (!log_->broken()) return seq.status();  // no room: nothing was written

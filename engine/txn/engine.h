@@ -183,6 +183,9 @@ class Engine {
   const std::vector<std::string>& emptied_folders() const { return emptied_folders_; }
   // The layout node segments are written in (EngineOptions::metadata_layout, derived).
   ErasureLayout metadata_layout() const { return options_.metadata_layout; }
+  // Ok when deletions can commit; else why not: the metadata reserve is used up and a
+  // disk of the volume has almost no room left.
+  Status RoomForDeletions() { return reserve_->RoomForDeletions(); }
   // Bytes the metadata reserve holds now, and wants when whole.
   uint64_t reserve_held() const { return reserve_->held(); }
   uint64_t reserve_target() const { return reserve_->target(); }
@@ -237,9 +240,10 @@ class Engine {
   void Discard(std::span<const BlobId> blobs);
   // Writes blobs with a prepare record first; on failure nothing stays in flight.
   Status WritePrepared(std::span<const BlobStore::Write> writes, Room room);
-  // Appends a log record; with no room for it, once more after the metadata reserve
-  // gave its room back.
-  Result<uint64_t> AppendUsingReserve(std::string payload);
+  // Appends `rec` (already encoded as `payload`); with no room for it, once more
+  // (encoded again: the first payload was consumed) after the metadata reserve gave
+  // its room back.
+  Result<uint64_t> AppendUsingReserve(const TxnRecord& rec, std::string payload);
   Status CheckpointOnce();
 
   Status Commit(Transaction& txn);

@@ -303,7 +303,7 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
     Discard(written);
     return TooLarge(payload.size());
   }
-  Result<uint64_t> seq = AppendUsingReserve(std::move(payload));
+  Result<uint64_t> seq = AppendUsingReserve(rec, std::move(payload));
   if (!seq.ok() && !log_->broken()) {
     // No room for the record: it is not in the log, so the commit did not happen.
     Discard(written);

@@ -41,26 +41,6 @@ int Fail(const std::function<void(const Status&)>& on_ready, const Status& st) {
   return 1;
 }
 
-// Ok when deletions can commit: the metadata reserve holds room, or every disk of the
-// volume has a little room left. Else why not (the disk is full and the reserve used).
-Status FullDiskCheck(Env& env, const VolumeConfig& volume, Engine& engine) {
-  constexpr uint64_t kRoomForDeletions = uint64_t{4} << 20;
-  if (engine.reserve_target() == 0 || engine.reserve_held() > 0) return Status::Ok();
-  std::vector<std::string> folders = volume.data_folders;
-  folders.insert(folders.end(), {volume.registry_a, volume.registry_b, volume.log_folder});
-  for (const std::string& folder : folders) {
-    Result<FsStats> st = env.StatFs(folder);
-    if (st.ok() && st->free_bytes < kRoomForDeletions) {
-      return Status::Error(ENOSPC, "the disk under " + folder + " is full (" +
-                                       std::to_string(st->free_bytes >> 10) +
-                                       " KiB free) and the volume's metadata reserve is used "
-                                       "up, so not even deletions could commit; free room on "
-                                       "that disk and mount again for writes");
-    }
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
@@ -102,7 +82,7 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
     }
   }
   MountSettings effective = settings;
-  if (Status full = FullDiskCheck(env, volume, **engine); read_only_why.empty() && !full.ok()) {
+  if (Status full = (*engine)->RoomForDeletions(); read_only_why.empty() && !full.ok()) {
     read_only_why = full.message();
   }
   if (!read_only_why.empty()) {

@@ -4,7 +4,6 @@
 // unmounts and mounts read-write at 100 % full. Run with a short and a long
 // commit_interval: deletions must not wait for the interval.
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -26,21 +25,16 @@ constexpr uint64_t kBig = 16 * kMiB;
 class FsEnospcTest : public FuseFsTest, public ::testing::WithParamInterface<const char*> {
  protected:
   void SetUp() override {
+    // Native mode runs the suites against a local folder: no daemon, no volume to fill.
     if (NativeMode()) GTEST_SKIP() << "needs the daemon (native mode)";
-    char dir[] = "/tmp/sopfs-enospc-XXXXXX";
-    ASSERT_NE(::mkdtemp(dir), nullptr) << ErrnoText();
-    small_ = dir;
-    ASSERT_EQ(::mount("tmpfs", small_.c_str(), "tmpfs", 0, "size=300m"), 0)
-        << "mount tmpfs (needs root): " << ErrnoText();
+    ASSERT_NO_FATAL_FAILURE(tmpfs_.Mount("300m"));
+    small_ = tmpfs_.path();
     FuseFsTest::SetUp();
     vol_.SetWatchdog(std::chrono::seconds(600));
   }
   void TearDown() override {
     FuseFsTest::TearDown();
-    if (!small_.empty()) {
-      ::umount2(small_.c_str(), MNT_DETACH);
-      ::rmdir(small_.c_str());
-    }
+    tmpfs_.Unmount();
   }
   MountedVolume::Options VolumeOptions() const override {
     MountedVolume::Options o;
@@ -104,7 +98,8 @@ class FsEnospcTest : public FuseFsTest, public ::testing::WithParamInterface<con
     }
   }
 
-  std::string small_;
+  SmallTmpfs tmpfs_;
+  std::string small_;  // its path
 };
 
 TEST_P(FsEnospcTest, EnospcFillByCopiesSmallFilesAndATransactionThenRmWritesAndRemountWork) {

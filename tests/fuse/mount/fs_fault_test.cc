@@ -4,7 +4,6 @@
 // line in the daemon's log, while every other byte still reads right.
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -115,27 +114,20 @@ class FsFullDiskTest : public FuseFsTest {
  protected:
   void SetUp() override {
     if (NativeMode()) GTEST_SKIP() << "needs the daemon (native mode)";
-    char dir[] = "/tmp/sopfs-full-XXXXXX";
-    ASSERT_NE(::mkdtemp(dir), nullptr) << ErrnoText();
-    small_ = dir;
-    ASSERT_EQ(::mount("tmpfs", small_.c_str(), "tmpfs", 0, "size=48m"), 0)
-        << "mount tmpfs (needs root): " << ErrnoText();
+    ASSERT_NO_FATAL_FAILURE(tmpfs_.Mount("48m"));
     FuseFsTest::SetUp();
   }
   void TearDown() override {
     FuseFsTest::TearDown();
-    if (!small_.empty()) {
-      ::umount2(small_.c_str(), MNT_DETACH);
-      ::rmdir(small_.c_str());
-    }
+    tmpfs_.Unmount();
   }
   MountedVolume::Options VolumeOptions() const override {
     MountedVolume::Options o;
-    o.volume_dir = small_ + "/vol";
+    o.volume_dir = tmpfs_.path() + "/vol";
     return o;
   }
 
-  std::string small_;
+  SmallTmpfs tmpfs_;
 };
 
 TEST_F(FsFullDiskTest, FullDiskFailsWithEnospcKeepsEverythingElseAndSpaceComesBack) {

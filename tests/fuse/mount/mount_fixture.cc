@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -111,6 +112,21 @@ const std::string& SopfsBin() {
     return std::string(env && *env ? env : SOPFS_BIN);
   }();
   return bin;
+}
+
+void SmallTmpfs::Mount(const std::string& size) {
+  char dir[] = "/tmp/sopfs-tmpfs-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr) << ErrnoText();
+  path_ = dir;
+  ASSERT_EQ(::mount("tmpfs", path_.c_str(), "tmpfs", 0, ("size=" + size).c_str()), 0)
+      << "mount tmpfs (needs root): " << ErrnoText();
+}
+
+void SmallTmpfs::Unmount() {
+  if (path_.empty()) return;
+  ::umount2(path_.c_str(), MNT_DETACH);
+  ::rmdir(path_.c_str());
+  path_.clear();
 }
 
 bool NativeMode() {

@@ -142,6 +142,19 @@ class MountedVolume {
   std::thread watchdog_;
 };
 
+// A size-limited tmpfs of its own under /tmp (mounting needs root), so that a disk
+// really fills. Unmount it after the volume on it is unmounted.
+class SmallTmpfs {
+ public:
+  void Mount(const std::string& size);  // "48m", "300m": fails the test if it cannot
+  void Unmount();                       // lazily; also by the destructor
+  ~SmallTmpfs() { Unmount(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // Base fixture: formats and mounts a fresh volume before each test and unmounts it
 // cleanly after (a daemon that does not exit 0 fails the test).
 class FuseFsTest : public ::testing::Test {
