@@ -109,6 +109,8 @@ Status Engine::Checkpoint() {
   Status st = CheckpointOnce();
   // The registry and the new log are metadata: a full disk lends them the reserve.
   if (st.code() == ENOSPC && reserve_->Release()) st = CheckpointOnce();
+  // The blobs it removed may be the room the reserve waits for (a no-op when whole).
+  reserve_->Full();
   return st;
 }
 
