@@ -47,9 +47,9 @@ struct ShardImages {
                   .m = layout.m,
                   .payload_offset = payload_offset,
                   .blob_length = blob_length,
-                  .shard_length = shard_length};
-    auto header = h.Encode({payload(i), static_cast<size_t>(shard_length)});
-    std::memcpy(image(i), header.data(), header.size());
+                  .shard_length = shard_length,
+                  .block_size = ShardHeader::BlockSizeFor(shard_length)};
+    h.Encode({image(i), payload_offset}, {payload(i), static_cast<size_t>(shard_length)});
   }
 
   ShardWrite Write(int i, std::string path) {
@@ -420,27 +420,89 @@ Result<uint64_t> BlobStore::PeekShardLength(const BlobId& id, ErasureLayout layo
   return last;
 }
 
+Result<size_t> BlobStore::GetRangeByBlocks(const BlobId& id, ErasureLayout layout, uint64_t s,
+                                           uint64_t offset, std::span<uint8_t> out,
+                                           uint64_t* length_hint) {
+  const int k = layout.k;
+  *length_hint = 0;
+  // Saturating: a range near 2^64 must not wrap around to the start.
+  const uint64_t last_byte =
+      offset > UINT64_MAX - (out.size() - 1) ? UINT64_MAX : offset + (out.size() - 1);
+  if (offset / s >= static_cast<uint64_t>(k)) return Status::Error(EAGAIN, "past the guess");
+  const int first = static_cast<int>(offset / s);
+  const int last = static_cast<int>(std::min<uint64_t>(last_byte / s, k - 1));
+  std::vector<ShardRangeRead> reads;
+  for (int i = first; i <= last; ++i) {
+    const uint64_t begin = static_cast<uint64_t>(i) * s;
+    ShardRangeRead& r = reads.emplace_back();
+    r.index = i;
+    r.path = placement_.PathOf(id, i);
+    r.shard_length = s;
+    r.from = std::max(begin, offset) - begin;
+    r.to = std::min(begin + s - 1, last_byte) - begin + 1;
+  }
+  ReadShardRanges(env_, id, layout, reads);
+  for (const ShardRangeRead& r : reads) {
+    if (r.status.code() == EAGAIN) *length_hint = r.header.shard_length;
+    if (!r.status.ok()) return r.status;
+    if (r.header.blob_length != reads[0].header.blob_length) {
+      return Status::Error(EIO, "blob " + id.ToHex() + ": shards disagree on its length");
+    }
+    counters_.bytes_read += r.page.size + r.blocks.size;
+  }
+  const uint64_t length = reads[0].header.blob_length;
+  if (offset >= length) return size_t{0};
+  const uint64_t end = last_byte >= length ? length : last_byte + 1;
+  for (const ShardRangeRead& r : reads) {
+    const uint64_t begin = static_cast<uint64_t>(r.index) * s;
+    const uint64_t from = std::max(begin, offset), to = std::min(begin + s, end);
+    if (from < to) std::memcpy(out.data() + (from - offset), r.payload_at(from - begin), to - from);
+  }
+  counters_.blobs_read++;
+  return static_cast<size_t>(end - offset);
+}
+
 Result<size_t> BlobStore::GetRange(const BlobId& id, ErasureLayout layout, uint64_t offset,
                                    std::span<uint8_t> out, BlobReadReport* report,
                                    std::optional<uint64_t> blob_length) {
   SOPFS_RETURN_IF_ERROR(layout.Validate(folder_count()));
   if (out.empty()) return size_t{0};
   const int k = layout.k;
+  if (report) *report = {};
   // Which data shards hold the range depends on the shard length: from the caller's
-  // blob length, or from a data shard's header. The shards then read are verified in
-  // full, so a wrong guess only costs the fallback below.
+  // blob length, or else a guess (the length the last range read of this k found: most
+  // blobs are whole chunks), corrected by what the shards' headers say.
   uint64_t s = 0;
   if (blob_length) {
     if (offset >= *blob_length) return size_t{0};
     s = ShardLength(*blob_length, k);
-  } else if (auto peeked = PeekShardLength(id, layout); peeked.ok()) {
-    s = *peeked;
+  } else {
+    s = typical_shard_length_[k].load(std::memory_order_relaxed);
+    if (s == 0) {
+      auto peeked = PeekShardLength(id, layout);
+      if (peeked.ok()) s = *peeked;
+    }
   }
-  if (s > 0) {
+  uint64_t told = 0;
+  for (int attempt = 0; s > 0 && attempt < 2; ++attempt) {
+    Result<size_t> got = GetRangeByBlocks(id, layout, s, offset, out, &told);
+    if (got.ok()) {
+      typical_shard_length_[k].store(s, std::memory_order_relaxed);
+      return got;
+    }
+    // A bad or missing shard: the general path finds good ones and decodes.
+    if (got.status().code() != EAGAIN) return GetRangeOfWhole(id, layout, offset, out, report);
+    if (told == 0 || told == s) break;
+    s = told;
+  }
+  // Shards of version 1 (one checksum each), or small ones, are read whole.
+  if (told != 0) s = told;
+  // An unverified length past the range goes to the general path too: only verified
+  // headers may say that the blob ends before it.
+  if (s > 0 && offset / s < static_cast<uint64_t>(k)) {
     // Saturating: a range near 2^64 must not wrap around to the start.
     const uint64_t last_byte =
         offset > UINT64_MAX - (out.size() - 1) ? UINT64_MAX : offset + (out.size() - 1);
-    if (offset / s >= static_cast<uint64_t>(k)) return size_t{0};  // past every data shard
     const int first = static_cast<int>(offset / s);
     const int last = static_cast<int>(std::min<uint64_t>(last_byte / s, k - 1));
     std::vector<ShardRead> reads;
@@ -468,11 +530,15 @@ Result<size_t> BlobStore::GetRange(const BlobId& id, ErasureLayout layout, uint6
         counters_.bytes_read += r.file.size;
       }
       counters_.blobs_read++;
-      if (report) *report = {};
+      typical_shard_length_[k].store(s, std::memory_order_relaxed);
       return static_cast<size_t>(end - offset);
     }
   }
-  // A bad or missing shard on the way: the general path finds good ones and decodes.
+  return GetRangeOfWhole(id, layout, offset, out, report);
+}
+
+Result<size_t> BlobStore::GetRangeOfWhole(const BlobId& id, ErasureLayout layout, uint64_t offset,
+                                          std::span<uint8_t> out, BlobReadReport* report) {
   auto blob = Get(id, layout, report);
   if (!blob.ok()) return blob.status();
   if (offset >= blob->size()) return size_t{0};

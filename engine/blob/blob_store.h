@@ -16,10 +16,13 @@
 //   decodes from parity only when a shard is missing, truncated, corrupt or unreadable.
 //   Up to m bad shards give the exact bytes; more give EIO naming the blob. Never
 //   wrong bytes: every shard used has passed its checksum.
-// - GetRange reads only the data shards that overlap the range (each verified in full,
-//   since the checksum covers a whole shard): a 4 KiB read of a 1 MiB blob in 4+2 reads
-//   one 256 KiB shard (plus a 64-byte header peek when the caller does not pass the
-//   blob length). If one of them is bad it falls back to Get's decoding path.
+// - GetRange reads only the data shards that overlap the range, and of each only its
+//   header page and the checksummed blocks that hold the range (ShardHeader version
+//   2): a 4 KiB read of a 1 MiB blob in 4+2 reads 8 KiB of one shard, in one batch.
+//   Without the blob's length it guesses the shard length the last range read found
+//   (most blobs are whole chunks) and, when a header says otherwise, reads again with
+//   the length it says. Shards of version 1 are read and verified whole. If one of
+//   them is bad it falls back to Get's decoding path.
 // - Shards of 64 KiB and more are written with O_DIRECT from aligned buffers (no copy
 //   into the page cache); smaller ones are written buffered in a compact file.
 // - Repair reads all k+m shards and rewrites the missing or corrupt ones (written
@@ -32,6 +35,7 @@
 // Threads: every method may be called concurrently.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -132,6 +136,14 @@ class BlobStore {
   BlobStore(Env* env, std::vector<std::string> folders, BlobStoreOptions options);
 
   const ErasureCodec& CodecFor(ErasureLayout layout);
+  // GetRange's reads by blocks, for a shard length `s` (known or guessed). EAGAIN when
+  // the shards cannot serve it so; *length_hint then holds the shard length a header
+  // said (unverified), or 0.
+  Result<size_t> GetRangeByBlocks(const BlobId& id, ErasureLayout layout, uint64_t s,
+                                  uint64_t offset, std::span<uint8_t> out, uint64_t* length_hint);
+  // GetRange through Get: the whole blob, decoded from parity when needed.
+  Result<size_t> GetRangeOfWhole(const BlobId& id, ErasureLayout layout, uint64_t offset,
+                                 std::span<uint8_t> out, BlobReadReport* report);
   // The shard length of a blob, from the header of the first readable data shard.
   Result<uint64_t> PeekShardLength(const BlobId& id, ErasureLayout layout);
   // Reads shards until k good ones are in hand (or none are left to try), in order of
@@ -154,6 +166,8 @@ class BlobStore {
   ShardPlacement placement_;
   BlobStoreOptions options_;
   BlobStoreCounters counters_;
+  // Per k: the shard length the last range read found (GetRange's guess).
+  std::array<std::atomic<uint64_t>, 33> typical_shard_length_{};
 
   std::mutex codecs_mu_;
   std::map<std::pair<int, int>, std::unique_ptr<ErasureCodec>> codecs_;  // guarded by codecs_mu_

@@ -1,6 +1,7 @@
 #include "engine/blob/shard_io.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 namespace sopfs {
@@ -25,8 +26,9 @@ Status Verify(const BlobId& id, ErasureLayout layout, ShardRead& s) {
     return Status::Error(EIO, "shard " + s.path + ": file is " + std::to_string(s.file.size) +
                                   " bytes, its header says " + std::to_string(header->FileSize()));
   }
-  if (!ShardHeader::ChecksumMatches(hb, {s.file.data() + header->payload_offset,
-                                         static_cast<size_t>(header->shard_length)})) {
+  if (!header->Matches(
+          {s.file.data(), header->payload_offset},
+          {s.file.data() + header->payload_offset, static_cast<size_t>(header->shard_length)})) {
     return Status::Error(EIO, "shard " + s.path + ": checksum mismatch");
   }
   const uint64_t k = static_cast<uint64_t>(layout.k);
@@ -81,6 +83,99 @@ void ReadShards(Env* env, const BlobId& id, ErasureLayout layout, std::span<Shar
       s.corrupt = !s.status.ok();
     }
     if (!s.status.ok()) s.file = {};
+  }
+}
+
+namespace {
+
+// Checks a range read's header page and blocks (see ShardRangeRead::status).
+Status VerifyRange(const BlobId& id, ErasureLayout layout, ShardRangeRead& r) {
+  const std::span<const uint8_t> page(r.page.data(), r.page.size);
+  auto header = ShardHeader::Parse(page.first<ShardHeader::kSize>());
+  if (!header) return Status::Error(EIO, "shard " + r.path + ": not a shard header");
+  r.header = *header;
+  const uint64_t k = static_cast<uint64_t>(layout.k);
+  if (header->blob != id || header->shard_index != r.index || header->k != layout.k ||
+      header->m != layout.m || header->shard_length != (header->blob_length + k - 1) / k) {
+    return Status::Error(EIO, "shard " + r.path + ": header belongs to another blob or layout");
+  }
+  if (header->block_size == 0 || header->shard_length != r.shard_length) {
+    return Status::Error(EAGAIN, "shard " + r.path + ": not readable in part as expected");
+  }
+  if (!header->TableMatches(page)) {
+    return Status::Error(EIO, "shard " + r.path + ": header checksum mismatch");
+  }
+  const uint64_t bs = header->block_size;
+  for (uint64_t b = r.from / bs; b * bs < r.to; ++b) {
+    const uint64_t n = std::min<uint64_t>(bs, header->shard_length - b * bs);
+    if (!header->BlockMatches(page, b, {r.payload_at(b * bs), static_cast<size_t>(n)})) {
+      return Status::Error(EIO,
+                           "shard " + r.path + ": checksum mismatch in block " + std::to_string(b));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void ReadShardRanges(Env* env, const BlobId& id, ErasureLayout layout,
+                     std::span<ShardRangeRead> ranges) {
+  constexpr uint64_t kPage = ShardHeader::kAlignment;
+  std::vector<std::unique_ptr<File>> files(ranges.size());
+  std::vector<iovec> iovs(ranges.size() * 2);
+  std::vector<IoOp> ops;
+  std::vector<size_t> op_range;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    ShardRangeRead& r = ranges[i];
+    const uint64_t bs = ShardHeader::BlockSizeFor(r.shard_length);
+    if (bs == 0 || r.from >= r.to || r.to > r.shard_length) {
+      r.status = Status::Error(EAGAIN, "shard " + r.path + ": not readable in part");
+      continue;
+    }
+    auto file = env->Open(r.path, {.mode = OpenMode::kRead});
+    if (!file.ok()) {
+      r.status = file.status();
+      continue;
+    }
+    files[i] = std::move(*file);
+    const uint64_t end =
+        std::min((r.to + bs - 1) / bs * bs, ShardHeader::PaddedLengthFor(r.shard_length));
+    r.blocks_from = r.from / bs * bs;
+    r.page = ByteBuffer::Uninitialized(kPage);
+    std::memset(r.page.data(), 0, kPage);  // a short file leaves nothing stale to verify
+    r.blocks = ByteBuffer::Uninitialized(end - r.blocks_from);
+    iovs[2 * i] = {r.page.data(), r.page.size};
+    iovs[2 * i + 1] = {r.blocks.data(), r.blocks.size};
+    ops.push_back(
+        {.kind = IoKind::kRead, .file = files[i].get(), .iov = &iovs[2 * i], .iovcnt = 1});
+    ops.push_back({.kind = IoKind::kRead,
+                   .file = files[i].get(),
+                   .offset = kPage + r.blocks_from,
+                   .iov = &iovs[2 * i + 1],
+                   .iovcnt = 1});
+    op_range.push_back(i);
+  }
+  Status batch = env->Submit(ops);
+  for (size_t j = 0; j < op_range.size(); ++j) {
+    ShardRangeRead& r = ranges[op_range[j]];
+    if (!batch.ok()) {
+      r.status = batch;
+    } else if (ops[2 * j].result < static_cast<int64_t>(ShardHeader::kSize)) {
+      r.status = OpError(ops[2 * j], "reading shard", r.path);
+      r.corrupt = ops[2 * j].result >= 0;  // short: truncated
+    } else {
+      // A short file is fine when its header says it is another (smaller) shard than
+      // expected (EAGAIN); for the one expected it is truncated.
+      r.status = VerifyRange(id, layout, r);
+      for (const IoOp* op : {&ops[2 * j], &ops[2 * j + 1]}) {
+        if (r.status.ok() && !op->Complete()) {
+          r.status = OpError(*op, "reading shard", r.path);
+          r.corrupt = op->result >= 0;
+        }
+      }
+      r.corrupt = r.corrupt || r.status.code() == EIO;
+    }
+    if (!r.status.ok() && r.status.code() != EAGAIN) r.blocks = {};
   }
 }
 

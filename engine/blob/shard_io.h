@@ -45,6 +45,33 @@ struct ShardRead {
 // corrupt, unreadable) with a message naming the file.
 void ReadShards(Env* env, const BlobId& id, ErasureLayout layout, std::span<ShardRead> shards);
 
+// A read of part of one shard: the header page and the payload blocks that hold
+// [from, to) of its payload, for a shard of block checksums (ShardHeader version 2).
+struct ShardRangeRead {
+  int index = 0;              // in: which shard
+  std::string path;           // in: its file
+  uint64_t shard_length = 0;  // in: what the shard's length is expected to be
+  uint64_t from = 0, to = 0;  // in: payload bytes wanted, from < to <= shard_length
+  // out: ok when the header and every block read are good. EAGAIN when the shard is
+  // good as far as read but cannot serve a part: a version 1 shard, or another length
+  // than expected (then `header` holds what it says, unverified: a hint only).
+  // ENOENT when missing; EIO (truncated, corrupt, unreadable) naming the file.
+  Status status;
+  bool corrupt = false;  // out: read, but not a valid shard
+  ShardHeader header;    // out: the parsed header (verified when ok)
+  ByteBuffer page;       // out: the header page
+  ByteBuffer blocks;     // out: payload bytes [blocks_from, ...) when ok
+  uint64_t blocks_from = 0;
+  // Payload byte `at` (from <= at < to), when ok.
+  const uint8_t* payload_at(uint64_t at) const { return blocks.data() + (at - blocks_from); }
+};
+
+// Reads every range (two reads per shard, header page and blocks, all in one batch)
+// and verifies what it read: the header against the shard expected, its table against
+// its checksum, each block against the table.
+void ReadShardRanges(Env* env, const BlobId& id, ErasureLayout layout,
+                     std::span<ShardRangeRead> ranges);
+
 struct ShardWrite {
   int index = 0;                  // in: which shard (for messages)
   std::string path;               // in: its file

@@ -107,7 +107,7 @@ TEST_F(BlobStoreDiskTest, BlobRangeReadsMatchTheWholeBlobAcrossShardBoundaries) 
   }
 }
 
-TEST_F(BlobStoreDiskTest, BlobRangeReadOfFourKiBReadsOnlyOneShard) {
+TEST_F(BlobStoreDiskTest, BlobRangeReadOfFourKiBReadsOnlyTheBlocksThatHoldIt) {
   const ErasureLayout layout{4, 2};
   const BlobId id = BlobId::Random();
   const auto data = PatternBytes(1 << 20, 8);
@@ -118,8 +118,15 @@ TEST_F(BlobStoreDiskTest, BlobRangeReadOfFourKiBReadsOnlyOneShard) {
   ASSERT_TRUE(n.ok());
   ASSERT_EQ(*n, 4096u);
   EXPECT_TRUE(std::equal(out.begin(), out.end(), data.begin() + 600000));
-  // One aligned shard file: a 4096-byte header block and the 256 KiB payload.
-  EXPECT_EQ(store_->counters().bytes_read - before, (1u << 18) + 4096u);
+  // Of one aligned shard: the 4096-byte header page (with the block checksums) and the
+  // two 4 KiB blocks the range straddles, not the 256 KiB payload.
+  EXPECT_EQ(store_->counters().bytes_read - before, 4096u + 8192u);
+  // A read inside one block reads that block only.
+  const uint64_t again = store_->counters().bytes_read;
+  n = store_->GetRange(id, layout, 3 * (1 << 18) + 40960, out);
+  ASSERT_TRUE(n.ok());
+  EXPECT_TRUE(std::equal(out.begin(), out.end(), data.begin() + 3 * (1 << 18) + 40960));
+  EXPECT_EQ(store_->counters().bytes_read - again, 4096u + 4096u);
 }
 
 TEST_F(BlobStoreDiskTest, BlobRangeReadFallsBackToParityWhenItsShardIsCorrupt) {
