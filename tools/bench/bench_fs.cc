@@ -4,14 +4,12 @@
 // `sopfs mount -f` (the daemon), and runs the same workloads on the mount and on a
 // native folder next to it (see bench_fs_phases.h): sequential write and read of a big
 // file, random 4 KiB reads at depth 1 and 16, the disk bytes of one 4 KiB overwrite +
-// fsync, small-file creates, a copy of the big file, and floods of 4 KiB and 64 KiB
+// fsync and the latency of a series of them at random offsets, small-file creates,
+// ls -lR of the tree, a copy of the big file (and out of the mount), and floods of 4 KiB and 64 KiB
 // files, with the daemon's peak RSS (for each flood alone too) and the final unmount's
 // time.
-// It reports the figures, their ratios and the goals: sequential write >= 0.6
-// and read >= 0.7 of native (write compared in disk bytes/s, parity counted), one
-// overwrite writes at most one chunk's shards + 256 KiB, creates >= 0.2 of native, the
-// daemon stays under 512 MiB, and under 256 MiB in each flood. The work folder is
-// removed at the end (also on failure) unless --keep.
+// It reports the figures, their ratios and the goals (see bench_fs_report.cc). The
+// work folder is removed at the end (also on failure) unless --keep.
 #include "tools/bench/bench_fs.h"
 
 #include <sys/resource.h>
@@ -58,6 +56,7 @@ struct FsOptions {
   size_t files = 0;
   size_t flood_files = 0;
   size_t rand_ops = 0;
+  size_t overwrites = 0;
   double rand_seconds = 0;
   double stall_seconds = 0;
   ErasureLayout layout{.k = 4, .m = 2};  // what `sopfs format` uses unless told
@@ -124,6 +123,9 @@ std::optional<int> ParseFsOptions(int argc, char** argv, FsOptions& o) {
       "random 4 KiB reads at each queue depth (1 and 16)")(
       "rand-seconds", po::value<double>()->default_value(30),
       "stop the random reads of one depth after this many seconds")(
+      "overwrites", po::value<size_t>()->default_value(1000),
+      "durable 4 KiB overwrites (pwrite + fsync) at random offsets, timed one by one "
+      "(0: none)")(
       "overwrite-size", po::value<std::string>()->default_value("1G"),
       "size of the file the 4 KiB overwrite goes into (the big file when it is as large)")(
       "ec", po::value<std::string>(), "erasure layout K+M for the volume (default: format's, 4+2)")(
@@ -168,6 +170,7 @@ std::optional<int> ParseFsOptions(int argc, char** argv, FsOptions& o) {
   o.files = vm["files"].as<size_t>();
   o.flood_files = vm["flood-files"].as<size_t>();
   o.rand_ops = vm["rand-ops"].as<size_t>();
+  o.overwrites = vm["overwrites"].as<size_t>();
   o.rand_seconds = vm["rand-seconds"].as<double>();
   o.stall_seconds = vm["stall-seconds"].as<double>();
   if (o.files < 1) return BadArgs("--files must be at least 1");
@@ -225,6 +228,7 @@ FsPlan PlanFor(const FsOptions& o, const WorkDir& work) {
   plan.rand_ops = o.rand_ops;
   plan.rand_seconds = o.rand_seconds;
   plan.flood_files = o.flood_files;
+  plan.overwrites = o.overwrites;
   return plan;
 }
 

@@ -42,8 +42,14 @@ class PhaseRunner {
     SOPFS_RETURN_IF_ERROR(
         Each("random reads QD16", [&](const Side& s) { return RandomReads(s, 16); }));
     SOPFS_RETURN_IF_ERROR(Each("4 KiB overwrite", [&](const Side& s) { return Overwrite(s); }));
+    if (plan_.overwrites > 0) {
+      SOPFS_RETURN_IF_ERROR(
+          Each("4 KiB overwrites + fsync", [&](const Side& s) { return OverwriteSeries(s); }));
+    }
     SOPFS_RETURN_IF_ERROR(CreateRounds());
+    SOPFS_RETURN_IF_ERROR(Each("ls -lR", [&](const Side& s) { return ListAll(s); }));
     SOPFS_RETURN_IF_ERROR(Each("copy", [&](const Side& s) { return Copy(s); }));
+    SOPFS_RETURN_IF_ERROR(Each("copy out", [&](const Side& s) { return CopyOut(s); }));
     if (plan_.daemon > 0) f_.daemon_peak_rss_mib = PeakMiB(plan_.daemon);
     if (plan_.flood_files > 0) SOPFS_RETURN_IF_ERROR(Floods());
     return Status::Ok();
@@ -133,12 +139,15 @@ class PhaseRunner {
     return Status::Ok();
   }
 
+  // The file the overwrites go into, and its size.
+  std::pair<std::string, uint64_t> OverwriteFile(const Side& s) const {
+    if (plan_.size < plan_.overwrite_size) return {s / "overwrite", plan_.overwrite_size};
+    return {s / "big", plan_.size};
+  }
+
   Status Overwrite(const Side& s) {
-    std::string file = s / "big";
-    uint64_t file_size = plan_.size;
+    const auto [file, file_size] = OverwriteFile(s);
     if (plan_.size < plan_.overwrite_size) {
-      file = s / "overwrite";
-      file_size = plan_.overwrite_size;
       auto t = WriteFileSequential(file, file_size, Label(s, "file for the overwrite"));
       if (!t.ok()) return t.status();
     }
@@ -160,6 +169,32 @@ class PhaseRunner {
     std::fprintf(stderr, "4 KiB overwrite at offset %llu (%s): %llu bytes written, %.2f ms\n",
                  static_cast<unsigned long long>(offset), s.name,
                  static_cast<unsigned long long>(cost->write_fsync_bytes), cost->seconds * 1000);
+    return Status::Ok();
+  }
+
+  // A database's commit, an editor's save: 4 KiB overwrites at random places, each made
+  // durable at once. The pattern's own bytes, so the file stays checkable.
+  Status OverwriteSeries(const Side& s) {
+    const auto [file, file_size] = OverwriteFile(s);
+    Settle(s);
+    const auto offsets = RandomOffsets(file_size, plan_.overwrites, 777);
+    auto ms = tools::OverwriteSeries(file, offsets, plan_.rand_seconds * 4,
+                                     Label(s, "4 KiB overwrites + fsync"));
+    if (!ms.ok()) return ms.status();
+    if (ms->empty()) return Status::Error(ETIMEDOUT, "not one overwrite in time");
+    std::sort(ms->begin(), ms->end());
+    s.out->overwrite_fsync_count = ms->size();
+    s.out->overwrite_fsync_p50_ms = (*ms)[ms->size() / 2];
+    s.out->overwrite_fsync_p99_ms = (*ms)[std::min(ms->size() - 1, ms->size() * 99 / 100)];
+    return Status::Ok();
+  }
+
+  // What ls -lR, find and backup tools pay: every entry of the side's tree, cold.
+  Status ListAll(const Side& s) {
+    DropCaches();
+    auto t = ListTree(s.dir, Label(s, "ls -lR"));
+    if (!t.ok()) return t.status();
+    s.out->lsr_entries_s = t->OpsPerSecond();
     return Status::Ok();
   }
 
@@ -253,6 +288,22 @@ class PhaseRunner {
     if (!t.ok()) return t.status();
     s.out->copy_mib_s = t->MiBs();
     return Status::Ok();
+  }
+
+  // The mount's big file copied out to the native folder, cold; the native side's
+  // figure is its own copy (native to native).
+  Status CopyOut(const Side& s) {
+    if (s.pid == 0) {
+      s.out->copy_out_mib_s = s.out->copy_mib_s;
+      return Status::Ok();
+    }
+    Settle(s);
+    DropCaches();
+    const std::string to = plan_.native_dir + "/big.out";
+    auto t = CopyFile(s / "big", to, Label(s, "copy out"));
+    if (!t.ok()) return t.status();
+    s.out->copy_out_mib_s = t->MiBs();
+    return unlink(to.c_str()) == 0 ? Status::Ok() : Status::Error(errno, "unlink " + to);
   }
 
   const FsPlan& plan_;

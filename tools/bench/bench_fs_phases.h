@@ -4,12 +4,15 @@
 //   2. sequential read of it (1 MiB reads), page cache dropped first;
 //   3. random 4 KiB reads of it at depth 1 and 16, page cache dropped first;
 //   4. one 4 KiB overwrite + fsync in the middle of a chunk in the middle of a file of
-//      at least the overwrite size (the big file, or one written for it);
+//      at least the overwrite size (the big file, or one written for it), its disk
+//      bytes counted; then `overwrites` more at random offsets of it, each timed;
 //   5. small-file creates, kCreateRounds rounds with the sides taking turns, each round
 //      in a folder of its own, each side's median reported (the files stay until the
 //      work folder is removed);
-//   6. a copy of the big file within the same file system;
-//   7. floods of small files (flood_files of 4 KiB, then of 64 KiB) written by four
+//   6. ls -lR of the side's whole tree (page cache and dentries dropped first);
+//   7. a copy of the big file within the same file system, and (the mount only) a copy
+//      of it out to the native folder;
+//   8. floods of small files (flood_files of 4 KiB, then of 64 KiB) written by four
 //      writers as fast as they can, the daemon's peak RSS measured for each alone.
 // The daemon's disk bytes and memory come from its /proc entries.
 #pragma once
@@ -44,6 +47,7 @@ struct FsPlan {
   size_t rand_ops = 0;
   double rand_seconds = 0;
   size_t flood_files = 0;  // 0: no floods
+  size_t overwrites = 0;   // durable 4 KiB overwrites at random offsets, per side
 };
 
 // Fills `f` with the sides' figures, the daemon's memory and how caches were dropped.

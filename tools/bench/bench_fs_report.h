@@ -18,8 +18,14 @@ struct SideFigures {
   uint64_t overwrite_disk_bytes = 0;        // around one 4 KiB pwrite + fsync
   uint64_t overwrite_close_disk_bytes = 0;  // around the close after it
   double overwrite_ms = 0;
+  // Durable 4 KiB overwrites at random offsets (pwrite + fsync each): their latencies.
+  double overwrite_fsync_p50_ms = 0;
+  double overwrite_fsync_p99_ms = 0;
+  uint64_t overwrite_fsync_count = 0;
   double creates_per_s = 0;
   double copy_mib_s = 0;
+  double copy_out_mib_s = 0;        // the big file copied to the native folder (native: = copy)
+  double lsr_entries_s = 0;         // ls -lR of the side's whole tree, caches dropped first
   double flood_4k_files_per_s = 0;  // four writers, as fast as they can
   double flood_64k_files_per_s = 0;
 };

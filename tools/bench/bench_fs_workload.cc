@@ -1,5 +1,6 @@
 #include "tools/bench/bench_fs_workload.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -102,6 +103,11 @@ class ProgressLine {
 
  private:
   void Print(uint64_t done) {
+    if (total_ == 0) {  // not known ahead
+      std::fprintf(stderr, "\r%s: %llu %s", label_.c_str(), static_cast<unsigned long long>(done),
+                   unit_);
+      return;
+    }
     std::fprintf(stderr, "\r%s: %llu of %llu %s", label_.c_str(),
                  static_cast<unsigned long long>(done), static_cast<unsigned long long>(total_),
                  unit_);
@@ -254,6 +260,61 @@ Result<OverwriteCost> OverwriteBlock(const std::string& path, uint64_t offset,
   cost.close_bytes = disk_written() - after_fsync;
   Heartbeat();
   return cost;
+}
+
+Result<std::vector<double>> OverwriteSeries(const std::string& path,
+                                            const std::vector<uint64_t>& offsets,
+                                            double max_seconds, const std::string& label) {
+  FilePattern pattern;
+  auto fd = Open(path, O_WRONLY);
+  if (!fd.ok()) return fd.status();
+  ProgressLine progress(label, offsets.size(), "overwrites");
+  std::vector<double> ms;
+  const auto start = Clock::now();
+  for (const uint64_t offset : offsets) {
+    if (Interrupted()) return Stopped();
+    if (Since(start) > max_seconds) break;
+    const auto block = pattern.Bytes(offset, FilePattern::kBlock);
+    const auto one = Clock::now();
+    const ssize_t got =
+        pwrite((*fd)->get(), block.data(), block.size(), static_cast<off_t>(offset));
+    if (got != static_cast<ssize_t>(block.size())) return Errno("pwrite " + path);
+    SOPFS_RETURN_IF_ERROR(Fsync((*fd)->get(), path));
+    ms.push_back(Since(one) * 1000);
+    Heartbeat();
+    progress.Update(ms.size());
+  }
+  SOPFS_RETURN_IF_ERROR((*fd)->Close(path));
+  progress.Finish(ms.size());
+  return ms;
+}
+
+Result<Timing> ListTree(const std::string& dir, const std::string& label) {
+  ProgressLine progress(label, 0, "entries");
+  Timing t;
+  const auto start = Clock::now();
+  std::vector<std::string> todo{dir};
+  while (!todo.empty()) {
+    if (Interrupted()) return Stopped();
+    const std::string at = std::move(todo.back());
+    todo.pop_back();
+    std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(at.c_str()), closedir);
+    if (!d) return Errno("opendir " + at);
+    while (dirent* e = readdir(d.get())) {
+      const std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      const std::string path = at + "/" + name;
+      struct stat st {};
+      if (lstat(path.c_str(), &st) != 0) return Errno("lstat " + path);
+      if (S_ISDIR(st.st_mode)) todo.push_back(path);
+      ++t.ops;
+      Heartbeat();
+      progress.Update(t.ops);
+    }
+  }
+  t.seconds = Since(start);
+  progress.Finish(t.ops);
+  return t;
 }
 
 Result<Timing> CreateFiles(const std::string& dir, size_t count, size_t file_size,

@@ -49,6 +49,17 @@ struct OverwriteCost {
 Result<OverwriteCost> OverwriteBlock(const std::string& path, uint64_t offset,
                                      const std::function<uint64_t()>& disk_written);
 
+// `offsets.size()` durable 4 KiB overwrites of `path` (one descriptor: pwrite of the
+// file's own pattern bytes at each offset, then fsync), each timed alone, until all are
+// done or `max_seconds` passed. Returns the latencies in milliseconds, in order.
+Result<std::vector<double>> OverwriteSeries(const std::string& path,
+                                            const std::vector<uint64_t>& offsets,
+                                            double max_seconds, const std::string& label);
+
+// Walks the tree under `dir` as `ls -lR` does: every directory read, every entry
+// lstat'ed. ops = entries seen.
+Result<Timing> ListTree(const std::string& dir, const std::string& label);
+
 // Creates `count` files of `file_size` bytes in `dir` (open O_CREAT|O_EXCL, write,
 // close; no fsync), timed.
 Result<Timing> CreateFiles(const std::string& dir, size_t count, size_t file_size,

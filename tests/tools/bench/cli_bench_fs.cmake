@@ -35,7 +35,7 @@ set(dir ${WORKDIR}/cli-bench-fs)
 file(REMOVE_RECURSE ${dir})
 file(MAKE_DIRECTORY ${dir})
 expect_exit(0 ${SOPFS} bench fs --json --size 8M --overwrite-size 8M --files 50 --rand-ops 200
-            --flood-files 300 --dir ${dir})
+            --overwrites 20 --flood-files 300 --dir ${dir})
 # Creates are measured in five rounds per side, the sides taking turns.
 foreach(side sopfs native)
   if(NOT last_stderr MATCHES "small-file creates/s \\(${side}\\), 5 rounds:( [0-9]+)( [0-9]+)( [0-9]+)( [0-9]+)( [0-9]+); median")
@@ -52,7 +52,14 @@ foreach(key seq_write_mib_s seq_write_native_mib_s seq_write_ratio seq_write_dis
             daemon_peak_rss_mib size_bytes chunk_size flood_files flood_4k_files_per_s
             flood_4k_native_files_per_s flood_4k_ratio flood_4k_daemon_peak_rss_mib
             flood_64k_files_per_s flood_64k_native_files_per_s flood_64k_ratio
-            flood_64k_daemon_peak_rss_mib unmount_seconds)
+            flood_64k_daemon_peak_rss_mib unmount_seconds
+            overwrite_fsync_p50_ms native_overwrite_fsync_p50_ms overwrite_fsync_p50_ratio
+            overwrite_fsync_p99_ms native_overwrite_fsync_p99_ms overwrite_fsync_count
+            randread_qd1_iops native_randread_qd1_iops randread_qd1_ratio randread_qd16_iops
+            native_randread_qd16_iops randread_qd16_ratio native_seq_read_mib_s
+            native_seq_write_disk_mib_s copy_out_mib_s native_copy_out_mib_s copy_out_ratio
+            lsr_entries_s native_lsr_entries_s lsr_ratio creates_s native_creates_s
+            peak_rss_mib)
   string(JSON value ERROR_VARIABLE jerr GET "${json}" ${key})
   if(jerr OR NOT value GREATER 0)
     message(FATAL_ERROR "last line lacks a positive '${key}': ${json} ${jerr}")
