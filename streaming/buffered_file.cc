@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/io/worker_pool.h"
 #include "streaming/chunk_range.h"
 
 namespace sopfs {
@@ -132,9 +133,8 @@ Status BufferedFile::FlushChunk(uint64_t index) {
   job.bytes.resize(bytes);
   job.existed = *existed;
   buffers_.erase(it);
-  job.blob = std::async(std::launch::async, [this, room, data = std::string_view(job.bytes)] {
-    return file_.StageChunk(data, room);
-  });
+  job.blob = WorkerPool::Shared().Submit(
+      [this, room, data = std::string_view(job.bytes)] { return file_.StageChunk(data, room); });
   in_flight_order_.push_back(index);
   while (in_flight_.size() > kMaxInFlight) SOPFS_RETURN_IF_ERROR(Settle(in_flight_order_.front()));
   return Status::Ok();

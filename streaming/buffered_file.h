@@ -6,13 +6,12 @@
 // read once, when first touched. A buffer is handed to the blob store (one new blob,
 // copy-on-write) as soon as it is full, or when more buffers are dirty than allowed,
 // or at Flush — pipelined: up to kMaxInFlight chunks are encoded and written on other
-// threads while the next chunk fills, and are adopted into the transaction in order.
-// Memory is bounded by (max_dirty_chunks + kMaxInFlight) chunks whatever the file
-// size. Reads see the buffers and chunks in flight first, then the stored chunks;
-// holes read as zeros. A failed write, truncate or zero range, or a chunk in flight
-// that could not be written, makes every later change and Flush fail with that error
-// (sticky): the file's changes must then be rolled back, so a commit never includes a
-// chunk that was not written nor a change applied in part.
+// threads (WorkerPool::Shared) while the next chunk fills, and are adopted into the transaction in
+// order. Memory is bounded by (max_dirty_chunks + kMaxInFlight) chunks whatever the file size.
+// Reads see the buffers and chunks in flight first, then the stored chunks; holes read as zeros. A
+// failed write, truncate or zero range, or a chunk in flight that could not be written, makes every
+// later change and Flush fail with that error (sticky): the file's changes must then be rolled
+// back, so a commit never includes a chunk that was not written nor a change applied in part.
 //
 // The chunks go into the transaction of the TxnTree given at construction; the caller
 // commits or rolls it back, and Flush must run before a commit.

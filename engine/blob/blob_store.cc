@@ -425,6 +425,10 @@ Result<size_t> BlobStore::GetRangeByBlocks(const BlobId& id, ErasureLayout layou
                                            uint64_t* length_hint) {
   const int k = layout.k;
   *length_hint = 0;
+  if (ShardHeader::BlockSizeFor(s) == 0) {
+    *length_hint = s;  // compact shards have one checksum: read whole
+    return Status::Error(EAGAIN, "compact shards");
+  }
   // Saturating: a range near 2^64 must not wrap around to the start.
   const uint64_t last_byte =
       offset > UINT64_MAX - (out.size() - 1) ? UINT64_MAX : offset + (out.size() - 1);
@@ -478,13 +482,17 @@ Result<size_t> BlobStore::GetRange(const BlobId& id, ErasureLayout layout, uint6
     s = ShardLength(*blob_length, k);
   } else {
     s = typical_shard_length_[k].load(std::memory_order_relaxed);
-    if (s == 0) {
-      auto peeked = PeekShardLength(id, layout);
-      if (peeked.ok()) s = *peeked;
-    }
   }
-  uint64_t told = 0;
-  for (int attempt = 0; s > 0 && attempt < 2; ++attempt) {
+  bool peeked = blob_length.has_value();
+  bool guessed = !blob_length.has_value();  // s is a guess, not a header's word
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (s == 0 && !peeked) {
+      peeked = true;
+      guessed = false;
+      if (auto length = PeekShardLength(id, layout); length.ok()) s = *length;
+    }
+    if (s == 0) break;
+    uint64_t told = 0;
     Result<size_t> got = GetRangeByBlocks(id, layout, s, offset, out, &told);
     if (got.ok()) {
       typical_shard_length_[k].store(s, std::memory_order_relaxed);
@@ -492,11 +500,13 @@ Result<size_t> BlobStore::GetRange(const BlobId& id, ErasureLayout layout, uint6
     }
     // A bad or missing shard: the general path finds good ones and decodes.
     if (got.status().code() != EAGAIN) return GetRangeOfWhole(id, layout, offset, out, report);
-    if (told == 0 || told == s) break;
-    s = told;
+    // Shards of one checksum each (version 1, or compact ones) are read whole, once
+    // their length is known; a guess of a compact length says nothing of this blob.
+    if (told == s && !guessed) break;
+    s = told == s ? 0 : told;  // 0: the guess did not reach the range, or was compact
+    guessed = false;
+    if (s == 0 && peeked) break;
   }
-  // Shards of version 1 (one checksum each), or small ones, are read whole.
-  if (told != 0) s = told;
   // An unverified length past the range goes to the general path too: only verified
   // headers may say that the blob ends before it.
   if (s > 0 && offset / s < static_cast<uint64_t>(k)) {
@@ -530,7 +540,10 @@ Result<size_t> BlobStore::GetRange(const BlobId& id, ErasureLayout layout, uint6
         counters_.bytes_read += r.file.size;
       }
       counters_.blobs_read++;
-      typical_shard_length_[k].store(s, std::memory_order_relaxed);
+      // A compact length would make the next guess useless (see above).
+      if (ShardHeader::BlockSizeFor(s) != 0) {
+        typical_shard_length_[k].store(s, std::memory_order_relaxed);
+      }
       return static_cast<size_t>(end - offset);
     }
   }

@@ -208,6 +208,10 @@ TEST_F(BlockChecksumTest, BlockChecksumWrongLengthGuessesReadAgainAndReturnExact
     ReadExact(small, small_data, 0, 30000);
     ReadExact(big, big_data, (1 << 20) - 1, 4096);
   }
+  // A range past every shard of the guessed length (a 75 KB guess, a read at 900 KB of
+  // a 1 MiB blob): the header is peeked, and still only blocks are read.
+  ReadExact(mid, mid_data, 1000, 4096);
+  EXPECT_LE(ReadExact(big, big_data, 900000, 4096), 3 * 4096u);
 }
 
 }  // namespace
