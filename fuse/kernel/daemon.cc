@@ -163,7 +163,10 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
 
   fuse_loop_config* loop = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(loop, 0);
-  fuse_loop_cfg_set_idle_threads(loop, 8);
+  // Workers that stay when idle: more than a queue depth of 16 needs, so that a burst
+  // of requests does not start threads that exit again right after (with 8, random
+  // reads at QD16 started and ended hundreds of threads a second; 12 % fewer IOPS).
+  fuse_loop_cfg_set_idle_threads(loop, 20);
   fuse_loop_cfg_set_max_threads(loop, 32);
   const int loop_result = fuse_session_loop_mt(se, loop);
   fuse_loop_cfg_destroy(loop);
