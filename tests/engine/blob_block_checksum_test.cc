@@ -8,36 +8,19 @@
 
 #include "engine/blob/blob_store.h"
 #include "engine/blob/shard_header.h"
-#include "engine/io/posix_env.h"
+#include "tests/engine/blob_disk_fixture.h"
 #include "tests/engine/blob_test_util.h"
-#include "tests/engine/temp_dir.h"
 
 namespace sopfs {
 namespace {
 
 using testing::PatternBytes;
-using testing::TempDir;
 
-constexpr int kFolders = 6;
 constexpr ErasureLayout kLayout{4, 2};
 constexpr uint64_t kShard = 1 << 18;  // of a 1 MiB blob in 4+2
 
-class BlockChecksumTest : public ::testing::Test {
+class BlockChecksumTest : public testing::BlobStoreDiskTest {
  protected:
-  void SetUp() override {
-    for (int i = 0; i < kFolders; ++i) {
-      folders_.push_back(dir_.path() + "/data" + std::to_string(i));
-      ASSERT_TRUE(env_.MkDirs(folders_.back()).ok());
-    }
-    auto store = BlobStore::Open(&env_, folders_);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
-  }
-
-  std::string ShardPath(const BlobId& id, int shard) {
-    return ShardPlacement(folders_).PathOf(id, shard);
-  }
-
   void FlipByte(const BlobId& id, int shard, uint64_t file_offset) {
     std::fstream f(ShardPath(id, shard), std::ios::in | std::ios::out | std::ios::binary);
     f.seekg(static_cast<std::streamoff>(file_offset));
@@ -93,11 +76,6 @@ class BlockChecksumTest : public ::testing::Test {
     ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
     EXPECT_EQ(repaired->rewritten, (std::vector<int>{shard}));
   }
-
-  TempDir dir_;
-  PosixEnv env_;
-  std::vector<std::string> folders_;
-  std::unique_ptr<BlobStore> store_;
 };
 
 TEST(ShardHeaderTest, BlockSizeKeepsTheTableInsideTheHeaderPage) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "engine/io/posix_env.h"
+#include "tests/engine/blob_disk_fixture.h"
 #include "tests/engine/blob_test_util.h"
 #include "tests/engine/temp_dir.h"
 
@@ -18,31 +19,8 @@ namespace sopfs {
 namespace {
 
 using testing::PatternBytes;
-using testing::TempDir;
 
-constexpr int kFolders = 14;  // enough for 10+4
-
-class BlobStoreDiskTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    for (int i = 0; i < kFolders; ++i) {
-      folders_.push_back(dir_.path() + "/data" + std::to_string(i));
-      ASSERT_TRUE(env_.MkDirs(folders_.back()).ok());
-    }
-    auto store = BlobStore::Open(&env_, folders_);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
-  }
-
-  std::string ShardPath(const BlobId& id, int shard) {
-    return ShardPlacement(folders_).PathOf(id, shard);
-  }
-
-  TempDir dir_;
-  PosixEnv env_;
-  std::vector<std::string> folders_;
-  std::unique_ptr<BlobStore> store_;
-};
+using testing::BlobStoreDiskTest;
 
 struct RoundTripCase {
   size_t size;

@@ -124,8 +124,8 @@ std::optional<int> ParseFsOptions(int argc, char** argv, FsOptions& o) {
       "rand-seconds", po::value<double>()->default_value(30),
       "stop the random reads of one depth after this many seconds")(
       "overwrites", po::value<size_t>()->default_value(1000),
-      "durable 4 KiB overwrites (pwrite + fsync) at random offsets, timed one by one "
-      "(0: none)")(
+      "durable 4 KiB overwrites (pwrite + fsync) at random offsets, timed one by one; "
+      "each side stops after 4 times --rand-seconds (0: none)")(
       "overwrite-size", po::value<std::string>()->default_value("1G"),
       "size of the file the 4 KiB overwrite goes into (the big file when it is as large)")(
       "ec", po::value<std::string>(), "erasure layout K+M for the volume (default: format's, 4+2)")(
