@@ -164,8 +164,15 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   std::unique_ptr<Transaction> Begin(TxnMode mode = TxnMode::kWriter);
-  // Writes the registry, removes freed blobs and resets the log.
+  // Writes the registry, removes freed blobs and resets the log. Freed blobs an open
+  // snapshot can still see stay (held_frees_seq() says until when).
   Status Checkpoint();
+  // After a checkpoint: 0 when it removed every freed blob, else the publish number
+  // every open snapshot must reach (frees_removable) before the next checkpoint can
+  // remove the ones it kept.
+  uint64_t held_frees_seq() const;
+  // Whether every open snapshot has reached publish number `seq` (or none is open).
+  bool frees_removable(uint64_t seq) const;
 
   EngineStats Stats() const;
   // Which registry side is active, and whether the other one missed writes.
@@ -286,6 +293,7 @@ class Engine {
   mutable std::mutex mu_;       // guards everything below
   std::set<BlobId> in_flight_;  // prepared, neither committed nor discarded
   std::vector<std::pair<uint64_t, BlobId>> pending_frees_;  // (publish seq, blob)
+  uint64_t held_frees_seq_ = 0;                             // see held_frees_seq()
   std::unordered_map<LogicalId, uint64_t> applied_fence_;   // per tree
   // A holder whose lease ran out right after its lease check still writes its record.
   // Per tree: the newest fence a commit started checking under (older holders that have

@@ -176,6 +176,8 @@ Status Engine::CheckpointOnce() {
   // pending.
   later.insert(later.end(), pending_frees_.begin() + static_cast<std::ptrdiff_t>(split),
                pending_frees_.end());
+  held_frees_seq_ = 0;
+  for (const auto& [seq, blob] : later) held_frees_seq_ = std::max(held_frees_seq_, seq);
   pending_frees_ = std::move(later);
   if (!removed.ok()) {
     for (const BlobId& blob : now) pending_frees_.emplace_back(0, blob);
@@ -184,6 +186,16 @@ Status Engine::CheckpointOnce() {
   dirty_entries_at_failure_ = 0;
   ++stats_.checkpoints;
   return removed;
+}
+
+uint64_t Engine::held_frees_seq() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return held_frees_seq_;
+}
+
+bool Engine::frees_removable(uint64_t seq) const {
+  const uint64_t oldest = entries_->OldestSnapshot();
+  return oldest == EntryTable::kNoSnapshot || seq <= oldest;
 }
 
 Result<std::unordered_map<BlobId, uint32_t>> Engine::CountSegmentRefs() {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -78,7 +79,13 @@ Status FileSystem::LoadVolume() {
 void FileSystem::CommitterLoop() {
   std::unique_lock lock(committer_mu_);
   while (!stopping_) {
-    committer_cv_.wait_for(lock, options_.commit_interval,
+    // While freed blobs wait for snapshots to end, look every 100 ms (a cheap check)
+    // rather than a commit interval later: rm must give the room back soon.
+    const auto wait = frees_to_chase_ == 0
+                          ? options_.commit_interval
+                          : std::min<std::chrono::milliseconds>(options_.commit_interval,
+                                                                std::chrono::milliseconds(100));
+    committer_cv_.wait_for(lock, wait,
                            [&] { return stopping_ || commit_soon_ || !to_invalidate_.empty(); });
     if (stopping_) break;
     commit_soon_ = false;
@@ -97,9 +104,13 @@ void FileSystem::CommitterLoop() {
       std::lock_guard again(committer_mu_);
       checkpoint = std::exchange(checkpoint_wanted_, false) || checkpoint;
     }
-    if (checkpoint) {
+    const bool chase = frees_to_chase_ != 0 && engine_->frees_removable(frees_to_chase_);
+    if (checkpoint || chase) {
       Status st = engine_->Checkpoint();
       if (!st.ok()) std::fprintf(stderr, "sopfs: checkpoint failed: %s\n", st.ToString().c_str());
+      // Chase only what a wanted checkpoint kept: every frees_to_chase_ of a chase's
+      // own checkpoint was removable, and what it kept is ordinary garbage.
+      frees_to_chase_ = checkpoint && st.ok() ? engine_->held_frees_seq() : 0;
     }
     lock.lock();
   }

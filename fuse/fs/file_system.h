@@ -432,6 +432,10 @@ class FileSystem {
   // Space comes back only at a checkpoint (blobs freed by deletions, or left by a commit
   // that failed): the committer runs one soon after either.
   bool checkpoint_wanted_ = false;
+  // Committer thread only: a wanted checkpoint kept freed blobs an open snapshot (a
+  // reader, a session's transaction) could still see; once every snapshot has reached
+  // this publish number, the committer checkpoints again to give their room back.
+  uint64_t frees_to_chase_ = 0;
   bool commit_soon_ = false;             // a namespace commit is wanted before the interval ends
   std::vector<uint64_t> to_invalidate_;  // files whose cached pages are stale
   std::thread committer_;

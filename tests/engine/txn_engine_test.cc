@@ -332,6 +332,37 @@ TEST_F(TxnEngineTest, TxnSnapshotReadsReplacedBlobsAfterCheckpointsWithNoCache) 
   EXPECT_EQ(BlobsOnDisk(&env_, options_), *engine_->ReferencedBlobs());
 }
 
+// A checkpoint keeps the blobs a commit freed while a snapshot can still see them, and
+// says until when; once that snapshot ends, the next checkpoint removes them all.
+TEST_F(TxnEngineTest, TxnCheckpointSaysUntilWhenItKeepsFreedBlobsForAnOpenSnapshot) {
+  BtreeOptions opts;
+  opts.value_blob_threshold = 100;
+  LogicalId root = MakeTree({{"big", std::string(500, 'a')}}, opts);
+  ASSERT_TRUE(engine_->Checkpoint().ok());
+  EXPECT_EQ(engine_->held_frees_seq(), 0u);
+  auto reader = engine_->Begin(TxnMode::kReader);
+  auto other = engine_->Begin(TxnMode::kReader);
+  {
+    auto txn = engine_->Begin();
+    ASSERT_TRUE((*txn->Tree(root, opts))->Remove("big").ok());
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  const std::set<BlobId> before = BlobsOnDisk(&env_, options_);
+  ASSERT_TRUE(engine_->Checkpoint().ok());
+  const uint64_t held = engine_->held_frees_seq();
+  ASSERT_NE(held, 0u) << "the readers still see the value blob: it must be kept";
+  EXPECT_EQ(BlobsOnDisk(&env_, options_), before);
+  EXPECT_FALSE(engine_->frees_removable(held));
+  reader.reset();
+  EXPECT_FALSE(engine_->frees_removable(held)) << "one reader is still open";
+  other.reset();
+  EXPECT_TRUE(engine_->frees_removable(held));
+  ASSERT_TRUE(engine_->Checkpoint().ok());
+  EXPECT_EQ(engine_->held_frees_seq(), 0u);
+  EXPECT_EQ(BlobsOnDisk(&env_, options_), *engine_->ReferencedBlobs());
+  EXPECT_LT(BlobsOnDisk(&env_, options_).size(), before.size());
+}
+
 // Item versions are commit stamps. They must keep growing across a reopen (clean, or
 // after a crash): were they to start over, a key rewritten after the reopen could carry
 // the very version a transaction read, and its lost update would go unnoticed.

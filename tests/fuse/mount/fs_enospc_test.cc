@@ -177,6 +177,34 @@ TEST_P(FsEnospcTest, EnospcFillByCopiesSmallFilesAndATransactionThenRmWritesAndR
   EXPECT_EQ(ReadFile(P("dir/note")), "written before the disk filled\n");
 }
 
+// rm while an explicit transaction's snapshot still sees the file: the deletion's
+// checkpoint must keep the file's blobs, and the room comes back soon after the
+// transaction ends, with nothing else happening (not a commit interval later, not at
+// the next unrelated commit).
+TEST_P(FsEnospcTest, EnospcRmUnderAnOpenTransactionGivesTheRoomBackWhenItEnds) {
+  ASSERT_EQ(TryWrite(P("held"), 9, 4 * kBig), 0);
+  const uint64_t free_before = FreeBytes();
+  ShellSession txn(vol_.root());
+  ASSERT_EQ(txn.Run("echo begin > .sopfs/txn").exit_code, 0);
+  const std::string checkpoints = StatsField(vol_, "checkpoints");
+  ASSERT_EQ(::unlink(P("held").c_str()), 0) << ErrnoText();
+  // The deletion commits and checkpoints at once; the session's snapshot holds the blobs.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (StatsField(vol_, "checkpoints") == checkpoints &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_NE(StatsField(vol_, "checkpoints"), checkpoints) << "the deletion never checkpointed";
+  EXPECT_LT(FreeBytes(), free_before + kBig) << "blobs the transaction sees were removed";
+  ShellSession::Result seen = txn.Run("cmp -n 1000000 held held && echo still-there");
+  EXPECT_NE(seen.output.find("still-there"), std::string::npos) << seen.output;
+  ASSERT_EQ(txn.Run("echo rollback > .sopfs/txn").exit_code, 0);
+  EXPECT_TRUE(WaitForFree(free_before + 3 * kBig))
+      << "4 x 16 MiB deleted, the transaction ended, and only " << (FreeBytes() >> 20)
+      << " MiB free (" << (free_before >> 20) << " MiB before)\n"
+      << vol_.DaemonLog();
+}
+
 // The disk filled by another program while the reserve was in use, then the volume
 // unmounted: not even recovery finds room. The volume still mounts, read-only, saying
 // why; everything reads back; once the disk has room it mounts read-write again.
