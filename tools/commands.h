@@ -12,6 +12,12 @@ namespace sopfs::tools {
 int RunBenchBlob(int argc, char** argv);
 // sopfs bench btree: transactional B-Tree insert, read and delete against SQLite.
 int RunBenchBtree(int argc, char** argv);
+// sopfs fsck: checks (and with --repair, repairs) a volume that is not mounted.
+int RunFsck(int argc, char** argv);
+// sopfs reinstate: fast-forwards a stale registry side from the live one.
+int RunReinstate(int argc, char** argv);
+// sopfs status: the volume's health, mounted or not.
+int RunStatus(int argc, char** argv);
 // sopfs format: makes a new volume (sopfs.conf, folders, the empty file system).
 int RunFormat(int argc, char** argv);
 // sopfs mount: serves a volume at a mountpoint (daemonizes once the mount is ready).

@@ -14,6 +14,10 @@ constexpr const char* kUsage =
     "\n"
     "commands:\n"
     "  format VOLUME   make a new volume (data, registry and log folders, sopfs.conf)\n"
+    "  fsck VOLUME     check a volume that is not mounted (--repair fixes what it can)\n"
+    "  status VOLUME   the volume's health, mounted or not\n"
+    "  reinstate VOLUME\n"
+    "                  bring a restored registry side up to date from the live one\n"
     "  mount [VOLUME] MOUNTPOINT\n"
     "                  serve a volume through FUSE (the default volume without VOLUME)\n"
     "  bench blob      erasure-coded blob store throughput against plain files\n"
@@ -70,6 +74,9 @@ int main(int argc, char** argv) {
   // Subcommands get argv from their own name on (Boost.Program_options skips argv[0]).
   if (command == "bench") return RunBench(argc - 2, argv + 2);
   if (command == "format") return sopfs::tools::RunFormat(argc - 1, argv + 1);
+  if (command == "fsck") return sopfs::tools::RunFsck(argc - 1, argv + 1);
+  if (command == "status") return sopfs::tools::RunStatus(argc - 1, argv + 1);
+  if (command == "reinstate") return sopfs::tools::RunReinstate(argc - 1, argv + 1);
   if (command == "mount") return sopfs::tools::RunMount(argc - 1, argv + 1);
   std::fprintf(stderr, "sopfs: unknown command '%s' (try 'sopfs --help')\n", command.c_str());
   return 2;

@@ -126,10 +126,13 @@ BlobStore::BlobStore(Env* env, std::vector<std::string> folders, BlobStoreOption
       last_failure_(placement_.folder_count()) {}
 
 Result<std::unique_ptr<BlobStore>> BlobStore::Open(Env* env, std::vector<std::string> folders,
-                                                   BlobStoreOptions options) {
+                                                   BlobStoreOptions options,
+                                                   bool folders_may_be_missing) {
   if (folders.empty()) return Status::Error(EINVAL, "a blob store needs at least one data folder");
   for (const std::string& f : folders) {
-    if (!env->Exists(f)) return Status::Error(ENOENT, "data folder " + f + " does not exist");
+    if (!folders_may_be_missing && !env->Exists(f)) {
+      return Status::Error(ENOENT, "data folder " + f + " does not exist");
+    }
   }
   return std::unique_ptr<BlobStore>(new BlobStore(env, std::move(folders), options));
 }
@@ -561,6 +564,15 @@ Result<size_t> BlobStore::GetRangeOfWhole(const BlobId& id, ErasureLayout layout
 }
 
 Result<BlobRepairReport> BlobStore::Repair(const BlobId& id, ErasureLayout layout) {
+  return InspectOrRepair(id, layout, /*rewrite=*/true);
+}
+
+Result<BlobRepairReport> BlobStore::Inspect(const BlobId& id, ErasureLayout layout) {
+  return InspectOrRepair(id, layout, /*rewrite=*/false);
+}
+
+Result<BlobRepairReport> BlobStore::InspectOrRepair(const BlobId& id, ErasureLayout layout,
+                                                    bool rewrite) {
   SOPFS_RETURN_IF_ERROR(layout.Validate(folder_count()));
   const int k = layout.k, n = layout.total();
   std::vector<ShardRead> reads(n);
@@ -578,11 +590,13 @@ Result<BlobRepairReport> BlobStore::Repair(const BlobId& id, ErasureLayout layou
   for (int i = 0; i < n; ++i) {
     ShardRead& r = reads[i];
     if (AcceptShard(r, &good, &blob_length)) continue;
-    report.bad_shards.push_back({i, placement_.FolderOf(id, i), r.status});
+    report.bad_shards.push_back({i, placement_.FolderOf(id, i), r.status, r.corrupt});
     missing += r.status.code() == ENOENT;
     rebuild[i] = r.corrupt || r.status.code() == ENOENT;
   }
-  if (report.bad_shards.empty()) return report;
+  for (const ShardRead& r : reads) report.bytes_read += r.file.size;
+  counters_.bytes_read += report.bytes_read;
+  if (report.bad_shards.empty() || !rewrite) return report;
   if (good < k) {
     const bool gone = good == 0 && missing == static_cast<int>(report.bad_shards.size());
     return Status::Error(gone ? ENOENT : EIO,

@@ -67,6 +67,7 @@ struct ShardProblem {
   int shard = 0;
   int folder = 0;
   Status status;
+  bool corrupt = false;  // read, but not a valid shard (else missing or an I/O error)
 };
 
 struct BlobReadReport {
@@ -82,6 +83,7 @@ struct BlobWriteReport {
 struct BlobRepairReport {
   std::vector<ShardProblem> bad_shards;  // what was found wrong
   std::vector<int> rewritten;            // shards written anew
+  uint64_t bytes_read = 0;               // shard bytes read to check it
 };
 
 struct BlobStoreCounters {
@@ -101,9 +103,11 @@ class BlobStore {
     std::span<const uint8_t> data;
   };
 
-  // Every folder must exist. The Env must outlive the store.
+  // Every folder must exist, unless `folders_may_be_missing` (a read-only store: reads
+  // find no shard in a missing folder). The Env must outlive the store.
   static Result<std::unique_ptr<BlobStore>> Open(Env* env, std::vector<std::string> data_folders,
-                                                 BlobStoreOptions options = {});
+                                                 BlobStoreOptions options = {},
+                                                 bool folders_may_be_missing = false);
 
   int folder_count() const { return placement_.folder_count(); }
   const BlobStoreCounters& counters() const { return counters_; }
@@ -124,6 +128,9 @@ class BlobStore {
                           std::optional<uint64_t> blob_length = std::nullopt);
 
   Result<BlobRepairReport> Repair(const BlobId& id, ErasureLayout layout);
+  // Repair's check without the rewrite: reads and verifies all k+m shards and lists
+  // the bad ones. Ok even when more than m are bad (the report says how many).
+  Result<BlobRepairReport> Inspect(const BlobId& id, ErasureLayout layout);
   Status Remove(const BlobId& id, ErasureLayout layout);
   // Removes every shard of every blob and fsyncs the directories they were in (in one
   // batch), so the blobs cannot come back after a crash. Missing shards are fine.
@@ -136,6 +143,7 @@ class BlobStore {
   BlobStore(Env* env, std::vector<std::string> folders, BlobStoreOptions options);
 
   const ErasureCodec& CodecFor(ErasureLayout layout);
+  Result<BlobRepairReport> InspectOrRepair(const BlobId& id, ErasureLayout layout, bool rewrite);
   // GetRange's reads by blocks, for a shard length `s` (known or guessed). EAGAIN when
   // the shards cannot serve it so; *length_hint then holds the shard length a header
   // said (unverified), or 0.

@@ -58,4 +58,17 @@ class NodeStore {
   virtual Status FreeValue(LogicalId id) = 0;
 };
 
+// A NodeStore that only reads (a snapshot, a check): every write fails with EROFS.
+class ReadOnlyNodeStore : public NodeStore {
+ public:
+  Result<LogicalId> Allocate() override { return ReadOnly(); }
+  Status Stage(std::shared_ptr<const BtreeNode>) override { return ReadOnly(); }
+  Status Free(LogicalId) override { return ReadOnly(); }
+  Result<LogicalId> StageValue(std::string_view) override { return ReadOnly(); }
+  Status FreeValue(LogicalId) override { return ReadOnly(); }
+
+ private:
+  static Status ReadOnly() { return Status::Error(EROFS, "a read-only view of the tree"); }
+};
+
 }  // namespace sopfs

@@ -139,6 +139,12 @@ Status Env::WriteFileDurably(const std::string& path, std::span<const uint8_t> d
   return SyncDir(DirName(path));
 }
 
+Result<uint64_t> Env::FileSize(const std::string& path) {
+  auto file = Open(path, {.mode = OpenMode::kRead});
+  if (!file.ok()) return file.status();
+  return (*file)->Size();
+}
+
 Result<std::vector<uint8_t>> Env::ReadFile(const std::string& path) {
   auto file = Open(path, {.mode = OpenMode::kRead});
   if (!file.ok()) return file.status();

@@ -134,6 +134,9 @@ class Env {
   virtual Result<std::vector<DirEntry>> List(const std::string& dir) = 0;  // no . or ..
   virtual Result<FsStats> StatFs(const std::string& path) = 0;
   virtual bool Exists(const std::string& path) = 0;
+  // The size of a file, without reading it (stat). The default opens it and asks the
+  // File (one counted Open on FaultEnv); PosixEnv calls stat(2).
+  virtual Result<uint64_t> FileSize(const std::string& path);
 
   // Conveniences built on the calls above.
   Status SyncDir(const std::string& dir);  // open kDirectory + kFsync

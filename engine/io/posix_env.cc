@@ -244,4 +244,11 @@ bool PosixEnv::Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+Result<uint64_t> PosixEnv::FileSize(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Status::Error(errno, "stat " + path);
+  if (S_ISDIR(st.st_mode)) return Status::Error(EISDIR, "size of " + path);
+  return static_cast<uint64_t>(st.st_size);
+}
+
 }  // namespace sopfs

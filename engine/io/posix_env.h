@@ -54,6 +54,8 @@ class PosixEnv : public Env {
   Result<FsStats> StatFs(const std::string& path) override;
   // Follows symbolic links: a dangling link does not exist.
   bool Exists(const std::string& path) override;
+  // Follows symbolic links, as Exists.
+  Result<uint64_t> FileSize(const std::string& path) override;
 
  private:
   std::unique_ptr<UringBatch> uring_;  // null when batches run sequentially

@@ -25,8 +25,8 @@ Result<std::unique_ptr<Registry>> Registry::Open(Env* env, std::string side_a, s
   return r;
 }
 
-Result<Registry::State> Registry::ReadState(const std::string& folder) {
-  auto bytes = env_->ReadFile(folder + kStateFile);
+Result<Registry::State> Registry::ReadState(Env* env, const std::string& folder) {
+  auto bytes = env->ReadFile(folder + kStateFile);
   if (!bytes.ok()) return bytes.status();
   const uint8_t* b = bytes->data();
   uint32_t magic = 0;
@@ -84,7 +84,7 @@ Status Registry::Init() {
   int unreadable = -1;
   Status why;
   for (int side = 0; side < 2; ++side) {
-    auto st = ReadState(folders_[side]);
+    auto st = ReadState(env_, folders_[side]);
     if (st.ok()) {
       if (!any || st->epoch > state_.epoch) state_ = *st;
       any = true;

@@ -50,16 +50,20 @@ class Registry {
   Status Reinstate();
   RegistryHealth Health();
 
- private:
+  // What one side's registry.state records. Open takes the readable one with the
+  // higher epoch (see Init for when an unreadable one stops it).
   struct State {
     uint64_t epoch = 0;
     int active = 0;  // 0: side A, 1: side B
     bool passive_stale = false;
   };
+  // Reads `folder`'s registry.state; EIO if it is corrupt (a check reads it without
+  // opening the registry, which may write).
+  static Result<State> ReadState(Env* env, const std::string& folder);
 
+ private:
   Registry(Env* env, std::string side_a, std::string side_b);
   Status Init();
-  Result<State> ReadState(const std::string& folder);
   // Writes `next` to every side that can take it; ok if its active side took it.
   Status RecordStateLocked(const State& next);
   // Records `next` and only then makes it the state; if it cannot be recorded the

@@ -19,6 +19,7 @@ Engine::Engine(Env* env, EngineOptions options)
       value_cache_(options_.cache_bytes / 4) {}
 
 Engine::~Engine() {
+  if (repairs_ != nullptr) repairs_->Stop();
   if (!options_.checkpoint_on_close || options_.read_only || log_ == nullptr) return;
   Status st = Checkpoint();
   if (!st.ok()) {
@@ -62,11 +63,12 @@ Status Engine::Init() {
     if (used_before && !env_->Exists(dir)) {
       // A lost drive (or a replaced, empty one): its shards are gone for good.
       std::fprintf(stderr,
-                   "sopfs: data folder %s is missing: made again, empty; blobs that had a "
-                   "shard there rely on parity\n",
-                   dir.c_str());
+                   "sopfs: data folder %s is missing%s; blobs that had a shard there rely "
+                   "on parity\n",
+                   dir.c_str(), options_.read_only ? "" : ": made again, empty");
       emptied_folders_.push_back(dir);
     }
+    if (options_.read_only && !env_->Exists(dir)) continue;  // reads find no shard there
     SOPFS_RETURN_IF_ERROR(env_->MkDirsDurably(dir));
   }
   for (const std::string* dir :
@@ -87,9 +89,14 @@ Status Engine::Init() {
     locker_ = own_locker_.get();
   }
   instance_ = BlobId::Random().ToHex().substr(0, 16);
-  auto blobs = BlobStore::Open(env_, options_.data_folders, options_.blob_options);
+  auto blobs = BlobStore::Open(env_, options_.data_folders, options_.blob_options,
+                               /*folders_may_be_missing=*/options_.read_only);
   if (!blobs.ok()) return blobs.status();
   blobs_ = std::move(*blobs);
+  if (!options_.read_only && options_.read_repair) {
+    repairs_ = std::make_unique<RepairQueue>(
+        [this](const BlobId& blob, ErasureLayout layout) { RepairDamaged(blob, layout); });
+  }
   auto registry = Registry::Open(env_, options_.registry_a, options_.registry_b);
   if (!registry.ok()) return registry.status();
   registry_ = std::move(*registry);
@@ -166,7 +173,9 @@ Result<std::shared_ptr<const std::string>> Engine::LoadValueBlob(const BlobId& b
   return value_loads_.Do(blob, [&]() -> Result<std::shared_ptr<const std::string>> {
     // Another load may have finished between the look-up above and this one's start.
     if (auto value = value_cache_.Lookup(blob)) return value;
-    Result<std::vector<uint8_t>> bytes = blobs_->Get(blob, layout);
+    BlobReadReport report;
+    Result<std::vector<uint8_t>> bytes = blobs_->Get(blob, layout, &report);
+    NoteDamage(blob, layout, report);
     if (!bytes.ok()) return bytes.status();
     auto value = std::make_shared<const std::string>(reinterpret_cast<const char*>(bytes->data()),
                                                      bytes->size());
@@ -181,7 +190,12 @@ Result<size_t> Engine::ReadValueBlob(const BlobId& blob, uint64_t offset, std::s
     // A whole load of the blob under way (read-ahead, most likely) serves this part too.
     if (auto loading = value_loads_.Join(blob); loading && loading->ok()) value = **loading;
   }
-  if (value == nullptr) return blobs_->GetRange(blob, options_.layout, offset, out);
+  if (value == nullptr) {
+    BlobReadReport report;
+    Result<size_t> n = blobs_->GetRange(blob, options_.layout, offset, out, &report);
+    NoteDamage(blob, options_.layout, report);
+    return n;
+  }
   if (offset >= value->size()) return size_t{0};
   const size_t n = std::min<size_t>(out.size(), value->size() - offset);
   std::memcpy(out.data(), value->data() + offset, n);
@@ -292,7 +306,39 @@ EngineStats Engine::Stats() const {
   s.blobs_written = blobs.blobs_written.load();
   s.reconstructions = blobs.reconstructions.load();
   s.bad_shards_seen = blobs.bad_shards_seen.load();
+  s.read_repairs_pending = repairs_ != nullptr ? repairs_->pending() : 0;
   return s;
+}
+
+void Engine::NoteDamage(const BlobId& blob, ErasureLayout layout, const BlobReadReport& report) {
+  // Only damage on disk: a shard missing or corrupt. One an I/O error hid may be fine,
+  // and its folder is failing anyway.
+  bool damaged = false;
+  for (const ShardProblem& p : report.bad_shards) {
+    damaged = damaged || p.corrupt || p.status.code() == ENOENT;
+  }
+  if (damaged && repairs_ != nullptr) repairs_->Add(blob, layout);
+}
+
+void Engine::RepairDamaged(const BlobId& blob, ErasureLayout layout) {
+  std::shared_lock<std::shared_mutex> gate(gate_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [seq, freed] : pending_frees_) {
+      if (freed == blob) return;  // garbage: the next checkpoint removes it
+    }
+  }
+  Result<BlobRepairReport> repaired = blobs_->Repair(blob, layout);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (repaired.ok()) {
+    // Nothing to rewrite: a read queued it again while its first repair ran.
+    if (!repaired->rewritten.empty()) ++stats_.read_repairs;
+    stats_.read_repair_shards += repaired->rewritten.size();
+  } else {
+    ++stats_.read_repair_failures;
+    std::fprintf(stderr, "sopfs: read repair of blob %s failed: %s\n", blob.ToHex().c_str(),
+                 repaired.status().ToString().c_str());
+  }
 }
 
 Status Engine::ReinstateRegistry() {

@@ -55,15 +55,18 @@
 #include <vector>
 
 #include "engine/blob/blob_store.h"
+#include "engine/btree/btree.h"
 #include "engine/btree/btree_node.h"
 #include "engine/cache/lru_cache.h"
 #include "engine/cache/single_flight.h"
+#include "engine/check/check_report.h"
 #include "engine/io/env.h"
 #include "engine/io/metadata_reserve.h"
 #include "engine/lock/locker.h"
 #include "engine/registry/registry.h"
 #include "engine/txn/commit_log.h"
 #include "engine/txn/entry_table.h"
+#include "engine/txn/repair_queue.h"
 #include "engine/txn/sequencer.h"
 #include "engine/txn/txn_record.h"
 
@@ -124,9 +127,13 @@ struct EngineOptions {
   // that at a full disk metadata writes, deletions and the commits of what was already
   // acknowledged still get through; 0: none.
   uint64_t reserve_bytes = 0;
-  // Opens without writing anything (a disk too full even for recovery): the log is
-  // replayed into memory only, and every commit and checkpoint fails with EROFS.
+  // Opens without writing anything (a disk too full even for recovery, a check): the
+  // log is replayed into memory only, a missing data folder stays missing, and every
+  // commit and checkpoint fails with EROFS.
   bool read_only = false;
+  // A read that found shards missing or corrupt has the blob repaired in the background
+  // (never when read-only). Off for fsck, which repairs everything itself.
+  bool read_repair = true;
   // Test hook, called at named points of a commit ("commit:locked",
   // "commit:before-record", "commit:lease-checked", "commit:before-apply").
   std::function<void(std::string_view point)> test_hook;
@@ -147,6 +154,21 @@ struct EngineStats {
   uint64_t blobs_written = 0;
   uint64_t reconstructions = 0;  // reads that decoded parity
   uint64_t bad_shards_seen = 0;
+  // Blobs a read found damaged and that were then repaired in the background (read
+  // repair), and the shards that rewrote; read repairs that failed.
+  uint64_t read_repairs = 0;
+  uint64_t read_repair_shards = 0;
+  uint64_t read_repair_failures = 0;
+  uint64_t read_repairs_pending = 0;  // queued or under way now
+};
+
+struct EngineCheckOptions {
+  bool quick = false;   // no payload reads: shards are checked for presence only
+  bool repair = false;  // rebuild bad shards from parity, remove orphan blobs
+  // Every tree of the engine and its options: the B-Trees are verified, and registry
+  // IDs that none of them reaches are reported as leaked.
+  std::vector<std::pair<LogicalId, BtreeOptions>> trees;
+  int threads = 8;  // blobs checked in parallel
 };
 
 struct RecoveryReport {
@@ -183,6 +205,11 @@ class Engine {
   const EngineOptions& options() const { return options_; }
   // Every blob a registry entry points to (for checks: fsck, tests).
   Result<std::set<BlobId>> ReferencedBlobs();
+  // Checks (and with options.repair, repairs) the blobs behind the registry, the
+  // B-Trees the caller names, and the data folders (engine_check.cc says what, by kind
+  // of problem). Run it on a volume nobody else has open; the engine may be read-only
+  // for a check. An error means the check could not go on; problems go to `report`.
+  Status Check(const EngineCheckOptions& options, CheckReport* report);
   // Ok when new data may be written; ENOSPC while the metadata reserve is in use (the
   // disk is full until deletions free room).
   Status RoomForNewData();
@@ -201,6 +228,7 @@ class Engine {
   friend class Transaction;
   friend class TxnTree;
   friend class SnapshotStore;
+  friend class LatestNodeStore;
   struct Prepared;
 
   Engine(Env* env, EngineOptions options);
@@ -237,6 +265,11 @@ class Engine {
   // Part of a value blob: from the cache when the whole blob is there, else only the
   // shards that hold the range.
   Result<size_t> ReadValueBlob(const BlobId& blob, uint64_t offset, std::span<uint8_t> out);
+  // A read found bad shards in `blob`: queue a repair (read repair; not when read-only).
+  void NoteDamage(const BlobId& blob, ErasureLayout layout, const BlobReadReport& report);
+  // The repair itself, on the RepairQueue's thread: skipped for a blob already freed
+  // (a checkpoint may be removing it); the gate keeps checkpoints out meanwhile.
+  void RepairDamaged(const BlobId& blob, ErasureLayout layout);
   // Writes a value blob now (prepare record first); it belongs to the caller's
   // transaction until that commits or hands it back with Discard.
   Result<BlobId> StageValue(std::string_view bytes, Room room = Room::kNewData);
@@ -277,8 +310,11 @@ class Engine {
   // Value blobs being read now: a second reader of one waits for it (see single_flight.h).
   SingleFlight<BlobId, std::shared_ptr<const std::string>> value_loads_;
   RecoveryReport recovery_;
+  // Read-only opens: blobs the log says a writable open's recovery would remove.
+  std::set<BlobId> recovery_pending_;
   std::vector<std::string> emptied_folders_;
-  std::string instance_;  // names this engine's lock owners
+  std::unique_ptr<RepairQueue> repairs_;  // null when read-only; stopped first at close
+  std::string instance_;                  // names this engine's lock owners
 
   std::atomic<LogicalId> next_id_{1};
   std::mutex blob_id_mu_;  // guards the two below

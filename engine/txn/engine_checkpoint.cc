@@ -49,6 +49,14 @@ Status Engine::Recover() {
   if (options_.read_only) {
     // Nothing is written: the replayed commits live in memory, as between checkpoints.
     if (!apply.empty()) entries_->Publish(apply);
+    // What a writable open would remove (orphans of unfinished commits, frees): a check
+    // must not call these leaks.
+    recovery_pending_.clear();
+    for (const BlobId& blob : prepared) {
+      if (!adopted.count(blob)) recovery_pending_.insert(blob);
+    }
+    recovery_pending_.insert(frees.begin(), frees.end());
+    recovery_pending_.insert(released.begin(), released.end());
     next_id_ = next_id;
     stamp_ = stamp;
     return Status::Ok();

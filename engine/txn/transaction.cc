@@ -9,7 +9,7 @@ namespace sopfs {
 // The NodeStore a transaction reads its snapshot through (read-only): committed nodes
 // as of the snapshot, the empty roots of trees the transaction created, and its own
 // staged values. While a cursor moves it records the versions of the nodes it loads.
-class SnapshotStore : public NodeStore {
+class SnapshotStore : public ReadOnlyNodeStore {
  public:
   explicit SnapshotStore(Transaction* txn) : txn_(txn) {}
 
@@ -35,15 +35,8 @@ class SnapshotStore : public NodeStore {
     if (!value.ok()) return value.status();
     return **value;
   }
-  Result<LogicalId> Allocate() override { return ReadOnly(); }
-  Status Stage(std::shared_ptr<const BtreeNode>) override { return ReadOnly(); }
-  Status Free(LogicalId) override { return ReadOnly(); }
-  Result<LogicalId> StageValue(std::string_view) override { return ReadOnly(); }
-  Status FreeValue(LogicalId) override { return ReadOnly(); }
 
  private:
-  static Status ReadOnly() { return Status::Error(EROFS, "a snapshot is read-only"); }
-
   Transaction* txn_;
 };
 

@@ -91,6 +91,10 @@ std::string StatsJson(const Sources& s) {
   j.Add("checkpoints", e.checkpoints);
   j.Add("ec_reconstructions", e.reconstructions);
   j.Add("bad_shards_seen", e.bad_shards_seen);
+  j.Add("read_repairs", e.read_repairs);
+  j.Add("read_repair_shards", e.read_repair_shards);
+  j.Add("read_repair_failures", e.read_repair_failures);
+  j.Add("read_repairs_pending", e.read_repairs_pending);
   j.Add("errors", s.requests->errors.load());
   if (s.transport != nullptr) {
     j.Add("transport", s.transport->Describe());
@@ -128,7 +132,8 @@ std::string HealthJson(const Sources& s) {
     folders += f.str();
   }
   folders += "]";
-  const int m = s.fs->erasure_m();
+  const ErasureLayout data = s.engine->options().layout;
+  const int m = data.m;
   const RegistryHealth r = s.engine->registry_health();
   JsonText registry;
   registry.Add("active", r.active_folder);
@@ -138,7 +143,7 @@ std::string HealthJson(const Sources& s) {
   const char* state = failed > m ? "failed" : (failed > 0 || r.passive_stale) ? "degraded" : "ok";
   JsonText j;
   j.Add("state", state);
-  j.Add("erasure", std::to_string(s.fs->erasure_k()) + "+" + std::to_string(m));
+  j.Add("erasure", data.ToString());
   j.Add("redundancy_left", static_cast<int64_t>(m) - failed);
   // B-Tree nodes (names, inodes, small files) have parity of their own.
   const ErasureLayout meta = s.engine->metadata_layout();

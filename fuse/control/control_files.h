@@ -66,6 +66,7 @@ struct Sources {
 };
 
 std::string StatsJson(const Sources& sources);
+// Needs only `engine` and `data_folders` (sopfs status uses it without a mount).
 std::string HealthJson(const Sources& sources);
 
 }  // namespace sopfs::control

@@ -15,6 +15,11 @@ class JsonText {
   JsonText& Add(std::string_view key, int64_t value) { return Raw(key, std::to_string(value)); }
   JsonText& Add(std::string_view key, int value) { return Raw(key, std::to_string(value)); }
   JsonText& Add(std::string_view key, bool value) { return Raw(key, value ? "true" : "false"); }
+  JsonText& Add(std::string_view key, double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.3f", value);
+    return Raw(key, text);
+  }
   JsonText& Add(std::string_view key, std::string_view value) { return Raw(key, Quote(value)); }
   JsonText& Add(std::string_view key, const char* value) {
     return Raw(key, Quote(std::string_view(value)));

@@ -74,4 +74,11 @@ Status CreateVolumeLayout(Engine& engine, uint32_t chunk_size, uint32_t uid, uin
   return txn->Commit();
 }
 
+std::vector<std::pair<LogicalId, BtreeOptions>> VolumeTrees(const VolumeLayout& layout) {
+  return {{VolumeLayout::kVolumeTree, BtreeOptions{}},
+          {layout.inode_tree, BtreeOptions{}},
+          {layout.names_tree, BtreeOptions{}},
+          {layout.chunk_tree, ChunkFile::TreeOptions()}};
+}
+
 }  // namespace sopfs

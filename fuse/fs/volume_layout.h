@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "engine/txn/engine.h"
 
@@ -24,6 +26,9 @@ struct VolumeLayout {
 
 // EIO naming what is missing when the engine holds no file system (or a damaged one).
 Result<VolumeLayout> ReadVolumeLayout(Engine& engine);
+// Every tree of the file system with its options (the volume tree first): what a
+// check walks.
+std::vector<std::pair<LogicalId, BtreeOptions>> VolumeTrees(const VolumeLayout& layout);
 // Makes the trees and the root directory (inode 1, mode 0755, owned by uid:gid) in a
 // new engine; EEXIST when the engine already holds trees.
 Status CreateVolumeLayout(Engine& engine, uint32_t chunk_size, uint32_t uid, uint32_t gid);

@@ -460,6 +460,19 @@ TEST_P(PosixEnvTest, ListReturnsEntriesSortedWithoutDotsAndMarksDirectories) {
   EXPECT_EQ(missing.status().code(), ENOENT);
 }
 
+TEST_P(PosixEnvTest, FileSizeStatsFilesAndRefusesDirectoriesAndMissingPaths) {
+  WriteWhole(Path("f"), Pattern(12345, 3));
+  ASSERT_TRUE(env_->MkDir(Path("d")).ok());
+  auto size = env_->FileSize(Path("f"));
+  ASSERT_TRUE(size.ok()) << size.status().ToString();
+  EXPECT_EQ(*size, 12345u);
+  EXPECT_EQ(env_->FileSize(Path("d")).status().code(), EISDIR);
+  EXPECT_EQ(env_->FileSize(Path("none")).status().code(), ENOENT);
+  // Env's default (open and ask the File) agrees with PosixEnv's stat.
+  EXPECT_EQ(*env_->Env::FileSize(Path("f")), 12345u);
+  EXPECT_EQ(env_->Env::FileSize(Path("none")).status().code(), ENOENT);
+}
+
 TEST_P(PosixEnvTest, StatFsReportsNonzeroSpaceAndExistsTellsPresence) {
   auto stats = env_->StatFs(dir_.path());
   ASSERT_TRUE(stats.ok()) << stats.status().ToString();
