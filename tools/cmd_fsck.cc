@@ -79,7 +79,7 @@ Status RunChecks(const VolumeConfig& config, bool repair, bool quick, CheckRepor
   check.quick = quick;
   check.repair = repair;
   check.trees = VolumeTrees(*layout);
-  check.threads = std::max<int>(4, static_cast<int>(config.data_folders.size()));
+  check.threads = std::max<int>(8, 2 * static_cast<int>(config.data_folders.size()));
   progress->Phase(quick ? "blobs (quick: shard files present)" : "blobs (every shard read)");
   SOPFS_RETURN_IF_ERROR((*engine)->Check(check, report));
   progress->Phase("file system references");

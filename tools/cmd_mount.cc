@@ -62,6 +62,10 @@ constexpr const char* kOptionHelp =
     "  reserve=SIZE          room kept on each disk of the volume for metadata, so that\n"
     "                        deletions still work on a full disk (4M to 64G; default\n"
     "                        twice small_file_buffer, at least 32M)\n"
+    "  scrub=DAYS            read and verify every blob this often, rewriting bad shards\n"
+    "                        from parity (default 7; 0: never; fractions allowed). A data\n"
+    "                        folder found empty at mount is refilled at once either way\n"
+    "  scrub_mib_s=N         the scrub's read rate, MiB/s (1 to 100000; default 32)\n"
     "  io_uring              take requests through io_uring on every CPU (Linux 6.14+,\n"
     "                        with /sys/module/fuse/parameters/enable_uring set to Y;\n"
     "                        else /dev/fuse, as without it, and a line in the log)\n"
@@ -181,6 +185,25 @@ Status SetTxnTimeout(const std::string& text, MountSettings& settings) {
   return Status::Ok();
 }
 
+Status SetScrub(const std::string& name, const std::string& text, MountSettings& settings) {
+  char* end = nullptr;
+  const double value = text.empty() ? -1 : std::strtod(text.c_str(), &end);
+  if (name == "scrub") {
+    if (text.empty() || *end != '\0' || !(value >= 0 && value <= 3650)) {
+      return Status::Error(EINVAL, "scrub=" + text + ": expected days from 0 to 3650, such as 7");
+    }
+    settings.scrub_days = value;
+  } else {
+    if (text.empty() || *end != '\0' || !(value >= 1 && value <= 100000) ||
+        value != static_cast<double>(static_cast<uint64_t>(value))) {
+      return Status::Error(EINVAL,
+                           "scrub_mib_s=" + text + ": expected MiB/s from 1 to 100000, such as 32");
+    }
+    settings.scrub_mib_s = static_cast<uint64_t>(value);
+  }
+  return Status::Ok();
+}
+
 // A SIZE option ("32M") from `min` to `max` bytes, into `out`.
 Status SetSize(const std::string& name, const std::string& text, uint64_t min, uint64_t max,
                const char* range, uint64_t& out) {
@@ -225,6 +248,11 @@ Status ApplyOptions(const std::string& list, MountSettings& settings) {
                                              "from 4M to 64G, such as 64M", settings.reserve_bytes)
                              : SetSize(name, value, kMiB, 1024 * kMiB, "from 1M to 1G, such as 16M",
                                        settings.small_file_buffer));
+      continue;
+    }
+    if (own == "scrub" || own == "scrub_mib_s") {
+      if (!has_value) return Status::Error(EINVAL, "mount option '" + name + "' needs =VALUE");
+      SOPFS_RETURN_IF_ERROR(SetScrub(own, value, settings));
       continue;
     }
     if (own == "io_uring") {

@@ -12,6 +12,8 @@ namespace sopfs::tools {
 int RunBenchBlob(int argc, char** argv);
 // sopfs bench btree: transactional B-Tree insert, read and delete against SQLite.
 int RunBenchBtree(int argc, char** argv);
+// sopfs bench fsck: fsck's read rate against a raw read of the data folders.
+int RunBenchFsck(int argc, char** argv);
 // sopfs fsck: checks (and with --repair, repairs) a volume that is not mounted.
 int RunFsck(int argc, char** argv);
 // sopfs reinstate: fast-forwards a stale registry side from the live one.

@@ -23,6 +23,7 @@ constexpr const char* kUsage =
     "  bench blob      erasure-coded blob store throughput against plain files\n"
     "  bench btree     transactional B-Tree insert, read and delete against SQLite\n"
     "  bench fs        a mounted volume against the native file system\n"
+    "  bench fsck      sopfs fsck against a raw read of the data folders\n"
     "  bench txn       explicit transactions (.sopfs/txn) against native rewrites + fsync\n"
     "\n"
     "Run 'sopfs COMMAND --help' for the options of a command.\n";
@@ -34,6 +35,7 @@ constexpr const char* kBenchUsage =
     "  blob   write and read 1 MiB blobs (4+2) against plain files on the same disk\n"
     "  btree  insert, read and delete 100k items in durable transactions against SQLite\n"
     "  fs     file workloads on a mounted volume against the native file system\n"
+    "  fsck   sopfs fsck's read rate against a raw read of the same data folders\n"
     "  txn    small transactions from 1 and 8 sessions against native rewrites + fsync\n"
     "\n"
     "Run 'sopfs bench WHAT --help' for the options of a benchmark.\n";
@@ -49,6 +51,7 @@ int RunBench(int argc, char** argv) {
   if (what == "blob") return sopfs::tools::RunBenchBlob(argc, argv);
   if (what == "btree") return sopfs::tools::RunBenchBtree(argc, argv);
   if (what == "fs") return sopfs::tools::RunBenchFs(argc, argv);
+  if (what == "fsck") return sopfs::tools::RunBenchFsck(argc, argv);
   if (what == "txn") return sopfs::tools::RunBenchTxn(argc, argv);
   std::fprintf(stderr, "sopfs bench: unknown benchmark '%s' (try 'sopfs bench --help')\n",
                what.c_str());

@@ -4,8 +4,10 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <utility>
 
+#include "engine/blob/folder_mark.h"
 #include "engine/lock/in_process_locker.h"
 #include "engine/txn/node_segment.h"
 #include "engine/txn/transaction.h"
@@ -57,19 +59,37 @@ Status Engine::Init() {
   if (options_.checkpoint_commits < 1) {
     return Status::Error(EINVAL, "checkpoint_commits must be at least 1");
   }
-  // A volume opened before has a commit log: a data folder missing then was lost.
+  // A volume opened before has a commit log: a data folder missing then was lost, and
+  // one without its mark beside marked ones came back empty (folder_mark.h).
   const bool used_before = env_->Exists(options_.log_folder + CommitLog::kFileName);
+  std::vector<std::optional<int>> marks;
+  bool any_mark = false;
   for (const std::string& dir : options_.data_folders) {
-    if (used_before && !env_->Exists(dir)) {
-      // A lost drive (or a replaced, empty one): its shards are gone for good.
+    marks.push_back(ReadFolderMark(env_, dir));
+    any_mark = any_mark || marks.back().has_value();
+  }
+  for (int i = 0; i < folders; ++i) {
+    const std::string& dir = options_.data_folders[i];
+    if (marks[i] && *marks[i] != i) {
+      return Status::Error(EINVAL, "data folder " + dir + " holds the shards of data folder " +
+                                       std::to_string(*marks[i]) + " (" +
+                                       options_.data_folders[*marks[i] % folders] +
+                                       "): drives mounted in another order? sopfs.conf must "
+                                       "list the data folders in their first order");
+    }
+    const bool missing = !env_->Exists(dir);
+    if (used_before && (missing || (any_mark && !marks[i]))) {
+      // A lost drive, or a replaced, empty one: its shards are gone for good.
       std::fprintf(stderr,
-                   "sopfs: data folder %s is missing%s; blobs that had a shard there rely "
-                   "on parity\n",
-                   dir.c_str(), options_.read_only ? "" : ": made again, empty");
+                   "sopfs: data folder %s %s%s; blobs that had a shard there rely "
+                   "on parity until a scrub refills it\n",
+                   dir.c_str(), missing ? "is missing" : "came back empty (it has no mark)",
+                   options_.read_only || !missing ? "" : ": made again, empty");
       emptied_folders_.push_back(dir);
     }
-    if (options_.read_only && !env_->Exists(dir)) continue;  // reads find no shard there
+    if (options_.read_only) continue;  // reads find no shard in a missing folder
     SOPFS_RETURN_IF_ERROR(env_->MkDirsDurably(dir));
+    if (!marks[i]) SOPFS_RETURN_IF_ERROR(WriteFolderMark(env_, dir, i, folders));
   }
   for (const std::string* dir :
        {&options_.registry_a, &options_.registry_b, &options_.log_folder}) {
@@ -328,7 +348,10 @@ void Engine::RepairDamaged(const BlobId& blob, ErasureLayout layout) {
       if (freed == blob) return;  // garbage: the next checkpoint removes it
     }
   }
-  Result<BlobRepairReport> repaired = blobs_->Repair(blob, layout);
+  Result<BlobRepairReport> repaired = [&] {
+    std::lock_guard<std::mutex> one_at_a_time(repair_mu_);
+    return blobs_->Repair(blob, layout);
+  }();
   std::lock_guard<std::mutex> lock(mu_);
   if (repaired.ok()) {
     // Nothing to rewrite: a read queued it again while its first repair ran.

@@ -214,7 +214,36 @@ class Engine {
   // disk is full until deletions free room).
   Status RoomForNewData();
   // Data folders that were missing at open and were made again, empty.
-  const std::vector<std::string>& emptied_folders() const { return emptied_folders_; }
+  // Until a scrub has rebuilt their shards (Refilled).
+  std::vector<std::string> emptied_folders() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return emptied_folders_;
+  }
+  // A scrub that began after the open rebuilt every blob: the emptied folders hold
+  // their shards again.
+  void Refilled() {
+    std::lock_guard<std::mutex> lock(mu_);
+    emptied_folders_.clear();
+  }
+  // One blob behind the registry, for a scrub: a registry ID pointing at it, and its
+  // layout. Each blob once.
+  struct LiveBlob {
+    LogicalId id = 0;
+    BlobId blob;
+    ErasureLayout layout;
+  };
+  Result<std::vector<LiveBlob>> LiveBlobs();
+  struct ScrubResult {
+    bool skipped = false;  // no longer live (replaced or removed since LiveBlobs)
+    uint64_t bytes_read = 0;
+    int bad_shards = 0;
+    int rewritten = 0;
+    bool lost = false;  // more bad shards than parity: the blob's bytes are gone
+    bool repair_failed = false;
+  };
+  // Reads and verifies all of the blob's shards and rewrites the bad ones from parity
+  // (a scrub's step). The gate keeps checkpoints (which remove blobs) out meanwhile.
+  ScrubResult ScrubBlob(const LiveBlob& blob);
   // The layout node segments are written in (EngineOptions::metadata_layout, derived).
   ErasureLayout metadata_layout() const { return options_.metadata_layout; }
   // Ok when deletions can commit; else why not: the metadata reserve is used up and a
@@ -312,9 +341,12 @@ class Engine {
   RecoveryReport recovery_;
   // Read-only opens: blobs the log says a writable open's recovery would remove.
   std::set<BlobId> recovery_pending_;
-  std::vector<std::string> emptied_folders_;
-  std::unique_ptr<RepairQueue> repairs_;  // null when read-only; stopped first at close
-  std::string instance_;                  // names this engine's lock owners
+  std::vector<std::string> emptied_folders_;  // guarded by mu_ once open
+  std::unique_ptr<RepairQueue> repairs_;      // null when read-only; stopped first at close
+  // One repair at a time (read repair and scrub may meet on one blob; each writes its
+  // shards aside under the same names before renaming them in).
+  std::mutex repair_mu_;
+  std::string instance_;  // names this engine's lock owners
 
   std::atomic<LogicalId> next_id_{1};
   std::mutex blob_id_mu_;  // guards the two below

@@ -120,7 +120,7 @@ std::string HealthJson(const Sources& s) {
     struct stat st;
     const bool ok = ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
                     access(path.c_str(), R_OK | W_OK | X_OK) == 0;
-    const auto& emptied = s.engine->emptied_folders();
+    const std::vector<std::string> emptied = s.engine->emptied_folders();
     // Missing at mount and made again: reachable, but every shard it held is gone.
     const bool empty = std::find(emptied.begin(), emptied.end(), path) != emptied.end();
     if (!ok || empty) ++failed;
@@ -156,6 +156,24 @@ std::string HealthJson(const Sources& s) {
   }
   j.Raw("data_folders", folders);
   j.Raw("registry", registry.str());
+  if (s.scrubber != nullptr) {
+    const ScrubProgress p = s.scrubber->Progress();
+    const ScrubOptions& o = s.scrubber->options();
+    JsonText scrub;
+    scrub.Add("state", p.running ? "running" : "idle");
+    scrub.Add("reason", p.reason);
+    scrub.Add("every_days", static_cast<double>(o.every.count()) / 86400);
+    scrub.Add("mib_s", o.bytes_per_second >> 20);
+    scrub.Add("blobs_done", p.blobs_done);
+    scrub.Add("blobs_total", p.blobs_total);
+    scrub.Add("bytes_read", p.bytes_read);
+    scrub.Add("shards_repaired", p.shards_repaired);
+    scrub.Add("blobs_lost", p.blobs_lost);
+    scrub.Add("passes", p.passes);
+    scrub.Add("last_finished_unix", p.last_finished_unix);
+    if (!p.last_error.empty()) scrub.Add("last_error", p.last_error);
+    j.Raw("scrub", scrub.str());
+  }
   return j.str() + "\n";
 }
 

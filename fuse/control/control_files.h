@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/txn/engine.h"
+#include "engine/txn/scrubber.h"
 #include "fuse/control/request_transport.h"
 #include "fuse/control/session_table.h"
 #include "fuse/fs/file_system.h"
@@ -63,6 +64,7 @@ struct Sources {
   const RequestCounters* requests = nullptr;
   const RequestTransport* transport = nullptr;  // how requests arrive
   std::vector<std::string> data_folders;
+  const Scrubber* scrubber = nullptr;  // null: no scrub (read-only, or not mounted)
 };
 
 std::string StatsJson(const Sources& sources);

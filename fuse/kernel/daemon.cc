@@ -2,12 +2,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "engine/io/posix_env.h"
+#include "engine/txn/scrubber.h"
 #include "fuse/control/session_table.h"
 #include "fuse/fs/file_system.h"
 #include "fuse/fs/inode_record.h"
@@ -160,6 +163,21 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
                  kReadAheadBytes >> 10, ra.ToString().c_str());
   }
   on_ready(Status::Ok());
+  // The scrub, and the refill of data folders found empty at the open (a replaced
+  // drive): not on a read-only mount, which cannot write shards.
+  std::unique_ptr<Scrubber> scrubber;
+  if (!engine_options.read_only) {
+    ScrubOptions scrub;
+    scrub.every = std::chrono::seconds(
+        settings.scrub_days > 0 ? std::max<int64_t>(1, std::llround(settings.scrub_days * 86400))
+                                : 0);
+    scrub.bytes_per_second = settings.scrub_mib_s << 20;
+    scrub.env = &env;
+    scrub.state_file = volume.log_folder + "/scrub.state";
+    scrubber = std::make_unique<Scrubber>(engine->get(), scrub);
+    if (!(*engine)->emptied_folders().empty()) scrubber->Start("refill");
+    context.control.scrubber = scrubber.get();
+  }
 
   fuse_loop_config* loop = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(loop, 0);
@@ -170,6 +188,8 @@ int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
   fuse_loop_cfg_set_max_threads(loop, 32);
   const int loop_result = fuse_session_loop_mt(se, loop);
   fuse_loop_cfg_destroy(loop);
+  context.control.scrubber = nullptr;
+  scrubber.reset();  // stops its pass: the next mount starts over
   transport->Stop();
   notifier.SetSession(nullptr);
   fuse_session_unmount(se);

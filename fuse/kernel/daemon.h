@@ -39,6 +39,10 @@ struct MountSettings {
   uint64_t reserve_bytes = 0;
   // Serve requests through io_uring where the kernel allows it (uring_transport.h).
   bool io_uring = false;
+  // Scrub every blob this often (days; 0: never, only a refill of an emptied data
+  // folder), reading at most scrub_mib_s MiB/s (engine/txn/scrubber.h).
+  double scrub_days = 7;
+  uint64_t scrub_mib_s = 32;
 };
 
 // Returns the process exit code: 0 after a clean unmount, 1 when the volume could not

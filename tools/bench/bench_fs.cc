@@ -31,6 +31,7 @@
 
 #include "fuse/volume/layout_arg.h"
 #include "fuse/volume/size_arg.h"
+#include "tools/bench/bench_fs_child.h"
 #include "tools/bench/bench_fs_mount.h"
 #include "tools/bench/bench_fs_phases.h"
 #include "tools/bench/bench_fs_report.h"
@@ -184,12 +185,6 @@ std::optional<int> ParseFsOptions(int argc, char** argv, FsOptions& o) {
 int Fail(const std::string& what) {
   std::fprintf(stderr, "%s: %s\n", kName, what.c_str());
   return 1;
-}
-
-std::string SelfPath() {
-  char buf[4096];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "/proc/self/exe";
 }
 
 // Ok when the disk under `dir` holds what the run writes: the big file and its copy

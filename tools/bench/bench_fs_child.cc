@@ -42,11 +42,12 @@ Result<pid_t> SpawnChild(const std::vector<std::string>& argv, const std::string
   return pid;
 }
 
-std::optional<int> WaitForChild(pid_t pid, double seconds) {
+std::optional<int> WaitForChild(pid_t pid, double seconds, struct rusage* usage) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   for (;;) {
     int status = 0;
-    const pid_t got = waitpid(pid, &status, WNOHANG);
+    struct rusage ignored {};
+    const pid_t got = wait4(pid, &status, WNOHANG, usage != nullptr ? usage : &ignored);
     if (got == pid) return status;
     if (got < 0 && errno != EINTR) return 0;  // not our child (any more): nothing to wait for
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
@@ -94,6 +95,12 @@ std::string FileTail(const std::string& path, size_t max_bytes) {
   const std::string text = all.str();
   if (text.size() <= max_bytes) return text;
   return "[...]" + text.substr(text.size() - max_bytes);
+}
+
+std::string SelfPath() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "/proc/self/exe";
 }
 
 }  // namespace sopfs::tools

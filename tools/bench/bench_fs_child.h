@@ -5,6 +5,7 @@
 // and gets SIGTERM if the benchmark dies.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -19,8 +20,9 @@ namespace sopfs::tools {
 Result<pid_t> SpawnChild(const std::vector<std::string>& argv, const std::string& log_path);
 
 // Waits at most `seconds` for `pid` to end and reaps it. Returns its wait status, or
-// nullopt when it is still running.
-std::optional<int> WaitForChild(pid_t pid, double seconds);
+// nullopt when it is still running. `usage`, when given, gets the child's resource use
+// (ru_maxrss: its peak RSS in KiB).
+std::optional<int> WaitForChild(pid_t pid, double seconds, struct rusage* usage = nullptr);
 
 // SIGKILL, then reap.
 void KillChild(pid_t pid);
@@ -28,6 +30,10 @@ void KillChild(pid_t pid);
 // Spawns, waits at most `seconds` (killing the child on time-out). Ok when it exited
 // with 0; otherwise an error naming the command, its status and the tail of its log.
 Status RunChild(const std::vector<std::string>& argv, const std::string& log_path, double seconds);
+
+// This program's own path (/proc/self/exe): benchmarks run `sopfs` subcommands as
+// children.
+std::string SelfPath();
 
 // "exit code 3", "killed by signal 9".
 std::string DescribeWaitStatus(int status);

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/bench/bench_fs_child.h"
 #include "tools/bench/bench_fs_mount.h"
 #include "tools/bench/bench_fs_proc.h"
 #include "tools/bench/bench_fs_workdir.h"
@@ -113,12 +114,6 @@ double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
-
-std::string SelfPath() {
-  char buf[4096];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "/proc/self/exe";
 }
 
 int Fail(const std::string& what) {

@@ -66,7 +66,11 @@ class FsFsckTest : public FuseFsTest {
     std::vector<std::string> out;
     for (const auto& e :
          fs::recursive_directory_iterator(vol_.volume() + "/data-" + std::to_string(folder))) {
-      if (e.is_regular_file()) out.push_back(e.path().string());
+      // Shard files only ("<32 hex>.<shard>"), not the folder's mark.
+      const std::string name = e.path().filename().string();
+      if (e.is_regular_file() && name.size() > 33 && name[32] == '.') {
+        out.push_back(e.path().string());
+      }
     }
     std::sort(out.begin(), out.end());
     return out;
@@ -185,6 +189,44 @@ TEST_F(FsFsckTest, FsckFindsEachDamageByKindRepairRestoresRedundancyAndASecondRu
   fs::remove_all(vol_.volume() + "/data-5");
   ASSERT_NO_FATAL_FAILURE(vol_.Mount());
   ExpectEveryFile();
+}
+
+// A mounted volume: fsck and reinstate refuse it (exit 8 and 1, saying to unmount);
+// status asks the daemon. Unmounted: status opens it read-only; a bad command line is
+// exit 2, a folder that is no volume exit 8.
+TEST_F(FsFsckTest, FsckRefusesAMountedVolumeStatusAsksTheDaemonAndBadArgumentsAreClear) {
+  ASSERT_NO_FATAL_FAILURE(WriteFile(P("x"), "x\n"));
+  CommandResult fsck = Fsck({});
+  EXPECT_EQ(fsck.exit_code, 8) << fsck.output;
+  EXPECT_NE(fsck.output.find("unmount it first"), std::string::npos) << fsck.output;
+  CommandResult reinstate =
+      RunCommand({SopfsBin(), "reinstate", vol_.volume()}, std::chrono::seconds(60));
+  EXPECT_EQ(reinstate.exit_code, 1) << reinstate.output;
+  CommandResult status =
+      RunCommand({SopfsBin(), "status", vol_.volume()}, std::chrono::seconds(60));
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("mounted at " + vol_.root()), std::string::npos) << status.output;
+  EXPECT_EQ(ReadFile(P("x")), "x\n");
+  ASSERT_NO_FATAL_FAILURE(vol_.Unmount());
+
+  status = RunCommand({SopfsBin(), "status", vol_.volume(), "--json"}, std::chrono::seconds(60));
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("\"state\":\"ok\""), std::string::npos) << status.output;
+  reinstate = RunCommand({SopfsBin(), "reinstate", vol_.volume()}, std::chrono::seconds(60));
+  EXPECT_EQ(reinstate.exit_code, 0) << reinstate.output;
+  EXPECT_NE(reinstate.output.find("up to date"), std::string::npos) << reinstate.output;
+  fs::remove_all(vol_.volume() + "/data-4");
+  status = RunCommand({SopfsBin(), "status", vol_.volume()}, std::chrono::seconds(60));
+  EXPECT_EQ(status.exit_code, 1) << "one folder lost is degraded: " << status.output;
+  EXPECT_FALSE(fs::exists(vol_.volume() + "/data-4")) << "status made the lost folder again";
+
+  CommandResult bad = RunCommand({SopfsBin(), "fsck"}, std::chrono::seconds(60));
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  bad = RunCommand({SopfsBin(), "fsck", vol_.volume(), "--frobnicate"}, std::chrono::seconds(60));
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  bad = RunCommand({SopfsBin(), "fsck", vol_.scratch()}, std::chrono::seconds(60));
+  EXPECT_EQ(bad.exit_code, 8) << bad.output;
+  EXPECT_NE(bad.output.find("sopfs.conf"), std::string::npos) << bad.output;
 }
 
 }  // namespace

@@ -92,6 +92,10 @@ class MountedVolume {
   // daemon must then exit 0 within its bound. Open descriptors get ENOTCONN after it.
   void AbortConnection();
 
+  // The -o options of the next mounts (replacing those of Options::mount_options).
+  void SetMountOptions(std::vector<std::string> options) {
+    options_.mount_options = std::move(options);
+  }
   // Seconds from now after which the watchdog kills the daemon (default 300).
   void SetWatchdog(std::chrono::seconds budget);
 

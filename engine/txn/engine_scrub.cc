@@ -1,0 +1,67 @@
+// Engine: what a scrub needs (scrubber.h walks them at its own pace).
+#include <set>
+
+#include "engine/txn/engine.h"
+
+namespace sopfs {
+
+Result<std::vector<Engine::LiveBlob>> Engine::LiveBlobs() {
+  std::vector<LiveBlob> out;
+  std::set<BlobId> seen;
+  const LogicalId end = next_id_.load();
+  for (LogicalId id = 1; id < end; ++id) {
+    Result<RegistryEntry> entry = entries_->Get(id, EntryTable::kNoSnapshot);
+    if (!entry.ok()) {
+      if (entry.status().code() == ENOENT) continue;
+      return entry.status();
+    }
+    if (seen.insert(entry->blob).second) out.push_back({id, entry->blob, LayoutOf(*entry)});
+  }
+  return out;
+}
+
+Engine::ScrubResult Engine::ScrubBlob(const LiveBlob& live) {
+  ScrubResult result;
+  std::shared_lock<std::shared_mutex> gate(gate_);
+  // Live still? Its ID may point elsewhere now; a segment stays live while any entry
+  // points into it. Blobs freed since are removed only by a checkpoint, which the gate
+  // keeps out, so a live blob cannot vanish under the reads below.
+  Result<RegistryEntry> entry = entries_->Get(live.id, EntryTable::kNoSnapshot);
+  bool is_live = entry.ok() && entry->blob == live.blob;
+  if (!is_live) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto refs = segment_refs_.find(live.blob);
+    is_live = refs != segment_refs_.end() && refs->second > 0;
+  }
+  if (!is_live) {
+    result.skipped = true;
+    return result;
+  }
+  Result<BlobRepairReport> inspected = blobs_->Inspect(live.blob, live.layout);
+  if (!inspected.ok()) {
+    result.lost = true;
+    return result;
+  }
+  result.bytes_read = inspected->bytes_read;
+  result.bad_shards = static_cast<int>(inspected->bad_shards.size());
+  if (result.bad_shards == 0) return result;
+  if (result.bad_shards > live.layout.m) {
+    result.lost = true;
+    return result;
+  }
+  Result<BlobRepairReport> repaired = [&] {
+    std::lock_guard<std::mutex> one_at_a_time(repair_mu_);
+    return blobs_->Repair(live.blob, live.layout);
+  }();
+  if (repaired.ok()) {
+    // Fewer than found: a read repair got there first.
+    result.rewritten = static_cast<int>(repaired->rewritten.size());
+  } else {
+    result.repair_failed = true;
+    std::fprintf(stderr, "sopfs: scrub: repair of blob %s failed: %s\n", live.blob.ToHex().c_str(),
+                 repaired.status().ToString().c_str());
+  }
+  return result;
+}
+
+}  // namespace sopfs
