@@ -55,9 +55,11 @@ bool IsFuseMount(const std::string& path) {
 }
 
 Result<std::unique_ptr<BenchMount>> BenchMount::Start(const MountSpec& spec) {
-  std::vector<std::string> format = {spec.sopfs, "format", spec.volume};
-  format.insert(format.end(), spec.format_args.begin(), spec.format_args.end());
-  SOPFS_RETURN_IF_ERROR(RunChild(format, spec.log, 120));
+  if (spec.format) {
+    std::vector<std::string> format = {spec.sopfs, "format", spec.volume};
+    format.insert(format.end(), spec.format_args.begin(), spec.format_args.end());
+    SOPFS_RETURN_IF_ERROR(RunChild(format, spec.log, 120));
+  }
   std::vector<std::string> argv = {spec.sopfs, "mount", spec.volume, spec.mountpoint, "-f"};
   if (!spec.mount_options.empty()) argv.insert(argv.end(), {"-o", spec.mount_options});
   auto pid = SpawnChild(argv, spec.log);

@@ -26,6 +26,7 @@ struct MountSpec {
   std::vector<std::string> format_args;  // e.g. --ec 4+2 --chunk-size 1M
   std::string mount_options;             // -o for the mount; empty: none
   std::string log;                       // stdout and stderr of the children
+  bool format = true;                    // false: mount the volume as it is
   double ready_seconds = 20;
   double exit_seconds = 60;
 };

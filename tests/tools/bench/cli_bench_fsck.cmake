@@ -16,8 +16,9 @@ expect_exit(0 ${SOPFS} bench fsck --help)
 set(dir ${WORKDIR}/cli-bench-fsck)
 file(REMOVE_RECURSE ${dir})
 file(MAKE_DIRECTORY ${dir})
-expect_exit(0 ${SOPFS} bench fsck --json --size 20 --files 200 --dir ${dir})
+expect_exit(0 ${SOPFS} bench fsck --json --size 64 --files 200 --dir ${dir})
 expect_json_keys("${last_stdout}" raw_read_mib_s fsck_mib_s fsck_ratio goal_fsck_ratio fsck_seconds
             fsck_quick_seconds raw_read_mib fsck_read_mib fsck_peak_rss_mib
-            fsck_quick_peak_rss_mib small_files)
+            fsck_quick_peak_rss_mib small_files foreground_mib_s foreground_scrub_mib_s
+            foreground_scrub_ratio)
 expect_clean_dir("bench fsck" ${dir})
