@@ -341,6 +341,15 @@ void Engine::NoteDamage(const BlobId& blob, ErasureLayout layout, const BlobRead
 }
 
 void Engine::RepairDamaged(const BlobId& blob, ErasureLayout layout) {
+  // At a full disk (the metadata reserve in use) the room that deletions free goes back
+  // to the reserve first: rebuilt shards wait for the scrub.
+  if (Status room = RoomForNewData(); !room.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.read_repair_failures;
+    std::fprintf(stderr, "sopfs: read repair of blob %s deferred: %s\n", blob.ToHex().c_str(),
+                 room.message().c_str());
+    return;
+  }
   std::shared_lock<std::shared_mutex> gate(gate_);
   {
     std::lock_guard<std::mutex> lock(mu_);

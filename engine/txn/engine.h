@@ -219,12 +219,19 @@ class Engine {
     std::lock_guard<std::mutex> lock(mu_);
     return emptied_folders_;
   }
-  // A scrub that began after the open rebuilt every blob: the emptied folders hold
-  // their shards again.
-  void Refilled() {
+  // A scrub that began when `folders` were emptied rebuilt every blob: they hold their
+  // shards again (folders emptied since stay emptied).
+  void Refilled(const std::vector<std::string>& folders) {
     std::lock_guard<std::mutex> lock(mu_);
-    emptied_folders_.clear();
+    std::erase_if(emptied_folders_, [&](const std::string& f) {
+      return std::find(folders.begin(), folders.end(), f) != folders.end();
+    });
   }
+  // While mounted: a data folder that is there but has lost its mark was replaced by an
+  // empty drive. It gets its mark again and counts as emptied (a scrub refills it).
+  // True when one was found. A missing folder is left alone: making it again could
+  // put shards on the disk under a drive's mount point.
+  bool FindReplacedFolders();
   // One blob behind the registry, for a scrub: a registry ID pointing at it, and its
   // layout. Each blob once.
   struct LiveBlob {

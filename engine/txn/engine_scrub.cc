@@ -1,6 +1,9 @@
 // Engine: what a scrub needs (scrubber.h walks them at its own pace).
+#include <algorithm>
+#include <cstdio>
 #include <set>
 
+#include "engine/blob/folder_mark.h"
 #include "engine/txn/engine.h"
 
 namespace sopfs {
@@ -18,6 +21,35 @@ Result<std::vector<Engine::LiveBlob>> Engine::LiveBlobs() {
     if (seen.insert(entry->blob).second) out.push_back({id, entry->blob, LayoutOf(*entry)});
   }
   return out;
+}
+
+bool Engine::FindReplacedFolders() {
+  if (options_.read_only) return false;
+  bool found = false;
+  for (size_t i = 0; i < options_.data_folders.size(); ++i) {
+    const std::string& dir = options_.data_folders[i];
+    if (!env_->Exists(dir) || ReadFolderMark(env_, dir)) continue;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (std::find(emptied_folders_.begin(), emptied_folders_.end(), dir) !=
+          emptied_folders_.end()) {
+        continue;
+      }
+      emptied_folders_.push_back(dir);
+    }
+    std::fprintf(stderr,
+                 "sopfs: data folder %s lost its mark while mounted (a new, empty drive?): "
+                 "blobs that had a shard there rely on parity until a scrub refills it\n",
+                 dir.c_str());
+    Status marked = WriteFolderMark(env_, dir, static_cast<int>(i),
+                                    static_cast<int>(options_.data_folders.size()));
+    if (!marked.ok()) {
+      std::fprintf(stderr, "sopfs: cannot mark data folder %s: %s\n", dir.c_str(),
+                   marked.ToString().c_str());
+    }
+    found = true;
+  }
+  return found;
 }
 
 Engine::ScrubResult Engine::ScrubBlob(const LiveBlob& live) {
@@ -47,6 +79,11 @@ Engine::ScrubResult Engine::ScrubBlob(const LiveBlob& live) {
   if (result.bad_shards == 0) return result;
   if (result.bad_shards > live.layout.m) {
     result.lost = true;
+    return result;
+  }
+  if (Status room = RoomForNewData(); !room.ok()) {
+    // A full disk: the room deletions free goes back to the metadata reserve first.
+    result.repair_failed = true;
     return result;
   }
   Result<BlobRepairReport> repaired = [&] {

@@ -53,14 +53,19 @@ void Scrubber::Run() {
       reason = "schedule";
     }
     if (reason.empty()) {
-      // Wake for a request, or when the schedule is due (at least once a minute: the
-      // clock may jump).
+      // Wake for a request, when the schedule is due, and every few seconds to look for
+      // a replaced drive (a data folder without its mark).
       const int64_t due = progress_.last_finished_unix + options_.every.count() -
                           static_cast<int64_t>(std::time(nullptr));
       const auto wait = options_.every.count() > 0
-                            ? std::chrono::seconds(std::clamp<int64_t>(due, 1, 60))
-                            : std::chrono::seconds(60);
+                            ? std::chrono::seconds(std::clamp<int64_t>(due, 1, kLookEvery))
+                            : std::chrono::seconds(kLookEvery);
       cv_.wait_for(lock, wait, [&] { return stopping_ || !requested_.empty(); });
+      if (stopping_) break;
+      lock.unlock();
+      const bool replaced = engine_->FindReplacedFolders();
+      lock.lock();
+      if (replaced && requested_.empty()) requested_ = "refill";
       continue;
     }
     lock.unlock();
@@ -71,6 +76,8 @@ void Scrubber::Run() {
 }
 
 void Scrubber::Pass(const std::string& reason) {
+  // Folders emptied before the listing: a whole pass refills them.
+  const std::vector<std::string> emptied = engine_->emptied_folders();
   Result<std::vector<Engine::LiveBlob>> blobs = engine_->LiveBlobs();
   {
     std::lock_guard lock(mu_);
@@ -122,7 +129,7 @@ void Scrubber::Pass(const std::string& reason) {
   WriteLastFinished(progress_.last_finished_unix);
   // Every blob listed after the open was verified and repaired: the folders emptied at
   // the open hold their shards again.
-  if (progress_.blobs_lost == 0 && failed_repairs == 0) engine_->Refilled();
+  if (progress_.blobs_lost == 0 && failed_repairs == 0) engine_->Refilled(emptied);
 }
 
 bool Scrubber::WaitUntil(Clock::time_point when) {

@@ -8,6 +8,8 @@
 // from its first mount), or at once when asked (Start: a data folder that came back
 // empty, a replaced drive, is refilled this way). A pass that began after the open and
 // left no blob damaged tells the engine its emptied folders are whole again (Refilled).
+// Between passes it looks every few seconds for a data folder replaced while mounted
+// (Engine::FindReplacedFolders) and refills it at once.
 // Reads are paced to `bytes_per_second` so that foreground work keeps its speed.
 //
 // Threads: one thread of its own; Progress and Start may be called from any thread.
@@ -43,6 +45,8 @@ struct ScrubProgress {
 
 class Scrubber {
  public:
+  static constexpr int64_t kLookEvery = 5;  // seconds between looks for a replaced drive
+
   Scrubber(Engine* engine, ScrubOptions options);
   ~Scrubber();
   Scrubber(const Scrubber&) = delete;

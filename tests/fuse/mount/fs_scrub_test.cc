@@ -150,5 +150,38 @@ TEST_F(FsScrubTest, ScrubRefillsADataFolderThatCameBackEmptyAndRedundancyRisesBa
   ExpectPatternFile(P("during"), 3, 2 * kMiB);
 }
 
+// A drive replaced while mounted: the folder's contents (its mark included) are gone,
+// the folder is there. Within seconds health shows it emptied, a refill runs while
+// files are read and written, and redundancy rises back to m.
+TEST_F(FsScrubTest, ScrubRefillsADataFolderReplacedWhileMounted) {
+  vol_.SetMountOptions({"scrub=0", "scrub_mib_s=4"});
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());
+  ASSERT_NO_FATAL_FAILURE(WriteFiles());
+  ASSERT_NO_FATAL_FAILURE(vol_.Remount());  // nothing cached in the daemon
+  for (const auto& e : fs::directory_iterator(vol_.volume() + "/data-3")) fs::remove_all(e.path());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (Health().find("\"state\":\"emptied\"") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_NE(Health().find("\"state\":\"emptied\""), std::string::npos) << Health();
+  EXPECT_NE(vol_.DaemonLog().find("lost its mark while mounted"), std::string::npos)
+      << vol_.DaemonLog();
+  ExpectFiles();
+  ASSERT_NO_FATAL_FAILURE(WritePatternFile(P("during"), 3, 2 * kMiB, kMiB));
+  ASSERT_TRUE(WaitForPasses(1)) << Health() << vol_.DaemonLog();
+  const std::string done = Health();
+  EXPECT_EQ(JsonNumber(done, "redundancy_left"), 2) << done;
+  EXPECT_NE(done.find("\"reason\":\"refill\""), std::string::npos) << done;
+  ASSERT_NO_FATAL_FAILURE(vol_.Unmount());
+  CommandResult after = Fsck();
+  EXPECT_EQ(after.exit_code, 0) << after.output;
+  fs::remove_all(vol_.volume() + "/data-1");
+  fs::remove_all(vol_.volume() + "/data-5");
+  ASSERT_NO_FATAL_FAILURE(vol_.Mount());
+  ExpectFiles();
+  ExpectPatternFile(P("during"), 3, 2 * kMiB);
+}
+
 }  // namespace
 }  // namespace sopfs::fusetest
