@@ -29,6 +29,14 @@ bool Engine::FindReplacedFolders() {
   for (size_t i = 0; i < options_.data_folders.size(); ++i) {
     const std::string& dir = options_.data_folders[i];
     if (!env_->Exists(dir) || ReadFolderMark(env_, dir)) continue;
+    // Marked again whenever its mark is gone (even if counted emptied already: the mark
+    // may have vanished again while the drive was being filled), counted emptied once.
+    Status marked = WriteFolderMark(env_, dir, static_cast<int>(i),
+                                    static_cast<int>(options_.data_folders.size()));
+    if (!marked.ok()) {
+      std::fprintf(stderr, "sopfs: cannot mark data folder %s: %s\n", dir.c_str(),
+                   marked.ToString().c_str());
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (std::find(emptied_folders_.begin(), emptied_folders_.end(), dir) !=
@@ -41,12 +49,6 @@ bool Engine::FindReplacedFolders() {
                  "sopfs: data folder %s lost its mark while mounted (a new, empty drive?): "
                  "blobs that had a shard there rely on parity until a scrub refills it\n",
                  dir.c_str());
-    Status marked = WriteFolderMark(env_, dir, static_cast<int>(i),
-                                    static_cast<int>(options_.data_folders.size()));
-    if (!marked.ok()) {
-      std::fprintf(stderr, "sopfs: cannot mark data folder %s: %s\n", dir.c_str(),
-                   marked.ToString().c_str());
-    }
     found = true;
   }
   return found;

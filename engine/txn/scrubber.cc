@@ -120,16 +120,21 @@ void Scrubber::Pass(const std::string& reason) {
       }
     }
   }
-  std::lock_guard lock(mu_);
-  progress_.running = false;
-  progress_.last_error = error;
-  if (!error.empty()) return;
-  ++progress_.passes;
-  progress_.last_finished_unix = std::time(nullptr);
-  WriteLastFinished(progress_.last_finished_unix);
-  // Every blob listed after the open was verified and repaired: the folders emptied at
-  // the open hold their shards again.
-  if (progress_.blobs_lost == 0 && failed_repairs == 0) engine_->Refilled(emptied);
+  const int64_t finished = std::time(nullptr);
+  bool whole = false;
+  {
+    std::lock_guard lock(mu_);
+    progress_.running = false;
+    progress_.last_error = error;
+    if (!error.empty()) return;
+    ++progress_.passes;
+    progress_.last_finished_unix = finished;
+    whole = progress_.blobs_lost == 0 && failed_repairs == 0;
+  }
+  WriteLastFinished(finished);  // disk I/O: not under the lock Progress() takes
+  // Every blob listed after the folders were emptied was verified and repaired: they
+  // hold their shards again.
+  if (whole) engine_->Refilled(emptied);
 }
 
 bool Scrubber::WaitUntil(Clock::time_point when) {

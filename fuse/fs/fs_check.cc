@@ -314,25 +314,25 @@ class Checker {
       return a.second != b.second ? a.second < b.second : a.first < b.first;
     });
     std::vector<uint8_t> reached(inodes_.size());
-    std::vector<uint64_t> todo;
+    std::vector<uint64_t> dirs_to_visit;
     for (size_t i = 0; i < inodes_.size(); ++i) {
       const InodeInfo& info = inodes_[i];
       const bool may_be_dir = info.mode == kBadRecord || S_ISDIR(info.mode);
       if (info.ino == kRoot || (may_be_dir && info.names == 0 && !IsOrphan(info.ino))) {
         reached[i] = 1;
-        todo.push_back(info.ino);
+        dirs_to_visit.push_back(info.ino);
       }
     }
-    while (!todo.empty()) {
-      const uint64_t dir = todo.back();
-      todo.pop_back();
+    while (!dirs_to_visit.empty()) {
+      const uint64_t dir = dirs_to_visit.back();
+      dirs_to_visit.pop_back();
       auto it = std::lower_bound(edges_.begin(), edges_.end(), dir,
                                  [](const auto& edge, uint64_t d) { return edge.second < d; });
       for (; it != edges_.end() && it->second == dir; ++it) {
         const size_t i = IndexOf(it->first);
         if (i == inodes_.size() || reached[i]) continue;
         reached[i] = 1;
-        todo.push_back(it->first);
+        dirs_to_visit.push_back(it->first);
       }
     }
     // By child from here on: ParentOf needs it.

@@ -16,17 +16,14 @@
 #include "engine/io/fault_env.h"
 #include "engine/registry/registry.h"
 #include "engine/registry/registry_file.h"
+#include "tests/engine/registry_fixture.h"
 
 namespace sopfs {
 namespace {
 
-constexpr const char* kSideA = "/vol/registry-a";
-constexpr const char* kSideB = "/vol/registry-b";
-
-RegistryEntry EntryFor(LogicalId id, uint64_t version) {
-  return {
-      .blob = BlobId{id * 7919 + 1, version}, .version = version, .flags = RegistryEntry::kInUse};
-}
+using testing::EntryFor;
+using testing::kSideA;
+using testing::kSideB;
 
 std::string BlocksOf(const char* side) { return std::string(side) + "/registry.blocks"; }
 
@@ -35,43 +32,8 @@ uint64_t SlotOffset(uint64_t block, int slot) {
   return (2 * block + static_cast<uint64_t>(slot)) * RegistryBlock::kSize;
 }
 
-class RegistryCheckTest : public ::testing::Test {
+class RegistryCheckTest : public testing::RegistryFixture {
  protected:
-  void SetUp() override {
-    for (const char* side : {kSideA, kSideB}) {
-      ASSERT_TRUE(env_.MkDirs(side).ok());
-      ASSERT_TRUE(env_.SyncDir(side).ok());
-    }
-    ASSERT_TRUE(env_.SyncDir("/vol").ok());
-    ASSERT_TRUE(env_.SyncDir("/").ok());
-    Reopen();
-  }
-
-  void Reopen() {
-    registry_.reset();
-    auto r = Registry::Open(&env_, kSideA, kSideB);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    registry_ = std::move(*r);
-  }
-
-  Status Set(const std::vector<LogicalId>& ids, uint64_t version) {
-    std::vector<std::pair<LogicalId, RegistryEntry>> updates;
-    for (LogicalId id : ids) updates.emplace_back(id, EntryFor(id, version));
-    Status st = registry_->Apply(updates);
-    if (st.ok()) {
-      for (LogicalId id : ids) model_[id] = version;
-    }
-    return st;
-  }
-
-  void ExpectModel(const std::string& where) {
-    for (const auto& [id, version] : model_) {
-      auto e = registry_->Get(id);
-      ASSERT_TRUE(e.ok()) << where << ": id " << id << " " << e.status().ToString();
-      EXPECT_EQ(*e, EntryFor(id, version)) << where << ": id " << id;
-    }
-  }
-
   // Runs the check; its result must be `want`.
   std::unique_ptr<CheckReport> Check(bool repair, int want = 0) {
     auto report = std::make_unique<CheckReport>();
@@ -130,10 +92,6 @@ class RegistryCheckTest : public ::testing::Test {
       EXPECT_TRUE(ba.entries == bb.entries) << "block " << n;
     }
   }
-
-  FaultEnv env_;
-  std::unique_ptr<Registry> registry_;
-  std::map<LogicalId, uint64_t> model_;
 };
 
 std::string Where(const char* side, int block) {

@@ -9,60 +9,16 @@
 #include <set>
 
 #include "engine/io/fault_env.h"
+#include "tests/engine/registry_fixture.h"
 
 namespace sopfs {
 namespace {
 
-constexpr const char* kSideA = "/vol/registry-a";
-constexpr const char* kSideB = "/vol/registry-b";
+using testing::EntryFor;
+using testing::kSideA;
+using testing::kSideB;
 
-RegistryEntry EntryFor(LogicalId id, uint64_t version) {
-  return {
-      .blob = BlobId{id * 7919 + 1, version}, .version = version, .flags = RegistryEntry::kInUse};
-}
-
-class RegistryTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    for (const char* side : {kSideA, kSideB}) {
-      ASSERT_TRUE(env_.MkDirs(side).ok());
-      ASSERT_TRUE(env_.SyncDir(side).ok());
-    }
-    ASSERT_TRUE(env_.SyncDir("/vol").ok());
-    ASSERT_TRUE(env_.SyncDir("/").ok());
-    Reopen();
-  }
-
-  void Reopen() {
-    registry_.reset();
-    auto r = Registry::Open(&env_, kSideA, kSideB);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    registry_ = std::move(*r);
-  }
-
-  // Applies `ids` at `version` and records them in the model.
-  Status Set(const std::vector<LogicalId>& ids, uint64_t version) {
-    std::vector<std::pair<LogicalId, RegistryEntry>> updates;
-    for (LogicalId id : ids) updates.emplace_back(id, EntryFor(id, version));
-    Status st = registry_->Apply(updates);
-    if (st.ok()) {
-      for (LogicalId id : ids) model_[id] = version;
-    }
-    return st;
-  }
-
-  void ExpectModel(const std::string& where) {
-    for (const auto& [id, version] : model_) {
-      auto e = registry_->Get(id);
-      ASSERT_TRUE(e.ok()) << where << ": id " << id << " " << e.status().ToString();
-      EXPECT_EQ(*e, EntryFor(id, version)) << where << ": id " << id;
-    }
-  }
-
-  FaultEnv env_;
-  std::unique_ptr<Registry> registry_;
-  std::map<LogicalId, uint64_t> model_;
-};
+class RegistryTest : public testing::RegistryFixture {};
 
 TEST_F(RegistryTest, RegistryEntriesSurviveReopenAcrossManyBlocks) {
   std::vector<LogicalId> ids;

@@ -2,14 +2,7 @@
 # `sopfs bench blob --json` runs on a small size and ends with one JSON object that
 # holds the figures the blob issue names. Run by ctest with -DSOPFS=... -DWORKDIR=...
 
-function(expect_exit code)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL ${code})
-    message(FATAL_ERROR "'${ARGN}' exited ${rc}, expected ${code}\nstdout: ${out}\nstderr: ${err}")
-  endif()
-  set(last_stdout "${out}" PARENT_SCOPE)
-  set(last_stderr "${err}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/bench_expect.cmake)
 
 expect_exit(2 ${SOPFS})
 expect_exit(2 ${SOPFS} frobnicate)

@@ -2,14 +2,7 @@
 # and a small run (engine and SQLite) ends with one JSON object holding the figures.
 # Run by ctest with -DSOPFS=... -DWORKDIR=...
 
-function(expect_exit code)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL ${code})
-    message(FATAL_ERROR "'${ARGN}' exited ${rc}, expected ${code}\nstdout: ${out}\nstderr: ${err}")
-  endif()
-  set(last_stdout "${out}" PARENT_SCOPE)
-  set(last_stderr "${err}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/bench_expect.cmake)
 
 set(dir ${WORKDIR}/cli-bench-btree)
 file(REMOVE_RECURSE ${dir})

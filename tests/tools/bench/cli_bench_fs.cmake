@@ -4,15 +4,7 @@
 # the issue names, and leaves neither its work folder nor a mount behind.
 # Run by ctest with -DSOPFS=... -DWORKDIR=...; fails without FUSE.
 
-function(expect_exit code)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err
-                  TIMEOUT 600)
-  if(NOT rc EQUAL ${code})
-    message(FATAL_ERROR "'${ARGN}' exited ${rc}, expected ${code}\nstdout: ${out}\nstderr: ${err}")
-  endif()
-  set(last_stdout "${out}" PARENT_SCOPE)
-  set(last_stderr "${err}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/bench_expect.cmake)
 
 expect_exit(2 ${SOPFS} bench fs --size banana)
 if(NOT last_stderr MATCHES "--size")
