@@ -6,7 +6,10 @@
 // entry points to, all k+m shards of each read and verified (--quick: only that the
 // shard files are there); shard files nothing points to (orphans); every B-Tree's
 // invariants and registry IDs no tree reaches; then the file system's references
-// (names, inodes, link counts, chunks; fuse/fs/fs_check.h).
+// (names, inodes, link counts, chunks; fuse/fs/fs_check.h). A blob beyond repair (more
+// than m shards bad) is listed by what it held: a file's chunk by every path of the
+// file, the chunk's index and byte range; a B-Tree node by its tree and key range
+// (fuse/fs/fs_check_lost.h). --json lists them ("lost", and "lost_paths").
 //
 // A check opens the engine read-only: nothing on the volume changes (a commit log
 // left by a crash is replayed in memory only; what its recovery would remove is not
@@ -22,6 +25,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +35,7 @@
 #include "engine/txn/engine.h"
 #include "fuse/control/json_text.h"
 #include "fuse/fs/fs_check.h"
+#include "fuse/fs/fs_check_lost.h"
 #include "fuse/fs/volume_layout.h"
 #include "fuse/volume/volume_config.h"
 #include "tools/cli_args.h"
@@ -80,12 +85,58 @@ Status RunChecks(const VolumeConfig& config, bool repair, bool quick, CheckRepor
   check.repair = repair;
   check.trees = VolumeTrees(*layout);
   check.threads = std::max<int>(8, 2 * static_cast<int>(config.data_folders.size()));
-  progress->Phase(quick ? "blobs (quick: shard files present)" : "blobs (every shard read)");
+  progress->Phase(quick ? "blobs (quick: shard files present)" : "blobs (every shard read)",
+                  {"blobs"});
   SOPFS_RETURN_IF_ERROR((*engine)->Check(check, report));
-  progress->Phase("file system references");
+  progress->Phase("file system references", {"inodes", "names", "chunks"});
   FsCheckOptions fs_options;
   fs_options.repair = repair;
-  return CheckFileSystem(**engine, fs_options, report);
+  Status checked = CheckFileSystem(**engine, fs_options, report);
+  // Blobs beyond repair are named by what they held (after a repair's /lost+found).
+  if (!report->lost().empty()) {
+    progress->Phase("what the lost blobs held");
+    Status named = DescribeLostBlobs(**engine, report);
+    if (!named.ok()) {
+      std::fprintf(stderr, "%s: lost blobs are listed by ID: %s\n", kCommand,
+                   named.ToString().c_str());
+    }
+  }
+  return checked;
+}
+
+// The lost blobs for --json: [{"blob", "detail", "held": [{"what", "paths"}]}].
+std::string LostJson(const std::vector<LostBlob>& lost) {
+  auto strings = [](const std::vector<std::string>& v) {
+    std::string out = "[";
+    for (const std::string& s : v) out += (out.size() > 1 ? "," : "") + JsonText::Quote(s);
+    return out + "]";
+  };
+  std::string out = "[";
+  for (const LostBlob& b : lost) {
+    std::string held = "[";
+    for (const LostHeld& h : b.held) {
+      JsonText one;
+      one.Add("what", h.what);
+      one.Raw("paths", strings(h.paths));
+      held += (held.size() > 1 ? "," : "") + one.str();
+    }
+    JsonText j;
+    j.Add("blob", b.blob);
+    j.Add("detail", b.detail);
+    j.Add("segment", b.segment);
+    j.Raw("held", held + "]");
+    out += (out.size() > 1 ? "," : "") + j.str();
+  }
+  return out + "]";
+}
+
+// Every path a lost blob hit, once each, sorted.
+std::vector<std::string> LostPaths(const std::vector<LostBlob>& lost) {
+  std::set<std::string> paths;
+  for (const LostBlob& b : lost) {
+    for (const LostHeld& h : b.held) paths.insert(h.paths.begin(), h.paths.end());
+  }
+  return {paths.begin(), paths.end()};
 }
 
 }  // namespace
@@ -132,10 +183,16 @@ int RunFsck(int argc, char** argv) {
     std::printf("%s %s %s: %s\n", p.fixed ? "fixed" : "FOUND", p.kind.c_str(), p.where.c_str(),
                 p.detail.c_str());
   }
+  const std::vector<LostBlob> lost = report.lost();
+  for (const LostBlob& b : lost) {
+    std::printf("FOUND blob-lost %s: %s (blob %s)\n", b.Where().c_str(), b.detail.c_str(),
+                b.blob.c_str());
+  }
   const uint64_t left = report.left(), fixed = report.repaired();
-  if (left + fixed > CheckReport::kMaxListed) {
+  const uint64_t listed = report.listed().size() + lost.size();
+  if (left + fixed > listed) {
     std::printf("(%llu more problems not listed)\n",
-                static_cast<unsigned long long>(left + fixed - CheckReport::kMaxListed));
+                static_cast<unsigned long long>(left + fixed - listed));
   }
   int code = left > 0 ? kExitLeft : fixed > 0 ? kExitFixed : kExitClean;
   if (!ran.ok()) {
@@ -157,6 +214,12 @@ int RunFsck(int argc, char** argv) {
     j.Raw("found", CountsJson(report.found()));
     j.Raw("fixed", CountsJson(report.fixed()));
     j.Raw("checked", CountsJson(report.checked()));
+    j.Raw("lost", LostJson(lost));
+    std::string paths = "[";
+    for (const std::string& p : LostPaths(lost)) {
+      paths += (paths.size() > 1 ? "," : "") + JsonText::Quote(p);
+    }
+    j.Raw("lost_paths", paths + "]");
     j.Add("bytes_read", report.bytes());
     j.Add("seconds", seconds);
     j.Add("mib_s", seconds > 0 ? mib / seconds : 0.0);

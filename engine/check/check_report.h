@@ -6,6 +6,10 @@
 // Every problem is counted; the first kMaxListed are kept with their text. A problem
 // is either left (found) or fixed (found and repaired).
 //
+// A blob beyond repair (kind "blob-lost") is counted like any problem but kept apart
+// with what it held (LostBlob), so that the file system's check can say which files
+// and directories it hit before the listing is printed.
+//
 // Threads: every method may be called concurrently.
 #pragma once
 
@@ -15,6 +19,8 @@
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include "engine/check/lost_blob.h"
 
 namespace sopfs {
 
@@ -36,6 +42,18 @@ class CheckReport {
   // A problem found and repaired.
   void Fixed(const std::string& kind, const std::string& where, const std::string& detail) {
     Add({kind, where, detail, true});
+  }
+  // A blob beyond repair: counted found as "blob-lost" and kept (the first kMaxListed)
+  // with its places, to be described (Describe) and listed (lost()).
+  void Lost(LostBlob blob) {
+    std::lock_guard lock(mu_);
+    ++found_["blob-lost"];
+    if (lost_.size() < kMaxListed) lost_.push_back(std::move(blob));
+  }
+  // What the lost blob number `i` (of lost()) held.
+  void Describe(size_t i, std::vector<LostHeld> held) {
+    std::lock_guard lock(mu_);
+    if (i < lost_.size()) lost_[i].held = std::move(held);
   }
   // Progress: `n` more objects of kind `what` ("blobs", "shards", "inodes") checked,
   // and `bytes` more bytes read.
@@ -72,6 +90,10 @@ class CheckReport {
     std::lock_guard lock(mu_);
     return listed_;
   }
+  std::vector<LostBlob> lost() const {
+    std::lock_guard lock(mu_);
+    return lost_;
+  }
   // Problems found and not fixed; problems fixed.
   uint64_t left() const { return Sum(found_); }
   uint64_t repaired() const { return Sum(fixed_); }
@@ -97,6 +119,7 @@ class CheckReport {
   std::map<std::string, uint64_t> found_, fixed_, checked_, expected_;
   uint64_t bytes_ = 0;
   std::vector<CheckProblem> listed_;
+  std::vector<LostBlob> lost_;
   std::function<void()> on_progress_;
 };
 

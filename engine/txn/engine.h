@@ -45,6 +45,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -270,6 +271,10 @@ class Engine {
   Engine(Env* env, EngineOptions options);
   Status Init();
   Status Recover();
+  // Check's last step: reports each lost blob (blob -> why) with every registry ID of
+  // `in_use` pointing at it and where the checked trees reach each.
+  void ReportLost(const std::map<BlobId, std::string>& lost, const std::vector<LogicalId>& in_use,
+                  const EngineCheckOptions& options, CheckReport* report);
   // Counts the registry entries pointing into each node segment.
   Result<std::unordered_map<BlobId, uint32_t>> CountSegmentRefs();
   LogicalId AllocateId() { return next_id_.fetch_add(1); }

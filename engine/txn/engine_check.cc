@@ -7,8 +7,10 @@
 //   shard-corrupt              a shard file fails its header, length or checksums
 //   shard-unreadable           a shard file gives an I/O error (not rewritten by repair)
 //   blob-lost                  a referenced blob with fewer than k good shards: its
-//                              bytes are gone (repair cannot help; the files are named
-//                              by the file system's check)
+//                              bytes are gone (repair cannot help). Kept apart
+//                              (CheckReport::Lost) with every registry ID pointing at
+//                              it and where the trees reach each (LocateInBtree), so
+//                              the file system's check can name what it held
 //   blob-orphan                shard files of a blob nothing refers to (a crash between a
 //                              removal and its flush, or a lost commit); repair removes it
 //   stray-file                 a file in a data folder's fan-out tree that is no shard
@@ -21,11 +23,13 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "engine/blob/shard_scan.h"
+#include "engine/btree/btree_locate.h"
 #include "engine/btree/btree_verifier.h"
 #include "engine/txn/engine.h"
 
@@ -154,6 +158,12 @@ Status Engine::Check(const EngineCheckOptions& options, CheckReport* report) {
   }
 
   // 3. Every referenced blob: all its shards, verified (or, quick, present).
+  std::mutex lost_mu;
+  std::map<BlobId, std::string> lost;  // blob -> why
+  auto lose = [&](const BlobId& blob, std::string why) {
+    std::lock_guard lock(lost_mu);
+    lost.emplace(blob, std::move(why));
+  };
   std::vector<std::pair<BlobId, BlobUse>> blobs(used.begin(), used.end());
   report->Expect("blobs", blobs.size());
   ForEachParallel(blobs.size(), options.threads, [&](size_t i) {
@@ -176,7 +186,7 @@ Status Engine::Check(const EngineCheckOptions& options, CheckReport* report) {
       Result<BlobRepairReport> inspected = blobs_->Inspect(blob, use.layout);
       if (!inspected.ok()) {
         report->Checked("blobs", 1);
-        report->Found("blob-lost", where, inspected.status().ToString());
+        lose(blob, inspected.status().ToString());
         return;
       }
       bad = inspected->bad_shards;
@@ -185,9 +195,8 @@ Status Engine::Check(const EngineCheckOptions& options, CheckReport* report) {
     report->Checked("blobs", 1, bytes);
     if (bad.empty()) return;
     if (static_cast<int>(bad.size()) > use.layout.m) {
-      report->Found("blob-lost", where,
-                    std::to_string(bad.size()) + " of " + std::to_string(use.layout.total()) +
-                        " shards bad in " + use.layout.ToString() + ": its bytes are gone");
+      lose(blob, std::to_string(bad.size()) + " of " + std::to_string(use.layout.total()) +
+                     " shards bad in " + use.layout.ToString() + ": its bytes are gone");
       return;
     }
     std::set<int> rewritten;
@@ -229,7 +238,60 @@ Status Engine::Check(const EngineCheckOptions& options, CheckReport* report) {
       }
     }
   }
+
+  // 5. The lost blobs, with every registry ID pointing at each and where it sits.
+  if (!lost.empty()) ReportLost(lost, in_use, options, report);
   return Status::Ok();
+}
+
+void Engine::ReportLost(const std::map<BlobId, std::string>& lost,
+                        const std::vector<LogicalId>& in_use, const EngineCheckOptions& options,
+                        CheckReport* report) {
+  std::map<BlobId, LostBlob> out;
+  std::vector<LostBlob> unplaced;
+  std::unordered_map<LogicalId, BlobId> blob_of;
+  std::unordered_set<LogicalId> wanted;
+  for (const auto& [blob, why] : lost) {
+    LostBlob b;
+    b.blob = blob.ToHex();
+    b.detail = why;
+    // Past what the report lists, a lost blob is only counted: not placed.
+    if (out.size() >= CheckReport::kMaxListed) {
+      unplaced.push_back(std::move(b));
+    } else {
+      out.emplace(blob, std::move(b));
+    }
+  }
+  for (LogicalId id : in_use) {
+    Result<RegistryEntry> entry = entries_->Get(id, EntryTable::kNoSnapshot);
+    if (!entry.ok() || !out.count(entry->blob)) continue;
+    blob_of.emplace(id, entry->blob);
+    wanted.insert(id);
+    out[entry->blob].segment = entry->in_segment();
+  }
+  LatestNodeStore store(this);
+  std::unordered_map<LogicalId, LostPlace> places;
+  for (const auto& tree : options.trees) {
+    for (const BtreePlace& p : LocateInBtree(&store, tree.first, wanted)) {
+      places.try_emplace(p.id, LostPlace{.id = p.id,
+                                         .tree = tree.first,
+                                         .value = p.value,
+                                         .level = p.level,
+                                         .key = p.key,
+                                         .end = p.end});
+    }
+  }
+  // In registry ID order within each blob; an ID no tree reaches keeps tree 0.
+  for (LogicalId id : in_use) {
+    auto it = blob_of.find(id);
+    if (it == blob_of.end()) continue;
+    auto placed = places.find(id);
+    LostPlace place;
+    place.id = id;
+    out[it->second].places.push_back(placed != places.end() ? placed->second : place);
+  }
+  for (auto& [blob, b] : out) report->Lost(std::move(b));
+  for (LostBlob& b : unplaced) report->Lost(std::move(b));
 }
 
 }  // namespace sopfs

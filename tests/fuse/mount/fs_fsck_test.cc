@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/fuse/mount/fsck_output.h"
 #include "tests/fuse/mount/mount_fixture.h"
 
 namespace sopfs::fusetest {
@@ -23,31 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 constexpr int kSmallFiles = 10000;
-
-// The numbers of one of the JSON line's objects ("found", "fixed"), by key.
-std::map<std::string, uint64_t> JsonCounts(const std::string& line, const std::string& key) {
-  std::map<std::string, uint64_t> out;
-  const size_t at = line.find("\"" + key + "\":{");
-  if (at == std::string::npos) return out;
-  const size_t from = line.find('{', at) + 1, to = line.find('}', from);
-  const std::string body = line.substr(from, to - from);
-  size_t pos = 0;
-  while ((pos = body.find('"', pos)) != std::string::npos) {
-    const size_t end = body.find('"', pos + 1);
-    const std::string name = body.substr(pos + 1, end - pos - 1);
-    out[name] = std::stoull(body.substr(end + 2));
-    pos = body.find_first_of(",", end);
-    if (pos == std::string::npos) break;
-  }
-  return out;
-}
-
-std::string LastLine(const std::string& output) {
-  std::string s = output;
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  const size_t nl = s.rfind('\n');
-  return nl == std::string::npos ? s : s.substr(nl + 1);
-}
 
 class FsFsckTest : public FuseFsTest {
  protected:
@@ -62,19 +38,7 @@ class FsFsckTest : public FuseFsTest {
     return RunCommand(argv, std::chrono::seconds(600));
   }
   // Every shard file of one data folder.
-  std::vector<std::string> ShardFiles(int folder) {
-    std::vector<std::string> out;
-    for (const auto& e :
-         fs::recursive_directory_iterator(vol_.volume() + "/data-" + std::to_string(folder))) {
-      // Shard files only ("<32 hex>.<shard>"), not the folder's mark.
-      const std::string name = e.path().filename().string();
-      if (e.is_regular_file() && name.size() > 33 && name[32] == '.') {
-        out.push_back(e.path().string());
-      }
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-  }
+  std::vector<std::string> ShardFiles(int folder) { return ShardFilesOf(vol_.volume(), folder); }
   void ExpectEveryFile() {
     for (const auto& [name, size] : sizes_) {
       ExpectPatternFile(P(name), size + 7, size);
