@@ -5,9 +5,7 @@
 
 namespace sopfs {
 
-ReadAhead::ReadAhead(Engine* engine, LogicalId chunk_tree, uint32_t chunk_size, int depth,
-                     int workers)
-    : engine_(engine), chunk_tree_(chunk_tree), chunk_size_(chunk_size), depth_(depth) {
+ReadAhead::ReadAhead(Engine* engine, int depth, int workers) : engine_(engine), depth_(depth) {
   for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { Work(); });
 }
 
@@ -20,7 +18,8 @@ ReadAhead::~ReadAhead() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ReadAhead::Note(uint64_t file_id, uint64_t offset, uint64_t length, uint64_t size) {
+void ReadAhead::Note(uint64_t file_id, ChunkSource source, uint64_t offset, uint64_t length,
+                     uint64_t size) {
   std::lock_guard lock(mu_);
   if (next_offset_.size() > 4096) {  // bounded; a miss costs little
     next_offset_.clear();
@@ -33,13 +32,13 @@ void ReadAhead::Note(uint64_t file_id, uint64_t offset, uint64_t length, uint64_
     loaded_up_to_.erase(file_id);  // a new run starts: read ahead of it afresh
     return;
   }
-  const uint64_t current = offset / chunk_size_;
-  const uint64_t last = (size - 1) / chunk_size_;
+  const uint64_t current = offset / source.chunk_size;
+  const uint64_t last = (size - 1) / source.chunk_size;
   uint64_t& queued = loaded_up_to_[file_id];
   if (queued <= current) queued = current + 1;
   bool added = false;
   while (queued <= last && queued <= current + depth_ && queue_.size() < 64) {
-    queue_.emplace_back(file_id, queued++);
+    queue_.push_back({source.tree, file_id, queued++});
     added = true;
   }
   if (added) cv_.notify_one();
@@ -56,14 +55,14 @@ void ReadAhead::Work() {
   while (true) {
     cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
-    auto [file_id, index] = queue_.front();
+    const Load load = queue_.front();
     queue_.pop_front();
     lock.unlock();
     // Loading the whole value puts its blob in the engine's value cache; a hole or an
     // error is simply not cached (the reader will see it itself).
     auto txn = engine_->Begin(TxnMode::kReader);
-    Result<TxnTree*> tree = txn->Tree(chunk_tree_, ChunkFile::TreeOptions());
-    if (tree.ok()) (void)(*tree)->Find(ChunkFile::ChunkKey(file_id, index));
+    Result<TxnTree*> tree = txn->Tree(load.tree, ChunkFile::TreeOptions());
+    if (tree.ok()) (void)(*tree)->Find(ChunkFile::ChunkKey(load.file_id, load.index));
     txn.reset();
     lock.lock();
   }

@@ -24,16 +24,21 @@
 
 namespace sopfs {
 
+// Where a file's chunks are: its store's chunk tree and chunk size.
+struct ChunkSource {
+  LogicalId tree = 0;
+  uint32_t chunk_size = 0;
+};
+
 class ReadAhead {
  public:
-  ReadAhead(Engine* engine, LogicalId chunk_tree, uint32_t chunk_size, int depth = 4,
-            int workers = 2);
+  explicit ReadAhead(Engine* engine, int depth = 4, int workers = 2);
   ~ReadAhead();
   ReadAhead(const ReadAhead&) = delete;
   ReadAhead& operator=(const ReadAhead&) = delete;
 
   // A read of `length` bytes at `offset` of file `file_id` whose size is `size`.
-  void Note(uint64_t file_id, uint64_t offset, uint64_t length, uint64_t size);
+  void Note(uint64_t file_id, ChunkSource source, uint64_t offset, uint64_t length, uint64_t size);
   // The file's content changed or it went away: forget what was loaded for it.
   void Forget(uint64_t file_id);
 
@@ -41,8 +46,6 @@ class ReadAhead {
   void Work();
 
   Engine* engine_;
-  LogicalId chunk_tree_;
-  uint32_t chunk_size_;
   uint64_t depth_;
 
   std::mutex mu_;  // guards everything below
@@ -50,7 +53,12 @@ class ReadAhead {
   bool stopping_ = false;
   std::unordered_map<uint64_t, uint64_t> next_offset_;   // file -> where its last read ended
   std::unordered_map<uint64_t, uint64_t> loaded_up_to_;  // file -> chunks below are queued
-  std::deque<std::pair<uint64_t, uint64_t>> queue_;      // (file, chunk index)
+  struct Load {
+    LogicalId tree;
+    uint64_t file_id;
+    uint64_t index;
+  };
+  std::deque<Load> queue_;
   std::vector<std::thread> workers_;
 };
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -58,7 +59,7 @@ std::string SizeText(uint32_t bytes) {
 
 }  // namespace
 
-Status CreateVolume(const VolumeConfig& config) {
+Status CreateVolume(const VolumeConfig& config, std::span<const NamedStore> stores) {
   SOPFS_RETURN_IF_ERROR(ValidateVolumeConfig(config));
   std::error_code ec;
   if (fs::exists(config.dir, ec) && !fs::is_directory(config.dir, ec)) {
@@ -91,7 +92,7 @@ Status CreateVolume(const VolumeConfig& config) {
                    folder.c_str(), *was);
     }
   }
-  Status formatted = FormatFileSystem(config, getuid(), getgid());
+  Status formatted = FormatFileSystem(config, getuid(), getgid(), stores);
   if (!formatted.ok()) {
     // ToString: the engine's messages name the object, not always the errno.
     return Status::Error(formatted.code(),
@@ -111,7 +112,7 @@ Status CreateVolume(const VolumeConfig& config) {
 int RunFormat(int argc, char** argv) {
   po::options_description visible(
       "usage: sopfs format VOLUME [--data DIR]... [--registry DIR --registry DIR] "
-      "[--ec K+M] [--metadata-ec K+M] [--chunk-size SIZE]\n\n"
+      "[--ec K+M] [--metadata-ec K+M] [--chunk-size SIZE] [--store NAME=K+M[:SIZE]]...\n\n"
       "Makes a new sopfs volume: VOLUME/sopfs.conf, the data, registry and log folders,\n"
       "and an empty file system owned by the caller. Refuses an existing volume and\n"
       "folders that are not empty. Without --data, VOLUME holds K+M data folders\n"
@@ -129,7 +130,10 @@ int RunFormat(int argc, char** argv) {
       "layout of metadata (names, inodes, files of up to 2 KiB): at least --ec's M parity "
       "shards (default M+2, at most folders-1: 2+4 for 4+2)")(
       "chunk-size", po::value<std::string>()->value_name("SIZE")->default_value("1M"),
-      "file chunk size, a power of two from 64K to 64M");
+      "file chunk size, a power of two from 64K to 64M")(
+      "store", po::value<std::vector<std::string>>()->value_name("NAME=K+M[:SIZE]"),
+      "a directory NAME under the root whose files use layout K+M (and chunk size SIZE); "
+      "repeatable. setfattr -n user.sopfs.store -v K+M DIR makes one later");
   po::options_description all;
   all.add(visible).add_options()("volume", po::value<std::vector<std::string>>());
   po::positional_options_description positional;
@@ -169,9 +173,29 @@ int RunFormat(int argc, char** argv) {
     return BadArgument("--chunk-size " + chunk_text + ": must be a power of two from 64K to 64M");
   }
 
+  // Stores: their layouts need folders too (the volume gets as many as the widest).
+  std::vector<std::string> store_args;
+  if (vm.count("store")) store_args = vm["store"].as<std::vector<std::string>>();
+  int folders_needed = layout.total();
+  std::vector<std::pair<std::string, std::string>> store_texts;
+  for (const std::string& arg : store_args) {
+    const size_t eq = arg.find('=');
+    const std::string name = arg.substr(0, eq);
+    if (eq == std::string::npos || name.empty() || name == "." || name == ".." ||
+        name.find('/') != std::string::npos || name.size() > 255) {
+      return BadArgument("--store '" + arg + "': expected NAME=K+M[:SIZE], NAME a file name");
+    }
+    auto store_layout = ParseLayout(arg.substr(eq + 1, arg.find(':') - eq - 1));
+    if (store_layout) folders_needed = std::max(folders_needed, store_layout->total());
+    store_texts.emplace_back(name, arg.substr(eq + 1));
+  }
+
   // Folders on the command line are relative to the working directory; the defaults
   // live inside VOLUME (DefaultVolumeConfig).
   VolumeConfig config = DefaultVolumeConfig(volumes[0], layout);
+  for (int i = layout.total(); i < folders_needed && !vm.count("data"); ++i) {
+    config.data_folders.push_back(config.dir + "/data-" + std::to_string(i));
+  }
   if (vm.count("metadata-ec")) {
     const std::string text = vm["metadata-ec"].as<std::string>();
     auto parsed = ParseLayout(text);
@@ -185,10 +209,10 @@ int RunFormat(int argc, char** argv) {
   };
   if (vm.count("data")) {
     const auto& data = vm["data"].as<std::vector<std::string>>();
-    if (data.size() != static_cast<size_t>(layout.total())) {
+    if (data.size() < static_cast<size_t>(layout.total())) {
       return BadArgument(std::to_string(data.size()) + " data folders given, but --ec " +
                          layout.ToString() + (vm.count("ec") ? "" : " (the default)") +
-                         " needs exactly " + std::to_string(layout.total()) + " (one per shard)");
+                         " needs at least " + std::to_string(layout.total()) + " (one per shard)");
     }
     config.data_folders.clear();
     for (const std::string& d : data) {
@@ -218,8 +242,18 @@ int RunFormat(int argc, char** argv) {
   }
   Status valid = ValidateVolumeConfig(config);
   if (!valid.ok()) return BadArgument(valid.message());
+  std::vector<NamedStore> stores;
+  for (const auto& [name, text] : store_texts) {
+    Result<StoreSpec> spec =
+        ParseStoreSpec(text, config.chunk_size, static_cast<int>(config.data_folders.size()));
+    if (!spec.ok()) return BadArgument("--store " + name + ": " + spec.status().message());
+    for (const NamedStore& other : stores) {
+      if (other.name == name) return BadArgument("--store " + name + " is given twice");
+    }
+    stores.push_back({name, *spec});
+  }
 
-  Status created = CreateVolume(config);
+  Status created = CreateVolume(config, stores);
   if (!created.ok()) {
     std::fprintf(stderr, "%s: %s\n", kCommand, created.message().c_str());
     return 1;
@@ -227,6 +261,10 @@ int RunFormat(int argc, char** argv) {
   std::printf("formatted %s: %zu data folders, %s, %s chunks\n", config.dir.c_str(),
               config.data_folders.size(), config.layout.ToString().c_str(),
               SizeText(config.chunk_size).c_str());
+  for (const NamedStore& store : stores) {
+    std::printf("store %s: %s, %s chunks\n", store.name.c_str(),
+                store.spec.layout.ToString().c_str(), SizeText(store.spec.chunk_size).c_str());
+  }
   return 0;
 }
 

@@ -3,7 +3,10 @@
 // command line (with a one-line message on stderr).
 #pragma once
 
+#include <span>
+
 #include "engine/status.h"
+#include "fuse/fs/file_system_format.h"
 #include "fuse/volume/volume_config.h"
 
 namespace sopfs::tools {
@@ -30,6 +33,7 @@ int RunMount(int argc, char** argv);
 // holds a volume or folders that are not empty, formats the file system, and writes
 // sopfs.conf last (a volume exists once sopfs.conf does). Starts engine threads: call it
 // after any fork.
-Status CreateVolume(const VolumeConfig& config);
+// `stores`: directories under the root with layouts of their own (--store).
+Status CreateVolume(const VolumeConfig& config, std::span<const NamedStore> stores = {});
 
 }  // namespace sopfs::tools

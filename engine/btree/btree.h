@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/blob/erasure_layout.h"
 #include "engine/btree/node_store.h"
 
 namespace sopfs {
@@ -49,6 +50,9 @@ struct BtreeOptions {
   bool values_in_node = true;
   size_t value_blob_threshold = 1024;  // longer values get their own blob
   BtreeComparator compare = nullptr;   // empty: byte-wise (unsigned, shorter first)
+  // The erasure layout of the values that get their own blob (a store's file chunks);
+  // none: the engine's data layout (EngineOptions::layout).
+  std::optional<ErasureLayout> value_layout = std::nullopt;
 
   // EINVAL naming the bad field.
   Status Validate() const;

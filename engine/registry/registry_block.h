@@ -17,6 +17,7 @@
 #include <span>
 
 #include "engine/blob/blob_id.h"
+#include "engine/blob/erasure_layout.h"
 
 namespace sopfs {
 
@@ -28,6 +29,20 @@ struct RegistryEntry {
   // `blob` is stored in the engine's metadata layout (EngineOptions::metadata_layout);
   // without it, in the data layout (segments written before metadata had its own).
   static constexpr uint32_t kMetadataLayout = 4;
+  // Bits 8..15 and 16..23: k and m of the blob's own layout (a value blob of a tree with
+  // a layout of its own, SPEC §4 stores). k == 0: the layout follows from
+  // kMetadataLayout (entries written before layouts were recorded).
+  static constexpr uint32_t kLayoutShift = 8;
+  static uint32_t LayoutFlags(const ErasureLayout& l) {
+    return (static_cast<uint32_t>(l.k) & 0xff) << kLayoutShift | (static_cast<uint32_t>(l.m) & 0xff)
+                                                                     << (kLayoutShift + 8);
+  }
+  // The recorded layout, if any.
+  std::optional<ErasureLayout> layout() const {
+    const int k = static_cast<int>((flags >> kLayoutShift) & 0xff);
+    if (k == 0) return std::nullopt;
+    return ErasureLayout{.k = k, .m = static_cast<int>((flags >> (kLayoutShift + 8)) & 0xff)};
+  }
 
   BlobId blob;           // where the current version lives
   uint64_t version = 0;  // bumped by every committed change of this logical ID

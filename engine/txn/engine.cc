@@ -196,7 +196,7 @@ Result<std::shared_ptr<const std::string>> Engine::LoadValueBlob(const BlobId& b
     BlobReadReport report;
     Result<std::vector<uint8_t>> bytes = blobs_->Get(blob, layout, &report);
     NoteDamage(blob, layout, report);
-    if (!bytes.ok()) return bytes.status();
+    if (!bytes.ok()) return Unreadable(bytes.status());
     auto value = std::make_shared<const std::string>(reinterpret_cast<const char*>(bytes->data()),
                                                      bytes->size());
     value_cache_.Insert(blob, value, value->size() + 64);
@@ -204,7 +204,13 @@ Result<std::shared_ptr<const std::string>> Engine::LoadValueBlob(const BlobId& b
   });
 }
 
-Result<size_t> Engine::ReadValueBlob(const BlobId& blob, uint64_t offset, std::span<uint8_t> out) {
+Status Engine::Unreadable(const Status& blob_status) {
+  if (blob_status.code() != ENOENT) return blob_status;
+  return Status::Error(EIO, blob_status.message() + ": no shard of it is left");
+}
+
+Result<size_t> Engine::ReadValueBlob(const BlobId& blob, ErasureLayout layout, uint64_t offset,
+                                     std::span<uint8_t> out) {
   std::shared_ptr<const std::string> value = value_cache_.Lookup(blob);
   if (value == nullptr) {
     // A whole load of the blob under way (read-ahead, most likely) serves this part too.
@@ -212,8 +218,9 @@ Result<size_t> Engine::ReadValueBlob(const BlobId& blob, uint64_t offset, std::s
   }
   if (value == nullptr) {
     BlobReadReport report;
-    Result<size_t> n = blobs_->GetRange(blob, options_.layout, offset, out, &report);
-    NoteDamage(blob, options_.layout, report);
+    Result<size_t> n = blobs_->GetRange(blob, layout, offset, out, &report);
+    NoteDamage(blob, layout, report);
+    if (!n.ok()) return Unreadable(n.status());
     return n;
   }
   if (offset >= value->size()) return size_t{0};
@@ -276,23 +283,22 @@ BlobId Engine::NewBlobId() {
   return BlobId::RandomNear(blob_anchor_);
 }
 
-Result<BlobId> Engine::StageValue(std::string_view bytes, Room room) {
+Result<BlobId> Engine::StageValue(std::string_view bytes, ErasureLayout layout, Room room) {
   std::shared_lock<std::shared_mutex> gate(gate_);
   BlobStore::Write write{
-      NewBlobId(), options_.layout, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}};
+      NewBlobId(), layout, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}};
   SOPFS_RETURN_IF_ERROR(WritePrepared({&write, 1}, room));
   return write.id;
 }
 
 Result<std::vector<BlobId>> Engine::StageValues(std::span<const std::string_view> values,
-                                                Room room) {
+                                                ErasureLayout layout, Room room) {
   std::shared_lock<std::shared_mutex> gate(gate_);
   std::vector<BlobStore::Write> writes;
   std::vector<BlobId> ids;
   writes.reserve(values.size());
   for (std::string_view v : values) {
-    writes.push_back(
-        {NewBlobId(), options_.layout, {reinterpret_cast<const uint8_t*>(v.data()), v.size()}});
+    writes.push_back({NewBlobId(), layout, {reinterpret_cast<const uint8_t*>(v.data()), v.size()}});
     ids.push_back(writes.back().id);
   }
   SOPFS_RETURN_IF_ERROR(WritePrepared(writes, room));

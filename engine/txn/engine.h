@@ -296,16 +296,27 @@ class Engine {
                                                            ErasureLayout layout);
   // The layout of the blob a registry entry points to.
   ErasureLayout LayoutOf(const RegistryEntry& e) const {
+    if (std::optional<ErasureLayout> own = e.layout()) return *own;
     return (e.flags & RegistryEntry::kMetadataLayout) ? options_.metadata_layout : options_.layout;
   }
-  // Wide enough to remove a blob of either layout (placement does not depend on it).
+  // The layout of a tree's value blobs.
+  ErasureLayout ValueLayout(const BtreeOptions& tree) const {
+    return tree.value_layout.value_or(options_.layout);
+  }
+  // Wide enough to remove a blob of any layout: shard i sits in folder (start + i) mod
+  // N whatever the layout, so N shard indices reach every folder.
   ErasureLayout RemovalLayout() const {
-    return options_.metadata_layout.total() > options_.layout.total() ? options_.metadata_layout
-                                                                      : options_.layout;
+    const int folders = blobs_->folder_count();
+    const int m = std::min(ErasureLayout::kMaxParity, folders - 1);
+    return {.k = std::max(1, folders - m), .m = m};
   }
   // Part of a value blob: from the cache when the whole blob is there, else only the
   // shards that hold the range.
-  Result<size_t> ReadValueBlob(const BlobId& blob, uint64_t offset, std::span<uint8_t> out);
+  Result<size_t> ReadValueBlob(const BlobId& blob, ErasureLayout layout, uint64_t offset,
+                               std::span<uint8_t> out);
+  // A blob the registry points to whose shards are all missing is EIO, never ENOENT:
+  // above the engine ENOENT means "no such key", and a file would read a hole of zeros.
+  static Status Unreadable(const Status& blob_status);
   // A read found bad shards in `blob`: queue a repair (read repair; not when read-only).
   void NoteDamage(const BlobId& blob, ErasureLayout layout, const BlobReadReport& report);
   // The repair itself, on the RepairQueue's thread: skipped for a blob already freed
@@ -313,10 +324,11 @@ class Engine {
   void RepairDamaged(const BlobId& blob, ErasureLayout layout);
   // Writes a value blob now (prepare record first); it belongs to the caller's
   // transaction until that commits or hands it back with Discard.
-  Result<BlobId> StageValue(std::string_view bytes, Room room = Room::kNewData);
+  Result<BlobId> StageValue(std::string_view bytes, ErasureLayout layout,
+                            Room room = Room::kNewData);
   // Many at once: one prepare record and one batched, erasure-coded write.
   Result<std::vector<BlobId>> StageValues(std::span<const std::string_view> values,
-                                          Room room = Room::kNewData);
+                                          ErasureLayout layout, Room room = Room::kNewData);
   // Blobs that will never be committed: removed durably at the next checkpoint.
   void Discard(std::span<const BlobId> blobs);
   // Writes blobs with a prepare record first; on failure nothing stays in flight.

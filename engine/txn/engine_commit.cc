@@ -182,8 +182,12 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
         Result<bool> put = btree.UpsertStaged(key, entry.value, entry.value_blob);
         if (!put.ok()) return put.status();
         if (entry.value_blob != 0) {
-          const BlobId blob = txn.staged_values_.at(entry.value_blob);
-          rec.updates.emplace_back(entry.value_blob, RegistryEntry{blob, 1, RegistryEntry::kInUse});
+          const Transaction::StagedValue& staged = txn.staged_values_.at(entry.value_blob);
+          const BlobId blob = staged.blob;
+          rec.updates.emplace_back(
+              entry.value_blob,
+              RegistryEntry{blob, 1,
+                            RegistryEntry::kInUse | RegistryEntry::LayoutFlags(staged.layout)});
           adopted_values.push_back(blob);
         }
       } else {
@@ -357,9 +361,10 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
   for (const auto& [key, node] : new_nodes) node_cache_.Insert(key, node, NodeCharge(*node));
   // Values the transaction staged but replaced before committing.
   std::vector<BlobId> unused;
-  for (const auto& [id, blob] : txn.staged_values_) {
-    if (std::find(adopted_values.begin(), adopted_values.end(), blob) == adopted_values.end()) {
-      unused.push_back(blob);
+  for (const auto& [id, staged] : txn.staged_values_) {
+    if (std::find(adopted_values.begin(), adopted_values.end(), staged.blob) ==
+        adopted_values.end()) {
+      unused.push_back(staged.blob);
     }
   }
   Discard(unused);

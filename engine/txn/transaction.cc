@@ -30,7 +30,7 @@ class SnapshotStore : public ReadOnlyNodeStore {
   Result<std::string> LoadValue(LogicalId id) override {
     auto staged = txn_->staged_values_.find(id);
     auto value = staged != txn_->staged_values_.end()
-                     ? txn_->engine_->LoadValueBlob(staged->second, txn_->engine_->options().layout)
+                     ? txn_->engine_->LoadValueBlob(staged->second.blob, staged->second.layout)
                      : txn_->engine_->LoadValue(id, txn_->snapshot_);
     if (!value.ok()) return value.status();
     return **value;
@@ -84,15 +84,16 @@ Status TxnTree::Write(std::string_view key, std::optional<std::string_view> valu
   if (staged_blob != nullptr) {
     entry.present = true;
     entry.value_blob = txn_->engine_->AllocateId();
-    txn_->staged_values_[entry.value_blob] = *staged_blob;
+    txn_->staged_values_[entry.value_blob] = {*staged_blob, txn_->engine_->ValueLayout(options_)};
   } else if (value) {
     entry.present = true;
     const bool own_blob = !options_.values_in_node || value->size() > options_.value_blob_threshold;
     if (placement == Placement::kByOptions && own_blob) {
-      Result<BlobId> blob = txn_->engine_->StageValue(*value);
+      const ErasureLayout layout = txn_->engine_->ValueLayout(options_);
+      Result<BlobId> blob = txn_->engine_->StageValue(*value, layout);
       if (!blob.ok()) return blob.status();
       entry.value_blob = txn_->engine_->AllocateId();
-      txn_->staged_values_[entry.value_blob] = *blob;
+      txn_->staged_values_[entry.value_blob] = {*blob, layout};
     } else {
       entry.value.assign(*value);
     }
@@ -105,7 +106,7 @@ Status TxnTree::Write(std::string_view key, std::optional<std::string_view> valu
   // A value this transaction staged and now replaces will never be committed.
   auto staged = txn_->staged_values_.find(it->second.value_blob);
   if (it->second.value_blob != 0 && staged != txn_->staged_values_.end()) {
-    txn_->engine_->Discard({&staged->second, 1});
+    txn_->engine_->Discard({&staged->second.blob, 1});
     txn_->staged_values_.erase(staged);
   }
   it->second = std::move(entry);
@@ -153,12 +154,12 @@ Status TxnTree::Remove(std::string_view key) {
 }
 
 Result<BlobId> TxnTree::StageBlob(std::string_view bytes, Room room) {
-  return txn_->engine_->StageValue(bytes, room);
+  return txn_->engine_->StageValue(bytes, txn_->engine_->ValueLayout(options_), room);
 }
 
 Result<std::vector<BlobId>> TxnTree::StageBlobs(std::span<const std::string_view> values,
                                                 Room room) {
-  return txn_->engine_->StageValues(values, room);
+  return txn_->engine_->StageValues(values, txn_->engine_->ValueLayout(options_), room);
 }
 
 Status TxnTree::UpsertStaged(std::string_view key, const BlobId& blob) {
@@ -206,11 +207,11 @@ Result<size_t> TxnTree::ReadValue(std::string_view key, uint64_t offset, std::sp
   }
   auto staged = txn_->staged_values_.find(entry.value_blob);
   if (staged != txn_->staged_values_.end()) {
-    return txn_->engine_->ReadValueBlob(staged->second, offset, out);
+    return txn_->engine_->ReadValueBlob(staged->second.blob, staged->second.layout, offset, out);
   }
   Result<RegistryEntry> where = txn_->engine_->entries_->Get(entry.value_blob, txn_->snapshot_);
   if (!where.ok()) return where.status();
-  return txn_->engine_->ReadValueBlob(where->blob, offset, out);
+  return txn_->engine_->ReadValueBlob(where->blob, txn_->engine_->LayoutOf(*where), offset, out);
 }
 
 std::unique_ptr<TxnCursor> TxnTree::NewCursor() {
@@ -323,7 +324,7 @@ void Transaction::Finish(bool committed) {
   engine_->entries_->Release(snapshot_);
   if (!committed) {
     std::vector<BlobId> unused;
-    for (const auto& [id, blob] : staged_values_) unused.push_back(blob);
+    for (const auto& [id, staged] : staged_values_) unused.push_back(staged.blob);
     engine_->Discard(unused);
   }
   staged_values_.clear();

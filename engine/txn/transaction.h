@@ -179,7 +179,11 @@ class Transaction {
   TxnTree* tracking_tree_ = nullptr;
   std::unique_ptr<SnapshotStore> store_;
   std::map<LogicalId, std::unique_ptr<TxnTree>> trees_;
-  std::unordered_map<LogicalId, BlobId> staged_values_;  // value ID -> its blob
+  struct StagedValue {
+    BlobId blob;
+    ErasureLayout layout;  // its tree's value layout
+  };
+  std::unordered_map<LogicalId, StagedValue> staged_values_;  // value ID -> its blob
   std::optional<ConflictSite> conflict_;
 };
 

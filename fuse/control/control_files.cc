@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "fuse/control/json_text.h"
+#include "fuse/fs/volume_layout.h"
 
 namespace sopfs::control {
 namespace {
@@ -153,6 +154,21 @@ std::string HealthJson(const Sources& s) {
     j.Add("unreadable",
           "files with chunks stored as blobs read EIO where more than " + std::to_string(m) +
               " of their shards are lost; names, attributes and files of up to 2 KiB stay");
+  }
+  // Stores (fuse/fs/fs_store.h): each outlives as many lost folders as its own parity.
+  if (Result<VolumeLayout> layout = ReadVolumeLayout(*s.engine);
+      layout.ok() && !layout->stores.empty()) {
+    std::string stores = "[";
+    for (const FsStore& store : layout->stores) {
+      JsonText st;
+      st.Add("id", static_cast<int64_t>(store.id)).Add("name", store.name);
+      st.Add("erasure", store.layout->ToString());
+      st.Add("chunk_size", static_cast<int64_t>(store.chunk_size));
+      st.Add("redundancy_left", static_cast<int64_t>(store.layout->m) - failed);
+      if (stores.size() > 1) stores += ',';
+      stores += st.str();
+    }
+    j.Raw("stores", stores + "]");
   }
   j.Raw("data_folders", folders);
   j.Raw("registry", registry.str());

@@ -52,6 +52,11 @@ Status FileSystem::LoadVolume() {
   names_tree_ = layout->names_tree;
   chunk_tree_ = layout->chunk_tree;
   chunk_size_ = layout->chunk_size;
+  {
+    std::lock_guard lock(stores_mu_);
+    stores_[0] = FsStore{.id = 0, .chunk_tree = chunk_tree_, .chunk_size = chunk_size_};
+    for (const FsStore& store : layout->stores) stores_[store.id] = store;
+  }
   auto txn = engine_->Begin(TxnMode::kReader);
   Result<TxnTree*> inodes = txn->Tree(inode_tree_);
   if (!inodes.ok()) return inodes.status();
@@ -65,7 +70,7 @@ Status FileSystem::LoadVolume() {
   if (last->Valid() && last->key().size() == 8) {
     next_ino_ = std::max(next_ino_, ReadBigEndian64(last->key()) + 1);
   }
-  read_ahead_ = std::make_unique<ReadAhead>(engine_, chunk_tree_, chunk_size_);
+  read_ahead_ = std::make_unique<ReadAhead>(engine_);
   if (options_.env != nullptr) {
     Result<std::unique_ptr<SpaceReserve>> reserve =
         SpaceReserve::Open(options_.env, options_.data_folders, options_.k, chunk_size_);
@@ -155,12 +160,19 @@ Result<struct statvfs> FileSystem::StatFs() {
     d.avail = d.avail >= deficit + deficit / 4 ? d.avail - deficit : 0;
   }
   if (devices.empty()) return Status::Error(EIO, "no data folder is reachable");
+  // Each folder holds a (k+m)/N share of every blob's shards: the room of the fullest
+  // folder's share, times N folders, times k data shards in k+m (the root store's).
   uint64_t total = UINT64_MAX, free = UINT64_MAX, avail = UINT64_MAX;
   const uint64_t k = static_cast<uint64_t>(options_.k);
+  const uint64_t n = options_.data_folders.size();
+  const uint64_t per_blob = static_cast<uint64_t>(options_.k + options_.m);
+  auto usable = [&](uint64_t per_folder) {
+    return per_folder / per_blob * n * k + per_folder % per_blob * n * k / per_blob;
+  };
   for (const auto& [dev, d] : devices) {
-    total = std::min(total, d.total / d.folders * k);
-    free = std::min(free, d.free / d.folders * k);
-    avail = std::min(avail, d.avail / d.folders * k);
+    total = std::min(total, usable(d.total / d.folders));
+    free = std::min(free, usable(d.free / d.folders));
+    avail = std::min(avail, usable(d.avail / d.folders));
   }
   struct statvfs out {};
   const uint64_t block = 4096;

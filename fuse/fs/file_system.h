@@ -58,6 +58,7 @@
 
 #include "engine/txn/transaction.h"
 #include "fuse/fs/close_journal.h"
+#include "fuse/fs/fs_store.h"
 #include "fuse/fs/inode_record.h"
 #include "fuse/fs/space_reserve.h"
 #include "streaming/buffered_file.h"
@@ -301,7 +302,21 @@ class FileSystem {
   struct stat StatOf(Inode& inode);  // mu_
   static Status CheckName(std::string_view name);
   static Status NotFound(std::string_view name);  // ENOENT naming the entry
-  Result<InodePtr> NewInode(uint32_t mode, uint64_t rdev, const Caller& caller);
+  // A new inode whose content goes to `store` (its directory's).
+  Result<InodePtr> NewInode(uint32_t mode, uint64_t rdev, uint32_t store, const Caller& caller);
+  // A store by ID; the root store for an ID the volume does not record (logged once:
+  // a damaged record). The reference stays valid: stores are never removed.
+  const FsStore& StoreOf(uint32_t id) const;
+  // The chunk tree of `store` in `txn` (ranges unchecked: a file's chunks change only
+  // together with its inode record, which is checked).
+  static Result<TxnTree*> ChunksIn(Transaction& txn, const FsStore& store);
+  // The store recorded for `ino` in `inodes` (the root store when it has no record).
+  static Result<uint32_t> RecordedStore(TxnTree& inodes, uint64_t ino);
+  // Makes `dir` (empty) the top of a new store laid out as `spec` says (setxattr of
+  // user.sopfs.store); mu_ held.
+  Status MakeStore(const InodePtr& dir, std::string_view spec, const Caller& c);
+  // A store's layout and chunk size as user.sopfs.store shows them ("8+3:1M").
+  std::string StoreText(uint32_t id) const;
 
   // A transaction's side of the operations (file_system_txn.cc); txn.mu held.
   Result<InodePtr> TxnGet(FsTxn& txn, uint64_t ino);
@@ -322,6 +337,7 @@ class FileSystem {
   struct CommittedView {
     std::unique_ptr<Transaction> txn;
     TxnTree* chunks = nullptr;
+    ChunkSource source;  // the file's store's chunk tree and chunk size
     uint64_t size = 0;
     uint64_t stored_chunks = 0;
   };
@@ -352,8 +368,14 @@ class FileSystem {
   Status WritePending(Transaction& txn, const Pending& pending, uint64_t skip_small = 0);
   // Makes each file's whole content the given bytes (one chunk each, all blobs written
   // in one batch). Contents must fit one chunk.
-  Status WriteSmallContents(TxnTree& chunks,
-                            std::span<const std::pair<uint64_t, std::string_view>> files);
+  struct SmallFile {
+    uint64_t ino;
+    uint32_t store;
+    std::string_view bytes;
+  };
+  Status WriteSmallContents(Transaction& txn, std::span<const SmallFile> files);
+  Status WriteSmallContentsOfStore(TxnTree& chunks, uint32_t chunk_size,
+                                   std::span<const std::pair<uint64_t, std::string_view>> files);
 
   // The close journal (file_system_journal.cc). mu_ held unless said otherwise.
   // Closes a small file through the journal; false when it is not one (the caller
@@ -387,6 +409,9 @@ class FileSystem {
   LogicalId names_tree_ = 0;
   LogicalId chunk_tree_ = 0;
   uint32_t chunk_size_ = 1u << 20;
+  // The stores by ID, 0 the root store (fs_store.h); only ever grows.
+  mutable std::mutex stores_mu_;
+  std::map<uint32_t, FsStore> stores_;
   // Room fallocate promised (null without an Env); outlives every inode's content.
   std::unique_ptr<SpaceReserve> reserve_;
 

@@ -144,10 +144,13 @@ Status FileSystem::WritePending(Transaction& txn, const Pending& p, uint64_t ski
   }
   for (uint64_t ino : p.orphans) SOPFS_RETURN_IF_ERROR((*inodes)->Upsert(OrphanKey(ino), ""));
   if (!p.doomed.empty()) {
-    Result<TxnTree*> chunks = txn.Tree(chunk_tree_, ChunkFile::TreeOptions());
-    if (!chunks.ok()) return chunks.status();
     for (uint64_t ino : p.doomed) {
-      ChunkFile file(*chunks, ino, chunk_size_);
+      Result<uint32_t> store_id = RecordedStore(**inodes, ino);
+      if (!store_id.ok()) return store_id.status();
+      const FsStore& store = StoreOf(*store_id);
+      Result<TxnTree*> chunks = ChunksIn(txn, store);
+      if (!chunks.ok()) return chunks.status();
+      ChunkFile file(*chunks, ino, store.chunk_size);
       Result<uint64_t> removed = file.RemoveChunks(0, UINT64_MAX);
       if (!removed.ok()) return removed.status();
       SOPFS_RETURN_IF_ERROR((*inodes)->Erase(InodeKey(ino)));
@@ -155,13 +158,15 @@ Status FileSystem::WritePending(Transaction& txn, const Pending& p, uint64_t ski
     }
   }
   if (!p.small.empty()) {
-    Result<TxnTree*> chunks = txn.Tree(chunk_tree_, ChunkFile::TreeOptions());
-    if (!chunks.ok()) return chunks.status();
-    std::vector<std::pair<uint64_t, std::string_view>> files;
+    std::vector<SmallFile> files;
     for (const auto& [ino, bytes] : p.small) {
-      if (ino != skip_small && !p.doomed.count(ino)) files.emplace_back(ino, bytes);
+      if (ino == skip_small || p.doomed.count(ino)) continue;
+      // The record is in this commit (or committed before): it says the store.
+      Result<uint32_t> store = RecordedStore(**inodes, ino);
+      if (!store.ok()) return store.status();
+      files.push_back({ino, *store, bytes});
     }
-    SOPFS_RETURN_IF_ERROR(WriteSmallContents(**chunks, files));
+    SOPFS_RETURN_IF_ERROR(WriteSmallContents(txn, files));
   }
   if (p.next_ino != 0) {
     std::string next;
@@ -178,14 +183,28 @@ Status FileSystem::WritePending(Transaction& txn, const Pending& p, uint64_t ski
   return Status::Ok();
 }
 
-Status FileSystem::WriteSmallContents(
-    TxnTree& chunks, std::span<const std::pair<uint64_t, std::string_view>> files) {
+Status FileSystem::WriteSmallContents(Transaction& txn, std::span<const SmallFile> files) {
+  // Store by store: each store's chunks are in its own tree and layout.
+  std::map<uint32_t, std::vector<std::pair<uint64_t, std::string_view>>> by_store;
+  for (const SmallFile& f : files) by_store[f.store].emplace_back(f.ino, f.bytes);
+  for (const auto& [id, store_files] : by_store) {
+    const FsStore& store = StoreOf(id);
+    Result<TxnTree*> chunks = ChunksIn(txn, store);
+    if (!chunks.ok()) return chunks.status();
+    SOPFS_RETURN_IF_ERROR(WriteSmallContentsOfStore(**chunks, store.chunk_size, store_files));
+  }
+  return Status::Ok();
+}
+
+Status FileSystem::WriteSmallContentsOfStore(
+    TxnTree& chunks, uint32_t chunk_size,
+    std::span<const std::pair<uint64_t, std::string_view>> files) {
   // Whole contents, replacing whatever the files stored before. The smallest go into
   // the chunk tree's nodes; the blobs of the others are written in one batch.
   std::vector<uint64_t> inos;
   std::vector<std::string_view> contents;
   for (const auto& [ino, bytes] : files) {
-    ChunkFile file(&chunks, ino, chunk_size_);
+    ChunkFile file(&chunks, ino, chunk_size);
     Result<uint64_t> removed = file.RemoveChunks(0, UINT64_MAX);
     if (!removed.ok()) return removed.status();
     if (bytes.empty()) continue;
@@ -201,11 +220,11 @@ Status FileSystem::WriteSmallContents(
   Result<std::vector<BlobId>> blobs = chunks.StageBlobs(contents, Room::kMayUseReserve);
   if (!blobs.ok()) return blobs.status();
   for (size_t i = 0; i < inos.size(); ++i) {
-    Status adopted = ChunkFile(&chunks, inos[i], chunk_size_).AdoptChunk(0, (*blobs)[i]);
+    Status adopted = ChunkFile(&chunks, inos[i], chunk_size).AdoptChunk(0, (*blobs)[i]);
     if (!adopted.ok()) {
       // The ones not adopted yet belong to nobody: give them back.
       for (size_t j = i + 1; j < inos.size(); ++j) {
-        (void)ChunkFile(&chunks, inos[j], chunk_size_).AdoptChunk(0, (*blobs)[j]);
+        (void)ChunkFile(&chunks, inos[j], chunk_size).AdoptChunk(0, (*blobs)[j]);
       }
       return adopted;
     }

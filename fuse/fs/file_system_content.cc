@@ -17,7 +17,8 @@ namespace sopfs {
 Status FileSystem::StartContent(Inode& inode) {
   if (inode.content) return Status::Ok();
   auto txn = engine_->Begin(TxnMode::kNoCheck);
-  Result<TxnTree*> chunks = txn->Tree(chunk_tree_, ChunkFile::TreeOptions());
+  const FsStore& store = StoreOf(inode.rec.store);  // a file's store never changes
+  Result<TxnTree*> chunks = ChunksIn(*txn, store);
   if (!chunks.ok()) return chunks.status();
   uint64_t size, stored;
   std::optional<std::string> small;
@@ -28,7 +29,7 @@ Status FileSystem::StartContent(Inode& inode) {
     if (const std::string* pending = SmallPending(inode.ino)) small = *pending;
     content_pending_.insert(inode.ino);
   }
-  auto content = std::make_unique<BufferedFile>(*chunks, inode.ino, chunk_size_, size, stored);
+  auto content = std::make_unique<BufferedFile>(*chunks, inode.ino, store.chunk_size, size, stored);
   ReleasePromisesOnStore(*content, inode.ino);
   // A small file closed through the journal is not in the engine yet: its content
   // starts from those bytes (replacing what the engine holds).
@@ -109,17 +110,21 @@ Result<FileSystem::CommittedView> FileSystem::ViewCommitted(uint64_t ino) {
   // The size as of the same snapshot as the chunks: a commit between reading one and
   // the other cannot pair a new size with old chunks.
   Result<std::string> bytes = (*inodes)->Find(InodeKey(ino));
+  uint32_t store_id = 0;
   if (bytes.ok()) {
     Result<InodeRecord> rec = InodeRecord::Decode(*bytes, ino);
     if (!rec.ok()) return rec.status();
     view.size = rec->size;
     view.stored_chunks = rec->stored_chunks;
+    store_id = rec->store;
   } else if (bytes.status().code() != ENOENT) {
     return bytes.status();  // ENOENT: never committed, so nothing stored yet
   }
-  Result<TxnTree*> chunks = view.txn->Tree(chunk_tree_, ChunkFile::TreeOptions());
+  const FsStore& store = StoreOf(store_id);
+  Result<TxnTree*> chunks = ChunksIn(*view.txn, store);
   if (!chunks.ok()) return chunks.status();
   view.chunks = *chunks;
+  view.source = {store.chunk_tree, store.chunk_size};
   return view;
 }
 
@@ -151,10 +156,11 @@ Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, std::span<uint8_t
   // Nothing pending: read the committed chunks from a snapshot, without locks.
   Result<CommittedView> view = ViewCommitted(ino);
   Result<size_t> got =
-      view.ok() ? ChunkFile(view->chunks, ino, chunk_size_).ReadAt(view->size, offset, out)
-                : Result<size_t>(view.status());
+      view.ok()
+          ? ChunkFile(view->chunks, ino, view->source.chunk_size).ReadAt(view->size, offset, out)
+          : Result<size_t>(view.status());
   if (got.ok()) {
-    read_ahead_->Note(ino, offset, *got, view->size);
+    read_ahead_->Note(ino, view->source, offset, *got, view->size);
   } else {
     std::fprintf(stderr, "sopfs: read of inode %llu at %llu: %s\n",
                  static_cast<unsigned long long>(ino), static_cast<unsigned long long>(offset),
@@ -237,7 +243,11 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
   const bool reserve = (mode & ~FALLOC_FL_KEEP_SIZE) == 0;
   if (reserve) SOPFS_RETURN_IF_ERROR(engine_->RoomForNewData());
   // One change of the content: room promised and the size grown, or a range zeroed.
-  auto change = [&](uint64_t ino, BufferedFile& content) {
+  auto change = [&](uint64_t ino, uint32_t store, BufferedFile& content) {
+    // The room a promise holds is counted in the root store's chunks and layout.
+    if (reserve && store != 0) {
+      return Status::Error(EOPNOTSUPP, "room is promised only outside stores");
+    }
     return reserve ? Preallocate(ino, content, mode, offset, length)
                    : content.ZeroRange(offset, length, zero && !(mode & FALLOC_FL_KEEP_SIZE));
   };
@@ -251,7 +261,7 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
     if (!S_ISREG(inode.rec.mode)) return Status::Error(ENODEV, "not a regular file");
     SOPFS_RETURN_IF_ERROR(TxnStartContent(*c.txn, inode));
     const uint64_t before = inode.content->size();
-    Status st = change(ino, *inode.content);
+    Status st = change(ino, inode.rec.store, *inode.content);
     inode.rec.size = inode.content->size();
     inode.rec.stored_chunks = inode.content->stored_chunks();
     if (st.ok() && (!reserve || inode.rec.size != before)) {
@@ -267,7 +277,7 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
   std::lock_guard content(inode->content_mu);
   SOPFS_RETURN_IF_ERROR(StartContent(*inode));
   const uint64_t before = inode->content->size();
-  Status st = change(ino, *inode->content);
+  Status st = change(ino, inode->rec.store, *inode->content);
   std::lock_guard lock(mu_);
   inode->rec.size = inode->content->size();
   inode->rec.stored_chunks = inode->content->stored_chunks();
@@ -286,7 +296,10 @@ Result<uint64_t> FileSystem::Lseek(uint64_t ino, uint64_t offset, int whence, co
     if (!found.ok()) return found.status();
     Inode& inode = **found;
     if (inode.content) return inode.content->Seek(offset, whence == SEEK_DATA);
-    BufferedFile file(c.txn->chunks, ino, chunk_size_, inode.rec.size, inode.rec.stored_chunks);
+    const FsStore& store = StoreOf(inode.rec.store);
+    Result<TxnTree*> chunks = ChunksIn(*c.txn->txn, store);
+    if (!chunks.ok()) return chunks.status();
+    BufferedFile file(*chunks, ino, store.chunk_size, inode.rec.size, inode.rec.stored_chunks);
     return file.Seek(offset, whence == SEEK_DATA);
   }
   Result<InodePtr> found = GetUnlocked(ino);
@@ -306,7 +319,7 @@ Result<uint64_t> FileSystem::Lseek(uint64_t ino, uint64_t offset, int whence, co
   // Nothing pending: look at the committed chunks (a reader, so nothing stays open).
   Result<CommittedView> view = ViewCommitted(ino);
   if (!view.ok()) return view.status();
-  BufferedFile file(view->chunks, ino, chunk_size_, view->size, view->stored_chunks);
+  BufferedFile file(view->chunks, ino, view->source.chunk_size, view->size, view->stored_chunks);
   return file.Seek(offset, whence == SEEK_DATA);
 }
 

@@ -248,9 +248,10 @@ struct stat FileSystem::StatOf(Inode& inode) {
   st.st_gid = r.gid;
   st.st_rdev = r.rdev;
   st.st_size = static_cast<off_t>(S_ISLNK(r.mode) ? r.symlink.size() : r.size);
-  st.st_blksize = static_cast<blksize_t>(chunk_size_);
+  const uint64_t chunk_size = StoreOf(r.store).chunk_size;
+  st.st_blksize = static_cast<blksize_t>(chunk_size);
   const uint64_t stored =
-      std::min<uint64_t>(r.stored_chunks * chunk_size_, (r.size + 4095) / 4096 * 4096);
+      std::min<uint64_t>(r.stored_chunks * chunk_size, (r.size + 4095) / 4096 * 4096);
   st.st_blocks = static_cast<blkcnt_t>(S_ISDIR(r.mode) ? 8 : stored / 512);
   st.st_atim = ToTimespec(r.atime_ns);
   st.st_mtim = ToTimespec(r.mtime_ns);
@@ -259,7 +260,7 @@ struct stat FileSystem::StatOf(Inode& inode) {
 }
 
 // The caller's lock is held (mu_, or the transaction's).
-Result<FileSystem::InodePtr> FileSystem::NewInode(uint32_t mode, uint64_t rdev,
+Result<FileSystem::InodePtr> FileSystem::NewInode(uint32_t mode, uint64_t rdev, uint32_t store,
                                                   const Caller& caller) {
   // A full disk refuses new files, as new data; deletions still go through.
   SOPFS_RETURN_IF_ERROR(engine_->RoomForNewData());
@@ -277,6 +278,7 @@ Result<FileSystem::InodePtr> FileSystem::NewInode(uint32_t mode, uint64_t rdev,
   r.gid = caller.gid;
   r.nlink = S_ISDIR(mode) ? 2 : 1;
   r.rdev = rdev;
+  r.store = store;
   r.atime_ns = r.mtime_ns = r.ctime_ns = now;
   inode->committed = r;
   if (caller.txn) {

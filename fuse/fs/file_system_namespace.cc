@@ -33,7 +33,7 @@ Result<struct stat> FileSystem::MakeNode(uint64_t parent, std::string_view name,
     owner.gid = (*dir)->rec.gid;  // BSD group semantics under a setgid directory
     if (S_ISDIR(mode)) mode |= S_ISGID;
   }
-  Result<InodePtr> inode = NewInode(mode, rdev, owner);
+  Result<InodePtr> inode = NewInode(mode, rdev, (*dir)->rec.store, owner);
   if (!inode.ok()) return inode.status();
   SOPFS_RETURN_IF_ERROR(PutEntry(caller, parent, name, NameEntry{(*inode)->ino, mode & S_IFMT}));
   InodeRecord& d = (*dir)->rec;
@@ -57,7 +57,7 @@ Result<struct stat> FileSystem::Symlink(uint64_t parent, std::string_view name,
   Result<std::optional<NameEntry>> existing = FindEntry(caller, parent, name);
   if (!existing.ok()) return existing.status();
   if (*existing) return Status::Error(EEXIST, "'" + std::string(name) + "' exists");
-  Result<InodePtr> inode = NewInode(S_IFLNK | 0777, 0, caller);
+  Result<InodePtr> inode = NewInode(S_IFLNK | 0777, 0, (*dir)->rec.store, caller);
   if (!inode.ok()) return inode.status();
   (*inode)->rec.symlink.assign(target);
   (*inode)->committed.symlink.assign(target);
@@ -80,6 +80,9 @@ Result<struct stat> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::str
   if (S_ISDIR((*inode)->rec.mode)) return Status::Error(EPERM, "hard link to a directory");
   if ((*inode)->rec.nlink == 0) return Status::Error(ENOENT, "file was removed");
   if ((*inode)->rec.nlink >= 65000) return Status::Error(EMLINK, "too many links");
+  if ((*inode)->rec.store != (*dir)->rec.store) {
+    return Status::Error(EXDEV, "a hard link cannot cross stores (their files are laid out apart)");
+  }
   Result<std::optional<NameEntry>> existing = FindEntry(c, new_parent, new_name);
   if (!existing.ok()) return existing.status();
   if (*existing) return Status::Error(EEXIST, "'" + std::string(new_name) + "' exists");
@@ -154,6 +157,11 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
   Result<std::optional<NameEntry>> dst = FindEntry(c, new_parent, new_name);
   if (!dst.ok()) return dst.status();
   if (parent == new_parent && name == new_name) return Status::Ok();
+  // Files keep their chunks in their store's tree and layout: moving between stores is
+  // a copy, as between file systems (mv copies and removes on EXDEV).
+  if ((*from_dir)->rec.store != (*to_dir)->rec.store) {
+    return Status::Error(EXDEV, "rename across stores (mv copies the file into the other store)");
+  }
   if (*dst && (*dst)->ino == (*src)->ino && !(flags & RENAME_EXCHANGE)) {
     if (flags & RENAME_NOREPLACE) return Status::Error(EEXIST, "target exists");
     return Status::Ok();  // two names of one file: POSIX says do nothing

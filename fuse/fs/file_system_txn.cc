@@ -85,18 +85,24 @@ Result<FileSystem::InodePtr> FileSystem::TxnGet(FsTxn& txn, uint64_t ino) {
 
 Status FileSystem::TxnStartContent(FsTxn& txn, Inode& inode) {
   if (inode.content) return Status::Ok();
-  inode.content = std::make_unique<BufferedFile>(txn.chunks, inode.ino, chunk_size_, inode.rec.size,
-                                                 inode.rec.stored_chunks);
+  const FsStore& store = StoreOf(inode.rec.store);
+  Result<TxnTree*> chunks = ChunksIn(*txn.txn, store);
+  if (!chunks.ok()) return chunks.status();
+  inode.content = std::make_unique<BufferedFile>(*chunks, inode.ino, store.chunk_size,
+                                                 inode.rec.size, inode.rec.stored_chunks);
   ReleasePromisesOnStore(*inode.content, inode.ino);
   return Status::Ok();
 }
 
 Result<size_t> FileSystem::TxnRead(FsTxn& txn, Inode& inode, uint64_t offset,
                                    std::span<uint8_t> out) {
+  const FsStore& store = StoreOf(inode.rec.store);
+  Result<TxnTree*> chunks = ChunksIn(*txn.txn, store);
   Result<size_t> got =
-      inode.content
-          ? inode.content->Read(offset, out)
-          : ChunkFile(txn.chunks, inode.ino, chunk_size_).ReadAt(inode.rec.size, offset, out);
+      inode.content ? inode.content->Read(offset, out)
+      : chunks.ok()
+          ? ChunkFile(*chunks, inode.ino, store.chunk_size).ReadAt(inode.rec.size, offset, out)
+          : Result<size_t>(chunks.status());
   if (!got.ok()) {
     std::fprintf(stderr, "sopfs: transaction %llu: read of inode %llu at %llu: %s\n",
                  static_cast<unsigned long long>(txn.id),
@@ -120,15 +126,8 @@ Result<std::shared_ptr<FsTxn>> FileSystem::BeginTxn(bool readonly) {
   if (!inodes.ok()) return inodes.status();
   Result<TxnTree*> names = txn->txn->Tree(names_tree_);
   if (!names.ok()) return names.status();
-  Result<TxnTree*> chunks = txn->txn->Tree(chunk_tree_, ChunkFile::TreeOptions());
-  if (!chunks.ok()) return chunks.status();
   txn->inodes = *inodes;
   txn->names = *names;
-  txn->chunks = *chunks;
-  // A file's chunks change only together with its inode record, which is checked: a
-  // scan over chunk keys (finding a file's stored chunks) must not conflict with other
-  // files' chunks in the same node.
-  txn->chunks->CheckRanges(false);
   txn->Touch();
   return txn;
 }
@@ -277,14 +276,14 @@ Status FileSystem::CommitTxn(FsTxn& txn, TxnChanges* touched) {
   // others flush their last chunks.
   Status st;
   std::vector<std::string> small_bytes;
-  std::vector<std::pair<uint64_t, std::string_view>> small;
+  std::vector<SmallFile> small;
   small_bytes.reserve(txn.dirty.size());
   for (uint64_t ino : txn.dirty) {
     Inode& inode = *txn.table.at(ino);
     if (!inode.content) continue;
     if (std::optional<std::string> bytes = inode.content->SmallContent(kSmallFileBytes)) {
       small_bytes.push_back(std::move(*bytes));
-      small.emplace_back(ino, small_bytes.back());
+      small.push_back({ino, inode.rec.store, small_bytes.back()});
       inode.rec.size = small_bytes.back().size();
       inode.rec.stored_chunks = small_bytes.back().empty() ? 0 : 1;
       continue;
@@ -294,7 +293,7 @@ Status FileSystem::CommitTxn(FsTxn& txn, TxnChanges* touched) {
     inode.rec.stored_chunks = inode.content->stored_chunks();
     if (!st.ok()) break;
   }
-  if (st.ok() && !small.empty()) st = WriteSmallContents(*txn.chunks, small);
+  if (st.ok() && !small.empty()) st = WriteSmallContents(*txn.txn, small);
   if (st.ok()) {
     std::lock_guard commit(commit_mu_);
     // What the shared state changed so far becomes a commit the check below can see.

@@ -20,10 +20,21 @@ namespace sopfs {
 
 namespace {
 constexpr std::string_view kVirtualXattrPrefix = "user.sopfs.";
-}
+// The one virtual attribute that may be set: on an empty directory, it makes a store.
+constexpr std::string_view kStoreXattr = "user.sopfs.store";
+}  // namespace
 
 Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_view value, int flags,
                             const Caller& c) {
+  if (name == kStoreXattr) {
+    SOPFS_RETURN_IF_ERROR(CheckChangesAllowed(c));
+    auto lock = Enter(c, true);
+    if (!lock.ok()) return lock.status();
+    Result<InodePtr> dir = Get(c, ino);
+    if (!dir.ok()) return dir.status();
+    if (flags & XATTR_CREATE) return Status::Error(EEXIST, "attribute exists");
+    return MakeStore(*dir, value, c);
+  }
   if (name.starts_with(kVirtualXattrPrefix)) {
     return Status::Error(EPERM, "user.sopfs.* attributes are read-only");
   }
@@ -62,11 +73,14 @@ Result<std::string> FileSystem::GetXattr(uint64_t ino, std::string_view name, co
     const InodeRecord& r = (*inode)->rec;
     const std::string_view what = name.substr(kVirtualXattrPrefix.size());
     if (what == "version") return std::to_string(r.version);
-    if (what == "chunk_size") return std::to_string(chunk_size_);
+    const FsStore& store = StoreOf(r.store);
+    if (what == "chunk_size") return std::to_string(store.chunk_size);
     if (what == "chunk_count") return std::to_string(r.stored_chunks);
     if (what == "erasure") {
-      return std::to_string(options_.k) + "+" + std::to_string(options_.m);
+      return store.layout ? store.layout->ToString()
+                          : std::to_string(options_.k) + "+" + std::to_string(options_.m);
     }
+    if (what == "store") return StoreText(r.store);
     return Status::Error(ENODATA, "no attribute");
   }
   auto it = (*inode)->rec.xattrs.find(std::string(name));
@@ -85,7 +99,7 @@ Result<std::vector<std::string>> FileSystem::ListXattr(uint64_t ino, const Calle
   // that cannot be read would only make getfattr -d fail.
   const uint32_t type = (*inode)->rec.mode & S_IFMT;
   if (type != S_IFREG && type != S_IFDIR) return names;
-  for (const char* what : {"version", "chunk_size", "chunk_count", "erasure"}) {
+  for (const char* what : {"version", "chunk_size", "chunk_count", "erasure", "store"}) {
     names.push_back(std::string(kVirtualXattrPrefix) + what);
   }
   return names;

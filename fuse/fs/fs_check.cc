@@ -21,6 +21,7 @@
 
 #include "engine/txn/transaction.h"
 #include "fuse/fs/file_system.h"
+#include "fuse/fs/fs_check_chunks.h"
 #include "fuse/fs/inode_record.h"
 #include "fuse/fs/volume_layout.h"
 #include "streaming/chunk_file.h"
@@ -93,16 +94,13 @@ class Checker {
   Status OpenTrees() {
     Result<VolumeLayout> layout = ReadVolumeLayout(engine_);
     if (!layout.ok()) return layout.status();
-    chunk_size_ = layout->chunk_size;
     txn_ = engine_.Begin(repair_ ? TxnMode::kWriter : TxnMode::kReader);
-    Result<TxnTree*> trees[] = {txn_->Tree(layout->inode_tree), txn_->Tree(layout->names_tree),
-                                txn_->Tree(layout->chunk_tree, ChunkFile::TreeOptions())};
+    Result<TxnTree*> trees[] = {txn_->Tree(layout->inode_tree), txn_->Tree(layout->names_tree)};
     for (const Result<TxnTree*>& tree : trees) {
       if (!tree.ok()) return tree.status();
     }
     inode_tree_ = *trees[0];
     names_tree_ = *trees[1];
-    chunk_tree_ = *trees[2];
     // Without the root every name would go (and lost+found has nowhere to be): no repair.
     Result<std::string> root = inode_tree_->Find(InodeKey(kRoot));
     Result<InodeRecord> rec = root.ok() ? InodeRecord::Decode(*root, kRoot) : root.status();
@@ -113,14 +111,21 @@ class Checker {
           false, "inode 1 /");
       repair_ = false;
     }
+    chunks_ = std::make_unique<ChunkWalk>(repair_);
+    std::vector<FsStore> stores = layout->stores;
+    stores.insert(stores.begin(),
+                  FsStore{.chunk_tree = layout->chunk_tree, .chunk_size = layout->chunk_size});
+    for (const FsStore& store : stores) {
+      Result<TxnTree*> tree = txn_->Tree(store.chunk_tree, store.chunk_options());
+      if (!tree.ok()) return tree.status();
+      SOPFS_RETURN_IF_ERROR(chunks_->AddStore(store.id, store.chunk_size, *tree));
+    }
     return Status::Ok();
   }
 
   // ---- pass 1: inodes and their chunks ----
 
   Status ScanInodesAndChunks() {
-    chunk_cursor_ = chunk_tree_->NewCursor();
-    SOPFS_RETURN_IF_ERROR(chunk_cursor_->First());
     auto cursor = inode_tree_->NewCursor();
     bool counter_seen = false;
     for (Status st = cursor->First();; st = cursor->Next()) {
@@ -164,10 +169,8 @@ class Checker {
       SOPFS_RETURN_IF_ERROR(ChunksOf(ino, &*rec, /*bad=*/false));
     }
     // Chunks of files past the last record.
-    while (chunk_cursor_->Valid()) {
-      SOPFS_RETURN_IF_ERROR(ChunksBefore(UINT64_MAX));
-      if (chunk_cursor_->Valid()) SOPFS_RETURN_IF_ERROR(ChunksOf(UINT64_MAX, nullptr, false));
-    }
+    SOPFS_RETURN_IF_ERROR(ChunksBefore(UINT64_MAX));
+    if (chunks_->more()) SOPFS_RETURN_IF_ERROR(ChunksOf(UINT64_MAX, nullptr, false));
     if (!counter_seen) counter_bad_ = "the inode counter (key 0) is missing";
     if (!counter_bad_.empty()) {
       Add("inode-record-bad", 0, counter_bad_ + (repair_ ? "; set past the highest inode" : ""),
@@ -177,73 +180,59 @@ class Checker {
     return Status::Ok();
   }
 
-  // The chunks of files numbered below `end`, which have no record; keys that are not
-  // (inode, index) are reported and left.
+  // The chunks of files numbered below `end`, which have no record.
   Status ChunksBefore(uint64_t end) {
-    while (chunk_cursor_->Valid()) {
-      const std::string_view key = chunk_cursor_->key();
-      if (key.size() != 16) {
-        Tick(kChunks);
-        Add("chunk-without-inode", 0,
-            "a key of " + Num(key.size()) + " bytes is not (inode, chunk index); not repaired",
-            false, "chunk tree");
-        SOPFS_RETURN_IF_ERROR(chunk_cursor_->Next());
-        continue;
-      }
-      const uint64_t file = ReadBigEndian64(key);
-      if (file >= end) return Status::Ok();
-      SOPFS_RETURN_IF_ERROR(ChunksOf(file, nullptr, false));
-    }
+    std::vector<ChunkWalk::Tally> tallies;
+    SOPFS_RETURN_IF_ERROR(chunks_->Before(end, &tallies));
+    ReportChunks(tallies, nullptr);
     return Status::Ok();
   }
 
-  // The chunks of `file` (the cursor at its first, if any). `rec` null: no record;
-  // `bad`: a record that does not decode (its chunks are left alone).
+  // The chunks of `file` in every store. `rec` null: no record; `bad`: a record that
+  // does not decode (its chunks are left alone).
   Status ChunksOf(uint64_t file, const InodeRecord* rec, bool bad) {
-    const bool regular = rec != nullptr && S_ISREG(rec->mode);
-    const uint64_t limit = regular ? rec->size / chunk_size_ + (rec->size % chunk_size_ != 0) : 0;
-    uint64_t kept = 0, stray = 0, beyond = 0, first_beyond = 0;
-    while (chunk_cursor_->Valid()) {
-      const std::string_view key = chunk_cursor_->key();
-      if (key.size() != 16 || ReadBigEndian64(key) != file) break;
-      const uint64_t index = ReadBigEndian64(key.substr(8));
-      Tick(kChunks);
-      bool drop = false;
-      if (bad) {
-      } else if (!regular) {
-        ++stray;
-        drop = true;
-      } else if (index >= limit) {
-        if (beyond++ == 0) first_beyond = index;
-        drop = true;
-      } else {
-        ++kept;
-      }
-      SOPFS_RETURN_IF_ERROR(drop && repair_ ? Erase(chunk_tree_, *chunk_cursor_, std::string(key))
-                                            : chunk_cursor_->Next());
-    }
-    const std::string erased = repair_ ? "; erased" : "";
-    if (stray != 0) {
-      Add("chunk-without-inode", file,
-          Num(stray) + " chunk(s) of " +
-              (rec == nullptr ? "an inode with no record" : "a " + TypeName(rec->mode)) + erased,
-          repair_);
-    }
-    if (beyond != 0) {
-      Add("chunk-beyond-size", file,
-          Num(beyond) + " chunk(s) at or past index " + Num(limit) + " (the first at " +
-              Num(first_beyond) + "; size " + Num(rec->size) + ", chunk size " + Num(chunk_size_) +
-              ")" + erased,
-          repair_);
-    }
-    if (regular && kept != rec->stored_chunks) {
-      Add("chunk-count-wrong", file,
-          "the record says " + Num(rec->stored_chunks) + " stored chunk(s), the tree holds " +
-              Num(kept) + (repair_ ? "; set" : ""),
-          repair_);
-      if (repair_) chunk_counts_.emplace_back(file, kept);
-    }
+    std::vector<ChunkWalk::Tally> tallies;
+    SOPFS_RETURN_IF_ERROR(chunks_->Of(file, rec, bad, &tallies));
+    ReportChunks(tallies, rec);
     return Status::Ok();
+  }
+
+  void ReportChunks(const std::vector<ChunkWalk::Tally>& tallies, const InodeRecord* rec) {
+    Tick(kChunks, chunks_->visited() - chunks_ticked_);
+    chunks_ticked_ = chunks_->visited();
+    const std::string erased = repair_ ? "; erased" : "";
+    for (const ChunkWalk::Tally& t : tallies) {
+      const std::string tree = t.store == 0 ? "" : " in store " + Num(t.store) + "'s tree";
+      if (t.bad_keys != 0) {
+        Add("chunk-without-inode", 0,
+            Num(t.bad_keys) + " key(s) that are not (inode, chunk index); not repaired", false,
+            "chunk tree" + tree);
+      }
+      if (t.stray != 0) {
+        const bool other_store = rec != nullptr && S_ISREG(rec->mode) && !t.own;
+        Add("chunk-without-inode", t.file,
+            Num(t.stray) + " chunk(s)" + tree + " of " +
+                (rec == nullptr ? "an inode with no record"
+                 : other_store  ? "a file of store " + Num(rec->store)
+                                : "a " + TypeName(rec->mode)) +
+                erased,
+            repair_);
+      }
+      if (t.beyond != 0) {
+        Add("chunk-beyond-size", t.file,
+            Num(t.beyond) + " chunk(s) at or past index " + Num(t.limit) + " (the first at " +
+                Num(t.first_beyond) + "; size " + Num(rec->size) + ", chunk size " +
+                Num(t.chunk_size) + ")" + erased,
+            repair_);
+      }
+      if (t.own && S_ISREG(rec->mode) && t.kept != rec->stored_chunks) {
+        Add("chunk-count-wrong", t.file,
+            "the record says " + Num(rec->stored_chunks) + " stored chunk(s), the tree holds " +
+                Num(t.kept) + (repair_ ? "; set" : ""),
+            repair_);
+        if (repair_) chunk_counts_.emplace_back(t.file, t.kept);
+      }
+    }
   }
 
   // ---- pass 2: names ----
@@ -630,8 +619,8 @@ class Checker {
     }
   }
 
-  void Tick(Counted what) {
-    if (++ticks_[what] >= kTickBatch) Flush();
+  void Tick(Counted what, uint64_t n = 1) {
+    if ((ticks_[what] += n) >= kTickBatch) Flush();
   }
   void Flush() {
     for (int i = 0; i < kCountedKinds; ++i) {
@@ -662,12 +651,11 @@ class Checker {
   Engine& engine_;
   bool repair_;  // turned off when the root is missing
   CheckReport* report_;
-  uint32_t chunk_size_ = 0;
   std::unique_ptr<Transaction> txn_;
   TxnTree* inode_tree_ = nullptr;
   TxnTree* names_tree_ = nullptr;
-  TxnTree* chunk_tree_ = nullptr;
-  std::unique_ptr<TxnCursor> chunk_cursor_;
+  std::unique_ptr<ChunkWalk> chunks_;
+  uint64_t chunks_ticked_ = 0;
 
   std::vector<InodeInfo> inodes_;  // by inode number
   std::vector<uint64_t> orphans_;  // sorted

@@ -104,7 +104,7 @@ class LostNamer {
   // ---- what is wanted ----
 
   void Want(const LostPlace& p) {
-    if (p.tree == layout_.chunk_tree) {
+    if (ChunkSizeOf(p.tree)) {
       if (p.value) {
         if (auto chunk = ChunkOfKey(p.key)) wanted_.insert(chunk->first);
         return;
@@ -246,13 +246,22 @@ class LostNamer {
     if (p.tree == 0) {
       return {"registry ID " + Num(p.id) + ", reached by no tree of the file system", {}};
     }
-    if (p.tree == layout_.chunk_tree) return p.value ? TellChunk(p) : TellChunkNode(p);
+    if (ChunkSizeOf(p.tree)) return p.value ? TellChunk(p) : TellChunkNode(p);
     if (p.tree == layout_.inode_tree) return TellInodes(p);
     if (p.tree == layout_.names_tree) return TellNames(p);
     if (p.tree == VolumeLayout::kVolumeTree) {
       return {"the volume tree (" + Node(p) + "): where the file system's trees are", {}};
     }
     return {"tree " + Num(p.tree) + (p.value ? ", a value" : ", " + Node(p)), {}};
+  }
+
+  // The chunk size of the store whose chunk tree `tree` is; none: not a chunk tree.
+  std::optional<uint32_t> ChunkSizeOf(LogicalId tree) const {
+    if (tree == layout_.chunk_tree) return layout_.chunk_size;
+    for (const FsStore& store : layout_.stores) {
+      if (store.chunk_tree == tree) return store.chunk_size;
+    }
+    return std::nullopt;
   }
 
   static std::string Node(const LostPlace& p) {
@@ -266,16 +275,17 @@ class LostNamer {
     LostHeld h;
     AddPaths(ino, &h.paths);
     h.what = Label(ino) + " chunk " + Num(index);
-    const uint64_t from = index * layout_.chunk_size;
+    const uint64_t chunk_size = ChunkSizeOf(p.tree).value_or(layout_.chunk_size);
+    const uint64_t from = index * chunk_size;
     Result<std::string> bytes = inode_tree_->Find(InodeKey(ino));
     Result<InodeRecord> rec = bytes.ok() ? InodeRecord::Decode(*bytes, ino) : bytes.status();
     if (!rec.ok()) {
-      h.what += " (bytes " + Num(from) + "-" + Num(from + layout_.chunk_size - 1) +
+      h.what += " (bytes " + Num(from) + "-" + Num(from + chunk_size - 1) +
                 "; the inode's record: " + rec.status().message() + ")";
     } else if (rec->size <= from) {
       h.what += " (past the file's end, size " + Num(rec->size) + ")";
     } else {
-      const uint64_t to = std::min<uint64_t>(rec->size, from + layout_.chunk_size) - 1;
+      const uint64_t to = std::min<uint64_t>(rec->size, from + chunk_size) - 1;
       h.what += " (bytes " + Num(from) + "-" + Num(to) + " of " + Num(rec->size) + ")";
     }
     return h;

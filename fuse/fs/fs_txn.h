@@ -41,7 +41,6 @@ struct FsTxn {
   std::unique_ptr<Transaction> txn;
   TxnTree* inodes = nullptr;
   TxnTree* names = nullptr;
-  TxnTree* chunks = nullptr;
   // The inodes this transaction has seen, as it sees them now.
   std::unordered_map<uint64_t, FileSystem::InodePtr> table;
   // Directories as the snapshot held them: a commit merges their changes (link count,

@@ -47,6 +47,7 @@ class Reader {
     return s;
   }
   bool ok() const { return !failed_ && bytes_.empty(); }
+  bool more() const { return !failed_ && !bytes_.empty(); }
 
  private:
   std::string_view bytes_;
@@ -76,6 +77,7 @@ std::string InodeRecord::Encode() const {
     PutString(out, name);
     PutString(out, value);
   }
+  if (store != 0) Put(out, store);
   return out;
 }
 
@@ -100,6 +102,7 @@ Result<InodeRecord> InodeRecord::Decode(std::string_view bytes, uint64_t ino) {
     std::string name = in.GetString();
     r.xattrs[std::move(name)] = in.GetString();
   }
+  if (in.more()) r.store = in.Get<uint32_t>();
   if (format != kRecordFormat || !in.ok()) {
     return Status::Error(EIO, "inode " + std::to_string(ino) + ": record is damaged");
   }

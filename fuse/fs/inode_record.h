@@ -34,6 +34,10 @@ struct InodeRecord {
   uint64_t version = 0;  // bumped by every committed change of the content
   std::string symlink;   // the target of a symbolic link
   std::map<std::string, std::string> xattrs;
+  // The store of the inode's content (fs_store.h): a file's chunks; a directory's, the
+  // store of what is made in it. Stored after the xattrs, only when not 0 (the root
+  // store), so records of volumes without stores are unchanged.
+  uint32_t store = 0;
 
   std::string Encode() const;
   // EIO naming the inode when the bytes are not a record.

@@ -37,6 +37,9 @@ Result<VolumeLayout> ReadVolumeLayout(Engine& engine) {
   if (!chunk.ok()) return Status::Error(EIO, "volume records no chunk size");
   layout.chunk_size = static_cast<uint32_t>(ReadBigEndian64(*chunk));
   if (layout.chunk_size == 0) return Status::Error(EIO, "volume records a chunk size of 0");
+  Result<std::vector<FsStore>> stores = ReadStores(**volume);
+  if (!stores.ok()) return stores.status();
+  layout.stores = std::move(*stores);
   return layout;
 }
 
@@ -75,10 +78,14 @@ Status CreateVolumeLayout(Engine& engine, uint32_t chunk_size, uint32_t uid, uin
 }
 
 std::vector<std::pair<LogicalId, BtreeOptions>> VolumeTrees(const VolumeLayout& layout) {
-  return {{VolumeLayout::kVolumeTree, BtreeOptions{}},
-          {layout.inode_tree, BtreeOptions{}},
-          {layout.names_tree, BtreeOptions{}},
-          {layout.chunk_tree, ChunkFile::TreeOptions()}};
+  std::vector<std::pair<LogicalId, BtreeOptions>> trees = {
+      {VolumeLayout::kVolumeTree, BtreeOptions{}},
+      {layout.inode_tree, BtreeOptions{}},
+      {layout.names_tree, BtreeOptions{}},
+      {layout.chunk_tree, ChunkFile::TreeOptions()}};
+  for (const FsStore& store : layout.stores)
+    trees.emplace_back(store.chunk_tree, store.chunk_options());
+  return trees;
 }
 
 }  // namespace sopfs

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/txn/engine.h"
+#include "fuse/fs/fs_store.h"
 
 namespace sopfs {
 
@@ -22,6 +23,7 @@ struct VolumeLayout {
   LogicalId names_tree = 0;
   LogicalId chunk_tree = 0;
   uint32_t chunk_size = 0;
+  std::vector<FsStore> stores;  // beyond the root store (fs_store.h), by ID
 };
 
 // EIO naming what is missing when the engine holds no file system (or a damaged one).

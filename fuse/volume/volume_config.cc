@@ -192,9 +192,10 @@ Status ValidateVolumeConfig(const VolumeConfig& config) {
     return bad("ec = " + l.ToString() + ": need 1 <= K <= 32 and 0 <= M <= 16");
   }
   const size_t folders = config.data_folders.size();
-  if (static_cast<size_t>(l.total()) != folders) {
-    return bad("ec = " + l.ToString() + " needs exactly " + std::to_string(l.total()) +
-               " data folders (one per shard), 'data' names " + std::to_string(folders));
+  if (static_cast<size_t>(l.total()) > folders) {
+    return bad("ec = " + l.ToString() + " needs at least " + std::to_string(l.total()) +
+               " data folders (one per shard; more spread the shards), 'data' names " +
+               std::to_string(folders));
   }
   const ErasureLayout& meta = config.metadata_layout;
   if (meta.k != 0) {

@@ -44,8 +44,8 @@ inline constexpr uint32_t kMaxChunkSize = 64u << 20;
 
 // Reads VOLUME/sopfs.conf. ENOENT "no sopfs volume at DIR (no sopfs.conf; run 'sopfs
 // format DIR')"; EINVAL with a one-line message naming the bad key and value (unknown
-// keys, bad ec, chunk size not a power of two between 64 KiB and 64 MiB, k+m not equal
-// to the number of data folders, ...). The [mount] section is accepted and ignored.
+// keys, bad ec, chunk size not a power of two between 64 KiB and 64 MiB, k+m more than
+// the number of data folders, ...). The [mount] section is accepted and ignored.
 Result<VolumeConfig> ReadVolumeConfig(const std::string& dir);
 
 // Writes VOLUME/sopfs.conf durably (temp file, fsync, rename, fsync of the directory);

@@ -143,7 +143,7 @@ expect_bad_conf("${good}[other]\nx = 1\n" "unknown key 'x' in section \\[other\\
 expect_bad_conf("data = d0\nregistry = ra\nregistry = rb\nec = 4-2\n" "ec = '4-2'")
 expect_bad_conf("${good}ec = 3+1\n" "key 'ec' is given more than once")
 expect_bad_conf("data = d0\nregistry = ra\nregistry = rb\n"
-                "ec = 4\\+2 needs exactly 6 data folders.*names 1")
+                "ec = 4\\+2 needs at least 6 data folders.*names 1")
 expect_bad_conf("${good}chunk-size = 3M\n" "chunk-size = '3M': must be a power of two")
 expect_bad_conf("${good}chunk-size = 128M\n" "chunk-size = '128M'")
 expect_bad_conf("${good}chunk-size = lots\n" "chunk-size = 'lots'")

@@ -60,10 +60,16 @@ TEST_F(FsRepairTest, RepairReadThatDecodedParityRewritesTheMissingShardsInTheBac
   ASSERT_NO_FATAL_FAILURE(vol_.Mount());
   ExpectPatternFile(P("film"), 11, 9 * kMiB + 123);
   ExpectPatternFile(P("clip"), 12, 300000);
+  // Read-ahead may still be loading (and queueing) chunks after the reads returned: done
+  // once nothing is pending and the count stays the same over three looks 100 ms apart.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while ((Stat("read_repairs_pending") != 0 || Stat("read_repairs") == 0) &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  uint64_t last = 0;
+  for (int steady = 0; steady < 3 && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const uint64_t done = Stat("read_repairs") + Stat("read_repair_failures");
+    const bool idle = Stat("read_repairs_pending") == 0 && done != 0 && done == last;
+    steady = idle ? steady + 1 : 0;
+    last = done;
   }
   ASSERT_EQ(Stat("read_repairs_pending"), 0u) << ReadFile(P(".sopfs/stats"));
   EXPECT_GE(Stat("read_repairs"), 1u) << ReadFile(P(".sopfs/stats"));

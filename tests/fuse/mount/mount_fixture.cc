@@ -261,6 +261,7 @@ void MountedVolume::Format(const Options& options) {
     args.push_back("--chunk-size");
     args.push_back(options.chunk_size);
   }
+  args.insert(args.end(), options.format_args.begin(), options.format_args.end());
   CommandResult r = RunCommand(args, seconds(120));
   ASSERT_TRUE(r.started) << r.output;
   ASSERT_FALSE(r.timed_out) << "sopfs format did not finish in 120 s: " << r.output;

@@ -65,6 +65,7 @@ class MountedVolume {
     // Where to format the volume (must not exist yet); empty: inside the temporary
     // directory. The fixture does not delete a volume placed elsewhere.
     std::string volume_dir;
+    std::vector<std::string> format_args;  // more arguments for `sopfs format`
   };
 
   MountedVolume();
