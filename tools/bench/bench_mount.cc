@@ -197,6 +197,8 @@ int RunBenchMount(int argc, char** argv) {
   const double fill_s = MsSince(start) / 1000;
   Result<Opened> files_open = OpenHere(files_volume);
   if (!files_open.ok()) return Fail(files_open.status().ToString());
+  Result<CarriedCounts> carried = ReadCarriedCounts(files_volume);
+  if (!carried.ok()) return Fail(carried.status().ToString());
   Result<Mounted> files_mount = MountOnce(files_volume, mnt, "", *work / "mount.log");
   if (!files_mount.ok()) return Fail(files_mount.status().ToString());
 
@@ -251,6 +253,11 @@ int RunBenchMount(int argc, char** argv) {
       "(%d fsync'd files each)\n",
       static_cast<unsigned long long>(crash_mount->commits_replayed),
       static_cast<unsigned long long>(crash_open->commits_replayed), crash_files);
+  std::printf(
+      "each checkpoint of the files volume carries the counts of %llu node segments "
+      "(%.1f KiB) in its log\n",
+      static_cast<unsigned long long>(carried->segments),
+      static_cast<double>(carried->bytes) / 1024);
   const double worst = std::max({files_mount->ms, big_mount->ms});
   std::printf("clean mount: %.0f ms at most (goal %.0f ms: %s); dominated by %s\n", worst, kGoalMs,
               worst < kGoalMs ? "ok" : "MISSED",
@@ -269,6 +276,8 @@ int RunBenchMount(int argc, char** argv) {
         .Add("log_records_replayed", static_cast<long long>(crash_open->commits_replayed))
         .Add("log_records_replayed_by_mount", static_cast<long long>(crash_mount->commits_replayed))
         .Add("crash_files", static_cast<long long>(crash_files))
+        .Add("carried_segments_1m_files", static_cast<long long>(carried->segments))
+        .Add("carried_kib_1m_files", static_cast<double>(carried->bytes) / 1024)
         .Add("registry_ids", static_cast<long long>(*ids))
         .Add("files", static_cast<long long>(files))
         .Add("peak_rss_mib", peak)

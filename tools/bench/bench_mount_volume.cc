@@ -1,8 +1,10 @@
 #include "tools/bench/bench_mount_volume.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <utility>
 #include <vector>
@@ -144,6 +146,25 @@ Result<uint64_t> GrowRegistry(const std::string& dir, uint64_t ids,
   records[carry_at] = carry.Encode();
   SOPFS_RETURN_IF_ERROR((*log)->Reset(records));
   return ids;
+}
+
+Result<CarriedCounts> ReadCarriedCounts(const std::string& dir) {
+  Result<VolumeConfig> config = ReadVolumeConfig(dir);
+  if (!config.ok()) return config.status();
+  PosixEnv env;
+  CommitLogOptions options;
+  options.read_only = true;
+  Result<std::unique_ptr<CommitLog>> log = CommitLog::Open(&env, config->log_folder, options);
+  if (!log.ok()) return log.status();
+  CarriedCounts counts;
+  for (const CommitRecord& raw : (*log)->recovered()) {
+    Result<TxnRecord> rec = TxnRecord::Decode(raw.payload);
+    if (!rec.ok()) return rec.status();
+    if (rec->kind != TxnRecord::Kind::kSegmentRefs) continue;
+    counts.segments += rec->segment_refs.size();
+    counts.bytes += raw.payload.size();
+  }
+  return counts;
 }
 
 }  // namespace sopfs::tools

@@ -55,4 +55,12 @@ Status FillFiles(const std::string& dir, uint64_t files,
 Result<uint64_t> GrowRegistry(const std::string& dir, uint64_t ids,
                               const std::function<void(uint64_t)>& progress);
 
+// What the last checkpoint of a volume nothing has open carried in its log: the node
+// segments counted, and the bytes of those records (each checkpoint writes them anew).
+struct CarriedCounts {
+  uint64_t segments = 0;
+  uint64_t bytes = 0;
+};
+Result<CarriedCounts> ReadCarriedCounts(const std::string& dir);
+
 }  // namespace sopfs::tools
