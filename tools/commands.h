@@ -17,6 +17,8 @@ int RunBenchBlob(int argc, char** argv);
 int RunBenchBtree(int argc, char** argv);
 // sopfs bench fsck: fsck's read rate against a raw read of the data folders.
 int RunBenchFsck(int argc, char** argv);
+// sopfs bench mount: how long a volume takes to mount, by its size and after kill -9.
+int RunBenchMount(int argc, char** argv);
 // sopfs fsck: checks (and with --repair, repairs) a volume that is not mounted.
 int RunFsck(int argc, char** argv);
 // sopfs reinstate: fast-forwards a stale registry side from the live one.

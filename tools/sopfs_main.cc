@@ -24,6 +24,7 @@ constexpr const char* kUsage =
     "  bench btree     transactional B-Tree insert, read and delete against SQLite\n"
     "  bench fs        a mounted volume against the native file system\n"
     "  bench fsck      sopfs fsck against a raw read of the data folders\n"
+    "  bench mount     mount time by volume size, clean and after kill -9\n"
     "  bench txn       explicit transactions (.sopfs/txn) against native rewrites + fsync\n"
     "\n"
     "Run 'sopfs COMMAND --help' for the options of a command.\n";
@@ -36,6 +37,7 @@ constexpr const char* kBenchUsage =
     "  btree  insert, read and delete 100k items in durable transactions against SQLite\n"
     "  fs     file workloads on a mounted volume against the native file system\n"
     "  fsck   sopfs fsck's read rate against a raw read of the same data folders\n"
+    "  mount  mount time at 1M files and a 10 TB registry, clean and after kill -9\n"
     "  txn    small transactions from 1 and 8 sessions against native rewrites + fsync\n"
     "\n"
     "Run 'sopfs bench WHAT --help' for the options of a benchmark.\n";
@@ -52,6 +54,7 @@ int RunBench(int argc, char** argv) {
   if (what == "btree") return sopfs::tools::RunBenchBtree(argc, argv);
   if (what == "fs") return sopfs::tools::RunBenchFs(argc, argv);
   if (what == "fsck") return sopfs::tools::RunBenchFsck(argc, argv);
+  if (what == "mount") return sopfs::tools::RunBenchMount(argc, argv);
   if (what == "txn") return sopfs::tools::RunBenchTxn(argc, argv);
   std::fprintf(stderr, "sopfs bench: unknown benchmark '%s' (try 'sopfs bench --help')\n",
                what.c_str());

@@ -26,7 +26,9 @@
 //  A checkpoint writes the registry (both sides), removes freed blobs durably and
 //  resets the log, carrying what must survive (in-flight blobs, pending frees).
 //  Recovery runs on every Open: replay commit records into the registry, remove the
-//  blobs no commit adopted and the ones commits freed, reset the log.
+//  blobs no commit adopted and the ones commits freed, reset the log. It reads the log
+//  and the registry entries the log names, never the whole registry: the counts of
+//  references into node segments come with the log (segment_refs.h).
 //
 // Errors: EBUSY for conflicts and for tree locks that could not be had in time; EFBIG
 // for a transaction whose commit record would exceed the log's record limit; ESTALE
@@ -68,6 +70,7 @@
 #include "engine/txn/commit_log.h"
 #include "engine/txn/entry_table.h"
 #include "engine/txn/repair_queue.h"
+#include "engine/txn/segment_refs.h"
 #include "engine/txn/sequencer.h"
 #include "engine/txn/txn_record.h"
 
@@ -177,6 +180,9 @@ struct RecoveryReport {
   uint64_t commits_refused = 0;  // stale fencing token
   uint64_t orphans_removed = 0;  // blobs written by transactions that never committed
   uint64_t frees_done = 0;       // blobs committed transactions had freed
+  // The log carried no usable segment counts (segment_refs.h), so every registry entry
+  // was read to count them.
+  bool segment_refs_counted = false;
 };
 
 class Engine {
@@ -203,6 +209,11 @@ class Engine {
   // Fast-forwards a stale (restored) registry side from the live one.
   Status ReinstateRegistry();
   const RecoveryReport& recovery() const { return recovery_; }
+  // Counts every registry entry's reference into a node segment (as commits see the
+  // registry now) and compares with the counts the engine keeps (which decide when a
+  // segment is freed): EIO naming the first difference. Reads the whole registry; waits
+  // for commits under way. For checks and tests; not on a read-only engine.
+  Status VerifySegmentRefs();
   const EngineOptions& options() const { return options_; }
   // Every blob a registry entry points to (for checks: fsck, tests).
   Result<std::set<BlobId>> ReferencedBlobs();
@@ -275,8 +286,9 @@ class Engine {
   // `in_use` pointing at it and where the checked trees reach each.
   void ReportLost(const std::map<BlobId, std::string>& lost, const std::vector<LogicalId>& in_use,
                   const EngineCheckOptions& options, CheckReport* report);
-  // Counts the registry entries pointing into each node segment.
-  Result<std::unordered_map<BlobId, uint32_t>> CountSegmentRefs();
+  // Counts the entries pointing into each node segment of the registry on disk (only
+  // when the log carried no counts: it reads the whole registry).
+  Result<SegmentRefs> CountSegmentRefs();
   LogicalId AllocateId() { return next_id_.fetch_add(1); }
   // A new blob ID. Consecutive blobs share their fan-out directories (a few hundred per
   // leaf directory) so that small commits do not each create, and flush, new
@@ -394,8 +406,8 @@ class Engine {
   std::unordered_map<LogicalId, uint64_t> newest_holder_;
   std::unordered_map<LogicalId, int> recording_;
   std::condition_variable recorded_cv_;
-  std::unordered_map<BlobId, uint32_t> segment_refs_;  // registry entries per segment
-  Status broken_;                                      // the log failed a flush
+  SegmentRefs segment_refs_;  // registry entries per segment
+  Status broken_;             // the log failed a flush
   uint64_t commits_since_checkpoint_ = 0;
   size_t dirty_entries_at_failure_ = 0;  // a failed checkpoint waits for as many again
   EngineStats stats_;

@@ -1,7 +1,10 @@
-// Engine: recovery at open, and checkpoints (registry written, garbage removed, log reset).
+// Engine: recovery at open, and checkpoints (registry written, garbage removed, log reset
+// carrying what must survive it, node segment counts among them).
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "engine/txn/engine.h"
@@ -17,6 +20,7 @@ Status Engine::Recover() {
   std::map<LogicalId, RegistryEntry> updates;
   LogicalId next_id = 1;
   uint64_t stamp = 0;
+  SegmentRefsReplay refs_replay;
   for (const CommitRecord& raw : log_->recovered()) {
     Result<TxnRecord> rec = TxnRecord::Decode(raw.payload);
     if (!rec.ok()) {
@@ -28,9 +32,13 @@ Status Engine::Recover() {
     prepared.insert(rec->blobs.begin(), rec->blobs.end());
     if (rec->kind == TxnRecord::Kind::kCarry)
       frees.insert(frees.end(), rec->frees.begin(), rec->frees.end());
-    if (rec->kind != TxnRecord::Kind::kCommit) continue;
+    if (rec->kind != TxnRecord::Kind::kCommit) {
+      refs_replay.Add(*rec, /*applied=*/false);
+      continue;
+    }
     bool stale = false;
     for (LogicalId tree : rec->trees) stale = stale || applied_fence_[tree] > rec->fence;
+    refs_replay.Add(*rec, /*applied=*/!stale);
     if (stale) {
       ++recovery_.commits_refused;
       continue;
@@ -63,9 +71,21 @@ Status Engine::Recover() {
   }
   if (!apply.empty()) SOPFS_RETURN_IF_ERROR(registry_->Apply(apply));
   next_id_ = next_id;
-  Result<std::unordered_map<BlobId, uint32_t>> refs = CountSegmentRefs();
-  if (!refs.ok()) return refs.status();
-  segment_refs_ = std::move(*refs);
+  // From the log (the counts the last checkpoint carried, and the replayed commits);
+  // only a log without them has the whole registry read.
+  std::string why;
+  if (std::optional<SegmentRefs> carried = refs_replay.Result(&why)) {
+    segment_refs_ = std::move(*carried);
+  } else {
+    if (!log_->recovered().empty()) {
+      std::fprintf(stderr, "sopfs: counting node segment references in the registry (%s)\n",
+                   why.c_str());
+    }
+    Result<SegmentRefs> refs = CountSegmentRefs();
+    if (!refs.ok()) return refs.status();
+    segment_refs_ = std::move(*refs);
+    recovery_.segment_refs_counted = true;
+  }
   std::vector<BlobId> remove;
   for (const BlobId& blob : prepared) {
     if (!adopted.count(blob)) remove.push_back(blob);
@@ -84,7 +104,9 @@ Status Engine::Recover() {
   carry.kind = TxnRecord::Kind::kCarry;
   carry.stamp = stamp;
   carry.next_id = next_id;
-  SOPFS_RETURN_IF_ERROR(log_->Reset({carry.Encode()}));
+  std::vector<std::string> first = EncodeSegmentRefs(segment_refs_);
+  first.insert(first.begin(), carry.Encode());
+  SOPFS_RETURN_IF_ERROR(log_->Reset(first));
   // Fences matter only between records of one log; the log starts empty now.
   applied_fence_.clear();
   sequencer_.Restart(log_->next_sequence());
@@ -153,8 +175,11 @@ Status Engine::CheckpointOnce() {
   carry.kind = TxnRecord::Kind::kCarry;
   carry.stamp = stamp_.load();
   carry.next_id = next_id_.load();
+  std::vector<std::string> first;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // The gate keeps commits out: the counts are those of the registry just written.
+    first = EncodeSegmentRefs(segment_refs_);
     carry.blobs.assign(in_flight_.begin(), in_flight_.end());
     for (const auto& [seq, blob] : later) carry.frees.push_back(blob);
     for (size_t i = split; i < pending_frees_.size(); ++i) {
@@ -163,7 +188,8 @@ Status Engine::CheckpointOnce() {
     // Frees that failed stay pending (and in the log) for the next checkpoint.
     if (!removed.ok()) carry.frees.insert(carry.frees.end(), now.begin(), now.end());
   }
-  Status reset = log_->Reset({carry.Encode()});
+  first.insert(first.begin(), carry.Encode());
+  Status reset = log_->Reset(first);
   std::lock_guard<std::mutex> lock(mu_);
   if (!reset.ok() && !log_->broken()) {
     // The new log could not be written aside (no room, say): the old one stays whole,
@@ -206,8 +232,8 @@ bool Engine::frees_removable(uint64_t seq) const {
   return oldest == EntryTable::kNoSnapshot || seq <= oldest;
 }
 
-Result<std::unordered_map<BlobId, uint32_t>> Engine::CountSegmentRefs() {
-  std::unordered_map<BlobId, uint32_t> refs;
+Result<SegmentRefs> Engine::CountSegmentRefs() {
+  SegmentRefs refs;
   const LogicalId end = next_id_.load();
   for (LogicalId id = 1; id < end; ++id) {
     Result<RegistryEntry> entry = registry_->Get(id);
@@ -218,6 +244,41 @@ Result<std::unordered_map<BlobId, uint32_t>> Engine::CountSegmentRefs() {
     }
   }
   return refs;
+}
+
+Status Engine::VerifySegmentRefs() {
+  if (options_.read_only) return Status::Error(EROFS, "a read-only engine keeps no counts");
+  // Exclusive: no commit is between its record and its apply, which changes the counts.
+  std::unique_lock<std::shared_mutex> gate(gate_);
+  SegmentRefs counted;
+  const LogicalId end = next_id_.load();
+  for (LogicalId id = 1; id < end; ++id) {
+    Result<RegistryEntry> entry = entries_->Get(id, EntryTable::kNoSnapshot);
+    if (entry.ok()) {
+      if (entry->in_segment()) ++counted[entry->blob];
+    } else if (entry.status().code() != ENOENT) {
+      return entry.status();
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [blob, count] : counted) {
+    auto it = segment_refs_.find(blob);
+    const uint32_t kept = it == segment_refs_.end() ? 0 : it->second;
+    if (kept != count) {
+      return Status::Error(EIO, "segment " + blob.ToHex() + ": " + std::to_string(count) +
+                                    " registry entries point into it, the engine counts " +
+                                    std::to_string(kept));
+    }
+  }
+  for (const auto& [blob, count] : segment_refs_) {
+    if (!counted.count(blob)) {
+      return Status::Error(EIO, "segment " + blob.ToHex() +
+                                    ": no registry entry points into it, "
+                                    "the engine counts " +
+                                    std::to_string(count));
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace sopfs

@@ -8,6 +8,7 @@ namespace {
 constexpr size_t kFixedSize = 2 + 3 * 8;
 constexpr size_t kUpdateSize = 4 * 8 + 2 * 4;
 constexpr size_t kBlobSize = 16;
+constexpr size_t kRefSize = kBlobSize + 4;
 
 class Writer {
  public:
@@ -78,6 +79,15 @@ std::string TxnRecord::Encode() const {
   for (const BlobId& b : frees) w.PutBlob(b);
   w.Put<uint32_t>(static_cast<uint32_t>(released.size()));
   for (const BlobId& b : released) w.PutBlob(b);
+  if (kind == Kind::kSegmentRefs) {
+    w.Put<uint32_t>(part);
+    w.Put<uint32_t>(parts);
+    w.Put<uint32_t>(static_cast<uint32_t>(segment_refs.size()));
+    for (const auto& [blob, count] : segment_refs) {
+      w.PutBlob(blob);
+      w.Put<uint32_t>(count);
+    }
+  }
   return w.Take();
 }
 
@@ -88,7 +98,8 @@ Result<TxnRecord> TxnRecord::Decode(std::string_view bytes) {
   uint8_t kind = 0, version = 0;
   r.Get(&kind);
   r.Get(&version);
-  if (kind < static_cast<uint8_t>(Kind::kPrepare) || kind > static_cast<uint8_t>(Kind::kCarry)) {
+  if (kind < static_cast<uint8_t>(Kind::kPrepare) ||
+      kind > static_cast<uint8_t>(Kind::kSegmentRefs)) {
     return Malformed("unknown kind");
   }
   if (version != kFormatVersion) return Malformed("unknown format version");
@@ -118,6 +129,17 @@ Result<TxnRecord> TxnRecord::Decode(std::string_view bytes) {
   if (!r.GetCount(kBlobSize, &n)) return Malformed("bad released count");
   rec.released.resize(n);
   for (BlobId& b : rec.released) r.GetBlob(&b);
+  if (rec.kind == Kind::kSegmentRefs) {
+    if (!r.Get(&rec.part) || !r.Get(&rec.parts) || rec.part >= rec.parts) {
+      return Malformed("bad segment refs part");
+    }
+    if (!r.GetCount(kRefSize, &n)) return Malformed("bad segment refs count");
+    rec.segment_refs.resize(n);
+    for (auto& [blob, count] : rec.segment_refs) {
+      r.GetBlob(&blob);
+      r.Get(&count);
+    }
+  }
   if (!r.AtEnd()) return Malformed("trailing bytes");
   return rec;
 }

@@ -1,6 +1,6 @@
 // TxnRecord: what the engine writes to the commit log, and the strict codec for it.
 //
-// Three kinds of record:
+// Four kinds of record:
 // - kPrepare: blobs about to be written (new node versions, staged values). Written and
 //   flushed before the blobs, so recovery can remove the ones no commit adopted.
 // - kCommit: the commit point of a transaction. Its registry updates (logical ID ->
@@ -9,12 +9,17 @@
 //   the stamp its items were written with.
 // - kCarry: the first record of a log after a checkpoint reset it: the ID and stamp
 //   high-water marks, blobs of transactions still in flight, and frees still pending.
+// - kSegmentRefs: right after a carry, one or more (part i of n): how many registry
+//   entries point into each node segment as of that checkpoint (segment_refs.h), so
+//   that recovery need not count the whole registry.
 //
 // Payload (little endian): u8 kind, u8 format version (1), u64 stamp, u64 fence, u64
 // next_id, then five lists, each a u32 count followed by its items: trees (u64), updates
 // (u64 id, u64 blob hi, u64 blob lo, u64 version, u32 flags, u32 slot), blobs, frees and
-// released (each u64 hi, u64 lo). Nothing may follow. The log checksums every record; Decode
-// still rejects anything malformed with EIO and never reads out of bounds.
+// released (each u64 hi, u64 lo). A kSegmentRefs record goes on with u32 part, u32 parts
+// and a sixth list: segment references (u64 hi, u64 lo, u32 count). Nothing may follow. The log
+// checksums every record; Decode still rejects anything malformed with EIO and never reads out of
+// bounds.
 //
 // Threads: plain values.
 #pragma once
@@ -32,7 +37,7 @@
 namespace sopfs {
 
 struct TxnRecord {
-  enum class Kind : uint8_t { kPrepare = 1, kCommit = 2, kCarry = 3 };
+  enum class Kind : uint8_t { kPrepare = 1, kCommit = 2, kCarry = 3, kSegmentRefs = 4 };
   static constexpr uint8_t kFormatVersion = 1;
 
   Kind kind = Kind::kPrepare;
@@ -45,6 +50,10 @@ struct TxnRecord {
   std::vector<BlobId> frees;  // blobs to remove once the record is applied
   // commit: node segments that lost a reference; removed once none is left
   std::vector<BlobId> released;
+  // segment refs: this record is part `part` of `parts`, and holds these counts
+  uint32_t part = 0;
+  uint32_t parts = 0;
+  std::vector<std::pair<BlobId, uint32_t>> segment_refs;
 
   std::string Encode() const;
   static Result<TxnRecord> Decode(std::string_view bytes);

@@ -81,7 +81,7 @@ Result<std::unique_ptr<BenchMount>> BenchMount::Start(const MountSpec& spec) {
       (void)mount->Unmount();
       return st;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::duration<double>(spec.poll_seconds));
   }
   return mount;
 }

@@ -2,7 +2,8 @@
 // `SOPFS format VOLUME [ARGS...]`, then `SOPFS mount VOLUME MOUNTPOINT -f`, which keeps
 // running as the daemon (its pid is kept, for its /proc figures).
 //
-// Ready means statfs(MOUNTPOINT) reports FUSE (0x65735546), polled for at most 20 s.
+// Ready means statfs(MOUNTPOINT) reports FUSE (0x65735546), polled (every 20 ms unless
+// told) for at most 20 s.
 // Unmount: `fusermount3 -u`, then a bounded wait for the daemon; if it does not end,
 // SIGKILL and `fusermount3 -u -z`. The destructor unmounts if that was not done yet.
 #pragma once
@@ -29,6 +30,7 @@ struct MountSpec {
   bool format = true;                    // false: mount the volume as it is
   double ready_seconds = 20;
   double exit_seconds = 60;
+  double poll_seconds = 0.02;  // how often Start looks whether the mount is ready
 };
 
 class BenchMount {
