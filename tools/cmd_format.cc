@@ -112,7 +112,8 @@ Status CreateVolume(const VolumeConfig& config, std::span<const NamedStore> stor
 int RunFormat(int argc, char** argv) {
   po::options_description visible(
       "usage: sopfs format VOLUME [--data DIR]... [--registry DIR --registry DIR] "
-      "[--ec K+M] [--metadata-ec K+M] [--chunk-size SIZE] [--store NAME=K+M[:SIZE]]...\n\n"
+      "[--ec K+M] [--metadata-ec K+M] [--chunk-size SIZE] [--store "
+      "NAME=K+M[:SIZE][@FIRST-LAST]]...\n\n"
       "Makes a new sopfs volume: VOLUME/sopfs.conf, the data, registry and log folders,\n"
       "and an empty file system owned by the caller. Refuses an existing volume and\n"
       "folders that are not empty. Without --data, VOLUME holds K+M data folders\n"
@@ -131,9 +132,10 @@ int RunFormat(int argc, char** argv) {
       "shards (default M+2, at most folders-1: 2+4 for 4+2)")(
       "chunk-size", po::value<std::string>()->value_name("SIZE")->default_value("1M"),
       "file chunk size, a power of two from 64K to 64M")(
-      "store", po::value<std::vector<std::string>>()->value_name("NAME=K+M[:SIZE]"),
-      "a directory NAME under the root whose files use layout K+M (and chunk size SIZE); "
-      "repeatable. setfattr -n user.sopfs.store -v K+M DIR makes one later");
+      "store", po::value<std::vector<std::string>>()->value_name("NAME=K+M[:SIZE][@FIRST-LAST]"),
+      "a directory NAME under the root whose files use layout K+M (chunk size SIZE, data "
+      "folders FIRST to LAST only); repeatable. setfattr -n user.sopfs.store -v K+M DIR "
+      "makes one later");
   po::options_description all;
   all.add(visible).add_options()("volume", po::value<std::vector<std::string>>());
   po::positional_options_description positional;
@@ -185,7 +187,8 @@ int RunFormat(int argc, char** argv) {
         name.find('/') != std::string::npos || name.size() > 255) {
       return BadArgument("--store '" + arg + "': expected NAME=K+M[:SIZE], NAME a file name");
     }
-    auto store_layout = ParseLayout(arg.substr(eq + 1, arg.find(':') - eq - 1));
+    const std::string spec = arg.substr(eq + 1);
+    auto store_layout = ParseLayout(spec.substr(0, spec.find_first_of(":@")));
     if (store_layout) folders_needed = std::max(folders_needed, store_layout->total());
     store_texts.emplace_back(name, arg.substr(eq + 1));
   }

@@ -53,6 +53,8 @@ struct BtreeOptions {
   // The erasure layout of the values that get their own blob (a store's file chunks);
   // none: the engine's data layout (EngineOptions::layout).
   std::optional<ErasureLayout> value_layout = std::nullopt;
+  // The data folders those blobs' shards go to (all by default).
+  FolderSpan value_folders = {};
 
   // EINVAL naming the bad field.
   Status Validate() const;

@@ -272,33 +272,51 @@ Status Engine::WritePrepared(std::span<const BlobStore::Write> writes, Room room
   return st;
 }
 
-BlobId Engine::NewBlobId() {
+BlobId Engine::NewBlobId(FolderSpan span, int shards) {
   constexpr int kBlobsPerDirectory = 256;
-  std::lock_guard<std::mutex> lock(blob_id_mu_);
-  if (blob_anchor_uses_ == 0 || blob_anchor_uses_ >= kBlobsPerDirectory) {
-    blob_anchor_ = BlobId::Random();
-    blob_anchor_uses_ = 0;
+  BlobId id;
+  {
+    std::lock_guard<std::mutex> lock(blob_id_mu_);
+    if (blob_anchor_uses_ == 0 || blob_anchor_uses_ >= kBlobsPerDirectory) {
+      blob_anchor_ = BlobId::Random();
+      blob_anchor_uses_ = 0;
+    }
+    ++blob_anchor_uses_;
+    id = BlobId::RandomNear(blob_anchor_);
   }
-  ++blob_anchor_uses_;
-  return BlobId::RandomNear(blob_anchor_);
+  if (span.all()) return id;
+  // Placement starts at lo mod N: pick a start in [first, first + count - shards].
+  const auto n = static_cast<uint64_t>(blobs_->folder_count());
+  const auto starts = static_cast<uint64_t>(span.count - shards + 1);
+  const uint64_t start = static_cast<uint64_t>(span.first) + (id.lo >> 32) % starts;
+  uint64_t base = (id.lo / n) * n;
+  if (base > UINT64_MAX - start) base -= n;  // the top multiple of n: one lower
+  id.lo = base + start;
+  return id;
 }
 
-Result<BlobId> Engine::StageValue(std::string_view bytes, ErasureLayout layout, Room room) {
+Result<BlobId> Engine::StageValue(std::string_view bytes, ErasureLayout layout, FolderSpan span,
+                                  Room room) {
+  SOPFS_RETURN_IF_ERROR(span.Validate(blobs_->folder_count(), layout));
   std::shared_lock<std::shared_mutex> gate(gate_);
-  BlobStore::Write write{
-      NewBlobId(), layout, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}};
+  BlobStore::Write write{NewBlobId(span, layout.total()),
+                         layout,
+                         {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}};
   SOPFS_RETURN_IF_ERROR(WritePrepared({&write, 1}, room));
   return write.id;
 }
 
 Result<std::vector<BlobId>> Engine::StageValues(std::span<const std::string_view> values,
-                                                ErasureLayout layout, Room room) {
+                                                ErasureLayout layout, FolderSpan span, Room room) {
+  SOPFS_RETURN_IF_ERROR(span.Validate(blobs_->folder_count(), layout));
   std::shared_lock<std::shared_mutex> gate(gate_);
   std::vector<BlobStore::Write> writes;
   std::vector<BlobId> ids;
   writes.reserve(values.size());
   for (std::string_view v : values) {
-    writes.push_back({NewBlobId(), layout, {reinterpret_cast<const uint8_t*>(v.data()), v.size()}});
+    writes.push_back({NewBlobId(span, layout.total()),
+                      layout,
+                      {reinterpret_cast<const uint8_t*>(v.data()), v.size()}});
     ids.push_back(writes.back().id);
   }
   SOPFS_RETURN_IF_ERROR(WritePrepared(writes, room));

@@ -293,7 +293,8 @@ class Engine {
   // A new blob ID. Consecutive blobs share their fan-out directories (a few hundred per
   // leaf directory) so that small commits do not each create, and flush, new
   // directories in every data folder.
-  BlobId NewBlobId();
+  // With a span, a start keeping `layout`'s shards inside it (FolderSpan).
+  BlobId NewBlobId(FolderSpan span = {}, int shards = 0);
   // Memory charged for a cached node: the node as it sits in memory, plus the cache's
   // own bookkeeping.
   static size_t NodeCharge(const BtreeNode& node) { return node.MemoryUsage() + 128; }
@@ -336,11 +337,12 @@ class Engine {
   void RepairDamaged(const BlobId& blob, ErasureLayout layout);
   // Writes a value blob now (prepare record first); it belongs to the caller's
   // transaction until that commits or hands it back with Discard.
-  Result<BlobId> StageValue(std::string_view bytes, ErasureLayout layout,
+  Result<BlobId> StageValue(std::string_view bytes, ErasureLayout layout, FolderSpan span,
                             Room room = Room::kNewData);
   // Many at once: one prepare record and one batched, erasure-coded write.
   Result<std::vector<BlobId>> StageValues(std::span<const std::string_view> values,
-                                          ErasureLayout layout, Room room = Room::kNewData);
+                                          ErasureLayout layout, FolderSpan span,
+                                          Room room = Room::kNewData);
   // Blobs that will never be committed: removed durably at the next checkpoint.
   void Discard(std::span<const BlobId> blobs);
   // Writes blobs with a prepare record first; on failure nothing stays in flight.

@@ -90,7 +90,7 @@ Status TxnTree::Write(std::string_view key, std::optional<std::string_view> valu
     const bool own_blob = !options_.values_in_node || value->size() > options_.value_blob_threshold;
     if (placement == Placement::kByOptions && own_blob) {
       const ErasureLayout layout = txn_->engine_->ValueLayout(options_);
-      Result<BlobId> blob = txn_->engine_->StageValue(*value, layout);
+      Result<BlobId> blob = txn_->engine_->StageValue(*value, layout, options_.value_folders);
       if (!blob.ok()) return blob.status();
       entry.value_blob = txn_->engine_->AllocateId();
       txn_->staged_values_[entry.value_blob] = {*blob, layout};
@@ -154,12 +154,14 @@ Status TxnTree::Remove(std::string_view key) {
 }
 
 Result<BlobId> TxnTree::StageBlob(std::string_view bytes, Room room) {
-  return txn_->engine_->StageValue(bytes, txn_->engine_->ValueLayout(options_), room);
+  return txn_->engine_->StageValue(bytes, txn_->engine_->ValueLayout(options_),
+                                   options_.value_folders, room);
 }
 
 Result<std::vector<BlobId>> TxnTree::StageBlobs(std::span<const std::string_view> values,
                                                 Room room) {
-  return txn_->engine_->StageValues(values, txn_->engine_->ValueLayout(options_), room);
+  return txn_->engine_->StageValues(values, txn_->engine_->ValueLayout(options_),
+                                    options_.value_folders, room);
 }
 
 Status TxnTree::UpsertStaged(std::string_view key, const BlobId& blob) {

@@ -164,6 +164,7 @@ std::string HealthJson(const Sources& s) {
       st.Add("id", static_cast<int64_t>(store.id)).Add("name", store.name);
       st.Add("erasure", store.layout->ToString());
       st.Add("chunk_size", static_cast<int64_t>(store.chunk_size));
+      st.Add("folders", store.folders.all() ? "all" : store.folders.ToString());
       st.Add("redundancy_left", static_cast<int64_t>(store.layout->m) - failed);
       if (stores.size() > 1) stores += ',';
       stores += st.str();

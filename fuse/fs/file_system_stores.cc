@@ -76,7 +76,8 @@ Status FileSystem::MakeStore(const InodePtr& dir, std::string_view text, const C
 
 std::string FileSystem::StoreText(uint32_t id) const {
   const FsStore& store = StoreOf(id);
-  StoreSpec spec{store.layout.value_or(ErasureLayout{options_.k, options_.m}), store.chunk_size};
+  StoreSpec spec{store.layout.value_or(ErasureLayout{options_.k, options_.m}), store.chunk_size,
+                 store.folders};
   return spec.ToString();
 }
 

@@ -15,7 +15,7 @@
 //
 // The root store (ID 0) is the volume's own chunk tree and layout. Others are recorded
 // in the volume tree under "store/" + ID (4 bytes, big endian): chunk tree, chunk size,
-// layout and the name given at format (empty when made by setfattr). An inode record
+// layout, folders and the name given at format (empty when made by setfattr). An inode record
 // names the store of its content (InodeRecord::store): a file's chunks, and for a
 // directory the store of what is made in it. A store is never removed: rmdir of its
 // directory leaves an empty tree (a few hundred bytes).
@@ -32,10 +32,13 @@
 
 namespace sopfs {
 
-// What a store is asked to be: "K+M" or "K+M:SIZE" (chunk size, e.g. 4M).
+// What a store is asked to be: "K+M[:SIZE][@FIRST-LAST]": its layout, its chunk size
+// (e.g. 4M), and the data folders its files' shards go to (indexes as in sopfs.conf,
+// e.g. @6-10 for drives of its own; default all).
 struct StoreSpec {
   ErasureLayout layout;
   uint32_t chunk_size = 0;
+  FolderSpan folders = {};
   std::string ToString() const;
 };
 // EINVAL naming what is wrong (the layout must fit `folders`; the chunk size is a
@@ -48,6 +51,7 @@ struct FsStore {
   LogicalId chunk_tree = 0;
   uint32_t chunk_size = 0;
   std::optional<ErasureLayout> layout = std::nullopt;  // none: the volume's data layout
+  FolderSpan folders = {};                             // where its chunks' shards go
   // The chunk tree's options: ChunkFile::TreeOptions() in the store's layout.
   BtreeOptions chunk_options() const;
 };

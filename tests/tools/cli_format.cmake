@@ -67,6 +67,13 @@ expect_one_line(2 "--chunk-size 'banana'" ${SOPFS} format ${W}/v --chunk-size ba
 expect_one_line(2 "2 data folders given, but --ec 4\\+2" ${SOPFS} format ${W}/v
                 --data ${W}/d0 --data ${W}/d1)
 expect_one_line(2 "--registry: exactly two" ${SOPFS} format ${W}/v --registry ${W}/r)
+expect_one_line(2 "--store 'media': expected NAME=K\\+M" ${SOPFS} format ${W}/v --store media)
+expect_one_line(2 "--store m: .*data folders 0-9: the volume has folders 0-5" ${SOPFS} format
+                ${W}/v --store m=2+1@0-9)
+expect_one_line(2 "--store m: .*8\\+9 needs 17 data folders, the volume has 6" ${SOPFS} format
+                ${W}/v --data ${W}/d0 --data ${W}/d1 --data ${W}/d2 --data ${W}/d3 --data ${W}/d4
+                --data ${W}/d5 --store m=8+9)
+expect_one_line(2 "--store m is given twice" ${SOPFS} format ${W}/v --store m=1+0 --store m=2+0)
 expect_one_line(2 "named twice" ${SOPFS} format ${W}/v --ec 1+1 --data ${W}/x --data ${W}/x)
 expect_one_line(2 "unrecognised option '--bogus'" ${SOPFS} format ${W}/v --bogus)
 expect_one_line(2 "missing MOUNTPOINT" ${SOPFS} mount)

@@ -185,5 +185,46 @@ TEST_F(FsStoreTest, StoreBySetfattrOnAnEmptyDirectoryAndMovesAcrossStoresCopy) {
   ASSERT_NO_FATAL_FAILURE(vol_.Mount());
 }
 
+// A store on folders of its own (@FIRST-LAST): every shard of its files stays there, so
+// losing other folders does not touch it.
+TEST_F(FsStoreTest, StoreOnChosenDataFoldersKeepsEveryShardThere) {
+  EXPECT_EQ(::mkdir(P("pinned").c_str(), 0755), 0) << ErrnoText();
+  EXPECT_EQ(::setxattr(P("pinned").c_str(), "user.sopfs.store", "2+1@8-11", 8, 0), -1);
+  EXPECT_EQ(errno, EINVAL);  // folder 11 does not exist
+  EXPECT_EQ(::setxattr(P("pinned").c_str(), "user.sopfs.store", "2+1@8-9", 7, 0), -1);
+  EXPECT_EQ(errno, EINVAL);  // two folders for three shards
+  ASSERT_EQ(::setxattr(P("pinned").c_str(), "user.sopfs.store", "2+1@8-10", 8, 0), 0)
+      << ErrnoText();
+  EXPECT_EQ(Xattr(P("pinned"), "user.sopfs.store"), "2+1:1M@8-10");
+  const std::map<std::string, int> before = ShardsPerBlob(vol_.volume(), kFolders);
+  for (int i = 0; i < kFiles; ++i) {
+    ASSERT_NO_FATAL_FAILURE(
+        WritePatternFile(P("pinned/f" + std::to_string(i)), 200 + i, SizeOf(i), kMiB));
+  }
+  ASSERT_NO_FATAL_FAILURE(vol_.Unmount());
+  // The 3-shard blobs (2+1: no other layout has 3 shards here) are all in folders 8-10.
+  std::map<std::string, int> outside;
+  for (int f = 0; f < 8; ++f) {
+    for (const auto& e :
+         fs::recursive_directory_iterator(vol_.volume() + "/data-" + std::to_string(f))) {
+      const std::string name = e.path().filename().string();
+      if (e.is_regular_file() && name.size() >= 32) ++outside[name.substr(0, name.rfind('.'))];
+    }
+  }
+  int pinned_blobs = 0;
+  for (const auto& [blob, shards] : ShardsPerBlob(vol_.volume(), kFolders)) {
+    if (before.count(blob) || shards != 3) continue;
+    ++pinned_blobs;
+    EXPECT_EQ(outside.count(blob), 0u) << blob << " has shards outside folders 8-10";
+  }
+  EXPECT_GE(pinned_blobs, kFiles);
+  // Folders 0-3 lost (the metadata's 4+4 outlives that): every pinned file reads.
+  for (int f : {0, 1, 2, 3}) fs::remove_all(vol_.volume() + "/data-" + std::to_string(f));
+  ASSERT_NO_FATAL_FAILURE(vol_.Mount());
+  for (int i = 0; i < kFiles; ++i) {
+    ExpectPatternFile(P("pinned/f" + std::to_string(i)), 200 + i, SizeOf(i));
+  }
+}
+
 }  // namespace
 }  // namespace sopfs::fusetest

@@ -195,8 +195,10 @@ TEST_F(CliVolumeConfig, ValidationRefusesWhatCannotBeAVolume) {
   config.chunk_size = 3u << 20;
   EXPECT_EQ(ValidateVolumeConfig(config).code(), EINVAL);
   config = DefaultVolumeConfig(dir_);
-  config.layout = {.k = 3, .m = 2};
+  config.layout = {.k = 5, .m = 2};  // 7 shards, 6 folders
   EXPECT_EQ(ValidateVolumeConfig(config).code(), EINVAL);
+  config.layout = {.k = 3, .m = 2};  // more folders than shards: they spread
+  EXPECT_TRUE(ValidateVolumeConfig(config).ok());
   config = DefaultVolumeConfig(dir_);
   config.registry_b = config.registry_a;
   EXPECT_EQ(ValidateVolumeConfig(config).code(), EINVAL);
