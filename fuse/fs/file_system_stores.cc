@@ -39,21 +39,30 @@ Result<uint32_t> FileSystem::RecordedStore(TxnTree& inodes, uint64_t ino) {
 }
 
 Status FileSystem::MakeStore(const InodePtr& dir, std::string_view text, const Caller& c) {
+  // The caller sees only the errno: the daemon's log says why.
+  const auto refuse = [&](Status st) {
+    std::fprintf(stderr, "sopfs: user.sopfs.store of inode %llu refused: %s\n",
+                 static_cast<unsigned long long>(dir->ino), st.ToString().c_str());
+    return st;
+  };
   if (!S_ISDIR(dir->rec.mode)) {
-    return Status::Error(ENOTDIR, "user.sopfs.store: only a directory can be a store");
+    return refuse(Status::Error(ENOTDIR, "user.sopfs.store: only a directory can be a store"));
   }
   if (c.txn) {
-    return Status::Error(EOPNOTSUPP, "user.sopfs.store: stores are made outside transactions");
+    return refuse(
+        Status::Error(EOPNOTSUPP, "user.sopfs.store: stores are made outside transactions"));
   }
   if (options_.read_only) return Status::Error(EROFS, "the volume is read-only");
   Result<StoreSpec> spec =
       ParseStoreSpec(text, chunk_size_, static_cast<int>(engine_->options().data_folders.size()));
-  if (!spec.ok()) return Status::Error(EINVAL, "user.sopfs.store: " + spec.status().message());
+  if (!spec.ok()) {
+    return refuse(Status::Error(EINVAL, "user.sopfs.store: " + spec.status().message()));
+  }
   Result<bool> empty = DirEmpty(c, dir->ino);
   if (!empty.ok()) return empty.status();
   if (!*empty) {
-    return Status::Error(ENOTEMPTY,
-                         "user.sopfs.store: the directory must be empty to become a store");
+    return refuse(Status::Error(ENOTEMPTY,
+                                "user.sopfs.store: the directory must be empty to become a store"));
   }
   // The store exists once this commits; the directory points at it with its next
   // namespace commit (a crash between leaves an unused, empty store).

@@ -148,6 +148,9 @@ TEST_F(FsStoreTest, StoreBySetfattrOnAnEmptyDirectoryAndMovesAcrossStoresCopy) {
   ASSERT_EQ(::unlink(P("fast/x").c_str()), 0) << ErrnoText();
   EXPECT_EQ(::setxattr(P("fast").c_str(), "user.sopfs.store", "9+3", 3, 0), -1);
   EXPECT_EQ(errno, EINVAL);  // 12 shards, 11 folders
+  EXPECT_NE(vol_.DaemonLog().find("9+3 needs 12 data folders, the volume has 11"),
+            std::string::npos)
+      << vol_.DaemonLog();
   EXPECT_EQ(::setxattr(P("fast").c_str(), "user.sopfs.store", "2+1:128K", 8, 0), 0) << ErrnoText();
   EXPECT_EQ(Xattr(P("fast"), "user.sopfs.store"), "2+1:128K");
   ASSERT_NO_FATAL_FAILURE(WritePatternFile(P("fast/a"), 7, 3 * kMiB + 5, 100000));
