@@ -231,18 +231,30 @@ class Engine {
     std::lock_guard<std::mutex> lock(mu_);
     return emptied_folders_;
   }
-  // A scrub that began when `folders` were emptied rebuilt every blob: they hold their
-  // shards again (folders emptied since stay emptied).
-  void Refilled(const std::vector<std::string>& folders) {
+  // The emptied folders, and how many times a folder was found without its mark so far
+  // (a scrub takes this before it lists the blobs).
+  struct EmptiedFolders {
+    std::vector<std::string> folders;
+    uint64_t losses = 0;
+  };
+  EmptiedFolders emptied() const {
     std::lock_guard<std::mutex> lock(mu_);
+    return {emptied_folders_, folder_losses_};
+  }
+  // A scrub that began at `before` rebuilt every blob: those folders hold their shards
+  // again, unless a folder lost its mark since (its drive was emptied again while the
+  // pass ran, so shards the pass saw may be gone): then all stay emptied.
+  void Refilled(const EmptiedFolders& before) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (folder_losses_ != before.losses) return;
     std::erase_if(emptied_folders_, [&](const std::string& f) {
-      return std::find(folders.begin(), folders.end(), f) != folders.end();
+      return std::find(before.folders.begin(), before.folders.end(), f) != before.folders.end();
     });
   }
   // While mounted: a data folder that is there but has lost its mark was replaced by an
   // empty drive. It gets its mark again and counts as emptied (a scrub refills it).
-  // True when one was found. A missing folder is left alone: making it again could
-  // put shards on the disk under a drive's mount point.
+  // True when a mark was found gone (again, too). A missing folder is left alone: making it again
+  // could put shards on the disk under a drive's mount point.
   bool FindReplacedFolders();
   // One blob behind the registry, for a scrub: a registry ID pointing at it, and its
   // layout. Each blob once.
@@ -257,8 +269,8 @@ class Engine {
     uint64_t bytes_read = 0;
     int bad_shards = 0;
     int rewritten = 0;
-    bool lost = false;  // more bad shards than parity: the blob's bytes are gone
-    bool repair_failed = false;
+    bool lost = false;           // more bad shards than parity: the blob's bytes are gone
+    bool repair_failed = false;  // a bad shard was left: rewriting it failed, or an I/O error
   };
   // Reads and verifies all of the blob's shards and rewrites the bad ones from parity
   // (a scrub's step). The gate keeps checkpoints (which remove blobs) out meanwhile.
@@ -380,6 +392,7 @@ class Engine {
   // Read-only opens: blobs the log says a writable open's recovery would remove.
   std::set<BlobId> recovery_pending_;
   std::vector<std::string> emptied_folders_;  // guarded by mu_ once open
+  uint64_t folder_losses_ = 0;                // marks found gone while mounted; mu_
   std::unique_ptr<RepairQueue> repairs_;      // null when read-only; stopped first at close
   // One repair at a time (read repair and scrub may meet on one blob; each writes its
   // shards aside under the same names before renaming them in).

@@ -39,17 +39,21 @@ bool Engine::FindReplacedFolders() {
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
+      ++folder_losses_;
       if (std::find(emptied_folders_.begin(), emptied_folders_.end(), dir) !=
           emptied_folders_.end()) {
+        // Lost again. A folder that cannot be marked is not asked to be refilled at
+        // every look: the scrubber's retry of an unfinished refill covers it.
+        found = found || marked.ok();
         continue;
       }
       emptied_folders_.push_back(dir);
     }
+    found = true;
     std::fprintf(stderr,
                  "sopfs: data folder %s lost its mark while mounted (a new, empty drive?): "
                  "blobs that had a shard there rely on parity until a scrub refills it\n",
                  dir.c_str());
-    found = true;
   }
   return found;
 }
@@ -95,6 +99,9 @@ Engine::ScrubResult Engine::ScrubBlob(const LiveBlob& live) {
   if (repaired.ok()) {
     // Fewer than found: a read repair got there first.
     result.rewritten = static_cast<int>(repaired->rewritten.size());
+    // A shard that could not be read for an I/O error is left as is (its folder is
+    // failing): the blob is not whole, and a refill that met it is not done.
+    result.repair_failed = repaired->rewritten.size() < repaired->bad_shards.size();
   } else {
     result.repair_failed = true;
     std::fprintf(stderr, "sopfs: scrub: repair of blob %s failed: %s\n", live.blob.ToHex().c_str(),

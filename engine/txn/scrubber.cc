@@ -64,8 +64,12 @@ void Scrubber::Run() {
       if (stopping_) break;
       lock.unlock();
       const bool replaced = engine_->FindReplacedFolders();
+      // A refill that could not rebuild everything (a repair failed: a full disk, a
+      // folder gone meanwhile) is tried again a while later.
+      const bool unfinished = !engine_->emptied_folders().empty() &&
+                              Clock::now() - last_pass_end_ >= options_.refill_retry;
       lock.lock();
-      if (replaced && requested_.empty()) requested_ = "refill";
+      if ((replaced || unfinished) && requested_.empty()) requested_ = "refill";
       continue;
     }
     lock.unlock();
@@ -77,7 +81,7 @@ void Scrubber::Run() {
 
 void Scrubber::Pass(const std::string& reason) {
   // Folders emptied before the listing: a whole pass refills them.
-  const std::vector<std::string> emptied = engine_->emptied_folders();
+  const Engine::EmptiedFolders emptied = engine_->emptied();
   Result<std::vector<Engine::LiveBlob>> blobs = engine_->LiveBlobs();
   {
     std::lock_guard lock(mu_);
@@ -121,9 +125,14 @@ void Scrubber::Pass(const std::string& reason) {
     }
   }
   const int64_t finished = std::time(nullptr);
+  // A folder that lost its mark during the pass may have lost shards the pass saw:
+  // it is refilled again, and this pass does not count it whole (Refilled).
+  const bool lost_again = engine_->FindReplacedFolders();
   bool whole = false;
   {
     std::lock_guard lock(mu_);
+    last_pass_end_ = Clock::now();
+    if (lost_again && requested_.empty()) requested_ = "refill";
     progress_.running = false;
     progress_.last_error = error;
     if (!error.empty()) return;

@@ -9,7 +9,8 @@
 // empty, a replaced drive, is refilled this way). A pass that began after the open and
 // left no blob damaged tells the engine its emptied folders are whole again (Refilled).
 // Between passes it looks every few seconds for a data folder replaced while mounted
-// (Engine::FindReplacedFolders) and refills it at once.
+// (Engine::FindReplacedFolders) and refills it at once; it looks again at the end of
+// each pass, and a refill that left a folder not whole runs again a minute later.
 // Reads are paced to `bytes_per_second` so that foreground work keeps its speed.
 //
 // Threads: one thread of its own; Progress and Start may be called from any thread.
@@ -31,6 +32,8 @@ struct ScrubOptions {
   uint64_t bytes_per_second = uint64_t{32} << 20;
   Env* env = nullptr;      // writes the state file
   std::string state_file;  // when the last whole pass ended; "" or no env: not kept
+  // A refill pass that left an emptied folder not whole runs again after this long.
+  std::chrono::seconds refill_retry{60};
 };
 
 struct ScrubProgress {
@@ -46,6 +49,7 @@ struct ScrubProgress {
 class Scrubber {
  public:
   static constexpr int64_t kLookEvery = 5;  // seconds between looks for a replaced drive
+  // A refill pass that left an emptied folder not whole runs again after this long.
 
   Scrubber(Engine* engine, ScrubOptions options);
   ~Scrubber();
@@ -73,6 +77,7 @@ class Scrubber {
   bool stopping_ = false;
   std::string requested_;  // reason of a pass asked for, "" none
   ScrubProgress progress_;
+  Clock::time_point last_pass_end_{};  // of the last pass, whole or not
   std::thread thread_;
 };
 

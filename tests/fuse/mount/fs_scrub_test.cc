@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -158,7 +159,12 @@ TEST_F(FsScrubTest, ScrubRefillsADataFolderReplacedWhileMounted) {
   ASSERT_NO_FATAL_FAILURE(vol_.Remount());
   ASSERT_NO_FATAL_FAILURE(WriteFiles());
   ASSERT_NO_FATAL_FAILURE(vol_.Remount());  // nothing cached in the daemon
-  for (const auto& e : fs::directory_iterator(vol_.volume() + "/data-3")) fs::remove_all(e.path());
+  // In one step, as a drive swap does: emptying the folder file by file while the daemon
+  // looks would let a refill pass see shards that are deleted after it.
+  const std::string old_drive = vol_.volume() + "/data-3.old";
+  ASSERT_EQ(::rename((vol_.volume() + "/data-3").c_str(), old_drive.c_str()), 0) << ErrnoText();
+  ASSERT_EQ(::mkdir((vol_.volume() + "/data-3").c_str(), 0700), 0) << ErrnoText();
+  fs::remove_all(old_drive);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (Health().find("\"state\":\"emptied\"") == std::string::npos &&
          std::chrono::steady_clock::now() < deadline) {
