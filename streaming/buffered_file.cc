@@ -9,12 +9,13 @@
 namespace sopfs {
 
 BufferedFile::BufferedFile(TxnTree* chunks, uint64_t file_id, uint32_t chunk_size, uint64_t size,
-                           uint64_t stored_chunks, size_t max_dirty_chunks)
+                           uint64_t stored_chunks, size_t max_dirty_chunks, size_t max_patch_bytes)
     : file_(chunks, file_id, chunk_size),
       chunk_size_(chunk_size),
       size_(size),
       stored_chunks_(stored_chunks),
-      max_dirty_(std::max<size_t>(1, max_dirty_chunks)) {}
+      max_dirty_(std::max<size_t>(1, max_dirty_chunks)),
+      max_patch_bytes_(max_patch_bytes != 0 ? max_patch_bytes : chunk_size) {}
 
 BufferedFile::~BufferedFile() { (void)SettleAll(); }
 
@@ -37,10 +38,13 @@ Result<std::string*> BufferedFile::Buffer(uint64_t index, bool whole) {
   // A version of the chunk still in flight must land first: it is what is read below.
   if (in_flight_.count(index)) SOPFS_RETURN_IF_ERROR(Settle(index));
   std::string bytes;
-  if (!whole && index * chunk_size_ < size_) {
+  if (whole) {
+    patches_.Forget(index);
+  } else if (index * chunk_size_ < size_) {
     Result<std::string> stored = file_.ReadChunk(index);
     if (!stored.ok()) return stored.status();
     bytes = std::move(*stored);
+    patches_.Take(index, bytes);
   }
   // A buffer holds the chunk's bytes up to the last one written (not a whole chunk:
   // a small file costs what it holds); past its end the chunk reads as zeros.
@@ -69,6 +73,7 @@ Result<size_t> BufferedFile::Read(uint64_t offset, std::span<uint8_t> out) {
     } else {
       Result<size_t> got = file_.ReadAt(size_, offset + p.done, out.subspan(p.done, p.take));
       if (!got.ok()) return got.status();
+      patches_.Overlay(p.index, p.within, out.subspan(p.done, p.take));
     }
     return Status::Ok();
   }));
@@ -85,7 +90,15 @@ Status BufferedFile::WriteImpl(uint64_t offset, std::span<const uint8_t> data) {
     return Status::Error(EFBIG, "write past the 1 PiB file size limit");
   }
   return ForEachChunkPiece(offset, data.size(), chunk_size_, [&](const ChunkPiece& p) {
-    Result<std::string*> buffer = Buffer(p.index, p.within == 0 && p.take == chunk_size_);
+    const bool whole = p.within == 0 && p.take == chunk_size_;
+    if (!whole && p.index * chunk_size_ < size_ && !buffers_.count(p.index) &&
+        !in_flight_.count(p.index)) {
+      // Part of a stored chunk (or of a hole inside the file): patched, not read now.
+      patches_.Put(p.index, p.within, data.subspan(p.done, p.take));
+      size_ = std::max<uint64_t>(size_, offset + p.done + p.take);
+      return StorePatched(max_patch_bytes_);
+    }
+    Result<std::string*> buffer = Buffer(p.index, whole);
     if (!buffer.ok()) return buffer.status();
     cut_only_.erase(p.index);
     std::string& bytes = **buffer;
@@ -176,12 +189,24 @@ Status BufferedFile::Evict(uint64_t keep) {
   return Status::Ok();
 }
 
+Status BufferedFile::StorePatched(size_t budget) {
+  while (!patches_.empty() && patches_.cost() > budget) {
+    // The heaviest chunk first: reading it applies the most bytes (all, at Flush).
+    const uint64_t index = budget == 0 ? patches_.First() : patches_.Heaviest();
+    Result<std::string*> buffer = Buffer(index, false);
+    if (!buffer.ok()) return buffer.status();
+    SOPFS_RETURN_IF_ERROR(FlushChunk(index));
+  }
+  return Status::Ok();
+}
+
 Status BufferedFile::Flush() {
   if (!failed_.ok()) return failed_;
   return Sticky(FlushImpl());
 }
 
 Status BufferedFile::FlushImpl() {
+  SOPFS_RETURN_IF_ERROR(StorePatched(0));
   while (!buffers_.empty()) SOPFS_RETURN_IF_ERROR(FlushChunk(buffers_.begin()->first));
   return SettleAll();
 }
@@ -198,6 +223,7 @@ Status BufferedFile::Replace(std::string_view bytes) {
   if (!failed_.ok()) return failed_;
   SOPFS_RETURN_IF_ERROR(Sticky(SettleAll()));
   buffers_.clear();
+  patches_.Clear();
   cut_only_.clear();
   Result<uint64_t> removed = file_.RemoveChunks(0, UINT64_MAX);
   if (!removed.ok()) return Sticky(removed.status());
@@ -215,6 +241,7 @@ Status BufferedFile::TruncateImpl(uint64_t new_size) {
   if (new_size > ChunkFile::kMaxFileSize) {
     return Status::Error(EFBIG, "size past the 1 PiB file size limit");
   }
+  SOPFS_RETURN_IF_ERROR(StorePatched(0));  // a cut works on whole chunks
   SOPFS_RETURN_IF_ERROR(SettleAll());
   if (new_size >= size_) {
     size_ = new_size;
@@ -250,6 +277,7 @@ Status BufferedFile::ZeroRangeImpl(uint64_t offset, uint64_t length, bool extend
   if (offset > ChunkFile::kMaxFileSize || length > ChunkFile::kMaxFileSize - offset) {
     return Status::Error(EFBIG, "range past the 1 PiB file size limit");
   }
+  SOPFS_RETURN_IF_ERROR(StorePatched(0));
   SOPFS_RETURN_IF_ERROR(SettleAll());
   const uint64_t end = offset + length;
   const uint64_t zero_end = std::min(end, std::max(size_, extend ? end : size_));
@@ -283,6 +311,8 @@ Status BufferedFile::ZeroRangeImpl(uint64_t offset, uint64_t length, bool extend
 }
 
 Result<uint64_t> BufferedFile::Seek(uint64_t offset, bool want_data) {
+  // Patched chunks hold data: stored first (a file that failed is rolled back anyway).
+  if (failed_.ok()) SOPFS_RETURN_IF_ERROR(Sticky(StorePatched(0)));
   SOPFS_RETURN_IF_ERROR(SettleAll());
   if (offset >= size_) return Status::Error(ENXIO, "offset at or past the end of the file");
   uint64_t index = offset / chunk_size_;

@@ -2,13 +2,17 @@
 // go to the blob store — the StreamingDataStore's writer and reader with seek.
 //
 // Writes land in chunk buffers (at most max_dirty_chunks of them, chunk_size bytes
-// each). A chunk written whole is never read from disk; a chunk written in part is
-// read once, when first touched. A buffer is handed to the blob store (one new blob,
+// each). A chunk written whole is never read from disk. A write of part of a stored
+// chunk that is not in memory is kept as a patch (ChunkPatches: its bytes only, up to
+// max_patch_bytes in all); the chunk is read once, when its patches are applied: at
+// Flush, before a cut, or when the patches outgrow their budget (the chunk with the
+// most patched bytes first). A buffer is handed to the blob store (one new blob,
 // copy-on-write) as soon as it is full, or when more buffers are dirty than allowed,
 // or at Flush — pipelined: up to kMaxInFlight chunks are encoded and written on other
 // threads (WorkerPool::Shared) while the next chunk fills, and are adopted into the transaction in
-// order. Memory is bounded by (max_dirty_chunks + kMaxInFlight) chunks whatever the file size.
-// Reads see the buffers and chunks in flight first, then the stored chunks; holes read as zeros. A
+// order. Memory is bounded by (max_dirty_chunks + kMaxInFlight) chunks and the patch budget
+// whatever the file size. Reads see the buffers and chunks in flight first, then the stored
+// chunks with their patches over them; holes read as zeros. A
 // failed write, truncate or zero range, or a chunk in flight that could not be written, makes every
 // later change and Flush fail with that error (sticky): the file's changes must then be rolled
 // back, so a commit never includes a chunk that was not written nor a change applied in part.
@@ -31,6 +35,7 @@
 #include <string_view>
 
 #include "streaming/chunk_file.h"
+#include "streaming/chunk_patches.h"
 
 namespace sopfs {
 
@@ -39,9 +44,11 @@ class BufferedFile {
   static constexpr size_t kDefaultMaxDirtyChunks = 2;
   static constexpr size_t kMaxInFlight = 3;
 
-  // `size` and `stored_chunks` as last committed (the inode's record).
+  // `size` and `stored_chunks` as last committed (the inode's record). A patch budget
+  // of 0 means one chunk's size.
   BufferedFile(TxnTree* chunks, uint64_t file_id, uint32_t chunk_size, uint64_t size,
-               uint64_t stored_chunks, size_t max_dirty_chunks = kDefaultMaxDirtyChunks);
+               uint64_t stored_chunks, size_t max_dirty_chunks = kDefaultMaxDirtyChunks,
+               size_t max_patch_bytes = 0);
 
   // Waits for the chunks in flight (adopting them into the transaction, which must
   // still be open: its rollback frees them).
@@ -70,7 +77,9 @@ class BufferedFile {
   std::optional<std::string> SmallContent(size_t limit);
   // Makes `bytes` the file's whole content (every stored chunk removed first).
   Status Replace(std::string_view bytes);
-  bool dirty() const { return !buffers_.empty() || !in_flight_.empty(); }
+  // What the patches hold (bytes and per-range overhead); at most max_patch_bytes.
+  size_t patch_cost() const { return patches_.cost(); }
+  bool dirty() const { return !buffers_.empty() || !in_flight_.empty() || !patches_.empty(); }
   // Called with a chunk's index just before that chunk is stored (into the blob store or
   // the chunk tree's node): where room promised to it is given back (SpaceReserve).
   void SetBeforeStore(std::function<void(uint64_t index)> hook) { before_store_ = std::move(hook); }
@@ -85,6 +94,8 @@ class BufferedFile {
   Status SettleAll();
   // Keeps at most max_dirty_ buffers, except `keep`.
   Status Evict(uint64_t keep);
+  // Applies and stores patched chunks until the patches fit their budget (`budget`).
+  Status StorePatched(size_t budget);
   // The bytes a chunk holds within the file's size.
   size_t ChunkBytes(uint64_t index) const;
 
@@ -104,6 +115,9 @@ class BufferedFile {
   Status failed_;                            // the first failed change, if any
   bool staged_ = false;                      // a chunk went to the blob store
   std::map<uint64_t, std::string> buffers_;  // chunk index -> chunk_size bytes
+  // Partly written chunks neither buffered nor in flight (a chunk is in one place only).
+  ChunkPatches patches_;
+  size_t max_patch_bytes_;
   // Buffers changed only by a cut (truncate, hole punch), never by a write: storing
   // them frees room, so at a full disk they may take the metadata reserve's.
   std::set<uint64_t> cut_only_;

@@ -136,6 +136,67 @@ TEST_F(BufferedFileTest, StreamingWholeChunksAreWrittenWithoutReadingAndMemorySt
   ASSERT_TRUE(txn->Commit().ok());
 }
 
+// A database's page writes: small pieces into chunks already stored. They are kept as
+// patches, so no chunk is read until the flush, which reads each patched chunk once;
+// the patches never hold more than their budget.
+TEST_F(BufferedFileTest, StreamingSmallWritesIntoStoredChunksReadNoChunkUntilTheFlush) {
+  constexpr uint64_t kChunks = 20;
+  std::string model(kChunks * kChunk, '\0');
+  for (size_t i = 0; i < model.size(); ++i) model[i] = static_cast<char>('a' + i % 23);
+  {
+    auto txn = engine_->Begin(TxnMode::kNoCheck);
+    BufferedFile file(Chunks(*txn), 1, kChunk, 0, 0);
+    ASSERT_TRUE(file.Write(0, Bytes(model)).ok());
+    ASSERT_TRUE(file.Flush().ok());
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  std::mt19937 rng(5);
+  auto txn = engine_->Begin(TxnMode::kNoCheck);
+  constexpr size_t kBudget = 8 * kChunk;
+  BufferedFile file(Chunks(*txn), 1, kChunk, model.size(), kChunks,
+                    BufferedFile::kDefaultMaxDirtyChunks, kBudget);
+  const uint64_t before = engine_->Stats().blob_bytes_read;
+  // Ten chunks, overlapping and touching pieces, one piece across a chunk boundary.
+  for (int i = 0; i < 60; ++i) {
+    const uint64_t chunk = 2 * (rng() % 10);
+    const uint64_t offset = chunk * kChunk + rng() % (kChunk - 200);
+    std::string data(1 + rng() % 200, static_cast<char>('A' + i % 26));
+    if (i == 59) data.assign(kChunk / 2, '#');  // crosses into the next chunk
+    ASSERT_TRUE(file.Write(offset, Bytes(data)).ok());
+    model.replace(offset, data.size(), data);
+    EXPECT_LE(file.patch_cost(), kBudget);
+  }
+  EXPECT_EQ(engine_->Stats().blob_bytes_read, before) << "a small write read its chunk";
+  EXPECT_TRUE(file.dirty());
+  ASSERT_EQ(Diff(ReadAll(file), model), "");
+  const uint64_t before_flush = engine_->Stats().blob_bytes_read;
+  ASSERT_TRUE(file.Flush().ok());
+  EXPECT_EQ(file.patch_cost(), 0u);
+  EXPECT_GT(engine_->Stats().blob_bytes_read, before_flush) << "the flush read no chunk";
+  ASSERT_TRUE(txn->Commit().ok());
+  Reopen();
+  auto reader = engine_->Begin(TxnMode::kReader);
+  BufferedFile stored(Chunks(*reader), 1, kChunk, model.size(), kChunks);
+  EXPECT_EQ(Diff(ReadAll(stored), model), "");
+
+  // Past the budget, the heaviest patched chunks are stored: the patches stay bounded.
+  auto again = engine_->Begin(TxnMode::kNoCheck);
+  BufferedFile small_budget(Chunks(*again), 1, kChunk, model.size(), kChunks,
+                            BufferedFile::kDefaultMaxDirtyChunks, 1000);
+  for (uint64_t chunk = 0; chunk < kChunks; ++chunk) {
+    const std::string data(300, static_cast<char>('0' + chunk % 10));
+    ASSERT_TRUE(small_budget.Write(chunk * kChunk + 7, Bytes(data)).ok());
+    model.replace(chunk * kChunk + 7, data.size(), data);
+    EXPECT_LE(small_budget.patch_cost(), 1000u);
+  }
+  ASSERT_EQ(Diff(ReadAll(small_budget), model), "");
+  ASSERT_TRUE(small_budget.Flush().ok());
+  ASSERT_TRUE(again->Commit().ok());
+  auto last = engine_->Begin(TxnMode::kReader);
+  BufferedFile reread(Chunks(*last), 1, kChunk, model.size(), kChunks);
+  EXPECT_EQ(Diff(ReadAll(reread), model), "");
+}
+
 TEST_F(BufferedFileTest, StreamingHolesTakeNoSpaceAndSeekFindsData) {
   auto txn = engine_->Begin(TxnMode::kNoCheck);
   BufferedFile file(*txn->Tree(tree_, ChunkFile::TreeOptions()), 1, kChunk, 0, 0);
