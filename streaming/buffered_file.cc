@@ -82,7 +82,27 @@ Result<size_t> BufferedFile::Read(uint64_t offset, std::span<uint8_t> out) {
 
 Status BufferedFile::Write(uint64_t offset, std::span<const uint8_t> data) {
   if (!failed_.ok()) return failed_;
-  return Sticky(WriteImpl(offset, data));
+  Status st = Sticky(WriteImpl(offset, data));
+  if (st.ok() && writes_only_) {
+    (void)ForEachChunkPiece(offset, data.size(), chunk_size_, [&](const ChunkPiece& p) {
+      writes_.Put(p.index, p.within, data.subspan(p.done, p.take));
+      return Status::Ok();
+    });
+    if (writes_.cost() > kMaxLoggedWrites) NotOnlyWrites();
+  } else if (!st.ok()) {
+    NotOnlyWrites();
+  }
+  return st;
+}
+
+std::optional<std::vector<BufferedFile::WrittenRange>> BufferedFile::TakeWrites() {
+  if (!writes_only_ || !failed_.ok()) return std::nullopt;
+  std::vector<WrittenRange> out;
+  writes_.ForEachRange([&](uint64_t index, size_t within, const std::string& bytes) {
+    out.push_back({index * chunk_size_ + within, bytes});
+  });
+  writes_.Clear();
+  return out;
 }
 
 Status BufferedFile::WriteImpl(uint64_t offset, std::span<const uint8_t> data) {
@@ -222,6 +242,7 @@ std::optional<std::string> BufferedFile::SmallContent(size_t limit) {
 Status BufferedFile::Replace(std::string_view bytes) {
   if (!failed_.ok()) return failed_;
   SOPFS_RETURN_IF_ERROR(Sticky(SettleAll()));
+  NotOnlyWrites();
   buffers_.clear();
   patches_.Clear();
   cut_only_.clear();
@@ -234,6 +255,7 @@ Status BufferedFile::Replace(std::string_view bytes) {
 
 Status BufferedFile::Truncate(uint64_t new_size) {
   if (!failed_.ok()) return failed_;
+  NotOnlyWrites();
   return Sticky(TruncateImpl(new_size));
 }
 
@@ -270,6 +292,7 @@ Status BufferedFile::TruncateImpl(uint64_t new_size) {
 
 Status BufferedFile::ZeroRange(uint64_t offset, uint64_t length, bool extend) {
   if (!failed_.ok()) return failed_;
+  NotOnlyWrites();
   return Sticky(ZeroRangeImpl(offset, length, extend));
 }
 

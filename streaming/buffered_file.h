@@ -33,6 +33,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "streaming/chunk_file.h"
 #include "streaming/chunk_patches.h"
@@ -77,6 +78,15 @@ class BufferedFile {
   std::optional<std::string> SmallContent(size_t limit);
   // Makes `bytes` the file's whole content (every stored chunk removed first).
   Status Replace(std::string_view bytes);
+  // The bytes written since the content started or since the last call, for an intent
+  // log: nullopt when they are not only writes (a truncate, a zero range, Replace) or
+  // hold more than kMaxLoggedWrites (then the file must be committed instead).
+  static constexpr size_t kMaxLoggedWrites = size_t{1} << 20;
+  struct WrittenRange {
+    uint64_t offset;
+    std::string bytes;
+  };
+  std::optional<std::vector<WrittenRange>> TakeWrites();
   // What the patches hold (bytes and per-range overhead); at most max_patch_bytes.
   size_t patch_cost() const { return patches_.cost(); }
   bool dirty() const { return !buffers_.empty() || !in_flight_.empty() || !patches_.empty(); }
@@ -118,6 +128,13 @@ class BufferedFile {
   // Partly written chunks neither buffered nor in flight (a chunk is in one place only).
   ChunkPatches patches_;
   size_t max_patch_bytes_;
+  // Every write since the last TakeWrites, while they can stand for the change.
+  ChunkPatches writes_;
+  bool writes_only_ = true;
+  void NotOnlyWrites() {
+    writes_only_ = false;
+    writes_.Clear();
+  }
   // Buffers changed only by a cut (truncate, hole punch), never by a write: storing
   // them frees room, so at a full disk they may take the metadata reserve's.
   std::set<uint64_t> cut_only_;

@@ -40,6 +40,13 @@ class ChunkPatches {
   uint64_t First() const { return chunks_.begin()->first; }
   // Forgets chunk `index`'s patches (it is written whole).
   void Forget(uint64_t index);
+  // f(index, within, bytes) for every range, chunk by chunk, ascending.
+  template <class F>
+  void ForEachRange(F&& f) const {
+    for (const auto& [index, ranges] : chunks_) {
+      for (const auto& [within, bytes] : ranges) f(index, within, bytes);
+    }
+  }
   // The chunks patched, ascending.
   template <class F>
   void ForEachChunk(F&& f) const {

@@ -9,7 +9,6 @@
 namespace sopfs {
 namespace {
 
-constexpr const char* kPrefix = "journal-";
 constexpr size_t kHeader = 12;  // u32 length, u64 checksum
 
 // The intact record at `at` of one copy, if there is one.
@@ -27,10 +26,11 @@ std::optional<std::string_view> RecordAt(const std::string& bytes, size_t at) {
 
 }  // namespace
 
-Result<std::unique_ptr<CloseJournal>> CloseJournal::Open(Env* env, std::vector<std::string> dirs) {
+Result<std::unique_ptr<CloseJournal>> CloseJournal::Open(Env* env, std::vector<std::string> dirs,
+                                                         std::string prefix) {
   if (dirs.empty()) return Status::Error(EINVAL, "the close journal needs a folder");
   for (const std::string& dir : dirs) SOPFS_RETURN_IF_ERROR(env->MkDirsDurably(dir));
-  std::unique_ptr<CloseJournal> journal(new CloseJournal(env, std::move(dirs)));
+  std::unique_ptr<CloseJournal> journal(new CloseJournal(env, std::move(dirs), std::move(prefix)));
   Result<std::vector<uint64_t>> gens = journal->Generations();
   if (!gens.ok()) return gens.status();
   // Appends start a file of their own: copies of an older one may differ in length.
@@ -39,7 +39,7 @@ Result<std::unique_ptr<CloseJournal>> CloseJournal::Open(Env* env, std::vector<s
 }
 
 std::string CloseJournal::PathOf(size_t copy, uint64_t generation) const {
-  return dirs_[copy] + "/" + kPrefix + std::to_string(generation);
+  return dirs_[copy] + "/" + prefix_ + std::to_string(generation);
 }
 
 Result<std::vector<uint64_t>> CloseJournal::Generations() {
@@ -51,8 +51,8 @@ Result<std::vector<uint64_t>> CloseJournal::Generations() {
       return entries.status();
     }
     for (const DirEntry& e : *entries) {
-      if (e.is_dir || e.name.rfind(kPrefix, 0) != 0) continue;
-      const std::string digits = e.name.substr(std::strlen(kPrefix));
+      if (e.is_dir || e.name.rfind(prefix_, 0) != 0) continue;
+      const std::string digits = e.name.substr(prefix_.size());
       if (digits.empty() || digits.size() > 19 ||
           digits.find_first_not_of("0123456789") != std::string::npos) {
         continue;
@@ -104,7 +104,7 @@ Result<CloseJournal::Contents> CloseJournal::ReadAll() {
       if (!record) {
         // Torn by a power cut, or damaged in every copy: nothing after it may be
         // replayed, in this file or a later one, or the replay would not be a prefix.
-        out.problems.push_back("close journal " + std::string(kPrefix) + std::to_string(gen) +
+        out.problems.push_back("journal " + prefix_ + std::to_string(gen) +
                                ": the record at byte " + std::to_string(at) +
                                " is unreadable in every copy (torn by a power cut, or "
                                "damaged); it and the " +
@@ -113,7 +113,7 @@ Result<CloseJournal::Contents> CloseJournal::ReadAll() {
       }
       for (size_t c = 0; c < copies.size(); ++c) {
         if (copies[c].size() > at && !RecordAt(copies[c], at)) {
-          out.problems.push_back("close journal " + PathOf(c, gen) + ": the record at byte " +
+          out.problems.push_back("journal " + PathOf(c, gen) + ": the record at byte " +
                                  std::to_string(at) + " is damaged; read from another copy");
         }
       }
@@ -124,7 +124,7 @@ Result<CloseJournal::Contents> CloseJournal::ReadAll() {
   return out;
 }
 
-Status CloseJournal::Append(std::string_view payload) {
+Status CloseJournal::OpenFiles() {
   if (files_.empty()) {
     for (size_t c = 0; c < dirs_.size(); ++c) {
       Result<std::unique_ptr<File>> file =
@@ -136,8 +136,14 @@ Status CloseJournal::Append(std::string_view payload) {
       files_.push_back(std::move(*file));
     }
     end_ = 0;
+    entries_synced_ = false;
     for (auto& file : files_) SOPFS_RETURN_IF_ERROR(file->Truncate(0));
   }
+  return Status::Ok();
+}
+
+Status CloseJournal::Append(std::string_view payload) {
+  SOPFS_RETURN_IF_ERROR(OpenFiles());
   const uint32_t length = static_cast<uint32_t>(payload.size());
   const uint64_t sum = XXH3_64bits(payload.data(), payload.size());
   char header[kHeader];
@@ -155,6 +161,45 @@ Status CloseJournal::Append(std::string_view payload) {
     }
   }
   end_ += static_cast<uint64_t>(want);
+  return Status::Ok();
+}
+
+Status CloseJournal::AppendDurably(std::string_view payload) {
+  SOPFS_RETURN_IF_ERROR(OpenFiles());
+  const uint32_t length = static_cast<uint32_t>(payload.size());
+  const uint64_t sum = XXH3_64bits(payload.data(), payload.size());
+  char header[kHeader];
+  std::memcpy(header, &length, 4);
+  std::memcpy(header + 4, &sum, 8);
+  iovec iov[2] = {{header, kHeader}, {const_cast<char*>(payload.data()), payload.size()}};
+  // Every copy written and flushed at once: one flush's wait, not one per copy.
+  std::vector<IoOp> ops;
+  for (auto& file : files_) {
+    ops.push_back({.kind = IoKind::kWrite,
+                   .file = file.get(),
+                   .offset = end_,
+                   .iov = iov,
+                   .iovcnt = 2,
+                   .link_next = true});
+    ops.push_back({.kind = IoKind::kFdatasync, .file = file.get()});
+  }
+  Status st = env_->Submit(ops);
+  for (size_t i = 0; st.ok() && i < ops.size(); ++i) {
+    if (!ops[i].Complete()) {
+      const int64_t r = ops[i].result;
+      st = Status::Error(r < 0 && r != -ECANCELED ? static_cast<int>(-r) : EIO,
+                         "writing the journal " + ops[i].file->path());
+    }
+  }
+  if (!st.ok()) {
+    for (auto& f : files_) (void)f->Truncate(end_);  // no part of it may stay
+    return st;
+  }
+  end_ += kHeader + payload.size();
+  if (!entries_synced_) {
+    for (const std::string& dir : dirs_) SOPFS_RETURN_IF_ERROR(env_->SyncDir(dir));
+    entries_synced_ = true;
+  }
   return Status::Ok();
 }
 

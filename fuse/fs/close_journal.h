@@ -36,8 +36,11 @@ namespace sopfs {
 
 class CloseJournal {
  public:
-  // `dirs`: one or more folders, each holding a copy. Appends go to a new file.
-  static Result<std::unique_ptr<CloseJournal>> Open(Env* env, std::vector<std::string> dirs);
+  // `dirs`: one or more folders, each holding a copy. Appends go to a new file. Files
+  // are named `prefix` + generation (another journal in the same folders takes another
+  // prefix: the intent log's is "intent-").
+  static Result<std::unique_ptr<CloseJournal>> Open(Env* env, std::vector<std::string> dirs,
+                                                    std::string prefix = "journal-");
 
   struct Contents {
     std::vector<std::string> records;   // the readable prefix, oldest first
@@ -46,14 +49,21 @@ class CloseJournal {
   // Every readable record of every journal file (read before appending).
   Result<Contents> ReadAll();
   Status Append(std::string_view payload);
+  // Append, and the record (and every one before it) made durable against a power cut:
+  // every copy written and flushed at the same time, and a new file's directory entry
+  // flushed once.
+  Status AppendDurably(std::string_view payload);
   // Starts a new file; returns its generation. Records appended later go there.
   Result<uint64_t> Rotate();
   // Removes the files older than `generation` (their records are all committed).
   void DropBefore(uint64_t generation);
 
  private:
-  CloseJournal(Env* env, std::vector<std::string> dirs) : env_(env), dirs_(std::move(dirs)) {}
+  CloseJournal(Env* env, std::vector<std::string> dirs, std::string prefix)
+      : env_(env), dirs_(std::move(dirs)), prefix_(std::move(prefix)) {}
   std::string PathOf(size_t copy, uint64_t generation) const;
+  // Opens (creates) the current generation's copies for appending.
+  Status OpenFiles();
   // The generations any copy has, ascending.
   Result<std::vector<uint64_t>> Generations();
   // The bytes of one copy of a file; empty when that copy is missing.
@@ -61,7 +71,9 @@ class CloseJournal {
 
   Env* env_;
   std::vector<std::string> dirs_;
+  std::string prefix_;
   uint64_t generation_ = 0;
+  bool entries_synced_ = false;               // the current files' directory entries are durable
   std::vector<std::unique_ptr<File>> files_;  // one per copy once appending
   uint64_t end_ = 0;
 };

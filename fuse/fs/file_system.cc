@@ -78,6 +78,7 @@ Status FileSystem::LoadVolume() {
     reserve_ = std::move(*reserve);
   }
   SOPFS_RETURN_IF_ERROR(ReplayJournal());
+  SOPFS_RETURN_IF_ERROR(ReplayIntents());
   return options_.read_only ? Status::Ok() : DeleteOrphans();
 }
 
@@ -100,7 +101,8 @@ void FileSystem::CommitterLoop() {
     if (options_.invalidate) {
       for (uint64_t ino : stale) options_.invalidate(ino);
     }
-    (void)CommitNamespace();  // a failure is logged, and retried next time
+    (void)FoldIntents(/*force=*/false);  // when the log is big or old enough
+    (void)CommitNamespace();             // a failure is logged, and retried next time
     // What the commit freed (small contents, their shards) goes back to the system
     // rather than staying in malloc's arenas, so the daemon's RSS follows what it holds.
     malloc_trim(0);

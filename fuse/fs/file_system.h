@@ -240,6 +240,7 @@ class FileSystem {
     std::mutex content_mu;             // guards content, txn and rec's content fields
     std::unique_ptr<Transaction> txn;  // the content transaction, while dirty
     std::unique_ptr<BufferedFile> content;
+    uint64_t intent_appended = 0;  // its last intent-log record (content_mu)
   };
   using InodePtr = std::shared_ptr<Inode>;
   // Namespace changes taken for one commit.
@@ -377,6 +378,20 @@ class FileSystem {
   Status WriteSmallContentsOfStore(TxnTree& chunks, uint32_t chunk_size,
                                    std::span<const std::pair<uint64_t, std::string_view>> files);
 
+  // The intent log (file_system_intent.cc). No lock held unless said otherwise.
+  // An fsync of a file changed only by writes since its last commit or record: logs
+  // those bytes durably instead of committing. False when it cannot (the caller commits).
+  bool LogIntent(const InodePtr& inode);
+  // Commits the files with records in the older log files, then drops those files:
+  // when `force`, or when the log has grown or aged past its bounds.
+  Status FoldIntents(bool force);
+  // At open, after the close journal: applies each file's records that its stored
+  // record does not include, and commits them.
+  Status ReplayIntents();
+  // Stores the highest record number handed out, so numbers stay increasing after the
+  // log files are dropped.
+  Status StoreIntentSeq(uint64_t seq);
+
   // The close journal (file_system_journal.cc). mu_ held unless said otherwise.
   // Closes a small file through the journal; false when it is not one (the caller
   // commits it instead). content_mu and mu_ not held.
@@ -447,6 +462,15 @@ class FileSystem {
   std::condition_variable committed_cv_;
   // Taken by the commit running now (owned by it; read-only until FinishPending).
   const Pending* inflight_ = nullptr;
+
+  // The intent log. intent_mu_ guards what follows it; taken after content_mu, never
+  // with mu_ held.
+  std::mutex intent_mu_;
+  std::unique_ptr<CloseJournal> intents_;
+  std::atomic<uint64_t> intent_seq_{0};    // of the last record handed out
+  std::map<uint64_t, uint64_t> unfolded_;  // files with records no commit includes
+  uint64_t intent_bytes_ = 0;              // appended since the last fold
+  std::chrono::steady_clock::time_point oldest_unfolded_{};
 
   std::unique_ptr<ReadAhead> read_ahead_;
   std::atomic<uint64_t> last_txn_id_{0};

@@ -323,6 +323,7 @@ Status FileSystem::CommitFile(const InodePtr& inode) {
     committing_.insert(inode->ino);
     live = inode->rec;
     live.version = inode->committed.version + 1;
+    live.intent_seq = inode->intent_appended;  // every logged write is in this content
   }
   if (st.ok()) st = WritePending(*inode->txn, *p, inode->ino);
   if (st.ok()) {
@@ -353,6 +354,7 @@ Status FileSystem::CommitFile(const InodePtr& inode) {
     inode->committed.stored_chunks = live.stored_chunks;
     inode->committed.mtime_ns = live.mtime_ns;
     inode->committed.version = inode->rec.version = live.version;
+    inode->committed.intent_seq = inode->rec.intent_seq = live.intent_seq;
   } else {
     inode->rec.size = inode->committed.size;
     inode->rec.stored_chunks = inode->committed.stored_chunks;
@@ -379,6 +381,8 @@ Status FileSystem::Sync() {
     if (!st.ok() && first.ok()) first = st;
   }
   Status st = CommitNamespace();
+  // Every file is committed: the intent log's files go (its numbers stored first).
+  if (st.ok()) st = FoldIntents(/*force=*/true);
   return first.ok() ? st : first;
 }
 

@@ -218,6 +218,7 @@ Result<bool> FileSystem::FastClose(const InodePtr& inode) {
     inode->committed.stored_chunks = r.stored_chunks;
     inode->committed.mtime_ns = r.mtime_ns;
     inode->committed.version = r.version;
+    r.intent_seq = inode->committed.intent_seq = inode->intent_appended;
     PutSmall(inode->ino, std::move(*bytes));
     journal_small_.insert(inode->ino);
     MarkDirty(inode);
@@ -227,6 +228,7 @@ Result<bool> FileSystem::FastClose(const InodePtr& inode) {
       inode->rec.size = old_rec.size;
       inode->rec.stored_chunks = old_rec.stored_chunks;
       inode->rec.version = old_rec.version;
+      inode->rec.intent_seq = old_rec.intent_seq;
       inode->committed = old_committed;
       if (old_small) {
         PutSmall(inode->ino, std::move(*old_small));

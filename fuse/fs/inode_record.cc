@@ -77,7 +77,8 @@ std::string InodeRecord::Encode() const {
     PutString(out, name);
     PutString(out, value);
   }
-  if (store != 0) Put(out, store);
+  if (store != 0 || intent_seq != 0) Put(out, store);
+  if (intent_seq != 0) Put(out, intent_seq);
   return out;
 }
 
@@ -103,6 +104,7 @@ Result<InodeRecord> InodeRecord::Decode(std::string_view bytes, uint64_t ino) {
     r.xattrs[std::move(name)] = in.GetString();
   }
   if (in.more()) r.store = in.Get<uint32_t>();
+  if (in.more()) r.intent_seq = in.Get<uint64_t>();
   if (format != kRecordFormat || !in.ok()) {
     return Status::Error(EIO, "inode " + std::to_string(ino) + ": record is damaged");
   }

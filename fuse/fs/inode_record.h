@@ -38,6 +38,10 @@ struct InodeRecord {
   // store of what is made in it. Stored after the xattrs, only when not 0 (the root
   // store), so records of volumes without stores are unchanged.
   uint32_t store = 0;
+  // The last intent-log record (file_system_intent.cc) whose writes this record's
+  // content holds; a mount replays only the file's later ones. Stored after `store`,
+  // only when not 0.
+  uint64_t intent_seq = 0;
 
   std::string Encode() const;
   // EIO naming the inode when the bytes are not a record.

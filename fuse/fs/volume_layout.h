@@ -16,6 +16,8 @@ namespace sopfs {
 
 // Volume tree key: the last close-journal record the committed state includes.
 inline constexpr const char* kJournalAppliedKey = "journal-applied";
+// The highest intent-log record number handed out (file_system_intent.cc), big endian.
+inline constexpr const char* kIntentSeqKey = "intent-seq";
 
 struct VolumeLayout {
   static constexpr LogicalId kVolumeTree = 1;
