@@ -84,6 +84,10 @@ std::string StatsJson(const Sources& s) {
   j.Add("inodes_in_memory", memory.inodes);
   j.Add("inodes_parked", memory.parked_inodes);
   j.Add("small_pending_bytes", memory.small_pending_bytes);
+  const FileSystem::IntentCounts intents = s.fs->intent_counts();
+  j.Add("intent_log_records", intents.records);
+  j.Add("intent_log_bytes", intents.bytes);
+  j.Add("intent_log_folds", intents.folds);
   // The room kept for metadata at a full disk: held < target while it is in use.
   j.Add("metadata_reserve_target", s.engine->reserve_target());
   j.Add("metadata_reserve_held", s.engine->reserve_held());

@@ -132,7 +132,14 @@ bool FileSystem::LogIntent(const InodePtr& inode) {
   if (unfolded_.empty()) oldest_unfolded_ = std::chrono::steady_clock::now();
   unfolded_[r.ino] = r.seq;
   intent_bytes_ += payload.size();
+  ++intent_counts_.records;
+  intent_counts_.bytes += payload.size();
   return true;
+}
+
+FileSystem::IntentCounts FileSystem::intent_counts() {
+  std::lock_guard log(intent_mu_);
+  return intent_counts_;
 }
 
 Status FileSystem::StoreIntentSeq(uint64_t seq) {
@@ -193,6 +200,7 @@ Status FileSystem::FoldIntents(bool force) {
   }
   std::lock_guard log(intent_mu_);
   intents_->DropBefore(generation);
+  ++intent_counts_.folds;
   return Status::Ok();
 }
 

@@ -108,6 +108,16 @@ TEST_F(FsIntentTest, IntentKillNineDuringFsyncedPageWritesKeepsEveryAcknowledged
         << vol_.DaemonLog();
     model = got;
   }
+  // .sopfs/stats counts what went through the log.
+  const int fd = ::open(P("db").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << ErrnoText();
+  ASSERT_NO_FATAL_FAILURE(PwriteAll(fd, "one more page", 12345));
+  ASSERT_EQ(::fsync(fd), 0) << ErrnoText();
+  ::close(fd);
+  const std::string stats = ReadFile(P(".sopfs/stats"));
+  const size_t at = stats.find("\"intent_log_records\":");
+  ASSERT_NE(at, std::string::npos) << stats;
+  EXPECT_GE(std::stoll(stats.substr(at + 21)), 1) << stats;
 }
 
 }  // namespace
