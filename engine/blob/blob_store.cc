@@ -123,6 +123,7 @@ BlobStore::BlobStore(Env* env, std::vector<std::string> folders, BlobStoreOption
     : env_(env),
       placement_(std::move(folders)),
       options_(options),
+      tables_(options.table_cache_bytes),
       last_failure_(placement_.folder_count()) {}
 
 Result<std::unique_ptr<BlobStore>> BlobStore::Open(Env* env, std::vector<std::string> folders,
@@ -448,7 +449,7 @@ Result<size_t> BlobStore::GetRangeByBlocks(const BlobId& id, ErasureLayout layou
     r.from = std::max(begin, offset) - begin;
     r.to = std::min(begin + s - 1, last_byte) - begin + 1;
   }
-  ReadShardRanges(env_, id, layout, reads);
+  ReadShardRanges(env_, id, layout, reads, &tables_);
   for (const ShardRangeRead& r : reads) {
     if (r.status.code() == EAGAIN) *length_hint = r.header.shard_length;
     if (!r.status.ok()) return r.status;

@@ -60,6 +60,8 @@ namespace sopfs {
 struct BlobStoreOptions {
   // After an I/O error, reads avoid that folder for this long when parity allows.
   std::chrono::milliseconds folder_failure_hold{std::chrono::seconds(30)};
+  // Memory for the verified block-checksum tables range reads keep (shard_table_cache.h).
+  size_t table_cache_bytes = size_t{16} << 20;
 };
 
 // What was wrong with one shard.
@@ -174,6 +176,8 @@ class BlobStore {
   ShardPlacement placement_;
   BlobStoreOptions options_;
   BlobStoreCounters counters_;
+  // Tables of shards range reads met: a read of the same shard again skips its header.
+  ShardTableCache tables_;
   // Per k: the shard length the last range read found (GetRange's guess).
   std::array<std::atomic<uint64_t>, 33> typical_shard_length_{};
 

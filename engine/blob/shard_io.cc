@@ -88,6 +88,20 @@ void ReadShards(Env* env, const BlobId& id, ErasureLayout layout, std::span<Shar
 
 namespace {
 
+// Checks the blocks a range read got against the table in `area` (verified already).
+Status VerifyBlocks(const ShardHeader& header, std::span<const uint8_t> area,
+                    const ShardRangeRead& r) {
+  const uint64_t bs = header.block_size;
+  for (uint64_t b = r.from / bs; b * bs < r.to; ++b) {
+    const uint64_t n = std::min<uint64_t>(bs, header.shard_length - b * bs);
+    if (!header.BlockMatches(area, b, {r.payload_at(b * bs), static_cast<size_t>(n)})) {
+      return Status::Error(EIO,
+                           "shard " + r.path + ": checksum mismatch in block " + std::to_string(b));
+    }
+  }
+  return Status::Ok();
+}
+
 // Checks a range read's header page and blocks (see ShardRangeRead::status).
 Status VerifyRange(const BlobId& id, ErasureLayout layout, ShardRangeRead& r) {
   const std::span<const uint8_t> page(r.page.data(), r.page.size);
@@ -105,31 +119,37 @@ Status VerifyRange(const BlobId& id, ErasureLayout layout, ShardRangeRead& r) {
   if (!header->TableMatches(page)) {
     return Status::Error(EIO, "shard " + r.path + ": header checksum mismatch");
   }
-  const uint64_t bs = header->block_size;
-  for (uint64_t b = r.from / bs; b * bs < r.to; ++b) {
-    const uint64_t n = std::min<uint64_t>(bs, header->shard_length - b * bs);
-    if (!header->BlockMatches(page, b, {r.payload_at(b * bs), static_cast<size_t>(n)})) {
-      return Status::Error(EIO,
-                           "shard " + r.path + ": checksum mismatch in block " + std::to_string(b));
-    }
-  }
-  return Status::Ok();
+  return VerifyBlocks(*header, page, r);
 }
 
 }  // namespace
 
 void ReadShardRanges(Env* env, const BlobId& id, ErasureLayout layout,
-                     std::span<ShardRangeRead> ranges) {
+                     std::span<ShardRangeRead> ranges, ShardTableCache* tables) {
   constexpr uint64_t kPage = ShardHeader::kAlignment;
   std::vector<std::unique_ptr<File>> files(ranges.size());
+  std::vector<std::shared_ptr<const ShardTable>> cached(ranges.size());
   std::vector<iovec> iovs(ranges.size() * 2);
   std::vector<IoOp> ops;
-  std::vector<size_t> op_range;
+  // Per range read: its header page's op (-1 when its table is cached) and its blocks' op.
+  struct RangeOps {
+    size_t range = 0;
+    ptrdiff_t page = -1;
+    size_t blocks = 0;
+  };
+  std::vector<RangeOps> range_ops;
   for (size_t i = 0; i < ranges.size(); ++i) {
     ShardRangeRead& r = ranges[i];
     const uint64_t bs = ShardHeader::BlockSizeFor(r.shard_length);
     if (bs == 0 || r.from >= r.to || r.to > r.shard_length) {
       r.status = Status::Error(EAGAIN, "shard " + r.path + ": not readable in part");
+      continue;
+    }
+    if (tables != nullptr) cached[i] = tables->Lookup(id, r.index);
+    if (cached[i] != nullptr && cached[i]->header.shard_length != r.shard_length) {
+      // The verified header says another length than the guess: no need to read it.
+      r.header = cached[i]->header;
+      r.status = Status::Error(EAGAIN, "shard " + r.path + ": not readable in part as expected");
       continue;
     }
     auto file = env->Open(r.path, {.mode = OpenMode::kRead});
@@ -144,39 +164,59 @@ void ReadShardRanges(Env* env, const BlobId& id, ErasureLayout layout,
     const uint64_t end =
         std::min((r.to + bs - 1) / bs * bs, ShardHeader::PaddedLengthFor(r.shard_length));
     r.blocks_from = r.from / bs * bs;
-    r.page = ByteBuffer::Uninitialized(kPage);
-    std::memset(r.page.data(), 0, kPage);  // a short file leaves nothing stale to verify
     r.blocks = ByteBuffer::Uninitialized(end - r.blocks_from);
-    iovs[2 * i] = {r.page.data(), r.page.size};
+    RangeOps& o = range_ops.emplace_back();
+    o.range = i;
+    if (cached[i] == nullptr) {
+      r.page = ByteBuffer::Uninitialized(kPage);
+      std::memset(r.page.data(), 0, kPage);  // a short file leaves nothing stale to verify
+      iovs[2 * i] = {r.page.data(), r.page.size};
+      o.page = static_cast<ptrdiff_t>(ops.size());
+      ops.push_back(
+          {.kind = IoKind::kRead, .file = files[i].get(), .iov = &iovs[2 * i], .iovcnt = 1});
+    }
     iovs[2 * i + 1] = {r.blocks.data(), r.blocks.size};
-    ops.push_back(
-        {.kind = IoKind::kRead, .file = files[i].get(), .iov = &iovs[2 * i], .iovcnt = 1});
+    o.blocks = ops.size();
     ops.push_back({.kind = IoKind::kRead,
                    .file = files[i].get(),
                    .offset = kPage + r.blocks_from,
                    .iov = &iovs[2 * i + 1],
                    .iovcnt = 1});
-    op_range.push_back(i);
   }
   Status batch = env->Submit(ops);
-  for (size_t j = 0; j < op_range.size(); ++j) {
-    ShardRangeRead& r = ranges[op_range[j]];
+  for (const RangeOps& o : range_ops) {
+    ShardRangeRead& r = ranges[o.range];
+    const IoOp& blocks = ops[o.blocks];
     if (!batch.ok()) {
       r.status = batch;
-    } else if (ops[2 * j].result < static_cast<int64_t>(ShardHeader::kSize)) {
-      r.status = OpError(ops[2 * j], "reading shard", r.path);
-      r.corrupt = ops[2 * j].result >= 0;  // short: truncated
+    } else if (o.page < 0) {
+      // The table is cached (and so verified): only the blocks were read.
+      r.header = cached[o.range]->header;
+      if (!blocks.Complete()) {
+        r.status = OpError(blocks, "reading shard", r.path);
+        r.corrupt = blocks.result >= 0;  // short: truncated
+      } else {
+        r.status = VerifyBlocks(r.header, cached[o.range]->area, r);
+        r.corrupt = !r.status.ok();
+      }
+    } else if (const IoOp& page = ops[static_cast<size_t>(o.page)];
+               page.result < static_cast<int64_t>(ShardHeader::kSize)) {
+      r.status = OpError(page, "reading shard", r.path);
+      r.corrupt = page.result >= 0;  // short: truncated
     } else {
       // A short file is fine when its header says it is another (smaller) shard than
       // expected (EAGAIN); for the one expected it is truncated.
       r.status = VerifyRange(id, layout, r);
-      for (const IoOp* op : {&ops[2 * j], &ops[2 * j + 1]}) {
+      for (const IoOp* op : {&page, &blocks}) {
         if (r.status.ok() && !op->Complete()) {
           r.status = OpError(*op, "reading shard", r.path);
           r.corrupt = op->result >= 0;
         }
       }
       r.corrupt = r.corrupt || r.status.code() == EIO;
+      if (r.status.ok() && tables != nullptr) {
+        tables->Insert(id, r.index, r.header, {r.page.data(), r.page.size});
+      }
     }
     if (!r.status.ok() && r.status.code() != EAGAIN) r.blocks = {};
   }

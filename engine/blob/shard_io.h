@@ -12,6 +12,7 @@
 #include "engine/blob/blob_id.h"
 #include "engine/blob/erasure_layout.h"
 #include "engine/blob/shard_header.h"
+#include "engine/blob/shard_table_cache.h"
 #include "engine/io/env.h"
 
 namespace sopfs {
@@ -59,7 +60,7 @@ struct ShardRangeRead {
   Status status;
   bool corrupt = false;  // out: read, but not a valid shard
   ShardHeader header;    // out: the parsed header (verified when ok)
-  ByteBuffer page;       // out: the header page
+  ByteBuffer page;       // out: the header page (empty when its table was cached)
   ByteBuffer blocks;     // out: payload bytes [blocks_from, ...) when ok
   uint64_t blocks_from = 0;
   // Payload byte `at` (from <= at < to), when ok.
@@ -68,9 +69,11 @@ struct ShardRangeRead {
 
 // Reads every range (two reads per shard, header page and blocks, all in one batch)
 // and verifies what it read: the header against the shard expected, its table against
-// its checksum, each block against the table.
+// its checksum, each block against the table. With `tables`, a shard whose table is
+// cached there is read without its header page (`page` stays empty) and its blocks are
+// verified against the cached table; a table read and verified is added to it.
 void ReadShardRanges(Env* env, const BlobId& id, ErasureLayout layout,
-                     std::span<ShardRangeRead> ranges);
+                     std::span<ShardRangeRead> ranges, ShardTableCache* tables = nullptr);
 
 struct ShardWrite {
   int index = 0;                  // in: which shard (for messages)

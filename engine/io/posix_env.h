@@ -1,10 +1,10 @@
 // PosixEnv: the Env of a real Linux machine.
 //
 // Files are plain descriptors (O_CLOEXEC, O_DIRECT on request where the file system
-// allows it); batches go through io_uring (UringBatch) when the kernel offers it and
-// otherwise through RunBatchSequentially (preadv/pwritev/fsync), with the same
-// results either way. Namespace calls are the matching system calls. Every error is
-// a Status carrying the errno and naming the path.
+// allows it); batches of two or more ops go through io_uring (UringBatch) when the
+// kernel offers it and otherwise, like every batch of one op, through
+// RunBatchSequentially (preadv/pwritev/fsync), with the same results either way. Namespace calls
+// are the matching system calls. Every error is a Status carrying the errno and naming the path.
 //
 // Threads: every call may run concurrently from any number of threads, Submit
 // included (each batch takes its own ring from a pool). A File may be used by many

@@ -178,12 +178,21 @@ Result<RegistryBlock> Registry::LoadBlockLocked(uint64_t number) {
 }
 
 Result<RegistryEntry> Registry::Get(LogicalId id) {
+  auto entry = [id](const RegistryBlock& block) -> Result<RegistryEntry> {
+    const RegistryEntry& e = block.entries[RegistryBlock::SlotOf(id)];
+    if (!e.in_use()) {
+      return Status::Error(ENOENT, "logical ID " + std::to_string(id) + " not in use");
+    }
+    return e;
+  };
   std::lock_guard<std::mutex> lock(mu_);
-  auto block = LoadBlockLocked(RegistryBlock::BlockOf(id));
+  // A cached block is read in place, not copied (4 KiB) out of the cache: every B-Tree
+  // node a file read visits costs one Get, all of them under this one lock.
+  const uint64_t number = RegistryBlock::BlockOf(id);
+  if (auto it = cache_.find(number); it != cache_.end()) return entry(it->second);
+  auto block = LoadBlockLocked(number);
   if (!block.ok()) return block.status();
-  const RegistryEntry& e = block->entries[RegistryBlock::SlotOf(id)];
-  if (!e.in_use()) return Status::Error(ENOENT, "logical ID " + std::to_string(id) + " not in use");
-  return e;
+  return entry(*block);
 }
 
 Status Registry::Apply(std::span<const std::pair<LogicalId, RegistryEntry>> updates) {
