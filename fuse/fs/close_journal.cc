@@ -11,6 +11,14 @@ namespace {
 
 constexpr size_t kHeader = 12;  // u32 length, u64 checksum
 
+// A record's header: the payload's length and checksum.
+void FillHeader(std::string_view payload, char (&header)[kHeader]) {
+  const uint32_t length = static_cast<uint32_t>(payload.size());
+  const uint64_t sum = XXH3_64bits(payload.data(), payload.size());
+  std::memcpy(header, &length, 4);
+  std::memcpy(header + 4, &sum, 8);
+}
+
 // The intact record at `at` of one copy, if there is one.
 std::optional<std::string_view> RecordAt(const std::string& bytes, size_t at) {
   if (bytes.size() < at || bytes.size() - at < kHeader) return std::nullopt;
@@ -144,11 +152,8 @@ Status CloseJournal::OpenFiles() {
 
 Status CloseJournal::Append(std::string_view payload) {
   SOPFS_RETURN_IF_ERROR(OpenFiles());
-  const uint32_t length = static_cast<uint32_t>(payload.size());
-  const uint64_t sum = XXH3_64bits(payload.data(), payload.size());
   char header[kHeader];
-  std::memcpy(header, &length, 4);
-  std::memcpy(header + 4, &sum, 8);
+  FillHeader(payload, header);
   iovec iov[2] = {{header, kHeader}, {const_cast<char*>(payload.data()), payload.size()}};
   const int64_t want = static_cast<int64_t>(kHeader + payload.size());
   for (auto& file : files_) {
@@ -166,11 +171,8 @@ Status CloseJournal::Append(std::string_view payload) {
 
 Status CloseJournal::AppendDurably(std::string_view payload) {
   SOPFS_RETURN_IF_ERROR(OpenFiles());
-  const uint32_t length = static_cast<uint32_t>(payload.size());
-  const uint64_t sum = XXH3_64bits(payload.data(), payload.size());
   char header[kHeader];
-  std::memcpy(header, &length, 4);
-  std::memcpy(header + 4, &sum, 8);
+  FillHeader(payload, header);
   iovec iov[2] = {{header, kHeader}, {const_cast<char*>(payload.data()), payload.size()}};
   // Every copy written and flushed at once: one flush's wait, not one per copy.
   std::vector<IoOp> ops;

@@ -195,6 +195,11 @@ class FileSystem {
     uint64_t small_pending_bytes = 0;  // small files' contents awaiting a commit
   };
   MemoryCounts memory_counts();
+  // The intent log since the mount: fsyncs it took, bytes appended, folds done.
+  struct IntentCounts {
+    uint64_t records = 0, bytes = 0, folds = 0;
+  };
+  IntentCounts intent_counts();
   Result<uint64_t> Lseek(uint64_t ino, uint64_t offset, int whence, const Caller& caller);
 
   // user.* and trusted.* are stored; user.sopfs.* are virtual and read-only (version,
@@ -470,6 +475,7 @@ class FileSystem {
   std::atomic<uint64_t> intent_seq_{0};    // of the last record handed out
   std::map<uint64_t, uint64_t> unfolded_;  // files with records no commit includes
   uint64_t intent_bytes_ = 0;              // appended since the last fold
+  IntentCounts intent_counts_;             // since the mount
   std::chrono::steady_clock::time_point oldest_unfolded_{};
 
   std::unique_ptr<ReadAhead> read_ahead_;
