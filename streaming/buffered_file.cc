@@ -17,7 +17,22 @@ BufferedFile::BufferedFile(TxnTree* chunks, uint64_t file_id, uint32_t chunk_siz
       max_dirty_(std::max<size_t>(1, max_dirty_chunks)),
       max_patch_bytes_(max_patch_bytes != 0 ? max_patch_bytes : chunk_size) {}
 
-BufferedFile::~BufferedFile() { (void)SettleAll(); }
+BufferedFile::~BufferedFile() {
+  (void)SettleAll();
+  patches_.Clear();
+  Recharge();
+}
+
+void BufferedFile::Recharge() {
+  if (!shared_) return;
+  const size_t cost = patches_.cost();
+  if (cost >= charged_) {
+    shared_->used += cost - charged_;
+  } else {
+    shared_->used -= charged_ - cost;
+  }
+  charged_ = cost;
+}
 
 Status BufferedFile::Sticky(Status st) {
   // Refused arguments (EFBIG, EINVAL) changed nothing: they need no rollback.
@@ -40,11 +55,13 @@ Result<std::string*> BufferedFile::Buffer(uint64_t index, bool whole) {
   std::string bytes;
   if (whole) {
     patches_.Forget(index);
+    Recharge();
   } else if (index * chunk_size_ < size_) {
     Result<std::string> stored = file_.ReadChunk(index);
     if (!stored.ok()) return stored.status();
     bytes = std::move(*stored);
     patches_.Take(index, bytes);
+    Recharge();
   }
   // A buffer holds the chunk's bytes up to the last one written (not a whole chunk:
   // a small file costs what it holds); past its end the chunk reads as zeros.
@@ -115,8 +132,9 @@ Status BufferedFile::WriteImpl(uint64_t offset, std::span<const uint8_t> data) {
         !in_flight_.count(p.index)) {
       // Part of a stored chunk (or of a hole inside the file): patched, not read now.
       patches_.Put(p.index, p.within, data.subspan(p.done, p.take));
+      Recharge();
       size_ = std::max<uint64_t>(size_, offset + p.done + p.take);
-      return StorePatched(max_patch_bytes_);
+      return StorePatched(/*all=*/false);
     }
     Result<std::string*> buffer = Buffer(p.index, whole);
     if (!buffer.ok()) return buffer.status();
@@ -209,10 +227,14 @@ Status BufferedFile::Evict(uint64_t keep) {
   return Status::Ok();
 }
 
-Status BufferedFile::StorePatched(size_t budget) {
-  while (!patches_.empty() && patches_.cost() > budget) {
-    // The heaviest chunk first: reading it applies the most bytes (all, at Flush).
-    const uint64_t index = budget == 0 ? patches_.First() : patches_.Heaviest();
+Status BufferedFile::StorePatched(bool all) {
+  auto over = [&] {
+    return patches_.cost() > max_patch_bytes_ &&
+           (!shared_ || shared_->used.load() > shared_->limit);
+  };
+  while (!patches_.empty() && (all || over())) {
+    // The heaviest chunk first: reading it applies the most bytes.
+    const uint64_t index = all ? patches_.First() : patches_.Heaviest();
     Result<std::string*> buffer = Buffer(index, false);
     if (!buffer.ok()) return buffer.status();
     SOPFS_RETURN_IF_ERROR(FlushChunk(index));
@@ -226,7 +248,7 @@ Status BufferedFile::Flush() {
 }
 
 Status BufferedFile::FlushImpl() {
-  SOPFS_RETURN_IF_ERROR(StorePatched(0));
+  SOPFS_RETURN_IF_ERROR(StorePatched(/*all=*/true));
   while (!buffers_.empty()) SOPFS_RETURN_IF_ERROR(FlushChunk(buffers_.begin()->first));
   return SettleAll();
 }
@@ -245,6 +267,7 @@ Status BufferedFile::Replace(std::string_view bytes) {
   NotOnlyWrites();
   buffers_.clear();
   patches_.Clear();
+  Recharge();
   cut_only_.clear();
   Result<uint64_t> removed = file_.RemoveChunks(0, UINT64_MAX);
   if (!removed.ok()) return Sticky(removed.status());
@@ -263,7 +286,7 @@ Status BufferedFile::TruncateImpl(uint64_t new_size) {
   if (new_size > ChunkFile::kMaxFileSize) {
     return Status::Error(EFBIG, "size past the 1 PiB file size limit");
   }
-  SOPFS_RETURN_IF_ERROR(StorePatched(0));  // a cut works on whole chunks
+  SOPFS_RETURN_IF_ERROR(StorePatched(/*all=*/true));  // a cut works on whole chunks
   SOPFS_RETURN_IF_ERROR(SettleAll());
   if (new_size >= size_) {
     size_ = new_size;
@@ -300,7 +323,7 @@ Status BufferedFile::ZeroRangeImpl(uint64_t offset, uint64_t length, bool extend
   if (offset > ChunkFile::kMaxFileSize || length > ChunkFile::kMaxFileSize - offset) {
     return Status::Error(EFBIG, "range past the 1 PiB file size limit");
   }
-  SOPFS_RETURN_IF_ERROR(StorePatched(0));
+  SOPFS_RETURN_IF_ERROR(StorePatched(/*all=*/true));
   SOPFS_RETURN_IF_ERROR(SettleAll());
   const uint64_t end = offset + length;
   const uint64_t zero_end = std::min(end, std::max(size_, extend ? end : size_));
@@ -335,7 +358,7 @@ Status BufferedFile::ZeroRangeImpl(uint64_t offset, uint64_t length, bool extend
 
 Result<uint64_t> BufferedFile::Seek(uint64_t offset, bool want_data) {
   // Patched chunks hold data: stored first (a file that failed is rolled back anyway).
-  if (failed_.ok()) SOPFS_RETURN_IF_ERROR(Sticky(StorePatched(0)));
+  if (failed_.ok()) SOPFS_RETURN_IF_ERROR(Sticky(StorePatched(/*all=*/true)));
   SOPFS_RETURN_IF_ERROR(SettleAll());
   if (offset >= size_) return Status::Error(ENXIO, "offset at or past the end of the file");
   uint64_t index = offset / chunk_size_;

@@ -28,6 +28,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -87,7 +88,11 @@ class BufferedFile {
     std::string bytes;
   };
   std::optional<std::vector<WrittenRange>> TakeWrites();
-  // What the patches hold (bytes and per-range overhead); at most max_patch_bytes.
+  // Patches may then grow past max_patch_bytes while every file sharing `budget` stays
+  // within its limit (a file doing many small writes keeps them, no chunk read).
+  void SetPatchBudget(std::shared_ptr<PatchBudget> budget) { shared_ = std::move(budget); }
+  // What the patches hold (bytes and per-range overhead); at most max_patch_bytes, or
+  // more within a shared budget.
   size_t patch_cost() const { return patches_.cost(); }
   bool dirty() const { return !buffers_.empty() || !in_flight_.empty() || !patches_.empty(); }
   // Called with a chunk's index just before that chunk is stored (into the blob store or
@@ -104,8 +109,11 @@ class BufferedFile {
   Status SettleAll();
   // Keeps at most max_dirty_ buffers, except `keep`.
   Status Evict(uint64_t keep);
-  // Applies and stores patched chunks until the patches fit their budget (`budget`).
-  Status StorePatched(size_t budget);
+  // Applies and stores patched chunks: all of them, or until the patches fit their
+  // budget (max_patch_bytes, or the shared one while it has room).
+  Status StorePatched(bool all);
+  // Tells the shared budget what the patches hold now.
+  void Recharge();
   // The bytes a chunk holds within the file's size.
   size_t ChunkBytes(uint64_t index) const;
 
@@ -128,6 +136,8 @@ class BufferedFile {
   // Partly written chunks neither buffered nor in flight (a chunk is in one place only).
   ChunkPatches patches_;
   size_t max_patch_bytes_;
+  std::shared_ptr<PatchBudget> shared_;
+  size_t charged_ = 0;  // what this file counts in shared_
   // Every write since the last TakeWrites, while they can stand for the change.
   ChunkPatches writes_;
   bool writes_only_ = true;

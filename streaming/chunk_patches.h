@@ -10,6 +10,7 @@
 // Threads: one thread at a time (BufferedFile's).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -17,6 +18,14 @@
 #include <string>
 
 namespace sopfs {
+
+// Memory the patches of many files share: a file keeps more than its own budget only
+// while all of them together stay within `limit`.
+struct PatchBudget {
+  explicit PatchBudget(size_t limit_bytes) : limit(limit_bytes) {}
+  const size_t limit;
+  std::atomic<size_t> used{0};
+};
 
 class ChunkPatches {
  public:

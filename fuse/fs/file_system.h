@@ -478,6 +478,10 @@ class FileSystem {
   IntentCounts intent_counts_;             // since the mount
   std::chrono::steady_clock::time_point oldest_unfolded_{};
 
+  // Small writes into stored chunks, kept as patches (BufferedFile): all files' together.
+  static constexpr size_t kPatchBudgetBytes = size_t{32} << 20;
+  std::shared_ptr<PatchBudget> patch_budget_ = std::make_shared<PatchBudget>(kPatchBudgetBytes);
+
   std::unique_ptr<ReadAhead> read_ahead_;
   std::atomic<uint64_t> last_txn_id_{0};
 

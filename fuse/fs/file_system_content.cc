@@ -30,6 +30,7 @@ Status FileSystem::StartContent(Inode& inode) {
     content_pending_.insert(inode.ino);
   }
   auto content = std::make_unique<BufferedFile>(*chunks, inode.ino, store.chunk_size, size, stored);
+  content->SetPatchBudget(patch_budget_);
   ReleasePromisesOnStore(*content, inode.ino);
   // A small file closed through the journal is not in the engine yet: its content
   // starts from those bytes (replacing what the engine holds).

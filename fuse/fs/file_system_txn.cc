@@ -90,6 +90,7 @@ Status FileSystem::TxnStartContent(FsTxn& txn, Inode& inode) {
   if (!chunks.ok()) return chunks.status();
   inode.content = std::make_unique<BufferedFile>(*chunks, inode.ino, store.chunk_size,
                                                  inode.rec.size, inode.rec.stored_chunks);
+  inode.content->SetPatchBudget(patch_budget_);
   ReleasePromisesOnStore(*inode.content, inode.ino);
   return Status::Ok();
 }

@@ -192,6 +192,33 @@ TEST_F(BufferedFileTest, StreamingSmallWritesIntoStoredChunksReadNoChunkUntilThe
   ASSERT_EQ(Diff(ReadAll(small_budget), model), "");
   ASSERT_TRUE(small_budget.Flush().ok());
   ASSERT_TRUE(again->Commit().ok());
+
+  // A budget shared by files: one file keeps more than its own while they all fit, and
+  // gives back what it held once stored; past the shared limit it stores again.
+  auto shared = std::make_shared<PatchBudget>(3000);
+  auto third = engine_->Begin(TxnMode::kNoCheck);
+  {
+    BufferedFile shares(Chunks(*third), 1, kChunk, model.size(), kChunks,
+                        BufferedFile::kDefaultMaxDirtyChunks, 1000);
+    shares.SetPatchBudget(shared);
+    const uint64_t reads = engine_->Stats().blob_bytes_read;
+    for (uint64_t chunk = 0; chunk < kChunks; ++chunk) {
+      const std::string data(200, static_cast<char>('k' + chunk % 10));
+      ASSERT_TRUE(shares.Write(chunk * kChunk + 99, Bytes(data)).ok());
+      model.replace(chunk * kChunk + 99, data.size(), data);
+      EXPECT_EQ(shared->used.load(), shares.patch_cost());
+      EXPECT_LE(shares.patch_cost(), 3000u + 200 + ChunkPatches::kRangeCost);
+      if (chunk < 10) {
+        EXPECT_EQ(engine_->Stats().blob_bytes_read, reads) << chunk;
+      }
+    }
+    EXPECT_GT(shares.patch_cost(), 1000u) << "the shared budget was not used";
+    EXPECT_GT(engine_->Stats().blob_bytes_read, reads) << "the shared limit was not kept";
+    ASSERT_EQ(Diff(ReadAll(shares), model), "");
+    ASSERT_TRUE(shares.Flush().ok());
+    EXPECT_EQ(shared->used.load(), 0u);
+  }
+  ASSERT_TRUE(third->Commit().ok());
   auto last = engine_->Begin(TxnMode::kReader);
   BufferedFile reread(Chunks(*last), 1, kChunk, model.size(), kChunks);
   EXPECT_EQ(Diff(ReadAll(reread), model), "");
