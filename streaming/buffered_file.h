@@ -88,6 +88,8 @@ class BufferedFile {
     std::string bytes;
   };
   std::optional<std::vector<WrittenRange>> TakeWrites();
+  // From now on TakeWrites says nullopt (writes taken could not be logged).
+  void StopLoggingWrites() { NotOnlyWrites(); }
   // Patches may then grow past max_patch_bytes while every file sharing `budget` stays
   // within its limit (a file doing many small writes keeps them, no chunk read).
   void SetPatchBudget(std::shared_ptr<PatchBudget> budget) { shared_ = std::move(budget); }

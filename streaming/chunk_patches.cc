@@ -27,8 +27,14 @@ void ChunkPatches::Put(uint64_t index, size_t within, std::span<const uint8_t> d
   // Everything that overlaps or touches goes into one range; the new bytes win.
   std::string tail;
   if (it != ranges.end() && it->first < start) {
-    merged = it->second.substr(0, start - it->first);
+    // Extends the range before it: that string is reused, not copied (appending page
+    // after page to a range stays linear).
+    const size_t keep = start - it->first;
+    if (it->first + it->second.size() > end) tail = it->second.substr(end - it->first);
+    merged = std::move(it->second);
+    merged.resize(keep);
     start = it->first;
+    it = ranges.erase(it);
   }
   while (it != ranges.end() && it->first <= end) {
     const size_t range_end = it->first + it->second.size();

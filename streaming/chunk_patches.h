@@ -20,7 +20,8 @@
 namespace sopfs {
 
 // Memory the patches of many files share: a file keeps more than its own budget only
-// while all of them together stay within `limit`.
+// while all of them together stay within `limit` (so they hold at most `limit` plus
+// each file's own budget).
 struct PatchBudget {
   explicit PatchBudget(size_t limit_bytes) : limit(limit_bytes) {}
   const size_t limit;

@@ -20,7 +20,8 @@
 // what a commit made durable); the problems say where. Rotate starts a new file so
 // that files whose records are all committed can be dropped whole.
 //
-// Threads: the caller serialises every call (FileSystem holds its mu_).
+// Threads: the caller serialises every call (FileSystem holds its mu_ for the close
+// journal, its intent_mu_ for the intent log).
 #pragma once
 
 #include <cstdint>

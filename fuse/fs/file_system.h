@@ -397,6 +397,23 @@ class FileSystem {
   // log files are dropped.
   Status StoreIntentSeq(uint64_t seq);
 
+ public:
+  // One record: the bytes a file was written since its previous one, with its size
+  // (kept for inspection) and times.
+  struct IntentRecord {
+    uint64_t seq = 0, ino = 0, size = 0;
+    int64_t mtime_ns = 0, ctime_ns = 0;
+    std::vector<BufferedFile::WrittenRange> writes;
+  };
+
+ private:
+  // Lays a record's writes over the file's content (content_mu held).
+  Status ApplyIntent(Inode& inode, const IntentRecord& r);
+  // After a failed commit threw the content back to the last commit: the writes its
+  // records hold past that commit are laid over it again, so what an fsync
+  // acknowledged stays what reads and the next commit see (content_mu held).
+  void ReapplyIntents(Inode& inode);
+
   // The close journal (file_system_journal.cc). mu_ held unless said otherwise.
   // Closes a small file through the journal; false when it is not one (the caller
   // commits it instead). content_mu and mu_ not held.
@@ -478,7 +495,8 @@ class FileSystem {
   IntentCounts intent_counts_;             // since the mount
   std::chrono::steady_clock::time_point oldest_unfolded_{};
 
-  // Small writes into stored chunks, kept as patches (BufferedFile): all files' together.
+  // Small writes into stored chunks, kept as patches (BufferedFile): what files keep
+  // beyond their own budget of one chunk, all together.
   static constexpr size_t kPatchBudgetBytes = size_t{32} << 20;
   std::shared_ptr<PatchBudget> patch_budget_ = std::make_shared<PatchBudget>(kPatchBudgetBytes);
 

@@ -323,7 +323,9 @@ Status FileSystem::CommitFile(const InodePtr& inode) {
     committing_.insert(inode->ino);
     live = inode->rec;
     live.version = inode->committed.version + 1;
-    live.intent_seq = inode->intent_appended;  // every logged write is in this content
+    // Every logged write is in this content (a reloaded inode knows its number from
+    // its record only).
+    live.intent_seq = std::max(inode->intent_appended, inode->committed.intent_seq);
   }
   if (st.ok()) st = WritePending(*inode->txn, *p, inode->ino);
   if (st.ok()) {
@@ -345,23 +347,27 @@ Status FileSystem::CommitFile(const InodePtr& inode) {
     to_invalidate_.push_back(inode->ino);
     committer_cv_.notify_all();
   }
-  std::lock_guard lock(mu_);
-  content_pending_.erase(inode->ino);
-  read_ahead_->Forget(inode->ino);  // new chunks: what was loaded ahead is not them
-  if (st.ok()) {
-    if (reserve_) reserve_->Settle(inode->ino);
-    inode->committed.size = live.size;
-    inode->committed.stored_chunks = live.stored_chunks;
-    inode->committed.mtime_ns = live.mtime_ns;
-    inode->committed.version = inode->rec.version = live.version;
-    inode->committed.intent_seq = inode->rec.intent_seq = live.intent_seq;
-  } else {
-    inode->rec.size = inode->committed.size;
-    inode->rec.stored_chunks = inode->committed.stored_chunks;
+  {
+    std::lock_guard lock(mu_);
+    content_pending_.erase(inode->ino);
+    read_ahead_->Forget(inode->ino);  // new chunks: what was loaded ahead is not them
+    if (st.ok()) {
+      if (reserve_) reserve_->Settle(inode->ino);
+      inode->committed.size = live.size;
+      inode->committed.stored_chunks = live.stored_chunks;
+      inode->committed.mtime_ns = live.mtime_ns;
+      inode->committed.version = inode->rec.version = live.version;
+      inode->committed.intent_seq = inode->rec.intent_seq = live.intent_seq;
+    } else {
+      inode->rec.size = inode->committed.size;
+      inode->rec.stored_chunks = inode->committed.stored_chunks;
+    }
+    FinishPending(std::move(p), st.ok());
+    committing_.erase(inode->ino);
+    committed_cv_.notify_all();
   }
-  FinishPending(std::move(p), st.ok());
-  committing_.erase(inode->ino);
-  committed_cv_.notify_all();
+  // Writes an fsync acknowledged through the intent log are not given up with the rest.
+  if (!st.ok()) ReapplyIntents(*inode);
   return st;
 }
 

@@ -38,11 +38,7 @@ void Put(std::string& out, T v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof(T));
 }
 
-struct IntentRecord {
-  uint64_t seq = 0, ino = 0, size = 0;
-  int64_t mtime_ns = 0, ctime_ns = 0;
-  std::vector<BufferedFile::WrittenRange> writes;
-};
+using IntentRecord = FileSystem::IntentRecord;
 
 std::string Encode(const IntentRecord& r) {
   std::string out;
@@ -119,18 +115,24 @@ bool FileSystem::LogIntent(const InodePtr& inode) {
   r.ino = inode->ino;
   r.writes = std::move(*writes);
   std::lock_guard log(intent_mu_);
-  r.seq = intent_seq_.load() + 1;
+  // Above every number handed out, and above what the file's commits hold (a log left
+  // unreadable cannot make a number come back).
+  r.seq = std::max({intent_seq_.load(), inode->intent_appended, inode->committed.intent_seq}) + 1;
   const std::string payload = Encode(r);
   Status st = intents_->AppendDurably(payload);
-  if (!st.ok()) {
-    std::fprintf(stderr, "sopfs: intent log: %s; committing the file instead\n",
-                 st.ToString().c_str());
-    return false;  // the file's content is intact: the caller commits it
-  }
+  // The number is used even when the append failed: a copy may hold the record, and the
+  // commit that replaces it must say it holds these writes.
   intent_seq_ = r.seq;
   inode->intent_appended = r.seq;
   if (unfolded_.empty()) oldest_unfolded_ = std::chrono::steady_clock::now();
   unfolded_[r.ino] = r.seq;
+  if (!st.ok()) {
+    std::fprintf(stderr, "sopfs: intent log: %s; committing the file instead\n",
+                 st.ToString().c_str());
+    // Its writes since the last record were taken: until a commit, no fsync may log.
+    inode->content->StopLoggingWrites();
+    return false;  // the file's content is intact: the caller commits it
+  }
   intent_bytes_ += payload.size();
   ++intent_counts_.records;
   intent_counts_.bytes += payload.size();
@@ -140,6 +142,45 @@ bool FileSystem::LogIntent(const InodePtr& inode) {
 FileSystem::IntentCounts FileSystem::intent_counts() {
   std::lock_guard log(intent_mu_);
   return intent_counts_;
+}
+
+Status FileSystem::ApplyIntent(Inode& inode, const IntentRecord& r) {
+  SOPFS_RETURN_IF_ERROR(StartContent(inode));
+  for (const auto& w : r.writes) {
+    SOPFS_RETURN_IF_ERROR(inode.content->Write(
+        w.offset, {reinterpret_cast<const uint8_t*>(w.bytes.data()), w.bytes.size()}));
+  }
+  std::lock_guard lock(mu_);
+  inode.rec.size = inode.content->size();
+  inode.rec.stored_chunks = inode.content->stored_chunks();
+  inode.rec.mtime_ns = r.mtime_ns;
+  inode.rec.ctime_ns = r.ctime_ns;
+  inode.intent_appended = std::max(inode.intent_appended, r.seq);
+  return Status::Ok();
+}
+
+void FileSystem::ReapplyIntents(Inode& inode) {
+  if (std::max(inode.intent_appended, inode.committed.intent_seq) <= inode.committed.intent_seq) {
+    return;  // nothing logged past its last commit
+  }
+  Result<CloseJournal::Contents> contents = Status::Ok();
+  {
+    std::lock_guard log(intent_mu_);
+    if (!intents_) return;
+    contents = intents_->ReadAll();
+  }
+  Status st = contents.status();
+  for (size_t i = 0; st.ok() && i < contents->records.size(); ++i) {
+    std::optional<IntentRecord> r = Decode(contents->records[i]);
+    if (!r || r->ino != inode.ino || r->seq <= inode.committed.intent_seq) continue;
+    st = ApplyIntent(inode, *r);
+  }
+  if (!st.ok()) {
+    std::fprintf(stderr,
+                 "sopfs: intent log: inode %llu: its fsync'd writes could not be laid over its "
+                 "last commit again (a mount will): %s\n",
+                 static_cast<unsigned long long>(inode.ino), st.ToString().c_str());
+  }
 }
 
 Status FileSystem::StoreIntentSeq(uint64_t seq) {
@@ -186,6 +227,12 @@ Status FileSystem::FoldIntents(bool force) {
     if (inode) {
       std::lock_guard content(inode->content_mu);
       folded = inode->committed.intent_seq;
+    }
+    if (folded < seq) {
+      // The commit did not take its logged writes (they came back after a failure):
+      // the log stays.
+      if (first.ok()) first = Status::Error(EAGAIN, "inode " + std::to_string(ino) + " not folded");
+      continue;
     }
     std::lock_guard log(intent_mu_);
     auto it = unfolded_.find(ino);
@@ -250,22 +297,15 @@ Status FileSystem::ReplayIntents() {
     {
       std::lock_guard lock(mu_);
       Result<InodePtr> found = Get(r.ino);
-      if (!found.ok()) continue;  // removed since: nothing to apply
+      if (!found.ok()) {
+        if (found.status().code() == ENOENT) continue;  // removed since: nothing to apply
+        return found.status();                          // the log stays for the next mount
+      }
       inode = *found;
     }
     std::lock_guard content(inode->content_mu);
     if (r.seq <= inode->committed.intent_seq) continue;  // its commit holds it
-    SOPFS_RETURN_IF_ERROR(StartContent(*inode));
-    for (const auto& w : r.writes) {
-      SOPFS_RETURN_IF_ERROR(inode->content->Write(
-          w.offset, {reinterpret_cast<const uint8_t*>(w.bytes.data()), w.bytes.size()}));
-    }
-    std::lock_guard lock(mu_);
-    inode->rec.size = inode->content->size();
-    inode->rec.stored_chunks = inode->content->stored_chunks();
-    inode->rec.mtime_ns = r.mtime_ns;
-    inode->rec.ctime_ns = r.ctime_ns;
-    inode->intent_appended = r.seq;
+    SOPFS_RETURN_IF_ERROR(ApplyIntent(*inode, r));
     touched[r.ino] = inode;
   }
   if (!touched.empty()) {

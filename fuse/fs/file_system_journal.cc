@@ -218,7 +218,8 @@ Result<bool> FileSystem::FastClose(const InodePtr& inode) {
     inode->committed.stored_chunks = r.stored_chunks;
     inode->committed.mtime_ns = r.mtime_ns;
     inode->committed.version = r.version;
-    r.intent_seq = inode->committed.intent_seq = inode->intent_appended;
+    r.intent_seq = inode->committed.intent_seq =
+        std::max(inode->intent_appended, inode->committed.intent_seq);
     PutSmall(inode->ino, std::move(*bytes));
     journal_small_.insert(inode->ino);
     MarkDirty(inode);
