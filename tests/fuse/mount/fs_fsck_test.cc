@@ -93,8 +93,12 @@ TEST_F(FsFsckTest, FsckFindsEachDamageByKindRepairRestoresRedundancyAndASecondRu
     struct stat st {};
     ASSERT_EQ(::fstat(fd, &st), 0);
     const off_t at = st.st_size > 8192 ? st.st_size / 2 : st.st_size - 1;
-    const char junk[4] = {'\x5a', '\xa5', '\x5a', '\xa5'};
-    ASSERT_EQ(::pwrite(fd, junk, 1, at), 1);
+    // Every bit of the byte flipped: a fixed value would leave a byte that had it
+    // unchanged (one shard in 256), and the count below one short.
+    char byte = 0;
+    ASSERT_EQ(::pread(fd, &byte, 1, at), 1);
+    byte = static_cast<char>(~byte);
+    ASSERT_EQ(::pwrite(fd, &byte, 1, at), 1);
     ::close(fd);
   }
   {
