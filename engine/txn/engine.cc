@@ -22,6 +22,7 @@ Engine::Engine(Env* env, EngineOptions options)
 
 Engine::~Engine() {
   if (repairs_ != nullptr) repairs_->Stop();
+  StopSpiller();  // a checkpoint writes what it left; recovery does, without one
   if (!options_.checkpoint_on_close || options_.read_only || log_ == nullptr) return;
   Status st = Checkpoint();
   if (!st.ok()) {
@@ -126,12 +127,14 @@ Status Engine::Init() {
   if (!log.ok()) return log.status();
   log_ = std::move(*log);
   entries_ = std::make_unique<EntryTable>(registry_.get());
+  held_ = std::make_unique<HeldBlobs>(HeldCapacity());
   Status recovered = Recover();
   // A full disk: recovery writes the registry and a new log, metadata all.
   if (recovered.code() == ENOSPC && reserve_->Release()) recovered = Recover();
   if (recovered.ok() && options_.read_only) {
     broken_ = Status::Error(EROFS, "the volume is open read-only");
   }
+  if (recovered.ok() && !options_.read_only) spiller_ = std::thread([this] { SpillLoop(); });
   return recovered;
 }
 
@@ -189,6 +192,7 @@ Result<std::shared_ptr<const std::string>> Engine::LoadValue(LogicalId id, uint6
 
 Result<std::shared_ptr<const std::string>> Engine::LoadValueBlob(const BlobId& blob,
                                                                  ErasureLayout layout) {
+  if (auto held = held_->Find(blob)) return held;
   if (auto value = value_cache_.Lookup(blob)) return value;
   return value_loads_.Do(blob, [&]() -> Result<std::shared_ptr<const std::string>> {
     // Another load may have finished between the look-up above and this one's start.
@@ -211,7 +215,8 @@ Status Engine::Unreadable(const Status& blob_status) {
 
 Result<size_t> Engine::ReadValueBlob(const BlobId& blob, ErasureLayout layout, uint64_t offset,
                                      std::span<uint8_t> out) {
-  std::shared_ptr<const std::string> value = value_cache_.Lookup(blob);
+  std::shared_ptr<const std::string> value = held_->Find(blob);
+  if (value == nullptr) value = value_cache_.Lookup(blob);
   if (value == nullptr) {
     // A whole load of the blob under way (read-ahead, most likely) serves this part too.
     if (auto loading = value_loads_.Join(blob); loading && loading->ok()) value = **loading;
@@ -298,6 +303,10 @@ BlobId Engine::NewBlobId(FolderSpan span, int shards) {
 Result<BlobId> Engine::StageValue(std::string_view bytes, ErasureLayout layout, FolderSpan span,
                                   Room room) {
   SOPFS_RETURN_IF_ERROR(span.Validate(blobs_->folder_count(), layout));
+  if (auto held = HoldValues({&bytes, 1}, layout, span, room)) {
+    if (!held->ok()) return held->status();
+    return (**held)[0];
+  }
   std::shared_lock<std::shared_mutex> gate(gate_);
   BlobStore::Write write{NewBlobId(span, layout.total()),
                          layout,
@@ -309,6 +318,7 @@ Result<BlobId> Engine::StageValue(std::string_view bytes, ErasureLayout layout, 
 Result<std::vector<BlobId>> Engine::StageValues(std::span<const std::string_view> values,
                                                 ErasureLayout layout, FolderSpan span, Room room) {
   SOPFS_RETURN_IF_ERROR(span.Validate(blobs_->folder_count(), layout));
+  if (auto held = HoldValues(values, layout, span, room)) return std::move(*held);
   std::shared_lock<std::shared_mutex> gate(gate_);
   std::vector<BlobStore::Write> writes;
   std::vector<BlobId> ids;
@@ -327,6 +337,7 @@ void Engine::Discard(std::span<const BlobId> blobs) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const BlobId& blob : blobs) {
     in_flight_.erase(blob);
+    if (held_->DropStaged(blob)) continue;  // never written
     pending_frees_.emplace_back(0, blob);
   }
 }
@@ -351,6 +362,7 @@ EngineStats Engine::Stats() const {
   s.reconstructions = blobs.reconstructions.load();
   s.bad_shards_seen = blobs.bad_shards_seen.load();
   s.read_repairs_pending = repairs_ != nullptr ? repairs_->pending() : 0;
+  s.held_bytes = held_->bytes();
   return s;
 }
 

@@ -54,6 +54,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -69,6 +70,7 @@
 #include "engine/registry/registry.h"
 #include "engine/txn/commit_log.h"
 #include "engine/txn/entry_table.h"
+#include "engine/txn/held_blobs.h"
 #include "engine/txn/repair_queue.h"
 #include "engine/txn/segment_refs.h"
 #include "engine/txn/sequencer.h"
@@ -138,6 +140,13 @@ struct EngineOptions {
   // A read that found shards missing or corrupt has the blob repaired in the background
   // (never when read-only). Off for fsck, which repairs everything itself.
   bool read_repair = true;
+  // Small commits carry their new blobs (node segments, small staged values) in the
+  // commit record itself, up to this many bytes, and the blobs are written to the data
+  // folders after (held_blobs.h): one log flush per small commit. 0: never.
+  size_t carry_bytes = 256u << 10;
+  // Memory for blobs held that way and for small staged values (at most
+  // kHeldValueBytes each) kept until their commit.
+  size_t held_bytes = 16u << 20;
   // Test hook, called at named points of a commit ("commit:locked",
   // "commit:before-record", "commit:lease-checked", "commit:before-apply").
   std::function<void(std::string_view point)> test_hook;
@@ -164,6 +173,11 @@ struct EngineStats {
   uint64_t read_repair_shards = 0;
   uint64_t read_repair_failures = 0;
   uint64_t read_repairs_pending = 0;  // queued or under way now
+  // Commits whose record carried their new blobs, and those blobs written to the data
+  // folders since (by the spiller or a checkpoint); bytes held in memory now.
+  uint64_t carrying_commits = 0;
+  uint64_t carried_blobs_written = 0;
+  uint64_t held_bytes = 0;
 };
 
 struct EngineCheckOptions {
@@ -180,6 +194,7 @@ struct RecoveryReport {
   uint64_t commits_refused = 0;  // stale fencing token
   uint64_t orphans_removed = 0;  // blobs written by transactions that never committed
   uint64_t frees_done = 0;       // blobs committed transactions had freed
+  uint64_t carried_written = 0;  // blobs the replayed records carried, written
   // The log carried no usable segment counts (segment_refs.h), so every registry entry
   // was read to count them.
   bool segment_refs_counted = false;
@@ -312,6 +327,27 @@ class Engine {
   static size_t NodeCharge(const BtreeNode& node) { return node.MemoryUsage() + 128; }
   // EFBIG for a transaction whose record would pass the log's limit.
   static Status TooLarge(size_t record_bytes);
+  // A staged value up to this size is held in memory until its commit (held_blobs.h).
+  static constexpr size_t kHeldValueBytes = 64u << 10;
+  // Holds `values` as staged blobs when carrying is on and they fit; nullopt if not.
+  std::optional<Result<std::vector<BlobId>>> HoldValues(std::span<const std::string_view> values,
+                                                        ErasureLayout layout, FolderSpan span,
+                                                        Room room);
+  // Writes logged blobs to the data folders, up to `max_bytes` of them, or all. The
+  // caller holds the gate (shared or exclusive). engine_spill.cc.
+  Status WriteLogged(size_t max_bytes);
+  // Writes the blobs replayed records carried (recovery), replacing what a write
+  // before the crash left of them.
+  Status WriteCarried(const std::vector<TxnRecord::CarriedBlob>& carried);
+  void SpillLoop();
+  void StopSpiller();
+  // What may be held in memory, and carried by the log since its last reset: at most
+  // half the metadata reserve, so that at a full disk the reserve's room writes it all.
+  size_t HeldCapacity() const {
+    return options_.reserve_bytes == 0
+               ? options_.held_bytes
+               : std::min<size_t>(options_.held_bytes, options_.reserve_bytes / 2);
+  }
 
   // A node (or value) as of `snapshot` (EntryTable::kNoSnapshot: the latest).
   Result<std::shared_ptr<const BtreeNode>> LoadNode(LogicalId id, uint64_t snapshot,
@@ -424,8 +460,15 @@ class Engine {
   SegmentRefs segment_refs_;  // registry entries per segment
   Status broken_;             // the log failed a flush
   uint64_t commits_since_checkpoint_ = 0;
-  size_t dirty_entries_at_failure_ = 0;  // a failed checkpoint waits for as many again
+  size_t dirty_entries_at_failure_ = 0;    // a failed checkpoint waits for as many again
+  uint64_t carried_since_checkpoint_ = 0;  // bytes commit records carried into the log
   EngineStats stats_;
+
+  std::unique_ptr<HeldBlobs> held_;  // made in Init
+  std::thread spiller_;              // writes logged blobs soon after their commit
+  std::mutex spill_mu_;
+  std::condition_variable spill_cv_;
+  bool spill_stop_ = false;  // spill_mu_
 };
 
 }  // namespace sopfs

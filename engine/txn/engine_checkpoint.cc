@@ -2,6 +2,7 @@
 // carrying what must survive it, node segment counts among them).
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@ Status Engine::Recover() {
   recovery_ = {};
   std::set<BlobId> prepared, adopted, released;
   std::vector<BlobId> frees;
+  std::vector<TxnRecord::CarriedBlob> carried;  // by the commits replayed
   std::map<LogicalId, RegistryEntry> updates;
   LogicalId next_id = 1;
   uint64_t stamp = 0;
@@ -51,12 +53,17 @@ Status Engine::Recover() {
       if (entry.in_use()) adopted.insert(entry.blob);
     }
     frees.insert(frees.end(), rec->frees.begin(), rec->frees.end());
+    for (TxnRecord::CarriedBlob& b : rec->carried) carried.push_back(std::move(b));
     ++recovery_.commits_replayed;
   }
   std::vector<std::pair<LogicalId, RegistryEntry>> apply(updates.begin(), updates.end());
   if (options_.read_only) {
     // Nothing is written: the replayed commits live in memory, as between checkpoints.
     if (!apply.empty()) entries_->Publish(apply);
+    // The blobs the records carry are read from memory.
+    for (TxnRecord::CarriedBlob& b : carried) {
+      held_->Hold(b.id, b.layout, std::move(b.bytes), /*logged=*/true);
+    }
     // What a writable open would remove (orphans of unfinished commits, frees): a check
     // must not call these leaks.
     recovery_pending_.clear();
@@ -69,6 +76,8 @@ Status Engine::Recover() {
     stamp_ = stamp;
     return Status::Ok();
   }
+  // Before the log that carries them is reset.
+  if (!carried.empty()) SOPFS_RETURN_IF_ERROR(WriteCarried(carried));
   if (!apply.empty()) SOPFS_RETURN_IF_ERROR(registry_->Apply(apply));
   next_id_ = next_id;
   // From the log (the counts the last checkpoint carried, and the replayed commits);
@@ -119,7 +128,9 @@ Status Engine::MaybeCheckpoint() {
     std::lock_guard<std::mutex> lock(mu_);
     // While the metadata reserve is in use, every commit checkpoints: the blobs that
     // deletions and replaced node versions freed go back to the disk at once.
-    if (reserve_whole &&
+    // ... and the log may carry blobs up to HeldCapacity() (its room is freed by the
+    // reset).
+    if (reserve_whole && carried_since_checkpoint_ < HeldCapacity() &&
         commits_since_checkpoint_ < static_cast<uint64_t>(options_.checkpoint_commits) &&
         entries_->DirtyCount() < dirty_entries_at_failure_ + options_.checkpoint_entries) {
       return Status::Ok();
@@ -149,6 +160,13 @@ Status Engine::CheckpointOnce() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!broken_.ok()) return broken_;
+  }
+  // The log about to be reset carries these: they go to the data folders first.
+  if (Status st = WriteLogged(std::numeric_limits<size_t>::max()); !st.ok()) {
+    return Status::Error(st.code(),
+                         "blobs the commit log carries could not be written (the log keeps "
+                         "them): " +
+                             st.message());
   }
   std::vector<std::pair<LogicalId, RegistryEntry>> dirty = entries_->Dirty();
   if (!dirty.empty()) SOPFS_RETURN_IF_ERROR(registry_->Apply(dirty));
@@ -218,6 +236,7 @@ Status Engine::CheckpointOnce() {
   }
   commits_since_checkpoint_ = 0;
   dirty_entries_at_failure_ = 0;
+  carried_since_checkpoint_ = 0;
   ++stats_.checkpoints;
   return removed;
 }

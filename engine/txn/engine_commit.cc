@@ -267,11 +267,44 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
     rec.frees.push_back(entry->blob);
   }
 
+  // Values staged small and held in memory (held_blobs.h) that this commit adopts.
+  std::vector<HeldBlobs::Blob> held_values;
+  size_t carried_bytes = 0;
+  for (const BlobId& blob : adopted_values) {
+    if (std::optional<HeldBlobs::Blob> held = held_->FindStaged(blob)) {
+      carried_bytes += held->bytes->size();
+      held_values.push_back(std::move(*held));
+    }
+  }
+  size_t segment_bytes = 0;
+  for (const BlobStore::Write& w : writes) segment_bytes += w.data.size();
+  carried_bytes += segment_bytes;
+  // A small commit carries its new blobs in its record: one log flush, no prepare
+  // record and no erasure-coded write before it (the spiller writes them after).
+  // Not at a full disk (the metadata reserve in use): the log would hold the bytes
+  // until the data folders have room for them, and then both would.
+  const bool carry = options_.carry_bytes > 0 && carried_bytes <= options_.carry_bytes &&
+                     held_->HasRoom(segment_bytes) && reserve_->Full();
   std::shared_lock<std::shared_mutex> gate(gate_);
-  // Node versions are metadata: a commit that deletes must get through a full disk.
-  SOPFS_RETURN_IF_ERROR(WritePrepared(writes, Room::kMayUseReserve));
   std::vector<BlobId> written;
-  for (const BlobStore::Write& w : writes) written.push_back(w.id);
+  if (carry) {
+    for (const BlobStore::Write& w : writes) {
+      rec.carried.push_back(
+          {w.id, w.layout,
+           std::string(reinterpret_cast<const char*>(w.data.data()), w.data.size())});
+    }
+    for (const HeldBlobs::Blob& h : held_values) rec.carried.push_back({h.id, h.layout, *h.bytes});
+  } else {
+    // The held values go with the node versions: one prepare record, one batch.
+    for (const HeldBlobs::Blob& h : held_values) {
+      writes.push_back(
+          {h.id, h.layout, {reinterpret_cast<const uint8_t*>(h.bytes->data()), h.bytes->size()}});
+    }
+    // Node versions are metadata: a commit that deletes must get through a full disk.
+    SOPFS_RETURN_IF_ERROR(WritePrepared(writes, Room::kMayUseReserve));
+    for (const HeldBlobs::Blob& h : held_values) held_->DropStaged(h.id);  // on disk now
+    for (const BlobStore::Write& w : writes) written.push_back(w.id);
+  }
   if (options_.test_hook) options_.test_hook("commit:before-record");
   if (!locker_->Holds(lock_keys, owner, grant.fence)) {
     Discard(written);
@@ -337,6 +370,17 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
     Discard(written);
     return Status::Error(ESTALE, "a newer lock holder committed to the same tree first");
   }
+  if (!rec.carried.empty()) {
+    // Readers find them here until the spiller has written them.
+    std::vector<BlobId> logged;
+    for (const HeldBlobs::Blob& h : held_values) logged.push_back(h.id);
+    held_->MarkLogged(logged);
+    for (const BlobStore::Write& w : writes) {
+      held_->Hold(w.id, w.layout,
+                  std::string(reinterpret_cast<const char*>(w.data.data()), w.data.size()),
+                  /*logged=*/true);
+    }
+  }
   const uint64_t published = entries_->Publish(rec.updates);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -352,8 +396,16 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
     for (const BlobId& blob : written) in_flight_.erase(blob);
     for (const BlobId& blob : adopted_values) in_flight_.erase(blob);
     ++commits_since_checkpoint_;
+    if (!rec.carried.empty()) {
+      ++stats_.carrying_commits;
+      carried_since_checkpoint_ += carried_bytes;
+    }
   }
   sequencer_.Done(*seq);
+  if (!rec.carried.empty()) {
+    { std::lock_guard<std::mutex> wake(spill_mu_); }  // the spiller is waiting, or sees them
+    spill_cv_.notify_one();
+  }
   // The new versions are in memory already: the next reader need not fetch them. The
   // versions they replace leave the cache (a reader of an older snapshot loads its own),
   // so that it holds live nodes, not the history of every commit.

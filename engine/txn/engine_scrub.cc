@@ -71,7 +71,8 @@ Engine::ScrubResult Engine::ScrubBlob(const LiveBlob& live) {
     auto refs = segment_refs_.find(live.blob);
     is_live = refs != segment_refs_.end() && refs->second > 0;
   }
-  if (!is_live) {
+  // Held in memory (a commit record carries it): it has no shards yet.
+  if (!is_live || held_->Contains(live.blob)) {
     result.skipped = true;
     return result;
   }

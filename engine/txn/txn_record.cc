@@ -9,6 +9,7 @@ constexpr size_t kFixedSize = 2 + 3 * 8;
 constexpr size_t kUpdateSize = 4 * 8 + 2 * 4;
 constexpr size_t kBlobSize = 16;
 constexpr size_t kRefSize = kBlobSize + 4;
+constexpr size_t kCarriedMinSize = kBlobSize + 2 + 4;
 
 class Writer {
  public:
@@ -22,6 +23,7 @@ class Writer {
     Put<uint64_t>(id.hi);
     Put<uint64_t>(id.lo);
   }
+  void PutBytes(std::string_view bytes) { out_.append(bytes); }
   std::string Take() { return std::move(out_); }
 
  private:
@@ -43,6 +45,12 @@ class Reader {
   bool GetCount(size_t item_size, uint32_t* count) {
     return Get(count) && *count <= (in_.size() - at_) / item_size;
   }
+  bool GetBytes(size_t n, std::string* out) {
+    if (in_.size() - at_ < n) return false;
+    out->assign(in_.substr(at_, n));
+    at_ += n;
+    return true;
+  }
   bool AtEnd() const { return at_ == in_.size(); }
 
  private:
@@ -59,7 +67,8 @@ Status Malformed(const char* what) {
 std::string TxnRecord::Encode() const {
   Writer w;
   w.Put<uint8_t>(static_cast<uint8_t>(kind));
-  w.Put<uint8_t>(kFormatVersion);
+  const bool carrying = kind == Kind::kCommit && !carried.empty();
+  w.Put<uint8_t>(carrying ? kCarryingFormatVersion : kFormatVersion);
   w.Put<uint64_t>(stamp);
   w.Put<uint64_t>(fence);
   w.Put<uint64_t>(next_id);
@@ -88,6 +97,16 @@ std::string TxnRecord::Encode() const {
       w.Put<uint32_t>(count);
     }
   }
+  if (carrying) {
+    w.Put<uint32_t>(static_cast<uint32_t>(carried.size()));
+    for (const CarriedBlob& b : carried) {
+      w.PutBlob(b.id);
+      w.Put<uint8_t>(static_cast<uint8_t>(b.layout.k));
+      w.Put<uint8_t>(static_cast<uint8_t>(b.layout.m));
+      w.Put<uint32_t>(static_cast<uint32_t>(b.bytes.size()));
+      w.PutBytes(b.bytes);
+    }
+  }
   return w.Take();
 }
 
@@ -102,8 +121,9 @@ Result<TxnRecord> TxnRecord::Decode(std::string_view bytes) {
       kind > static_cast<uint8_t>(Kind::kSegmentRefs)) {
     return Malformed("unknown kind");
   }
-  if (version != kFormatVersion) return Malformed("unknown format version");
   rec.kind = static_cast<Kind>(kind);
+  const bool carrying = version == kCarryingFormatVersion && rec.kind == Kind::kCommit;
+  if (version != kFormatVersion && !carrying) return Malformed("unknown format version");
   r.Get(&rec.stamp);
   r.Get(&rec.fence);
   r.Get(&rec.next_id);
@@ -138,6 +158,20 @@ Result<TxnRecord> TxnRecord::Decode(std::string_view bytes) {
     for (auto& [blob, count] : rec.segment_refs) {
       r.GetBlob(&blob);
       r.Get(&count);
+    }
+  }
+  if (carrying) {
+    if (!r.GetCount(kCarriedMinSize, &n) || n == 0) return Malformed("bad carried blob count");
+    rec.carried.resize(n);
+    for (CarriedBlob& b : rec.carried) {
+      uint8_t k = 0, m = 0;
+      uint32_t len = 0;
+      if (!r.GetBlob(&b.id) || !r.Get(&k) || !r.Get(&m) || !r.Get(&len) ||
+          !r.GetBytes(len, &b.bytes)) {
+        return Malformed("carried blob cut short");
+      }
+      b.layout = ErasureLayout{k, m};
+      if (!b.layout.Validate(b.layout.total()).ok()) return Malformed("carried blob layout");
     }
   }
   if (!r.AtEnd()) return Malformed("trailing bytes");

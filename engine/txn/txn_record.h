@@ -17,7 +17,10 @@
 // next_id, then five lists, each a u32 count followed by its items: trees (u64), updates
 // (u64 id, u64 blob hi, u64 blob lo, u64 version, u32 flags, u32 slot), blobs, frees and
 // released (each u64 hi, u64 lo). A kSegmentRefs record goes on with u32 part, u32 parts
-// and a sixth list: segment references (u64 hi, u64 lo, u32 count). Nothing may follow. The log
+// and a sixth list: segment references (u64 hi, u64 lo, u32 count). A commit record of
+// format version 2 goes on with the blobs it carries (held_blobs.h): u32 count, then each
+// u64 hi, u64 lo, u8 k, u8 m, u32 length and its bytes. Version 1 records are read as
+// before (and written whenever a record carries no blob). Nothing may follow. The log
 // checksums every record; Decode still rejects anything malformed with EIO and never reads out of
 // bounds.
 //
@@ -31,6 +34,7 @@
 #include <vector>
 
 #include "engine/blob/blob_id.h"
+#include "engine/blob/erasure_layout.h"
 #include "engine/registry/registry_block.h"
 #include "engine/status.h"
 
@@ -39,6 +43,16 @@ namespace sopfs {
 struct TxnRecord {
   enum class Kind : uint8_t { kPrepare = 1, kCommit = 2, kCarry = 3, kSegmentRefs = 4 };
   static constexpr uint8_t kFormatVersion = 1;
+  static constexpr uint8_t kCarryingFormatVersion = 2;  // a commit carrying blobs
+
+  // A blob whose bytes the commit record itself carries (written to the data folders
+  // later: by the spiller, a checkpoint or recovery).
+  struct CarriedBlob {
+    BlobId id;
+    ErasureLayout layout;
+    std::string bytes;
+    friend bool operator==(const CarriedBlob&, const CarriedBlob&) = default;
+  };
 
   Kind kind = Kind::kPrepare;
   uint64_t stamp = 0;    // commit: its stamp; carry: the highest stamp handed out
@@ -54,6 +68,7 @@ struct TxnRecord {
   uint32_t part = 0;
   uint32_t parts = 0;
   std::vector<std::pair<BlobId, uint32_t>> segment_refs;
+  std::vector<CarriedBlob> carried;  // commit: blobs written with the record
 
   std::string Encode() const;
   static Result<TxnRecord> Decode(std::string_view bytes);

@@ -92,6 +92,11 @@ std::string StatsJson(const Sources& s) {
   j.Add("metadata_reserve_target", s.engine->reserve_target());
   j.Add("metadata_reserve_held", s.engine->reserve_held());
   j.Add("commits", e.commits);
+  // Commits whose record carried their blobs; those written to the data folders since;
+  // bytes held in memory meanwhile (and small staged values waiting for their commit).
+  j.Add("carrying_commits", e.carrying_commits);
+  j.Add("carried_blobs_written", e.carried_blobs_written);
+  j.Add("held_blob_bytes", e.held_bytes);
   j.Add("conflicts", e.conflicts);
   j.Add("checkpoints", e.checkpoints);
   j.Add("ec_reconstructions", e.reconstructions);

@@ -4,10 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "engine/blob/blob_id.h"
 #include "engine/io/env.h"
@@ -46,6 +48,17 @@ inline std::map<std::string, std::string> ReadAll(Transaction& txn, LogicalId ro
     EXPECT_TRUE(st.ok()) << st.ToString();
   }
   return out;
+}
+
+// Waits (up to 30 s) until the engine holds no blob in memory: the spiller has written
+// what commit records carried (held_blobs.h). False on timeout.
+inline bool WaitUntilWritten(Engine& engine) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (engine.Stats().held_bytes != 0) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
 }
 
 // The IDs of every blob with at least one shard file under the data folders.

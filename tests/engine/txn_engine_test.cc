@@ -347,6 +347,7 @@ TEST_F(TxnEngineTest, TxnCheckpointSaysUntilWhenItKeepsFreedBlobsForAnOpenSnapsh
     ASSERT_TRUE((*txn->Tree(root, opts))->Remove("big").ok());
     ASSERT_TRUE(txn->Commit().ok());
   }
+  ASSERT_TRUE(testing::WaitUntilWritten(*engine_));  // what the commit record carried
   const std::set<BlobId> before = BlobsOnDisk(&env_, options_);
   ASSERT_TRUE(engine_->Checkpoint().ok());
   const uint64_t held = engine_->held_frees_seq();

@@ -30,6 +30,11 @@ class ChunkTreeTest : public ::testing::Test {
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
     engine_ = std::move(*engine);
   }
+  // Small blobs are written to the data folders at once (EngineOptions::carry_bytes 0).
+  void ReopenWithoutCarrying() {
+    options_.carry_bytes = 0;
+    Reopen();
+  }
   TxnTree* Chunks(Transaction& txn) { return *txn.Tree(tree_, ChunkFile::TreeOptions()); }
 
   FaultEnv env_;

@@ -234,6 +234,13 @@ TEST_P(FsEnospcTest, EnospcFullDiskWithTheReserveUsedUpMountsReadOnlyThenReadWri
   const int dir = ::open(vol_.root().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   ASSERT_EQ(::fsync(dir), 0) << ErrnoText() << "\n" << vol_.DaemonLog();
   ::close(dir);
+  // The commit record carried the small file's blobs; writing them to the data folders
+  // soon after takes the reserve.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (StatsField(vol_, "metadata_reserve_held") != "0" &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_EQ(StatsField(vol_, "metadata_reserve_held"), "0") << "the reserve was not used";
   ASSERT_NO_FATAL_FAILURE(fill_disk());  // the other program takes the room back
   ASSERT_NO_FATAL_FAILURE(vol_.Unmount());
