@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <optional>
 #include <utility>
@@ -22,8 +23,21 @@ Engine::Engine(Env* env, EngineOptions options)
 
 Engine::~Engine() {
   if (repairs_ != nullptr) repairs_->Stop();
-  StopSpiller();  // a checkpoint writes what it left; recovery does, without one
+  StopSpiller();
   if (!options_.checkpoint_on_close || options_.read_only || log_ == nullptr) return;
+  {
+    // What the log carries goes to the data folders (else the next open writes it).
+    std::shared_lock<std::shared_mutex> gate(gate_);
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool usable = broken_.ok();
+    lock.unlock();
+    if (usable) {
+      if (Status st = WriteLogged(std::numeric_limits<size_t>::max()); !st.ok()) {
+        std::fprintf(stderr, "sopfs: blobs the commit log carries stay there: %s\n",
+                     st.ToString().c_str());
+      }
+    }
+  }
   Status st = Checkpoint();
   if (!st.ok()) {
     std::fprintf(stderr, "sopfs: checkpoint at close failed (recovery will redo it): %s\n",
@@ -134,7 +148,12 @@ Status Engine::Init() {
   if (recovered.ok() && options_.read_only) {
     broken_ = Status::Error(EROFS, "the volume is open read-only");
   }
-  if (recovered.ok() && !options_.read_only) spiller_ = std::thread([this] { SpillLoop(); });
+  // The engine is destroyed unopened: its close must not checkpoint (a reset would drop
+  // the log's records, which the registry does not hold yet).
+  if (!recovered.ok()) broken_ = recovered;
+  if (recovered.ok() && !options_.read_only && options_.background_spill) {
+    spiller_ = std::thread([this] { SpillLoop(); });
+  }
   return recovered;
 }
 

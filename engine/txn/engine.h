@@ -147,6 +147,9 @@ struct EngineOptions {
   // Memory for blobs held that way and for small staged values (at most
   // kHeldValueBytes each) kept until their commit.
   size_t held_bytes = 16u << 20;
+  // false: only checkpoints (and recovery) write carried blobs (tests that number
+  // every I/O operation).
+  bool background_spill = true;
   // Test hook, called at named points of a commit ("commit:locked",
   // "commit:before-record", "commit:lease-checked", "commit:before-apply").
   std::function<void(std::string_view point)> test_hook;
@@ -341,12 +344,13 @@ class Engine {
   Status WriteCarried(const std::vector<TxnRecord::CarriedBlob>& carried);
   void SpillLoop();
   void StopSpiller();
-  // What may be held in memory, and carried by the log since its last reset: at most
-  // half the metadata reserve, so that at a full disk the reserve's room writes it all.
+  // What may be held in memory (and twice that carried by the log since its last
+  // reset): at most an eighth of the metadata reserve, so that at a full disk the
+  // reserve's room writes what is held (erasure coded: up to 3 times the bytes).
   size_t HeldCapacity() const {
     return options_.reserve_bytes == 0
                ? options_.held_bytes
-               : std::min<size_t>(options_.held_bytes, options_.reserve_bytes / 2);
+               : std::min<size_t>(options_.held_bytes, options_.reserve_bytes / 8);
   }
 
   // A node (or value) as of `snapshot` (EntryTable::kNoSnapshot: the latest).
@@ -469,6 +473,9 @@ class Engine {
   std::mutex spill_mu_;
   std::condition_variable spill_cv_;
   bool spill_stop_ = false;  // spill_mu_
+  // The last write of carried blobs failed (a full or failing data folder): commits stop
+  // carrying, and meet the error themselves, until one succeeds again.
+  std::atomic<bool> spill_failing_{false};
 };
 
 }  // namespace sopfs

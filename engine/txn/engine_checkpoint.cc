@@ -5,6 +5,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -18,7 +19,7 @@ Status Engine::Recover() {
   recovery_ = {};
   std::set<BlobId> prepared, adopted, released;
   std::vector<BlobId> frees;
-  std::vector<TxnRecord::CarriedBlob> carried;  // by the commits replayed
+  std::vector<TxnRecord::CarriedBlob> carried_blobs;  // by the commits replayed
   std::map<LogicalId, RegistryEntry> updates;
   LogicalId next_id = 1;
   uint64_t stamp = 0;
@@ -32,8 +33,11 @@ Status Engine::Recover() {
     stamp = std::max(stamp, rec->stamp);
     next_id = std::max(next_id, rec->next_id);
     prepared.insert(rec->blobs.begin(), rec->blobs.end());
-    if (rec->kind == TxnRecord::Kind::kCarry)
+    if (rec->kind == TxnRecord::Kind::kCarry) {
       frees.insert(frees.end(), rec->frees.begin(), rec->frees.end());
+      // Carried on from the log before (committed there): written as a commit's are.
+      for (TxnRecord::CarriedBlob& b : rec->carried) carried_blobs.push_back(std::move(b));
+    }
     if (rec->kind != TxnRecord::Kind::kCommit) {
       refs_replay.Add(*rec, /*applied=*/false);
       continue;
@@ -53,7 +57,13 @@ Status Engine::Recover() {
       if (entry.in_use()) adopted.insert(entry.blob);
     }
     frees.insert(frees.end(), rec->frees.begin(), rec->frees.end());
-    for (TxnRecord::CarriedBlob& b : rec->carried) carried.push_back(std::move(b));
+    for (TxnRecord::CarriedBlob& b : rec->carried) {
+      if (Status fits = b.layout.Validate(blobs_->folder_count()); !fits.ok()) {
+        return Status::Error(EIO, "commit log record " + std::to_string(raw.sequence) +
+                                      " carries blob " + b.id.ToHex() + ": " + fits.message());
+      }
+      carried_blobs.push_back(std::move(b));
+    }
     ++recovery_.commits_replayed;
   }
   std::vector<std::pair<LogicalId, RegistryEntry>> apply(updates.begin(), updates.end());
@@ -61,7 +71,7 @@ Status Engine::Recover() {
     // Nothing is written: the replayed commits live in memory, as between checkpoints.
     if (!apply.empty()) entries_->Publish(apply);
     // The blobs the records carry are read from memory.
-    for (TxnRecord::CarriedBlob& b : carried) {
+    for (TxnRecord::CarriedBlob& b : carried_blobs) {
       held_->Hold(b.id, b.layout, std::move(b.bytes), /*logged=*/true);
     }
     // What a writable open would remove (orphans of unfinished commits, frees): a check
@@ -76,8 +86,6 @@ Status Engine::Recover() {
     stamp_ = stamp;
     return Status::Ok();
   }
-  // Before the log that carries them is reset.
-  if (!carried.empty()) SOPFS_RETURN_IF_ERROR(WriteCarried(carried));
   if (!apply.empty()) SOPFS_RETURN_IF_ERROR(registry_->Apply(apply));
   next_id_ = next_id;
   // From the log (the counts the last checkpoint carried, and the replayed commits);
@@ -107,6 +115,12 @@ Status Engine::Recover() {
   recovery_.frees_done = frees.size();
   remove.insert(remove.end(), frees.begin(), frees.end());
   if (!remove.empty()) SOPFS_RETURN_IF_ERROR(blobs_->RemoveDurably(remove, RemovalLayout()));
+  // The blobs the replayed records carried, once the garbage made room for them, and
+  // not those later records freed: written before the log that carries them is reset.
+  const std::set<BlobId> gone(remove.begin(), remove.end());
+  std::erase_if(carried_blobs,
+                [&](const TxnRecord::CarriedBlob& b) { return gone.count(b.id) != 0; });
+  if (!carried_blobs.empty()) SOPFS_RETURN_IF_ERROR(WriteCarried(carried_blobs));
   next_id_ = next_id;
   stamp_ = stamp;
   TxnRecord carry;
@@ -128,8 +142,8 @@ Status Engine::MaybeCheckpoint() {
     std::lock_guard<std::mutex> lock(mu_);
     // While the metadata reserve is in use, every commit checkpoints: the blobs that
     // deletions and replaced node versions freed go back to the disk at once.
-    // ... and the log may carry blobs up to HeldCapacity() (its room is freed by the
-    // reset).
+    // ... and once the log carries HeldCapacity() (commits stop carrying at twice that;
+    // a reset frees its room).
     if (reserve_whole && carried_since_checkpoint_ < HeldCapacity() &&
         commits_since_checkpoint_ < static_cast<uint64_t>(options_.checkpoint_commits) &&
         entries_->DirtyCount() < dirty_entries_at_failure_ + options_.checkpoint_entries) {
@@ -141,6 +155,7 @@ Status Engine::MaybeCheckpoint() {
     // Try again after as many commits again, not at every commit.
     std::lock_guard<std::mutex> lock(mu_);
     commits_since_checkpoint_ = 0;
+    carried_since_checkpoint_ = 0;  // commits carry again, as much again, then it retries
     dirty_entries_at_failure_ = entries_->DirtyCount();
   }
   return st;
@@ -161,15 +176,6 @@ Status Engine::CheckpointOnce() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!broken_.ok()) return broken_;
   }
-  // The log about to be reset carries these: they go to the data folders first.
-  if (Status st = WriteLogged(std::numeric_limits<size_t>::max()); !st.ok()) {
-    return Status::Error(st.code(),
-                         "blobs the commit log carries could not be written (the log keeps "
-                         "them): " +
-                             st.message());
-  }
-  std::vector<std::pair<LogicalId, RegistryEntry>> dirty = entries_->Dirty();
-  if (!dirty.empty()) SOPFS_RETURN_IF_ERROR(registry_->Apply(dirty));
   const uint64_t oldest = entries_->OldestSnapshot();
   std::vector<BlobId> now;
   std::vector<std::pair<uint64_t, BlobId>> later;
@@ -188,7 +194,19 @@ Status Engine::CheckpointOnce() {
       }
     }
   }
+  // Garbage first: at a full disk its room is what the blobs below need. (The log
+  // still holds the records that freed it, so a crash from here on replays them.)
+  // Carried blobs that are garbage already need not be written at all.
+  for (const BlobId& blob : now) held_->Drop(blob);
   Status removed = blobs_->RemoveDurably(now, RemovalLayout());
+  // The blobs the log carries go to the data folders; those that cannot (a full disk,
+  // failing folders) the new log carries on.
+  if (Status written = WriteLogged(std::numeric_limits<size_t>::max()); !written.ok()) {
+    std::fprintf(stderr, "sopfs: checkpoint: blobs the commit log carries stay in it: %s\n",
+                 written.ToString().c_str());
+  }
+  std::vector<std::pair<LogicalId, RegistryEntry>> dirty = entries_->Dirty();
+  if (!dirty.empty()) SOPFS_RETURN_IF_ERROR(registry_->Apply(dirty));
   TxnRecord carry;
   carry.kind = TxnRecord::Kind::kCarry;
   carry.stamp = stamp_.load();
@@ -199,6 +217,11 @@ Status Engine::CheckpointOnce() {
     // The gate keeps commits out: the counts are those of the registry just written.
     first = EncodeSegmentRefs(segment_refs_);
     carry.blobs.assign(in_flight_.begin(), in_flight_.end());
+    // Blobs the old log carried that could not be written: the new log carries them on
+    // (the gate keeps the spiller out).
+    for (const HeldBlobs::Blob& b : held_->Logged(std::numeric_limits<size_t>::max())) {
+      carry.carried.push_back({b.id, b.layout, *b.bytes});
+    }
     for (const auto& [seq, blob] : later) carry.frees.push_back(blob);
     for (size_t i = split; i < pending_frees_.size(); ++i) {
       carry.frees.push_back(pending_frees_[i].second);
@@ -237,6 +260,7 @@ Status Engine::CheckpointOnce() {
   commits_since_checkpoint_ = 0;
   dirty_entries_at_failure_ = 0;
   carried_since_checkpoint_ = 0;
+  for (const TxnRecord::CarriedBlob& b : carry.carried) carried_since_checkpoint_ += b.bytes.size();
   ++stats_.checkpoints;
   return removed;
 }

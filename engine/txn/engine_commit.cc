@@ -281,10 +281,17 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
   carried_bytes += segment_bytes;
   // A small commit carries its new blobs in its record: one log flush, no prepare
   // record and no erasure-coded write before it (the spiller writes them after).
-  // Not at a full disk (the metadata reserve in use): the log would hold the bytes
-  // until the data folders have room for them, and then both would.
-  const bool carry = options_.carry_bytes > 0 && carried_bytes <= options_.carry_bytes &&
-                     held_->HasRoom(segment_bytes) && reserve_->Full();
+  // Not at a full disk (the metadata reserve in use), nor while writing carried blobs
+  // fails: the log would hold the bytes until the data folders take them, and the
+  // commit must meet the error itself.
+  bool carry = options_.carry_bytes > 0 && carried_bytes <= options_.carry_bytes &&
+               held_->HasRoom(segment_bytes) && !spill_failing_ && reserve_->Full();
+  if (carry) {
+    // The log carries at most twice HeldCapacity() between two resets (a checkpoint is
+    // due from once).
+    std::lock_guard<std::mutex> lock(mu_);
+    carry = carried_since_checkpoint_ + carried_bytes <= 2 * HeldCapacity();
+  }
   std::shared_lock<std::shared_mutex> gate(gate_);
   std::vector<BlobId> written;
   if (carry) {
@@ -295,7 +302,14 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
     }
     for (const HeldBlobs::Blob& h : held_values) rec.carried.push_back({h.id, h.layout, *h.bytes});
   } else {
-    // The held values go with the node versions: one prepare record, one batch.
+    // The held values go with the node versions: one prepare record, one batch. New
+    // data among them must not take the metadata reserve's room.
+    for (const HeldBlobs::Blob& h : held_values) {
+      if (h.new_data) {
+        SOPFS_RETURN_IF_ERROR(RoomForNewData());
+        break;
+      }
+    }
     for (const HeldBlobs::Blob& h : held_values) {
       writes.push_back(
           {h.id, h.layout, {reinterpret_cast<const uint8_t*>(h.bytes->data()), h.bytes->size()}});
@@ -372,9 +386,7 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
   }
   if (!rec.carried.empty()) {
     // Readers find them here until the spiller has written them.
-    std::vector<BlobId> logged;
-    for (const HeldBlobs::Blob& h : held_values) logged.push_back(h.id);
-    held_->MarkLogged(logged);
+    held_->MarkLogged(held_values);
     for (const BlobStore::Write& w : writes) {
       held_->Hold(w.id, w.layout,
                   std::string(reinterpret_cast<const char*>(w.data.data()), w.data.size()),

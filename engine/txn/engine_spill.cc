@@ -28,7 +28,8 @@ std::optional<Result<std::vector<BlobId>>> Engine::HoldValues(
     total += v.size();
   }
   // At a full disk (the metadata reserve in use) values are written, or refused, at once.
-  if (total > options_.carry_bytes || !held_->HasRoom(total) || !reserve_->Full()) {
+  if (total > options_.carry_bytes || !held_->HasRoom(total) || spill_failing_ ||
+      !reserve_->Full()) {
     return std::nullopt;
   }
   // As a write would: no new data while the disk is full.
@@ -39,7 +40,7 @@ std::optional<Result<std::vector<BlobId>>> Engine::HoldValues(
   ids.reserve(values.size());
   for (std::string_view v : values) {
     const BlobId id = NewBlobId(span, layout.total());
-    if (!held_->Hold(id, layout, std::string(v))) {
+    if (!held_->Hold(id, layout, std::string(v), /*logged=*/false, room == Room::kNewData)) {
       // Others took the room meanwhile: these are written as usual.
       for (const BlobId& held : ids) held_->DropStaged(held);
       return std::nullopt;
@@ -78,17 +79,21 @@ Status Engine::WriteLogged(size_t max_bytes) {
       reserve_used = true;
       continue;
     }
+    spill_failing_ = !st.ok();
     if (!st.ok()) return st;
     if (!all) return Status::Ok();
   }
 }
 
 Status Engine::WriteCarried(const std::vector<TxnRecord::CarriedBlob>& carried) {
-  // A spill before the crash may have written some of them, whole or in part: a put
-  // never overwrites, so what is there goes first (the put flushes the directories).
+  // A spill before the crash may have written some of them, whole or in part. One whole
+  // and sound stays; what is left of another goes (a put never overwrites; the put
+  // flushes the directories), and the log's bytes are written again.
   std::vector<BlobStore::Write> writes;
   writes.reserve(carried.size());
   for (const TxnRecord::CarriedBlob& b : carried) {
+    Result<BlobRepairReport> there = blobs_->Inspect(b.id, b.layout);
+    if (there.ok() && there->bad_shards.empty()) continue;
     (void)blobs_->Remove(b.id, b.layout);
     writes.push_back(
         {b.id, b.layout, {reinterpret_cast<const uint8_t*>(b.bytes.data()), b.bytes.size()}});
@@ -102,7 +107,7 @@ Status Engine::WriteCarried(const std::vector<TxnRecord::CarriedBlob>& carried) 
     SOPFS_RETURN_IF_ERROR(blobs_->Put(std::span(writes).subspan(at, end - at)));
     at = end;
   }
-  recovery_.carried_written = carried.size();
+  recovery_.carried_written = writes.size();
   return Status::Ok();
 }
 

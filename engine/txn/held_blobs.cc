@@ -2,12 +2,14 @@
 
 namespace sopfs {
 
-bool HeldBlobs::Hold(const BlobId& id, ErasureLayout layout, std::string bytes, bool logged) {
+bool HeldBlobs::Hold(const BlobId& id, ErasureLayout layout, std::string bytes, bool logged,
+                     bool new_data) {
   std::lock_guard<std::mutex> lock(mu_);
   if ((!logged && bytes_ + bytes.size() > capacity_) || held_.count(id)) return false;
   bytes_ += bytes.size();
   if (logged) ++logged_;
-  held_.emplace(id, Held{layout, std::make_shared<const std::string>(std::move(bytes)), logged});
+  held_.emplace(
+      id, Held{layout, std::make_shared<const std::string>(std::move(bytes)), logged, new_data});
   return true;
 }
 
@@ -21,7 +23,7 @@ std::optional<HeldBlobs::Blob> HeldBlobs::FindStaged(const BlobId& id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = held_.find(id);
   if (it == held_.end() || it->second.logged) return std::nullopt;
-  return Blob{id, it->second.layout, it->second.bytes};
+  return Blob{id, it->second.layout, it->second.bytes, it->second.new_data};
 }
 
 bool HeldBlobs::Contains(const BlobId& id) const {
@@ -34,11 +36,15 @@ bool HeldBlobs::HasRoom(size_t bytes) const {
   return bytes_ + bytes <= capacity_;
 }
 
-void HeldBlobs::MarkLogged(const std::vector<BlobId>& ids) {
+void HeldBlobs::MarkLogged(const std::vector<Blob>& blobs) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const BlobId& id : ids) {
-    auto it = held_.find(id);
-    if (it == held_.end() || it->second.logged) continue;
+  for (const Blob& b : blobs) {
+    auto it = held_.find(b.id);
+    if (it == held_.end()) {
+      bytes_ += b.bytes->size();
+      it = held_.emplace(b.id, Held{b.layout, b.bytes, false, false}).first;
+    }
+    if (it->second.logged) continue;
     it->second.logged = true;
     ++logged_;
   }

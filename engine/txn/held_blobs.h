@@ -34,13 +34,15 @@ class HeldBlobs {
     BlobId id;
     ErasureLayout layout;
     std::shared_ptr<const std::string> bytes;
+    bool new_data = false;  // staged as new data: refused at a full disk (Room::kNewData)
   };
 
   explicit HeldBlobs(size_t capacity) : capacity_(capacity) {}
 
   // Holds `bytes` as staged when they fit in what is left; false if not (or if held
   // already). Logged blobs (a commit record carries them already) are always held.
-  bool Hold(const BlobId& id, ErasureLayout layout, std::string bytes, bool logged = false);
+  bool Hold(const BlobId& id, ErasureLayout layout, std::string bytes, bool logged = false,
+            bool new_data = false);
   // The bytes of a held blob, or nullptr.
   std::shared_ptr<const std::string> Find(const BlobId& id) const;
   // A staged blob, or nullopt if `id` is not held staged.
@@ -48,8 +50,9 @@ class HeldBlobs {
   bool Contains(const BlobId& id) const;
   // Would `bytes` more fit?
   bool HasRoom(size_t bytes) const;
-  // Staged blobs a commit record now carries.
-  void MarkLogged(const std::vector<BlobId>& ids);
+  // Staged blobs a commit record now carries (held again, as logged, if something
+  // dropped them meanwhile: the record is durable, so they must be written).
+  void MarkLogged(const std::vector<Blob>& blobs);
   // Forgets a blob (staged and discarded, or written to the data folders). True if it
   // was held.
   bool Drop(const BlobId& id);
@@ -65,6 +68,7 @@ class HeldBlobs {
     ErasureLayout layout;
     std::shared_ptr<const std::string> bytes;
     bool logged = false;
+    bool new_data = false;
   };
   const size_t capacity_;
   mutable std::mutex mu_;

@@ -67,7 +67,7 @@ Status Malformed(const char* what) {
 std::string TxnRecord::Encode() const {
   Writer w;
   w.Put<uint8_t>(static_cast<uint8_t>(kind));
-  const bool carrying = kind == Kind::kCommit && !carried.empty();
+  const bool carrying = (kind == Kind::kCommit || kind == Kind::kCarry) && !carried.empty();
   w.Put<uint8_t>(carrying ? kCarryingFormatVersion : kFormatVersion);
   w.Put<uint64_t>(stamp);
   w.Put<uint64_t>(fence);
@@ -122,7 +122,8 @@ Result<TxnRecord> TxnRecord::Decode(std::string_view bytes) {
     return Malformed("unknown kind");
   }
   rec.kind = static_cast<Kind>(kind);
-  const bool carrying = version == kCarryingFormatVersion && rec.kind == Kind::kCommit;
+  const bool carrying =
+      version == kCarryingFormatVersion && (rec.kind == Kind::kCommit || rec.kind == Kind::kCarry);
   if (version != kFormatVersion && !carrying) return Malformed("unknown format version");
   r.Get(&rec.stamp);
   r.Get(&rec.fence);

@@ -19,7 +19,8 @@
 // released (each u64 hi, u64 lo). A kSegmentRefs record goes on with u32 part, u32 parts
 // and a sixth list: segment references (u64 hi, u64 lo, u32 count). A commit record of
 // format version 2 goes on with the blobs it carries (held_blobs.h): u32 count, then each
-// u64 hi, u64 lo, u8 k, u8 m, u32 length and its bytes. Version 1 records are read as
+// u64 hi, u64 lo, u8 k, u8 m, u32 length and its bytes (a kCarry record too: the blobs
+// the log before carried and nobody had written yet). Version 1 records are read as
 // before (and written whenever a record carries no blob). Nothing may follow. The log
 // checksums every record; Decode still rejects anything malformed with EIO and never reads out of
 // bounds.
@@ -68,7 +69,7 @@ struct TxnRecord {
   uint32_t part = 0;
   uint32_t parts = 0;
   std::vector<std::pair<BlobId, uint32_t>> segment_refs;
-  std::vector<CarriedBlob> carried;  // commit: blobs written with the record
+  std::vector<CarriedBlob> carried;  // commit, carry: blobs written with the record
 
   std::string Encode() const;
   static Result<TxnRecord> Decode(std::string_view bytes);

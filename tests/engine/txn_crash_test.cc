@@ -111,6 +111,7 @@ TEST_P(TxnCrashTest, CrashAtEveryOpOfACommitRecoversBeforeOrAfterWithoutOrphans)
     options.checkpoint_commits = checkpoint_commits;
     options.checkpoint_on_close = false;
     if (!carry) options.carry_bytes = 0;
+    options.background_spill = false;  // every operation numbered in one thread
     Scenario s;
     Status st;
     uint64_t crash_at = 0;
@@ -121,8 +122,8 @@ TEST_P(TxnCrashTest, CrashAtEveryOpOfACommitRecoversBeforeOrAfterWithoutOrphans)
       crash_at = env.op_count() + n;
       env.CrashAtOp(crash_at);
       st = RunChange(**engine, s);
-      // A carrying commit's blobs reach the data folders after it: by the spiller, or
-      // here by the checkpoint (a crash at each of its operations too).
+      // A carrying commit's blobs reach the data folders after it: here by the
+      // checkpoint (a crash at each of its operations too).
       if (carry && st.ok()) (void)(*engine)->Checkpoint();
     }
     const bool crashed = env.op_count() > crash_at;
