@@ -151,6 +151,7 @@ Status Engine::Init() {
   // The engine is destroyed unopened: its close must not checkpoint (a reset would drop
   // the log's records, which the registry does not hold yet).
   if (!recovered.ok()) broken_ = recovered;
+  if (recovered.ok() && !options_.read_only) LookAtRoom();
   if (recovered.ok() && !options_.read_only && options_.background_spill) {
     spiller_ = std::thread([this] { SpillLoop(); });
   }

@@ -476,6 +476,13 @@ class Engine {
   // The last write of carried blobs failed (a full or failing data folder): commits stop
   // carrying, and meet the error themselves, until one succeeds again.
   std::atomic<bool> spill_failing_{false};
+  // A data folder's disk has less room than kCarryMinFreeBytes (or twice the metadata
+  // reserve): commits write their blobs first, as they did before carrying, so that
+  // nothing written later takes the room a deletion gives back. Looked at after every
+  // spill, and at open.
+  std::atomic<bool> disk_tight_{false};
+  static constexpr uint64_t kCarryMinFreeBytes = 256u << 20;
+  void LookAtRoom();
 };
 
 }  // namespace sopfs

@@ -281,11 +281,11 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
   carried_bytes += segment_bytes;
   // A small commit carries its new blobs in its record: one log flush, no prepare
   // record and no erasure-coded write before it (the spiller writes them after).
-  // Not at a full disk (the metadata reserve in use), nor while writing carried blobs
-  // fails: the log would hold the bytes until the data folders take them, and the
-  // commit must meet the error itself.
+  // Not at or near a full disk (the metadata reserve in use, or little room left), nor
+  // while writing carried blobs fails: the log would hold the bytes until the data
+  // folders take them, taking room later, and the commit must meet the error itself.
   bool carry = options_.carry_bytes > 0 && carried_bytes <= options_.carry_bytes &&
-               held_->HasRoom(segment_bytes) && !spill_failing_ && reserve_->Full();
+               held_->HasRoom(segment_bytes) && !spill_failing_ && !disk_tight_ && reserve_->Full();
   if (carry) {
     // The log carries at most twice HeldCapacity() between two resets (a checkpoint is
     // due from once).

@@ -1,6 +1,7 @@
 // Engine: blobs held in memory (held_blobs.h). Small staged values wait for their
 // commit; blobs a commit record carried are written to the data folders by the
 // spiller soon after, by a checkpoint before it resets the log, or by recovery.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <limits>
@@ -28,7 +29,7 @@ std::optional<Result<std::vector<BlobId>>> Engine::HoldValues(
     total += v.size();
   }
   // At a full disk (the metadata reserve in use) values are written, or refused, at once.
-  if (total > options_.carry_bytes || !held_->HasRoom(total) || spill_failing_ ||
+  if (total > options_.carry_bytes || !held_->HasRoom(total) || spill_failing_ || disk_tight_ ||
       !reserve_->Full()) {
     return std::nullopt;
   }
@@ -111,6 +112,16 @@ Status Engine::WriteCarried(const std::vector<TxnRecord::CarriedBlob>& carried) 
   return Status::Ok();
 }
 
+void Engine::LookAtRoom() {
+  const uint64_t want = std::max<uint64_t>(kCarryMinFreeBytes, 2 * options_.reserve_bytes);
+  bool tight = false;
+  for (const std::string& dir : options_.data_folders) {
+    Result<FsStats> st = env_->StatFs(dir);
+    tight = tight || !st.ok() || st->free_bytes < want;
+  }
+  disk_tight_ = tight;
+}
+
 void Engine::SpillLoop() {
   std::unique_lock<std::mutex> lock(spill_mu_);
   while (!spill_stop_) {
@@ -122,6 +133,7 @@ void Engine::SpillLoop() {
       std::shared_lock<std::shared_mutex> gate(gate_);
       st = WriteLogged(kSpillBatchBytes);
     }
+    LookAtRoom();
     if (!st.ok()) {
       std::fprintf(stderr,
                    "sopfs: writing blobs the commit log carries failed (tried again in 1 s; "
