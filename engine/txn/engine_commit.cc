@@ -386,11 +386,12 @@ Status Engine::CommitLocked(Transaction& txn, const LockGrant& grant,
   }
   if (!rec.carried.empty()) {
     // Readers find them here until the spiller has written them.
+    // The record is encoded already: its copies of the node segments (its first
+    // entries, in the order of `writes`) move here.
     held_->MarkLogged(held_values);
-    for (const BlobStore::Write& w : writes) {
-      held_->Hold(w.id, w.layout,
-                  std::string(reinterpret_cast<const char*>(w.data.data()), w.data.size()),
-                  /*logged=*/true);
+    for (size_t i = 0; i < writes.size(); ++i) {
+      TxnRecord::CarriedBlob& b = rec.carried[i];
+      held_->Hold(b.id, b.layout, std::move(b.bytes), /*logged=*/true);
     }
   }
   const uint64_t published = entries_->Publish(rec.updates);
