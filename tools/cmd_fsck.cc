@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -166,8 +167,9 @@ int RunFsck(int argc, char** argv) {
   if (!config.ok()) return CannotRun(config.status().message());
   Result<int> lock = LockVolume(volume);
   if (!lock.ok()) {
-    return CannotRun(lock.status().message() + "; unmount it first (fsck does not run beside " +
-                     "a daemon)");
+    const bool mounted = lock.status().code() == EBUSY;
+    return CannotRun(lock.status().message() +
+                     (mounted ? "; unmount it first (fsck does not run beside a daemon)" : ""));
   }
 
   CheckReport report;

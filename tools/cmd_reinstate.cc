@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -36,7 +37,9 @@ int RunReinstate(int argc, char** argv) {
   }
   Result<int> lock = LockVolume(volume);
   if (!lock.ok()) {
-    std::fprintf(stderr, "%s: %s; unmount it first\n", kCommand, lock.status().message().c_str());
+    const bool mounted = lock.status().code() == EBUSY;
+    std::fprintf(stderr, "%s: %s%s\n", kCommand, lock.status().message().c_str(),
+                 mounted ? "; unmount it first" : "");
     return 1;
   }
   PosixEnv env;

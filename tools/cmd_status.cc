@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -66,6 +67,10 @@ int RunStatus(int argc, char** argv) {
   }
   std::string health, where;
   Result<int> lock = LockVolume(volume);
+  if (!lock.ok() && lock.status().code() != EBUSY) {
+    std::fprintf(stderr, "%s: %s\n", kCommand, lock.status().message().c_str());
+    return 8;
+  }
   if (!lock.ok()) {
     // Served by a daemon: its record names the mountpoint (second line).
     std::istringstream record(ReadAll(volume + "/sopfs.lock"));

@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "fuse/kernel/stale_mount.h"
+#include "fuse/volume/volume_config.h"
+#include "fuse/volume/volume_mode.h"
 
 namespace sopfs::tools {
 namespace {
@@ -112,6 +114,18 @@ bool FreeDyingHolder(const std::string& dir, int fd, const HolderRecord& r) {
   return false;
 }
 
+// The locked descriptor once the volume is known to be standalone; a clustered one is
+// refused (and the lock let go): its daemons share it, none may take it alone. A volume
+// not made yet (no sopfs.conf: the default one before its first mount) has no mode yet.
+Result<int> UnlessClustered(const std::string& dir, int fd) {
+  Result<VolumeConfig> config = ReadVolumeConfig(dir);
+  if (!config.ok()) return fd;
+  Status standalone = RequireStandalone(config->dir, config->log_folder);
+  if (standalone.ok()) return fd;
+  close(fd);
+  return standalone;
+}
+
 }  // namespace
 
 Result<int> LockVolume(const std::string& dir) {
@@ -126,7 +140,7 @@ Result<int> LockVolume(const std::string& dir) {
     // From now on the record names a live process (this one, then the daemon), so a
     // second mount never mistakes the previous daemon's record for the holder's.
     RecordDaemon(fd, "");
-    return fd;
+    return UnlessClustered(dir, fd);
   }
   const int err = errno;
   if (err != EWOULDBLOCK) {
@@ -137,7 +151,7 @@ Result<int> LockVolume(const std::string& dir) {
   if (holder.pid > 0 && ProcessIsDying(static_cast<pid_t>(holder.pid)) &&
       FreeDyingHolder(dir, fd, holder)) {
     RecordDaemon(fd, "");
-    return fd;
+    return UnlessClustered(dir, fd);
   }
   close(fd);
   return Status::Error(

@@ -16,7 +16,9 @@
 
 namespace sopfs::tools {
 
-// The locked descriptor (O_CLOEXEC), or EBUSY naming the live daemon that holds it.
+// The locked descriptor (O_CLOEXEC), or EBUSY naming the live daemon that holds it, or
+// EMEDIUMTYPE when the volume is clustered (fuse/volume/volume_mode.h): its daemons share
+// it, so no program may take it alone (mount, fsck, status and reinstate all lock it).
 Result<int> LockVolume(const std::string& volume_dir);
 
 // Writes the holder's record: this process, and once mounted where and through which
