@@ -131,6 +131,9 @@ class Env {
   virtual Status RmDir(const std::string& path) = 0;
   virtual Status Unlink(const std::string& path) = 0;
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // A second name `to` for the file `from` (link(2)): EEXIST if `to` exists, which makes
+  // it a put-if-absent that never replaces (the commit sequence claims numbers with it).
+  virtual Status Link(const std::string& from, const std::string& to) = 0;
   virtual Result<std::vector<DirEntry>> List(const std::string& dir) = 0;  // no . or ..
   virtual Result<FsStats> StatFs(const std::string& path) = 0;
   virtual bool Exists(const std::string& path) = 0;

@@ -324,31 +324,53 @@ Status FaultEnv::Unlink(const std::string& path) {
   return Status::Ok();
 }
 
-Status FaultEnv::Rename(const std::string& from, const std::string& to) {
-  std::lock_guard<std::mutex> lock(tree_mu_);
-  const std::string what = "rename " + from + " to";
+Result<std::pair<FaultEnv::Located, FaultEnv::Located>> FaultEnv::StartTwoPathOpLocked(
+    const std::string& what, const std::string& from, const std::string& to) {
   if (int err = StartOpLocked(nullptr, from, &to)) return Failure(err, what.c_str(), to);
   auto src = LocateLocked(from);
   if (!src.ok()) return src.status();
   auto dst = LocateLocked(to);
   if (!dst.ok()) return dst.status();
   if (!src->node) return Failure(ENOENT, what.c_str(), to);
-  if (!src->parent || !dst->parent) return Failure(EBUSY, what.c_str(), to);
-  if (src->node == dst->node) return Status::Ok();  // same inode: rename(2) does nothing
-  if (src->node->is_dir && dst->canonical.starts_with(src->canonical + "/")) {
+  return std::make_pair(std::move(*src), std::move(*dst));
+}
+
+Status FaultEnv::Rename(const std::string& from, const std::string& to) {
+  std::lock_guard<std::mutex> lock(tree_mu_);
+  const std::string what = "rename " + from + " to";
+  auto pair = StartTwoPathOpLocked(what, from, to);
+  if (!pair.ok()) return pair.status();
+  auto& [src, dst] = *pair;
+  if (!src.parent || !dst.parent) return Failure(EBUSY, what.c_str(), to);
+  if (src.node == dst.node) return Status::Ok();  // same inode: rename(2) does nothing
+  if (src.node->is_dir && dst.canonical.starts_with(src.canonical + "/")) {
     return Failure(EINVAL, what.c_str(), to);  // into its own subtree
   }
-  if (dst->node) {
-    if (dst->node->is_dir) {
-      if (!src->node->is_dir) return Failure(EISDIR, what.c_str(), to);
-      if (!dst->node->entries.empty()) return Failure(ENOTEMPTY, what.c_str(), to);
+  if (dst.node) {
+    if (dst.node->is_dir) {
+      if (!src.node->is_dir) return Failure(EISDIR, what.c_str(), to);
+      if (!dst.node->entries.empty()) return Failure(ENOTEMPTY, what.c_str(), to);
     } else {
-      if (src->node->is_dir) return Failure(ENOTDIR, what.c_str(), to);
-      UnlinkInodeLocked(*dst->node);
+      if (src.node->is_dir) return Failure(ENOTDIR, what.c_str(), to);
+      UnlinkInodeLocked(*dst.node);
     }
   }
-  dst->parent->entries[dst->name] = src->node;
-  src->parent->entries.erase(src->name);
+  dst.parent->entries[dst.name] = src.node;
+  src.parent->entries.erase(src.name);
+  return Status::Ok();
+}
+
+Status FaultEnv::Link(const std::string& from, const std::string& to) {
+  std::lock_guard<std::mutex> lock(tree_mu_);
+  const std::string what = "link " + from + " to";
+  auto pair = StartTwoPathOpLocked(what, from, to);
+  if (!pair.ok()) return pair.status();
+  auto& [src, dst] = *pair;
+  if (src.node->is_dir) return Failure(EPERM, what.c_str(), to);
+  if (!dst.parent) return Failure(EEXIST, what.c_str(), to);
+  if (dst.node) return Failure(EEXIST, what.c_str(), to);
+  dst.parent->entries[dst.name] = src.node;
+  ++src.node->links;
   return Status::Ok();
 }
 

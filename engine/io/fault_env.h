@@ -7,7 +7,7 @@
 // whole tree falls back to its durable state, so a test can check what survives.
 //
 // Faults are planned by operation number. Every call of Open, MkDir, RmDir, Unlink,
-// Rename, List, File::ReadV, File::WriteV, File::Sync and File::Truncate is one
+// Rename, Link, List, File::ReadV, File::WriteV, File::Sync and File::Truncate is one
 // operation, numbered from 0 in call order (op_count() is the next number). Size,
 // Advise, StatFs and Exists are not counted, but they fail once the simulated process
 // has died (CrashAtOp) and inside a failed folder. A failed operation has no effect.
@@ -28,6 +28,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/io/env.h"
@@ -52,6 +53,7 @@ class FaultEnv : public Env {
   Status Unlink(const std::string& path) override;
   // Replaces an existing file target, or an empty directory target (as rename(2)).
   Status Rename(const std::string& from, const std::string& to) override;
+  Status Link(const std::string& from, const std::string& to) override;
   Result<std::vector<DirEntry>> List(const std::string& dir) override;
   Result<FsStats> StatFs(const std::string& path) override;
   bool Exists(const std::string& path) override;
@@ -114,6 +116,10 @@ class FaultEnv : public Env {
   // The errno an uncounted call gets (dead process, folder fault), or 0.
   int QuietFaultLocked(const std::string& path) const;
   Result<Located> LocateLocked(const std::string& path) const;
+  // Numbers a rename or link and locates both paths; ENOENT when `from` does not exist.
+  Result<std::pair<Located, Located>> StartTwoPathOpLocked(const std::string& what,
+                                                           const std::string& from,
+                                                           const std::string& to);
   // Detaches a file from one name; its bytes stop counting when no name is left.
   void UnlinkInodeLocked(Inode& node);
   // A new process: Files opened before fail, the fault plan is cleared.

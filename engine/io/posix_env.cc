@@ -206,6 +206,13 @@ Status PosixEnv::Rename(const std::string& from, const std::string& to) {
   return Status::Ok();
 }
 
+Status PosixEnv::Link(const std::string& from, const std::string& to) {
+  if (::link(from.c_str(), to.c_str()) != 0) {
+    return Status::Error(errno, "link " + from + " -> " + to);
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<DirEntry>> PosixEnv::List(const std::string& dir) {
   std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), &::closedir);
   if (d == nullptr) return Status::Error(errno, "opendir " + dir);

@@ -49,6 +49,7 @@ class PosixEnv : public Env {
   Status RmDir(const std::string& path) override;
   Status Unlink(const std::string& path) override;
   Status Rename(const std::string& from, const std::string& to) override;
+  Status Link(const std::string& from, const std::string& to) override;
   // Sorted by name; is_dir does not follow symbolic links.
   Result<std::vector<DirEntry>> List(const std::string& dir) override;
   Result<FsStats> StatFs(const std::string& path) override;

@@ -217,6 +217,34 @@ TEST_F(FaultEnvTest, RenameIsDurableOnlyAfterDirectoryFsync) {
   EXPECT_EQ(Content("/b/y"), "X");
 }
 
+TEST_F(FaultEnvTest, LinkNeverReplacesAndIsDurableOnlyAfterDirectoryFsync) {
+  ASSERT_TRUE(env_.MkDir("/a").ok());
+  ASSERT_TRUE(env_.SyncDir("/").ok());
+  WriteDurably("/a/x", "X");
+  WriteDurably("/a/y", "Y");
+  EXPECT_EQ(env_.Link("/a/x", "/a/y").code(), EEXIST);
+  EXPECT_EQ(Content("/a/y"), "Y");
+  EXPECT_EQ(env_.Link("/a/none", "/a/z").code(), ENOENT);
+  EXPECT_EQ(env_.Link("/a", "/z").code(), EPERM);
+
+  ASSERT_TRUE(env_.Link("/a/x", "/a/z").ok());
+  env_.Crash();
+  EXPECT_FALSE(env_.Exists("/a/z")) << "the link was not flushed";
+  EXPECT_EQ(Content("/a/x"), "X");
+
+  ASSERT_TRUE(env_.Link("/a/x", "/a/z").ok());
+  ASSERT_TRUE(env_.SyncDir("/a").ok());
+  ASSERT_TRUE(env_.Unlink("/a/x").ok());
+  EXPECT_EQ(Content("/a/z"), "X") << "one name gone, the other keeps the bytes";
+  env_.Crash();
+  EXPECT_EQ(Content("/a/x"), "X");
+  EXPECT_EQ(Content("/a/z"), "X");
+  // Both names share the bytes (one inode): a write through one shows through the other.
+  auto f = OpenOrDie("/a/z", OpenMode::kReadWrite);
+  ASSERT_EQ(Write(f.get(), 0, "Q"), 1);
+  EXPECT_EQ(Content("/a/x"), "Q");
+}
+
 TEST_F(FaultEnvTest, CrashKeepsOneNameOfADirectoryDurablyNamedTwiceEvenInACycle) {
   ASSERT_TRUE(env_.MkDirs("/x/y").ok());
   ASSERT_TRUE(env_.SyncDir("/").ok());

@@ -433,6 +433,20 @@ TEST_P(PosixEnvTest, RenameMovesAndReplacesAndUnlinkRemoves) {
   EXPECT_NE(st.message().find(Path("two")), std::string::npos);
 }
 
+TEST_P(PosixEnvTest, LinkAddsANameAndNeverReplaces) {
+  WriteWhole(Path("one"), Pattern(10, 1));
+  WriteWhole(Path("two"), Pattern(20, 2));
+  ASSERT_TRUE(env_->Link(Path("one"), Path("three")).ok());
+  EXPECT_EQ(ReadWhole(Path("three")), Pattern(10, 1));
+  Status taken = env_->Link(Path("one"), Path("two"));
+  EXPECT_EQ(taken.code(), EEXIST);
+  EXPECT_NE(taken.message().find(Path("two")), std::string::npos) << taken.message();
+  EXPECT_EQ(ReadWhole(Path("two")), Pattern(20, 2));
+  EXPECT_EQ(env_->Link(Path("gone"), Path("four")).code(), ENOENT);
+  ASSERT_TRUE(env_->Unlink(Path("one")).ok());
+  EXPECT_EQ(ReadWhole(Path("three")), Pattern(10, 1));
+}
+
 TEST_P(PosixEnvTest, RmDirRefusesNonEmptyAndMissingDirectories) {
   ASSERT_TRUE(env_->MkDir(Path("d")).ok());
   WriteWhole(Path("d/f"), Pattern(1, 1));
