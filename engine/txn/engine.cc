@@ -406,6 +406,7 @@ void Engine::RepairDamaged(const BlobId& blob, ErasureLayout layout) {
                  room.message().c_str());
     return;
   }
+  std::shared_lock<std::shared_mutex> no_garbage_removal(garbage_gate_);
   std::shared_lock<std::shared_mutex> gate(gate_);
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -150,8 +150,15 @@ struct EngineOptions {
   // false: only checkpoints (and recovery) write carried blobs (tests that number
   // every I/O operation).
   bool background_spill = true;
+  // true: a checkpoint that commits make due runs on the spiller's thread, so that no
+  // commit waits for it (the file system commits one at a time, so all of them did);
+  // except while the metadata reserve is in use (a full disk): then the commit runs it,
+  // so that the room deletions free is back before the next write. false: the commit
+  // that makes it due runs it (tests that count checkpoints). The daemon sets it.
+  bool background_checkpoint = false;
   // Test hook, called at named points of a commit ("commit:locked",
-  // "commit:before-record", "commit:lease-checked", "commit:before-apply").
+  // "commit:before-record", "commit:lease-checked", "commit:before-apply") and of a
+  // checkpoint ("checkpoint:removing-garbage").
   std::function<void(std::string_view point)> test_hook;
 };
 
@@ -337,12 +344,18 @@ class Engine {
                                                         ErasureLayout layout, FolderSpan span,
                                                         Room room);
   // Writes logged blobs to the data folders, up to `max_bytes` of them, or all. The
-  // caller holds the gate (shared or exclusive). engine_spill.cc.
+  // caller holds the gate (shared or exclusive); one call at a time writes (the
+  // spiller's and a checkpoint's). engine_spill.cc.
   Status WriteLogged(size_t max_bytes);
+  // Forgets held blobs that turned garbage, with no WriteLogged writing meanwhile (it
+  // may have written part of one that failed: the caller removes them from the folders).
+  void DropHeldGarbage(const std::vector<BlobId>& garbage);
   // Writes the blobs replayed records carried (recovery), replacing what a write
   // before the crash left of them.
   Status WriteCarried(const std::vector<TxnRecord::CarriedBlob>& carried);
   void SpillLoop();
+  // Checkpoint(), and after a failure waits for as many commits again before the next.
+  Status CheckpointOrBackOff();
   void StopSpiller();
   // What may be held in memory (and twice that carried by the log since its last
   // reset): at most an eighth of the metadata reserve, so that at a full disk the
@@ -449,6 +462,10 @@ class Engine {
   // Commits and stagings hold it shared from their first log record until they are
   // applied (or given up); a checkpoint holds it exclusively.
   std::shared_mutex gate_;
+  std::mutex checkpoint_mu_;  // one CheckpointOnce at a time (taken before gate_)
+  // Held exclusively while a checkpoint removes garbage outside gate_; shared by what may
+  // rewrite shards of a blob (scrub, read repair), taken before gate_.
+  std::shared_mutex garbage_gate_;
   mutable std::mutex mu_;       // guards everything below
   std::set<BlobId> in_flight_;  // prepared, neither committed nor discarded
   std::vector<std::pair<uint64_t, BlobId>> pending_frees_;  // (publish seq, blob)
@@ -471,8 +488,10 @@ class Engine {
   std::unique_ptr<HeldBlobs> held_;  // made in Init
   std::thread spiller_;              // writes logged blobs soon after their commit
   std::mutex spill_mu_;
+  std::mutex writing_logged_mu_;  // held through each WriteLogged (after gate_, if any)
   std::condition_variable spill_cv_;
-  bool spill_stop_ = false;  // spill_mu_
+  bool spill_stop_ = false;         // spill_mu_
+  bool checkpoint_wanted_ = false;  // spill_mu_: a commit made a checkpoint due
   // The last write of carried blobs failed (a full or failing data folder): commits stop
   // carrying, and meet the error themselves, until one succeeds again.
   std::atomic<bool> spill_failing_{false};

@@ -150,6 +150,18 @@ Status Engine::MaybeCheckpoint() {
       return Status::Ok();
     }
   }
+  if (reserve_whole && options_.background_checkpoint && spiller_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(spill_mu_);
+      checkpoint_wanted_ = true;
+    }
+    spill_cv_.notify_all();
+    return Status::Ok();
+  }
+  return CheckpointOrBackOff();
+}
+
+Status Engine::CheckpointOrBackOff() {
   Status st = Checkpoint();
   if (!st.ok()) {
     // Try again after as many commits again, not at every commit.
@@ -171,7 +183,9 @@ Status Engine::Checkpoint() {
 }
 
 Status Engine::CheckpointOnce() {
-  std::unique_lock<std::shared_mutex> gate(gate_);
+  // One checkpoint at a time: between the split below and the end, only checkpoints
+  // take entries out of pending_frees_ (commits and Discard append).
+  std::lock_guard<std::mutex> one_at_a_time(checkpoint_mu_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!broken_.ok()) return broken_;
@@ -196,9 +210,30 @@ Status Engine::CheckpointOnce() {
   }
   // Garbage first: at a full disk its room is what the blobs below need. (The log
   // still holds the records that freed it, so a crash from here on replays them.)
-  // Carried blobs that are garbage already need not be written at all.
-  for (const BlobId& blob : now) held_->Drop(blob);
-  Status removed = blobs_->RemoveDurably(now, RemovalLayout());
+  // It goes while commits go on: no snapshot sees it, no later one will, and no commit
+  // refers to it again. (Removing thousands of blobs durably takes seconds; under the
+  // exclusive gate it stopped every commit that long.) Carried garbage is forgotten
+  // first, so that no spill writes it; a failed spill may have left part of it, so it is
+  // removed too. The garbage gate keeps out the scrub and read repair, which could
+  // otherwise rewrite shards of a blob that turned garbage under them.
+  DropHeldGarbage(now);
+  Status removed;
+  {
+    std::unique_lock<std::shared_mutex> rewriters_out(garbage_gate_);
+    if (options_.test_hook) options_.test_hook("checkpoint:removing-garbage");
+    removed = blobs_->RemoveDurably(now, RemovalLayout());
+  }
+  // Most blobs the log carries go to the data folders while commits go on, too (a
+  // spiller that fell behind left them); what commits add meanwhile is written below.
+  {
+    std::shared_lock<std::shared_mutex> shared(gate_);
+    (void)WriteLogged(std::numeric_limits<size_t>::max());  // its failure: below
+  }
+  std::unique_lock<std::shared_mutex> gate(gate_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!broken_.ok()) return broken_;
+  }
   // The blobs the log carries go to the data folders; those that cannot (a full disk,
   // failing folders) the new log carries on.
   if (Status written = WriteLogged(std::numeric_limits<size_t>::max()); !written.ok()) {

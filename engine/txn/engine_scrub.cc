@@ -60,10 +60,11 @@ bool Engine::FindReplacedFolders() {
 
 Engine::ScrubResult Engine::ScrubBlob(const LiveBlob& live) {
   ScrubResult result;
+  std::shared_lock<std::shared_mutex> no_garbage_removal(garbage_gate_);
   std::shared_lock<std::shared_mutex> gate(gate_);
   // Live still? Its ID may point elsewhere now; a segment stays live while any entry
-  // points into it. Blobs freed since are removed only by a checkpoint, which the gate
-  // keeps out, so a live blob cannot vanish under the reads below.
+  // points into it. Blobs freed since are removed only by a checkpoint, which the two
+  // gates keep out, so a live blob cannot vanish under the reads below.
   Result<RegistryEntry> entry = entries_->Get(live.id, EntryTable::kNoSnapshot);
   bool is_live = entry.ok() && entry->blob == live.blob;
   if (!is_live) {

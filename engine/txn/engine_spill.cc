@@ -52,6 +52,7 @@ std::optional<Result<std::vector<BlobId>>> Engine::HoldValues(
 }
 
 Status Engine::WriteLogged(size_t max_bytes) {
+  std::lock_guard<std::mutex> one_writer(writing_logged_mu_);
   const bool all = max_bytes == std::numeric_limits<size_t>::max();
   bool reserve_used = false;
   for (;;) {
@@ -84,6 +85,11 @@ Status Engine::WriteLogged(size_t max_bytes) {
     if (!st.ok()) return st;
     if (!all) return Status::Ok();
   }
+}
+
+void Engine::DropHeldGarbage(const std::vector<BlobId>& garbage) {
+  std::lock_guard<std::mutex> no_writer(writing_logged_mu_);
+  for (const BlobId& blob : garbage) held_->Drop(blob);
 }
 
 Status Engine::WriteCarried(const std::vector<TxnRecord::CarriedBlob>& carried) {
@@ -125,8 +131,18 @@ void Engine::LookAtRoom() {
 void Engine::SpillLoop() {
   std::unique_lock<std::mutex> lock(spill_mu_);
   while (!spill_stop_) {
-    spill_cv_.wait(lock, [&] { return spill_stop_ || held_->logged_count() > 0; });
+    spill_cv_.wait(lock,
+                   [&] { return spill_stop_ || checkpoint_wanted_ || held_->logged_count() > 0; });
     if (spill_stop_) break;
+    if (checkpoint_wanted_) {
+      lock.unlock();
+      Status st = CheckpointOrBackOff();
+      if (!st.ok()) std::fprintf(stderr, "sopfs: checkpoint failed: %s\n", st.ToString().c_str());
+      lock.lock();
+      // Commits that asked meanwhile are in this checkpoint.
+      checkpoint_wanted_ = false;
+      continue;
+    }
     lock.unlock();
     Status st;
     {

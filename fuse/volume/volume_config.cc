@@ -342,6 +342,7 @@ EngineOptions EngineOptionsFor(const VolumeConfig& config) {
   options.log_folder = config.log_folder;
   options.layout = config.layout;
   options.metadata_layout = config.metadata_layout;
+  options.background_checkpoint = true;
   return options;
 }
 

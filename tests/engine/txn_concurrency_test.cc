@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "engine/io/fault_env.h"
 #include "engine/io/posix_env.h"
@@ -308,6 +311,147 @@ TEST(TxnConcurrencyTest, TxnSnapshotsStayWholeWhileCommitsAndCheckpointsRun) {
   done = true;
   for (std::thread& t : readers) t.join();
   EXPECT_GT(snapshots.load(), 0);
+}
+
+// A checkpoint removes garbage (old node versions no snapshot sees) while commits go
+// on: removing thousands of blobs durably takes seconds, and under the exclusive gate it
+// stopped every commit that long. Here a commit starts and finishes while the checkpoint
+// is removing garbage; afterwards the garbage is gone and every commit is there, also
+// after a power cut.
+TEST(TxnConcurrencyTest, TxnCommitsGoOnWhileACheckpointRemovesGarbage) {
+  FaultEnv env;
+  EngineOptions options = EngineOptionsUnder("/vol");
+  options.checkpoint_commits = 1000000;  // only the explicit checkpoint below
+  options.carry_bytes = 0;               // blobs on the folders, so garbage is there too
+  options.checkpoint_on_close = false;
+  std::function<void()> during_removal;
+  bool removal_seen = false;
+  options.test_hook = [&](std::string_view point) {
+    if (point != "checkpoint:removing-garbage") return;
+    removal_seen = true;
+    if (during_removal) std::exchange(during_removal, nullptr)();
+  };
+  auto engine = Engine::Open(&env, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  LogicalId root;
+  {
+    auto txn = (*engine)->Begin();
+    root = *txn->CreateTree();
+    ASSERT_TRUE((*txn->Tree(root))->Add("k", "0").ok());
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  for (int round = 1; round <= 20; ++round) {
+    auto txn = (*engine)->Begin();
+    ASSERT_TRUE((*txn->Tree(root))->Update("k", std::to_string(round)).ok());
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  auto shard_files = [&] {
+    size_t n = 0;
+    for (const std::string& folder : options.data_folders) {
+      std::vector<std::string> stack{folder};
+      while (!stack.empty()) {
+        const std::string dir = stack.back();
+        stack.pop_back();
+        auto entries = env.List(dir);
+        if (!entries.ok()) continue;
+        for (const DirEntry& e : *entries) {
+          if (e.is_dir) {
+            stack.push_back(dir + "/" + e.name);
+          } else {
+            ++n;
+          }
+        }
+      }
+    }
+    return n;
+  };
+  const size_t files_before = shard_files();
+
+  Status during_status = Status::Error(EINPROGRESS, "not run");
+  bool finished_during_removal = false;
+  during_removal = [&] {
+    std::thread committer([&] {
+      auto txn = (*engine)->Begin();
+      during_status = (*txn->Tree(root))->Update("k", "during");
+      if (during_status.ok()) during_status = txn->Commit();
+    });
+    committer.join();  // under the exclusive gate this would wait for the checkpoint
+    finished_during_removal = true;
+  };
+  std::thread checkpoint([&] { EXPECT_TRUE((*engine)->Checkpoint().ok()); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!finished_during_removal && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(finished_during_removal) << "a commit waited for the checkpoint's garbage removal";
+  checkpoint.join();
+  EXPECT_TRUE(removal_seen);
+  ASSERT_TRUE(during_status.ok()) << during_status.ToString();
+  EXPECT_LT(shard_files(), files_before) << "the checkpoint removed no garbage";
+  {
+    auto txn = (*engine)->Begin(TxnMode::kReader);
+    EXPECT_EQ(*(*txn->Tree(root))->Find("k"), "during");
+  }
+  engine->reset();
+  env.Crash();
+  options.test_hook = nullptr;
+  auto reopened = Engine::Open(&env, options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  auto txn = (*reopened)->Begin(TxnMode::kReader);
+  EXPECT_EQ(*(*txn->Tree(root))->Find("k"), "during");
+}
+
+// With background_checkpoint (the daemon's setting), the commit that makes a checkpoint
+// due does not run it: the spiller's thread does, and commits go on meanwhile.
+TEST(TxnConcurrencyTest, TxnABackgroundCheckpointKeepsNoCommitWaiting) {
+  FaultEnv env;
+  EngineOptions options = EngineOptionsUnder("/vol");
+  options.checkpoint_commits = 3;
+  options.background_checkpoint = true;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool in_checkpoint = false, release = false;
+  options.test_hook = [&](std::string_view point) {
+    if (point != "checkpoint:removing-garbage") return;
+    std::unique_lock<std::mutex> lock(mu);
+    in_checkpoint = true;
+    cv.notify_all();
+    cv.wait_for(lock, std::chrono::seconds(30), [&] { return release; });
+  };
+  auto engine = Engine::Open(&env, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  LogicalId root;
+  {
+    auto txn = (*engine)->Begin();
+    root = *txn->CreateTree();
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  auto commit = [&](const std::string& value) {
+    auto txn = (*engine)->Begin();
+    Status st = (*txn->Tree(root))->Upsert("k", value);
+    return st.ok() ? txn->Commit() : st;
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(commit(std::to_string(i)).ok());
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return in_checkpoint; }))
+        << "no checkpoint started after 4 commits";
+  }
+  // The checkpoint is held in the middle; commits still return.
+  for (int i = 3; i < 10; ++i) ASSERT_TRUE(commit(std::to_string(i)).ok()) << i;
+  EXPECT_EQ((*engine)->Stats().checkpoints, 0u);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((*engine)->Stats().checkpoints == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GE((*engine)->Stats().checkpoints, 1u);
+  auto txn = (*engine)->Begin(TxnMode::kReader);
+  EXPECT_EQ(*(*txn->Tree(root))->Find("k"), "9");
 }
 
 // Commits become visible in the order of their records in the log, so a running engine
