@@ -116,11 +116,11 @@ class RedisConnectionTest : public ::testing::Test {
   }
 
   std::unique_ptr<RedisConnection> Connect(std::string url_text = "",
-                                           std::chrono::milliseconds command_timeout = 1s) {
+                                           RedisConnectionOptions options = {}) {
     auto url = RedisUrl::Parse(url_text.empty() ? server_->url() : url_text);
     EXPECT_TRUE(url.ok()) << url.status().ToString();
-    return std::make_unique<RedisConnection>(
-        RedisConnectionOptions{.url = *url, .command_timeout = command_timeout});
+    options.url = *url;
+    return std::make_unique<RedisConnection>(options);
   }
 
   // Calls `command` until it succeeds or 10 s have passed.
@@ -214,7 +214,8 @@ TEST_F(RedisConnectionTest, RedisConnectionReconnectsAfterRestartAndSeesNewRunId
 }
 
 TEST_F(RedisConnectionTest, RedisConnectionFailsFastWhileServerIsDownThenReconnects) {
-  auto connection = Connect();
+  // A backoff long enough that a loaded machine still makes its next call within it.
+  auto connection = Connect("", {.url = {}, .first_backoff = 2s, .max_backoff = 2s});
   ASSERT_TRUE(connection->Command(Args{"PING"}).ok());
   ASSERT_TRUE(server_->Kill().ok());
 
@@ -227,10 +228,8 @@ TEST_F(RedisConnectionTest, RedisConnectionFailsFastWhileServerIsDownThenReconne
   EXPECT_NE(refused.status().message().find("127.0.0.1:" + std::to_string(server_->port())),
             std::string::npos);
 
-  // Within the backoff, calls fail at once with the same error.
-  const auto start = std::chrono::steady_clock::now();
+  // Within the backoff, calls fail at once with the same error (no connect attempt).
   auto fast = connection->Command(Args{"PING"});
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 50ms);
   EXPECT_EQ(fast.status().code(), ECONNREFUSED);
   EXPECT_NE(fast.status().message().find("failing fast"), std::string::npos)
       << fast.status().message();
@@ -244,7 +243,7 @@ TEST_F(RedisConnectionTest, RedisConnectionFailsFastWhileServerIsDownThenReconne
 }
 
 TEST_F(RedisConnectionTest, RedisConnectionTimesOutWhenServerHangs) {
-  auto connection = Connect("", 200ms);
+  auto connection = Connect("", {.url = {}, .command_timeout = 200ms});
   ASSERT_TRUE(connection->Command(Args{"PING"}).ok());
   server_->Pause();
   const auto start = std::chrono::steady_clock::now();
