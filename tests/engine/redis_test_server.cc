@@ -177,12 +177,7 @@ Status RedisTestServer::Spawn(int port) {
                                     " exited at once (status " + std::to_string(wstatus) +
                                     "): " + LogTail());
     }
-    Context context(redisConnectWithTimeout("127.0.0.1", port, timeval{0, 200000}));
-    if (context != nullptr && context->err == 0) {
-      bool error_reply = false;
-      // With --requirepass, PING answers NOAUTH: the server is up all the same.
-      if (SendCommand(context.get(), {"PING"}, &error_reply).ok()) return Status::Ok();
-    }
+    if (AnswersAsOurs(port)) return Status::Ok();
     std::this_thread::sleep_for(5ms);
   }
   kill(pid_, SIGKILL);
@@ -190,6 +185,21 @@ Status RedisTestServer::Spawn(int port) {
   pid_ = -1;
   return Status::Error(ETIMEDOUT, "redis-server on port " + std::to_string(port) +
                                       " did not answer PING in time: " + LogTail());
+}
+
+bool RedisTestServer::AnswersAsOurs(int port) const {
+  Context context(redisConnectWithTimeout("127.0.0.1", port, timeval{0, 200000}));
+  if (context == nullptr || context->err != 0) return false;
+  redisSetTimeout(context.get(), timeval{1, 0});
+  bool error_reply = false;
+  if (!options_.password.empty()) {
+    auto auth = SendCommand(context.get(), {"AUTH", options_.password}, &error_reply);
+    if (!auth.ok() || error_reply) return false;
+  }
+  // Tests running in parallel may race for a port: make sure it is our process answering.
+  auto info = SendCommand(context.get(), {"INFO", "server"}, &error_reply);
+  return info.ok() && !error_reply &&
+         info->find("process_id:" + std::to_string(pid_) + "\r\n") != std::string::npos;
 }
 
 std::string RedisTestServer::LogTail() const {

@@ -3,11 +3,12 @@
 //
 // Start() finds a port by binding port 0, starts redis-server there (another port if it
 // exits at once, e.g. because someone took the port meanwhile) and waits, polling with a
-// deadline, until it answers PING. Kill() is kill -9; StartAgain() starts it on the same
-// port (with empty data and a new run_id); Pause()/Resume() are SIGSTOP/SIGCONT. The
-// destructor stops it (SIGTERM, then SIGKILL) and reaps it; the server also dies with
-// the test process (PR_SET_PDEATHSIG). A missing redis-server is an error, so tests
-// fail, with a message saying what to install, instead of being skipped.
+// deadline, until it answers and is the process it started (tests running in parallel
+// may race for a port). Kill() is kill -9; StartAgain() starts it on the same port (with
+// empty data and a new run_id); Pause()/Resume() are SIGSTOP/SIGCONT. The destructor
+// stops it (SIGTERM, then SIGKILL) and reaps it; the server also dies with the test
+// process (PR_SET_PDEATHSIG). A missing redis-server is an error, so tests fail, with a
+// message saying what to install, instead of being skipped.
 //
 // Threads: one thread drives a server; Query() may run from any thread.
 #pragma once
@@ -53,6 +54,8 @@ class RedisTestServer {
   explicit RedisTestServer(Options options);
   // Starts redis-server on `port` and waits for PING; on failure nothing runs.
   Status Spawn(int port);
+  // Whether the redis-server we started (pid_) answers on `port`.
+  bool AnswersAsOurs(int port) const;
   std::string LogTail() const;
 
   const Options options_;
