@@ -206,7 +206,8 @@ Result<LockGrant> RedisLocker::TryLockOnce(std::span<const std::string> keys,
   Status busy = Status::Error(
       EAGAIN, "lock on key " + QuoteLockKey(keys[index - 1]) + " wanted by " + QuoteLockKey(owner) +
                   " is held by " + DescribeHolder(fields[2].text) + ", " + lease_text + Where());
-  if (blocker != nullptr) *blocker = Blocker{busy, milliseconds(std::max<int64_t>(pttl, 0))};
+  // A key without expiry (PTTL -1; not one of ours) gets polled like a long lease.
+  if (blocker != nullptr) *blocker = Blocker{busy, pttl >= 0 ? milliseconds(pttl) : kMaxBackoff};
   return busy;
 }
 

@@ -153,6 +153,17 @@ TEST_F(RedisLockerTest, RedisLockerLockPollsWithBackoffInsteadOfSpinning) {
   };
   EXPECT_LT(calls(*after) - calls(*before), 30) << *after;
   EXPECT_GE(calls(*after) - calls(*before), 2) << *after;
+
+  // A key someone else wrote without expiry and in another format: still polled gently.
+  ASSERT_TRUE(server_->Query({"SET", a.locker->RedisKey("foreign"), "not-a-lock"}).ok());
+  auto foreign = b.locker->Lock(Keys{"foreign"}, "owner-b", 1h, 300ms);
+  EXPECT_EQ(foreign.status().code(), ETIMEDOUT);
+  EXPECT_NE(foreign.status().message().find("malformed value 'not-a-lock', no lease end"),
+            std::string::npos)
+      << foreign.status().message();
+  auto last = server_->Query({"INFO", "commandstats"});
+  ASSERT_TRUE(last.ok());
+  EXPECT_LT(calls(*last) - calls(*after), 30) << *last;
 }
 
 TEST_F(RedisLockerTest, RedisLockerTokensGrowAcrossRestartWhenEpochIsRaised) {
