@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <utility>
+
+#include "engine/lock/lock_args.h"
 
 namespace sopfs {
 namespace {
@@ -16,42 +17,8 @@ using std::chrono::steady_clock;
 constexpr milliseconds kFirstBackoff{1};
 constexpr milliseconds kMaxBackoff{64};
 
-// t + d, or the largest time point if that does not fit (a huge lease or timeout means
-// "forever", not an overflow).
-steady_clock::time_point Later(steady_clock::time_point t, milliseconds d) {
-  const auto room = std::chrono::duration_cast<milliseconds>(steady_clock::time_point::max() - t);
-  return d >= room ? steady_clock::time_point::max() : t + d;
-}
-
-// Keys are byte strings; messages show them printable and bounded.
-std::string Quote(const std::string& key) {
-  constexpr size_t kMaxShown = 64;
-  std::string out = "'";
-  for (size_t i = 0; i < key.size() && i < kMaxShown; ++i) {
-    const auto c = static_cast<unsigned char>(key[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
-      out += static_cast<char>(c);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof(hex), "\\x%02x", c);
-      out += hex;
-    }
-  }
-  if (key.size() > kMaxShown) out += "...";
-  return out + "'";
-}
-
 int64_t MillisUntil(steady_clock::time_point until, steady_clock::time_point now) {
   return std::chrono::ceil<milliseconds>(until - now).count();
-}
-
-Status CheckOwnerAndLease(const std::string& owner, milliseconds lease) {
-  if (owner.empty()) return Status::Error(EINVAL, "lock owner is empty");
-  if (lease <= milliseconds::zero()) {
-    return Status::Error(EINVAL, "lock lease must be positive, got " +
-                                     std::to_string(lease.count()) + " ms for " + Quote(owner));
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -64,7 +31,7 @@ InProcessLocker::TimePoint InProcessLocker::Now() const {
 
 Result<LockGrant> InProcessLocker::TryLock(std::span<const std::string> keys,
                                            const std::string& owner, milliseconds lease) {
-  SOPFS_RETURN_IF_ERROR(CheckOwnerAndLease(owner, lease));
+  SOPFS_RETURN_IF_ERROR(CheckLockOwnerAndLease(owner, lease));
   std::lock_guard<std::mutex> lock(locks_mu_);
   return TryLockLocked(keys, owner, lease, Now(), nullptr);
 }
@@ -78,15 +45,16 @@ Result<LockGrant> InProcessLocker::TryLockLocked(std::span<const std::string> ke
     if (it == locks_.end()) continue;
     const Holder& h = it->second;
     if (h.owner == owner || h.expires <= now) continue;
-    Status busy = Status::Error(EAGAIN, "lock on key " + Quote(key) + " wanted by " + Quote(owner) +
-                                            " is held by " + Quote(h.owner) + " (fence " +
-                                            std::to_string(h.fence) + ", lease ends in " +
-                                            std::to_string(MillisUntil(h.expires, now)) + " ms)");
+    Status busy = Status::Error(
+        EAGAIN, "lock on key " + QuoteLockKey(key) + " wanted by " + QuoteLockKey(owner) +
+                    " is held by " + QuoteLockKey(h.owner) + " (fence " + std::to_string(h.fence) +
+                    ", lease ends in " + std::to_string(MillisUntil(h.expires, now)) + " ms)");
     if (blocker != nullptr) *blocker = Blocker{busy, h.expires};
     return busy;
   }
   MaybeSweepLocked(now);
-  const LockGrant grant{next_fence_.fetch_add(1, std::memory_order_relaxed), Later(now, lease)};
+  const LockGrant grant{next_fence_.fetch_add(1, std::memory_order_relaxed),
+                        LaterOrMax(now, lease)};
   for (const std::string& key : keys) {
     locks_.insert_or_assign(key, Holder{owner, grant.fence, grant.expires});
   }
@@ -95,12 +63,9 @@ Result<LockGrant> InProcessLocker::TryLockLocked(std::span<const std::string> ke
 
 Result<LockGrant> InProcessLocker::Lock(std::span<const std::string> keys, const std::string& owner,
                                         milliseconds lease, milliseconds timeout) {
-  SOPFS_RETURN_IF_ERROR(CheckOwnerAndLease(owner, lease));
-  if (timeout < milliseconds::zero()) {
-    return Status::Error(EINVAL, "lock timeout must not be negative, got " +
-                                     std::to_string(timeout.count()) + " ms for " + Quote(owner));
-  }
-  const TimePoint deadline = Later(steady_clock::now(), timeout);
+  SOPFS_RETURN_IF_ERROR(CheckLockOwnerAndLease(owner, lease));
+  SOPFS_RETURN_IF_ERROR(CheckLockTimeout(owner, timeout));
+  const TimePoint deadline = LaterOrMax(steady_clock::now(), timeout);
   milliseconds backoff = kFirstBackoff;
   std::unique_lock<std::mutex> lock(locks_mu_);
   for (;;) {
@@ -119,7 +84,7 @@ Result<LockGrant> InProcessLocker::Lock(std::span<const std::string> keys, const
     // the lease clock does not run in real time (tests).
     const milliseconds nap =
         std::min(backoff, std::chrono::ceil<milliseconds>(blocker.expires - now));
-    locks_released_.wait_until(lock, std::min(deadline, Later(real_now, nap)));
+    locks_released_.wait_until(lock, std::min(deadline, LaterOrMax(real_now, nap)));
     backoff = std::min(2 * backoff, kMaxBackoff);
   }
 }
@@ -127,7 +92,7 @@ Result<LockGrant> InProcessLocker::Lock(std::span<const std::string> keys, const
 Result<LockGrant> InProcessLocker::Renew(std::span<const std::string> keys,
                                          const std::string& owner, uint64_t fence,
                                          milliseconds lease) {
-  SOPFS_RETURN_IF_ERROR(CheckOwnerAndLease(owner, lease));
+  SOPFS_RETURN_IF_ERROR(CheckLockOwnerAndLease(owner, lease));
   std::lock_guard<std::mutex> lock(locks_mu_);
   const TimePoint now = Now();
   for (const std::string& key : keys) {
@@ -136,7 +101,7 @@ Result<LockGrant> InProcessLocker::Renew(std::span<const std::string> keys,
     if (it == locks_.end()) {
       why = "is not held";
     } else if (it->second.owner != owner) {
-      why = "is held by " + Quote(it->second.owner);
+      why = "is held by " + QuoteLockKey(it->second.owner);
     } else if (it->second.fence != fence) {
       why = "is held under fence " + std::to_string(it->second.fence);
     } else if (it->second.expires <= now) {
@@ -144,10 +109,11 @@ Result<LockGrant> InProcessLocker::Renew(std::span<const std::string> keys,
     } else {
       continue;
     }
-    return Status::Error(ESTALE, "cannot renew lock on key " + Quote(key) + " for " + Quote(owner) +
-                                     " with fence " + std::to_string(fence) + ": it " + why);
+    return Status::Error(ESTALE, "cannot renew lock on key " + QuoteLockKey(key) + " for " +
+                                     QuoteLockKey(owner) + " with fence " + std::to_string(fence) +
+                                     ": it " + why);
   }
-  const LockGrant grant{fence, Later(now, lease)};
+  const LockGrant grant{fence, LaterOrMax(now, lease)};
   for (const std::string& key : keys) locks_.find(key)->second.expires = grant.expires;
   return grant;
 }

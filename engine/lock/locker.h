@@ -9,11 +9,12 @@
 // for Redis, the server restarted or a reply was lost), the write it then makes must be
 // checked against the token durably (in the registry), not against the locker.
 //
-// Two implementations: InProcessLocker (standalone mode, one daemon per volume) and a
-// Redis one (clustered mode) with the same semantics.
+// Two implementations: InProcessLocker (standalone mode, one daemon per volume) and
+// RedisLocker (clustered mode, redis_locker.h) with the same semantics.
 //
 // Errors (Status codes): EAGAIN (a key is held by another owner), ETIMEDOUT (Lock waited
-// too long), ESTALE (Renew of a lock no longer held), EINVAL (bad argument). An error
+// too long), ESTALE (Renew of a lock no longer held), EINVAL (bad argument); a remote
+// locker adds those of its connection (ECONNREFUSED, ETIMEDOUT, EACCES, EIO). An error
 // never leaves the caller holding anything it must release: a remote implementation
 // whose request timed out may have taken keys after all, but under a token the caller
 // never learned, so nobody writes with it and the keys free themselves at lease end.
