@@ -488,7 +488,8 @@ class Engine {
   std::unique_ptr<HeldBlobs> held_;  // made in Init
   std::thread spiller_;              // writes logged blobs soon after their commit
   std::mutex spill_mu_;
-  std::mutex writing_logged_mu_;  // held through each WriteLogged (after gate_, if any)
+  // Held through each WriteLogged, and by a scrub that waits for a spill (after gate_).
+  std::mutex writing_logged_mu_;
   std::condition_variable spill_cv_;
   bool spill_stop_ = false;         // spill_mu_
   bool checkpoint_wanted_ = false;  // spill_mu_: a commit made a checkpoint due

@@ -215,21 +215,30 @@ Status Engine::CheckpointOnce() {
   // exclusive gate it stopped every commit that long.) Carried garbage is forgotten
   // first, so that no spill writes it; a failed spill may have left part of it, so it is
   // removed too. The garbage gate keeps out the scrub and read repair, which could
-  // otherwise rewrite shards of a blob that turned garbage under them.
+  // otherwise rewrite shards of a blob that turned garbage under them (it is taken
+  // before the gate, as they take it).
+  // Near a full disk (a data folder short of room, or the metadata reserve in use) the
+  // room the garbage gives back must go to the writes that wait for it, not to one that
+  // comes first with the reserve still lent out: there commits and stagings wait for the
+  // whole checkpoint, as they always did.
+  LookAtRoom();
+  const bool tight = disk_tight_ || !reserve_->Full();
+  std::unique_lock<std::shared_mutex> rewriters_out(garbage_gate_);
+  std::unique_lock<std::shared_mutex> gate(gate_, std::defer_lock);
+  if (tight) gate.lock();
   DropHeldGarbage(now);
-  Status removed;
-  {
-    std::unique_lock<std::shared_mutex> rewriters_out(garbage_gate_);
-    if (options_.test_hook) options_.test_hook("checkpoint:removing-garbage");
-    removed = blobs_->RemoveDurably(now, RemovalLayout());
+  if (options_.test_hook) options_.test_hook("checkpoint:removing-garbage");
+  Status removed = blobs_->RemoveDurably(now, RemovalLayout());
+  rewriters_out.unlock();
+  if (!gate.owns_lock()) {
+    // Most blobs the log carries go to the data folders while commits go on, too (a
+    // spiller that fell behind left them); what commits add meanwhile is written below.
+    {
+      std::shared_lock<std::shared_mutex> shared(gate_);
+      (void)WriteLogged(std::numeric_limits<size_t>::max());  // its failure: below
+    }
+    gate.lock();
   }
-  // Most blobs the log carries go to the data folders while commits go on, too (a
-  // spiller that fell behind left them); what commits add meanwhile is written below.
-  {
-    std::shared_lock<std::shared_mutex> shared(gate_);
-    (void)WriteLogged(std::numeric_limits<size_t>::max());  // its failure: below
-  }
-  std::unique_lock<std::shared_mutex> gate(gate_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!broken_.ok()) return broken_;

@@ -72,8 +72,15 @@ Engine::ScrubResult Engine::ScrubBlob(const LiveBlob& live) {
     auto refs = segment_refs_.find(live.blob);
     is_live = refs != segment_refs_.end() && refs->second > 0;
   }
-  // Held in memory (a commit record carries it): it has no shards yet.
-  if (!is_live || held_->Contains(live.blob)) {
+  // Held in memory (a commit record carries it): it has no shards yet. A spill that is
+  // writing it right now (into a folder being replaced, maybe) is waited for, and what
+  // it wrote is checked like any other blob: a refill must not count it whole unseen.
+  bool held = is_live && held_->Contains(live.blob);
+  if (held) {
+    std::lock_guard<std::mutex> no_spill_meanwhile(writing_logged_mu_);
+    held = held_->Contains(live.blob);
+  }
+  if (!is_live || held) {
     result.skipped = true;
     return result;
   }
