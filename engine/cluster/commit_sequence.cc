@@ -104,6 +104,9 @@ Result<std::unique_ptr<CommitSequence>> CommitSequence::Open(Env* env, std::stri
   if (options.per_folder == 0) {
     return Status::Error(EINVAL, "commit sequence: per_folder must be positive");
   }
+  if (options.first_poll.count() <= 0 || options.max_poll < options.first_poll) {
+    return Status::Error(EINVAL, "commit sequence: need 0 < first_poll <= max_poll");
+  }
   while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
   SOPFS_RETURN_IF_ERROR(env->MkDirsDurably(folder));
   std::unique_ptr<CommitSequence> sequence(
@@ -214,7 +217,49 @@ Status CommitSequence::Claim(uint64_t number, std::span<const uint8_t> payload) 
   SOPFS_RETURN_IF_ERROR(env_->SyncDir(dir));
   // A leftover temporary costs only space; the session's next Open removes it.
   (void)env_->Unlink(temporary);
+  Notify();  // local waiters need no pub/sub
   return Status::Ok();
+}
+
+Status CommitSequence::WaitFor(uint64_t number, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::string path = PathOf(number);
+  std::chrono::milliseconds backoff = options_.first_poll;
+  std::unique_lock<std::mutex> lock(wait_mu_);
+  for (;;) {
+    // Taken before looking: a notice that comes while we look is not slept through.
+    const uint64_t seen = notices_;
+    ++polls_;
+    lock.unlock();
+    const bool claimed = env_->Exists(path);  // the name appears only whole (Claim)
+    lock.lock();
+    if (claimed) return Status::Ok();
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      return Status::Error(ETIMEDOUT, "commit sequence number " + std::to_string(number) +
+                                          " not claimed after " + std::to_string(timeout.count()) +
+                                          " ms");
+    }
+    if (woken_.wait_until(lock, std::min(now + backoff, deadline),
+                          [&] { return notices_ != seen; })) {
+      backoff = options_.first_poll;  // something moved: look closely again
+    } else {
+      backoff = std::min(backoff * 2, options_.max_poll);
+    }
+  }
+}
+
+void CommitSequence::Notify() {
+  {
+    std::lock_guard<std::mutex> lock(wait_mu_);
+    ++notices_;
+  }
+  woken_.notify_all();
+}
+
+uint64_t CommitSequence::polls() const {
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  return polls_;
 }
 
 Result<SequenceBatch> CommitSequence::Read(uint64_t number) {

@@ -19,10 +19,17 @@
 // engine's TxnRecords), and an XXH3 checksum of all that. Read refuses a file that is
 // cut, damaged, or names another number, with EIO naming the file.
 //
+// Waiting for a number (WaitFor): a daemon learns of other daemons' claims by looking,
+// with a short backoff (1 ms, doubling to 100 ms), unless Notify() wakes it first (Redis
+// pub/sub will call it; a claim through this object calls it itself). The folder stays
+// the truth: a lost or late notice costs at most one poll interval.
+//
 // Threads: every method may be called from any thread; claims by one CommitSequence are
 // serialized (one batch at a time per session; concurrent commits share a batch).
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -45,6 +52,10 @@ struct SequenceBatch {
 struct CommitSequenceOptions {
   // Batches per subfolder (a folder of 65,536 names stays quick to list everywhere).
   uint64_t per_folder = 65536;
+  // WaitFor's polls: the first after `first_poll`, each next one twice as late, up to
+  // `max_poll` apart (Notify() wakes a waiter before either).
+  std::chrono::milliseconds first_poll{1};
+  std::chrono::milliseconds max_poll{100};
 };
 
 class CommitSequence {
@@ -70,6 +81,15 @@ class CommitSequence {
   // The highest claimed number, found by listing (0 when none is): what a mount starts
   // from. Claims may follow it at any time.
   Result<uint64_t> Head();
+
+  // Returns OK once `number` is claimed (at once if it is), ETIMEDOUT when it is not
+  // after `timeout` (0: one look). A number RemoveBefore removed is not seen: wait only
+  // for numbers past what was read.
+  Status WaitFor(uint64_t number, std::chrono::milliseconds timeout);
+  // Wakes every WaitFor to look again now (a claim was announced).
+  void Notify();
+  // How many times WaitFor has looked for a number (for tests and stats).
+  uint64_t polls() const;
 
   // Removes every batch below `number`, and folders left empty (a checkpoint made them
   // useless). `number` itself stays, so the next claim still finds its predecessor.
@@ -97,6 +117,10 @@ class CommitSequence {
   const CommitSequenceOptions options_;
   std::mutex claim_mu_;  // one claim at a time; guards next_batch_
   uint64_t next_batch_ = 1;
+  mutable std::mutex wait_mu_;  // guards notices_ and polls_
+  std::condition_variable woken_;
+  uint64_t notices_ = 0;  // Notify() calls so far: a waiter sees one that came mid-look
+  uint64_t polls_ = 0;
 };
 
 // The bytes of a batch file, and their parse (for the sequence and its tests).

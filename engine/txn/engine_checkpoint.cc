@@ -30,6 +30,14 @@ Status Engine::Recover() {
       return Status::Error(
           EIO, "commit log record " + std::to_string(raw.sequence) + ": " + rec.status().message());
     }
+    // Only a clustered volume's commit sequence holds these; read as a prepare they would
+    // be skipped unseen (docs/CLUSTER.md 5).
+    if (TxnRecord::ClusterOnly(rec->kind)) {
+      return Status::Error(EIO, "commit log record " + std::to_string(raw.sequence) + " is a " +
+                                    TxnRecord::KindName(rec->kind) +
+                                    " record, which only a clustered volume's commit sequence "
+                                    "holds, not a standalone commit log");
+    }
     stamp = std::max(stamp, rec->stamp);
     next_id = std::max(next_id, rec->next_id);
     prepared.insert(rec->blobs.begin(), rec->blobs.end());

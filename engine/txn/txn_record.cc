@@ -1,5 +1,8 @@
 #include "engine/txn/txn_record.h"
 
+#include <iterator>
+#include <string>
+
 #include "engine/coding.h"
 
 namespace sopfs {
@@ -10,6 +13,7 @@ constexpr size_t kUpdateSize = 4 * 8 + 2 * 4;
 constexpr size_t kBlobSize = 16;
 constexpr size_t kRefSize = kBlobSize + 4;
 constexpr size_t kCarriedMinSize = kBlobSize + 2 + 4;
+constexpr size_t kFenceMinSize = 4 + 8;
 
 class Writer {
  public:
@@ -24,6 +28,10 @@ class Writer {
     Put<uint64_t>(id.lo);
   }
   void PutBytes(std::string_view bytes) { out_.append(bytes); }
+  void PutString(std::string_view s) {
+    Put<uint32_t>(static_cast<uint32_t>(s.size()));
+    PutBytes(s);
+  }
   std::string Take() { return std::move(out_); }
 
  private:
@@ -51,6 +59,11 @@ class Reader {
     at_ += n;
     return true;
   }
+  // A u32 length and that many bytes, refused past `limit` or past the end.
+  bool GetString(size_t limit, std::string* out) {
+    uint32_t len = 0;
+    return Get(&len) && len <= limit && GetBytes(len, out);
+  }
   bool AtEnd() const { return at_ == in_.size(); }
 
  private:
@@ -64,11 +77,48 @@ Status Malformed(const char* what) {
 
 }  // namespace
 
+std::string TxnRecord::KindName(Kind kind) {
+  static constexpr const char* kNames[] = {
+      "kPrepare",   "kCommit",   "kCarry", "kSegmentRefs",     "kSessionBegin",  "kSessionEnd",
+      "kRecovered", "kAllocate", "kEpoch", "kCheckpointBegin", "kCheckpointEnd",
+  };
+  const size_t i = static_cast<size_t>(kind);
+  if (i >= 1 && i <= std::size(kNames)) return kNames[i - 1];
+  return "kind " + std::to_string(i);
+}
+
+bool TxnRecord::UsesClusterFormat() const {
+  return ClusterOnly(kind) || !session.empty() || !fences.empty() || !notes.empty() ||
+         !subject.empty() || space != IdSpace::kNone || range_first != 0 || range_count != 0 ||
+         number != 0;
+}
+
+Status TxnRecord::Fits() const {
+  auto too_long = [](const char* what, size_t size, size_t limit) {
+    return Status::Error(EINVAL, std::string("commit record ") + what + " of " +
+                                     std::to_string(size) + " bytes is past its limit of " +
+                                     std::to_string(limit));
+  };
+  if (session.size() > kMaxNameBytes) return too_long("session", session.size(), kMaxNameBytes);
+  if (subject.size() > kMaxNameBytes) return too_long("subject", subject.size(), kMaxNameBytes);
+  if (notes.size() > kMaxNotesBytes) return too_long("notes", notes.size(), kMaxNotesBytes);
+  for (const auto& [key, token] : fences) {
+    if (key.size() > kMaxNameBytes) return too_long("fence key", key.size(), kMaxNameBytes);
+  }
+  return Status::Ok();
+}
+
 std::string TxnRecord::Encode() const {
   Writer w;
   w.Put<uint8_t>(static_cast<uint8_t>(kind));
-  const bool carrying = (kind == Kind::kCommit || kind == Kind::kCarry) && !carried.empty();
-  w.Put<uint8_t>(carrying ? kCarryingFormatVersion : kFormatVersion);
+  const bool cluster = UsesClusterFormat();
+  const bool takes_carried = kind == Kind::kCommit || kind == Kind::kCarry;
+  // Version 3 always has the carried count for these kinds (it may be 0); versions 1 and
+  // 2 tell by the version alone, and must keep their bytes.
+  const bool carrying = takes_carried && (cluster || !carried.empty());
+  w.Put<uint8_t>(cluster    ? kClusterFormatVersion
+                 : carrying ? kCarryingFormatVersion
+                            : kFormatVersion);
   w.Put<uint64_t>(stamp);
   w.Put<uint64_t>(fence);
   w.Put<uint64_t>(next_id);
@@ -107,6 +157,20 @@ std::string TxnRecord::Encode() const {
       w.PutBytes(b.bytes);
     }
   }
+  if (cluster) {
+    w.PutString(session);
+    w.Put<uint32_t>(static_cast<uint32_t>(fences.size()));
+    for (const auto& [key, token] : fences) {
+      w.PutString(key);
+      w.Put<uint64_t>(token);
+    }
+    w.PutString(notes);
+    w.PutString(subject);
+    w.Put<uint8_t>(static_cast<uint8_t>(space));
+    w.Put<uint64_t>(range_first);
+    w.Put<uint64_t>(range_count);
+    w.Put<uint64_t>(number);
+  }
   return w.Take();
 }
 
@@ -118,13 +182,20 @@ Result<TxnRecord> TxnRecord::Decode(std::string_view bytes) {
   r.Get(&kind);
   r.Get(&version);
   if (kind < static_cast<uint8_t>(Kind::kPrepare) ||
-      kind > static_cast<uint8_t>(Kind::kSegmentRefs)) {
+      kind > static_cast<uint8_t>(Kind::kCheckpointEnd)) {
     return Malformed("unknown kind");
   }
   rec.kind = static_cast<Kind>(kind);
-  const bool carrying =
-      version == kCarryingFormatVersion && (rec.kind == Kind::kCommit || rec.kind == Kind::kCarry);
-  if (version != kFormatVersion && !carrying) return Malformed("unknown format version");
+  const bool cluster = version == kClusterFormatVersion;
+  const bool takes_carried = rec.kind == Kind::kCommit || rec.kind == Kind::kCarry;
+  const bool carrying = takes_carried && (version == kCarryingFormatVersion || cluster);
+  // Versions 1 and 2 predate the cluster kinds: such a record is damage, not news.
+  if ((version == kFormatVersion || version == kCarryingFormatVersion) && ClusterOnly(rec.kind)) {
+    return Malformed("cluster kind in an old format");
+  }
+  if (version != kFormatVersion && !carrying && !cluster) {
+    return Malformed("unknown format version");
+  }
   r.Get(&rec.stamp);
   r.Get(&rec.fence);
   r.Get(&rec.next_id);
@@ -162,7 +233,10 @@ Result<TxnRecord> TxnRecord::Decode(std::string_view bytes) {
     }
   }
   if (carrying) {
-    if (!r.GetCount(kCarriedMinSize, &n) || n == 0) return Malformed("bad carried blob count");
+    // Version 2 is written only for a record that carries blobs; version 3 may carry none.
+    if (!r.GetCount(kCarriedMinSize, &n) || (n == 0 && !cluster)) {
+      return Malformed("bad carried blob count");
+    }
     rec.carried.resize(n);
     for (CarriedBlob& b : rec.carried) {
       uint8_t k = 0, m = 0;
@@ -173,6 +247,24 @@ Result<TxnRecord> TxnRecord::Decode(std::string_view bytes) {
       }
       b.layout = ErasureLayout{k, m};
       if (!b.layout.Validate(b.layout.total()).ok()) return Malformed("carried blob layout");
+    }
+  }
+  if (cluster) {
+    if (!r.GetString(kMaxNameBytes, &rec.session)) return Malformed("bad session");
+    if (!r.GetCount(kFenceMinSize, &n)) return Malformed("bad fence count");
+    rec.fences.resize(n);
+    for (auto& [key, token] : rec.fences) {
+      if (!r.GetString(kMaxNameBytes, &key) || !r.Get(&token)) return Malformed("bad fence");
+    }
+    if (!r.GetString(kMaxNotesBytes, &rec.notes)) return Malformed("bad notes");
+    if (!r.GetString(kMaxNameBytes, &rec.subject)) return Malformed("bad subject");
+    uint8_t space = 0;
+    if (!r.Get(&space) || space > static_cast<uint8_t>(IdSpace::kInodes)) {
+      return Malformed("bad ID space");
+    }
+    rec.space = static_cast<IdSpace>(space);
+    if (!r.Get(&rec.range_first) || !r.Get(&rec.range_count) || !r.Get(&rec.number)) {
+      return Malformed("cut short");
     }
   }
   if (!r.AtEnd()) return Malformed("trailing bytes");

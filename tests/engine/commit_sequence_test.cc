@@ -3,12 +3,15 @@
 // winner among racing claimers (real link(2) on a real folder, several threads and
 // sequences), a claim survives a power cut once it returned and is never seen half
 // (a crash at every I/O operation of a claim), damaged batches are refused naming the
-// file, and old batches go without taking the one a next claim needs.
+// file, and old batches go without taking the one a next claim needs. WaitFor sees a
+// claim at once, by polling (capped at 100 ms), or when Notify() or a local claim wakes
+// it, and times out with ETIMEDOUT.
 #include "engine/cluster/commit_sequence.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <set>
 #include <string>
@@ -21,6 +24,8 @@
 
 namespace sopfs {
 namespace {
+
+using namespace std::chrono_literals;
 
 std::vector<uint8_t> Payload(const std::string& s) { return {s.begin(), s.end()}; }
 std::string Text(const std::vector<uint8_t>& b) { return {b.begin(), b.end()}; }
@@ -284,6 +289,94 @@ TEST(ClusterCommitSequenceRaceTest, RacingClaimersOnRealFilesGetEveryNumberExact
   EXPECT_EQ(seen.size(), total);
   std::printf("claims: %llu, lost races: %llu\n", static_cast<unsigned long long>(total),
               static_cast<unsigned long long>(conflicts.load()));
+}
+
+// WaitFor: a number already claimed is seen at the first look.
+TEST_F(ClusterCommitSequenceTest, WaitForAClaimedNumberReturnsAtOnce) {
+  auto seq = OpenOrDie("a");
+  ASSERT_TRUE(seq->Claim(1, Payload("x")).ok());
+  const uint64_t before = seq->polls();
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(seq->WaitFor(1, 30s).ok());
+  EXPECT_EQ(seq->polls(), before + 1);  // one look, no sleep
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_TRUE(seq->WaitFor(1, 0ms).ok());
+}
+
+TEST_F(ClusterCommitSequenceTest, WaitForTimesOutWithEtimedout) {
+  auto seq = OpenOrDie("a");
+  ASSERT_TRUE(seq->Claim(1, Payload("x")).ok());
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(seq->WaitFor(2, 300ms).code(), ETIMEDOUT);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, 300ms);
+  EXPECT_LT(waited, 5s);  // generous for a loaded machine; the poll is at most 100 ms
+  EXPECT_GT(seq->polls(), 3u) << "it polled while it waited";
+  const uint64_t before = seq->polls();
+  EXPECT_EQ(seq->WaitFor(2, 0ms).code(), ETIMEDOUT);
+  EXPECT_EQ(seq->polls(), before + 1) << "a zero timeout is one look";
+}
+
+// Waits until `seq` has looked `polls` times in all (10 s at most).
+bool PolledAtLeast(CommitSequence& seq, uint64_t polls) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (seq.polls() < polls) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// Another daemon's claim with nobody to announce it: the waiter's polling finds it
+// within its poll interval (100 ms at most, however long it has waited).
+TEST_F(ClusterCommitSequenceTest, WaitForSeesAnotherSessionsClaimByPolling) {
+  auto waiter_seq = OpenOrDie("a");
+  auto claimer = OpenOrDie("b");
+  Status waited = Status::Error(EIO, "not run");
+  std::atomic<bool> returned{false};
+  std::thread waiter([&] {
+    waited = waiter_seq->WaitFor(1, 30s);
+    returned = true;
+  });
+  // 14 looks: from the 8th on, the polls are 100 ms apart (with no cap, the next would
+  // come 8 s after the 14th).
+  ASSERT_TRUE(PolledAtLeast(*waiter_seq, 14));
+  EXPECT_FALSE(returned.load());
+  ASSERT_TRUE(claimer->Claim(1, Payload("x")).ok());
+  const auto claimed_at = std::chrono::steady_clock::now();
+  waiter.join();
+  EXPECT_TRUE(waited.ok()) << waited.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - claimed_at, 2s);  // 100 ms, and a loaded host
+}
+
+// With polls an hour apart, only a notice can wake the waiter in time: Notify() (what
+// pub/sub will call) for another session's claim, and a claim through the waiter's own
+// CommitSequence, which notifies by itself.
+TEST_F(ClusterCommitSequenceTest, WaitForIsWokenByNotifyAndByALocalClaim) {
+  const CommitSequenceOptions slow{.first_poll = 1h, .max_poll = 1h};
+  auto seq = OpenOrDie("a", slow);
+  auto other = OpenOrDie("b");
+  for (const bool local : {false, true}) {
+    const uint64_t number = local ? 2 : 1;
+    const uint64_t looked = seq->polls();
+    Status waited = Status::Error(EIO, "not run");
+    std::thread waiter([&] { waited = seq->WaitFor(number, 30s); });
+    ASSERT_TRUE(PolledAtLeast(*seq, looked + 1));  // it looked, found nothing: it sleeps
+    if (local) {
+      ASSERT_TRUE(seq->Claim(number, Payload("x")).ok());
+    } else {
+      ASSERT_TRUE(other->Claim(number, Payload("x")).ok());
+      seq->Notify();
+    }
+    const auto claimed_at = std::chrono::steady_clock::now();
+    waiter.join();
+    EXPECT_TRUE(waited.ok()) << local << ": " << waited.ToString();
+    EXPECT_LT(std::chrono::steady_clock::now() - claimed_at, 10s) << local;
+  }
+  EXPECT_EQ(CommitSequence::Open(&env_, kSeq, "c", {.first_poll = 0ms}).status().code(), EINVAL);
+  EXPECT_EQ(
+      CommitSequence::Open(&env_, kSeq, "c", {.first_poll = 10ms, .max_poll = 5ms}).status().code(),
+      EINVAL);
 }
 
 }  // namespace
