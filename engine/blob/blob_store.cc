@@ -52,12 +52,15 @@ struct ShardImages {
     h.Encode({image(i), payload_offset}, {payload(i), static_cast<size_t>(shard_length)});
   }
 
-  ShardWrite Write(int i, std::string path) {
+  // A deferred shard goes through the page cache: the kernel writes it back in large
+  // requests while the file goes on, and its flush at the commit finds little left.
+  ShardWrite Write(int i, std::string path, bool defer_flush) {
     ShardWrite w;
     w.index = i;
     w.path = std::move(path);
     w.file = {image(i), static_cast<size_t>(stride)};
-    w.direct = payload_offset == ShardHeader::kAlignment;
+    w.direct = !defer_flush && payload_offset == ShardHeader::kAlignment;
+    w.defer_flush = defer_flush;
     return w;
   }
 };
@@ -188,7 +191,7 @@ void BlobStore::WriteShardSet(std::span<ShardWrite> shards, std::span<const Blob
   std::vector<size_t> retry;
   for (size_t i = 0; i < shards.size(); ++i) {
     if (shards[i].status.ok()) {
-      placement_.MarkDurable(ids[i], shards[i].index);
+      if (!shards[i].defer_flush) placement_.MarkDurable(ids[i], shards[i].index);
     } else if (shards[i].status.code() == ENOENT && !shards[i].created) {
       placement_.Forget(ids[i], shards[i].index);
       retry.push_back(i);
@@ -205,7 +208,9 @@ void BlobStore::WriteShardSet(std::span<ShardWrite> shards, std::span<const Blob
   }
   WriteShards(env_, again);
   for (size_t j = 0; j < retry.size(); ++j) {
-    if (again[j].status.ok()) placement_.MarkDurable(ids[retry[j]], again[j].index);
+    if (again[j].status.ok() && !again[j].defer_flush) {
+      placement_.MarkDurable(ids[retry[j]], again[j].index);
+    }
     shards[retry[j]].status = again[j].status;
     shards[retry[j]].created = again[j].created;
   }
@@ -268,7 +273,7 @@ Status BlobStore::PutGroup(std::span<const Write> batch, std::span<BlobWriteRepo
     encoded.push_back(Encode(w, CodecFor(w.layout)));
     first_shard.push_back(shards.size());
     for (int i = 0; i < w.layout.total(); ++i) {
-      shards.push_back(encoded.back().Write(i, placement_.PathOf(w.id, i)));
+      shards.push_back(encoded.back().Write(i, placement_.PathOf(w.id, i), w.defer_flush));
       ids.push_back(w.id);
     }
   }
@@ -291,6 +296,9 @@ Status BlobStore::PutGroup(std::span<const Write> batch, std::span<BlobWriteRepo
     }
     if (durable >= w.layout.write_quorum()) {
       report.written = true;
+      if (w.defer_flush) {
+        NoteDeferred(w.id, w.layout, std::span(shards).subspan(first_shard[b], w.layout.total()));
+      }
       counters_.blobs_written++;
       counters_.bytes_written += encoded[b].stride * static_cast<uint64_t>(durable);
     } else {
@@ -614,7 +622,7 @@ Result<BlobRepairReport> BlobStore::InspectOrRepair(const BlobId& id, ErasureLay
   for (int i = 0; i < n; ++i) {
     if (!rebuild[i]) continue;
     rebuilt.Seal(id, layout, blob_length, i);
-    writes.push_back(rebuilt.Write(i, placement_.PathOf(id, i)));
+    writes.push_back(rebuilt.Write(i, placement_.PathOf(id, i), false));
     writes.back().replace = true;
     ids.push_back(id);
   }
@@ -635,6 +643,7 @@ Result<BlobRepairReport> BlobStore::InspectOrRepair(const BlobId& id, ErasureLay
 
 Status BlobStore::Remove(const BlobId& id, ErasureLayout layout) {
   SOPFS_RETURN_IF_ERROR(layout.Validate(folder_count()));
+  ForgetDeferred(id);
   Status first_failure;
   for (int i = 0; i < layout.total(); ++i) {
     Status st = env_->Unlink(placement_.PathOf(id, i));
@@ -651,6 +660,7 @@ Status BlobStore::RemoveDurably(std::span<const BlobId> ids, ErasureLayout layou
   };
   std::set<std::string> dirs;
   for (const BlobId& id : ids) {
+    ForgetDeferred(id);
     for (int i = 0; i < layout.total(); ++i) {
       Status st = env_->Unlink(placement_.PathOf(id, i));
       note(st);

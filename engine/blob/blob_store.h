@@ -25,6 +25,11 @@
 //   them is bad it falls back to Get's decoding path.
 // - Shards of 64 KiB and more are written with O_DIRECT from aligned buffers (no copy
 //   into the page cache); smaller ones are written buffered in a compact file.
+// - A Write with defer_flush (a transaction's staged values) is written buffered and
+//   not flushed: its shard files and their directories are flushed by FlushDeferred,
+//   which a commit calls before its record, so a big file written in many chunks pays
+//   one flush round at its commit, as a native file pays one fsync, instead of one per
+//   chunk. Until then the blob may be lost to a power cut (it is not committed yet).
 // - Repair reads all k+m shards and rewrites the missing or corrupt ones (written
 //   aside and renamed into place, so a crash never leaves a shard worse than before).
 //   Shards unreadable for an I/O error are reported, not rewritten.
@@ -45,6 +50,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -103,6 +109,8 @@ class BlobStore {
     BlobId id;
     ErasureLayout layout;
     std::span<const uint8_t> data;
+    // Written but not flushed: FlushDeferred makes it durable (file comment).
+    bool defer_flush = false;
   };
 
   // Every folder must exist, unless `folders_may_be_missing` (a read-only store: reads
@@ -119,6 +127,15 @@ class BlobStore {
   Status Put(std::span<const Write> batch, std::vector<BlobWriteReport>* reports = nullptr);
   Status Put(const BlobId& id, ErasureLayout layout, std::span<const uint8_t> data,
              BlobWriteReport* report = nullptr);
+
+  // Makes the blobs among `ids` that a Put wrote with defer_flush durable: flushes
+  // their shard files and the directories they were made in, in one batch. A blob
+  // stays good with write_quorum() durable shards (the others are left to the scrub,
+  // as after a degraded Put); below it, that blob fails (its shards stay, for the
+  // caller's discard to remove). Blobs not deferred (or flushed already) are skipped.
+  Status FlushDeferred(std::span<const BlobId> ids);
+  // How many blobs wait for FlushDeferred (for tests and stats).
+  size_t deferred_count() const;
 
   Result<std::vector<uint8_t>> Get(const BlobId& id, ErasureLayout layout,
                                    BlobReadReport* report = nullptr);
@@ -183,6 +200,22 @@ class BlobStore {
 
   std::mutex codecs_mu_;
   std::map<std::pair<int, int>, std::unique_ptr<ErasureCodec>> codecs_;  // guarded by codecs_mu_
+
+  // Blobs written with defer_flush: which of their shards were written, the
+  // directories whose flush they wait for, and the ones to MarkDurable afterwards.
+  struct DeferredShard {
+    int index = 0;
+    std::vector<std::string> dirs;  // its own directory and new fan-out parents
+  };
+  struct DeferredBlob {
+    ErasureLayout layout;
+    std::vector<DeferredShard> shards;  // those written
+  };
+  // Records the written shards of deferred blob `id` (from a PutGroup's shard writes).
+  void NoteDeferred(const BlobId& id, ErasureLayout layout, std::span<const ShardWrite> shards);
+  void ForgetDeferred(const BlobId& id);
+  mutable std::mutex deferred_mu_;
+  std::unordered_map<BlobId, DeferredBlob> deferred_;  // guarded by deferred_mu_
 
   mutable std::mutex health_mu_;
   std::vector<std::chrono::steady_clock::time_point> last_failure_;  // guarded by health_mu_

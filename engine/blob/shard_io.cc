@@ -280,13 +280,15 @@ void WriteGroup(Env* env, std::span<ShardWrite> shards) {
     files[i] = std::move(*file);
     iovs[i] = {const_cast<uint8_t*>(s.file.data()), s.file.size()};
     single[i] = {i};
+    const bool flush = !s.defer_flush || s.replace;
     ops.push_back({.kind = IoKind::kWrite,
                    .file = files[i].get(),
                    .iov = &iovs[i],
                    .iovcnt = 1,
-                   .link_next = true});
-    ops.push_back({.kind = IoKind::kFdatasync, .file = files[i].get()});
+                   .link_next = flush});
     owners.push_back(&single[i]);
+    if (!flush) continue;
+    ops.push_back({.kind = IoKind::kFdatasync, .file = files[i].get()});
     owners.push_back(&single[i]);
     dirs[DirName(s.path)].push_back(i);
     for (const std::string& dir : s.sync_dirs) dirs[dir].push_back(i);
@@ -295,6 +297,9 @@ void WriteGroup(Env* env, std::span<ShardWrite> shards) {
     // New directory entries need no order among themselves or with the shard flushes:
     // one batch does it all.
     RunBatch(env, shards, dirs, ops, owners);
+    for (size_t i = 0; i < shards.size(); ++i) {
+      if (shards[i].defer_flush && shards[i].status.ok() && files[i]) files[i]->StartWriteback();
+    }
     return;
   }
   // Replacements: first the ".new" files, durable; then the renames; then the

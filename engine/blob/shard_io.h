@@ -86,6 +86,9 @@ struct ShardWrite {
   // in: directories besides the shard's own whose fsync the shard depends on (the
   // parents of fan-out directories just made).
   std::vector<std::string> sync_dirs;
+  // in: write only, no flush of the file or of any directory (for a new shard: the
+  // caller flushes it later, e.g. BlobStore::FlushDeferred); status then says written.
+  bool defer_flush = false;
   Status status;         // in: not ok skips the shard; out: ok when it is durable
   bool created = false;  // out: a file was created (for cleaning up after a failure)
 };

@@ -67,6 +67,10 @@ class File {
   virtual Status Allocate(uint64_t offset, uint64_t length) = 0;
   // A hint to the page cache (posix_fadvise); may be a no-op.
   virtual Status Advise(Advice advice, uint64_t offset, uint64_t length) = 0;
+  // A hint: starts writing the file's dirty pages to disk now, without waiting for
+  // them (sync_file_range's SYNC_FILE_RANGE_WRITE), so that a Sync later finds little
+  // left to do. Durability still needs Sync. May be a no-op.
+  virtual void StartWriteback() {}
 
   // Positional vectored I/O, used by the default (sequential) Env::Submit. Return the
   // number of bytes transferred (which may be short) or a negative errno.

@@ -51,6 +51,11 @@ class PosixFile final : public File {
     return Status::Ok();
   }
 
+  void StartWriteback() override {
+    // A hint: its failure (e.g. a file system without it) changes nothing.
+    (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+  }
+
   Status Advise(Advice advice, uint64_t offset, uint64_t length) override {
     int a = POSIX_FADV_NORMAL;
     switch (advice) {

@@ -330,7 +330,8 @@ Result<BlobId> Engine::StageValue(std::string_view bytes, ErasureLayout layout, 
   std::shared_lock<std::shared_mutex> gate(gate_);
   BlobStore::Write write{NewBlobId(span, layout.total()),
                          layout,
-                         {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}};
+                         {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+                         /*defer_flush=*/true};
   SOPFS_RETURN_IF_ERROR(WritePrepared({&write, 1}, room));
   return write.id;
 }
@@ -346,7 +347,8 @@ Result<std::vector<BlobId>> Engine::StageValues(std::span<const std::string_view
   for (std::string_view v : values) {
     writes.push_back({NewBlobId(span, layout.total()),
                       layout,
-                      {reinterpret_cast<const uint8_t*>(v.data()), v.size()}});
+                      {reinterpret_cast<const uint8_t*>(v.data()), v.size()},
+                      /*defer_flush=*/true});
     ids.push_back(writes.back().id);
   }
   SOPFS_RETURN_IF_ERROR(WritePrepared(writes, room));

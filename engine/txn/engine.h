@@ -422,6 +422,8 @@ class Engine {
   Status CommitLocked(Transaction& txn, const LockGrant& grant,
                       const std::vector<std::string>& lock_keys,
                       const std::vector<LogicalId>& locked_trees, const std::string& owner);
+  // Makes the values the transaction staged durable (they were written deferred).
+  Status FlushStaged(const Transaction& txn);
   // Nothing the transaction read or wrote changed since its snapshot (its trees are
   // locked, so their latest state cannot move meanwhile); else a conflict naming it.
   Status CheckUnchanged(Transaction& txn, CommitStore& store);

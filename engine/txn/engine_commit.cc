@@ -70,6 +70,12 @@ Status Engine::Commit(Transaction& txn) {
     txn.Finish(true);
     return Status::Ok();
   }
+  // Staged values were written without a flush (StageValue): made durable here, before
+  // any record can adopt them, and before the tree locks, which other commits wait for.
+  if (Status flushed = FlushStaged(txn); !flushed.ok()) {
+    txn.Finish(false);
+    return flushed;
+  }
   const std::string owner = instance_ + "/" + std::to_string(txn.id_);
   Result<LockGrant> grant = locker_->Lock(keys, owner, options_.lock_lease, options_.lock_timeout);
   Status st;
@@ -94,6 +100,13 @@ Status Engine::Commit(Transaction& txn) {
     if (!cp.ok()) std::fprintf(stderr, "sopfs: checkpoint failed: %s\n", cp.ToString().c_str());
   }
   return st;
+}
+
+Status Engine::FlushStaged(const Transaction& txn) {
+  std::vector<BlobId> blobs;
+  blobs.reserve(txn.staged_values_.size());
+  for (const auto& [id, staged] : txn.staged_values_) blobs.push_back(staged.blob);
+  return blobs_->FlushDeferred(blobs);
 }
 
 Status Engine::CheckUnchanged(Transaction& txn, CommitStore& store) {

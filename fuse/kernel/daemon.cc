@@ -1,5 +1,6 @@
 #include "fuse/kernel/daemon.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +40,16 @@ std::vector<std::string> FuseArgs(const VolumeConfig& volume, const MountSetting
   return {"sopfs", "-o", opts};
 }
 
+// Chunk buffers and shard images (1 to 2 MiB each, a few per chunk written) are made
+// and freed all the time. glibc serves such sizes with mmap and munmap, so each one
+// costs hundreds of page faults: a quarter of the daemon's CPU time in a sequential
+// write, measured on a VM. Kept in the heap, they are reused while warm; up to 32 MiB
+// free at the top of an arena stays there instead of going back at once.
+void KeepLargeBuffersInTheHeap() {
+  (void)mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  (void)mallopt(M_TRIM_THRESHOLD, 32 << 20);
+}
+
 int Fail(const std::function<void(const Status&)>& on_ready, const Status& st) {
   on_ready(st);
   return 1;
@@ -48,6 +59,7 @@ int Fail(const std::function<void(const Status&)>& on_ready, const Status& st) {
 
 int RunDaemon(const VolumeConfig& volume, const MountSettings& settings,
               const std::function<void(const Status&)>& on_ready) {
+  KeepLargeBuffersInTheHeap();
   if (Status priv = CheckVolumePrivate(volume); !priv.ok()) {
     return Fail(on_ready, Status::Error(priv.code(),
                                         "refusing to mount " + volume.dir + ": " + priv.message()));
