@@ -158,7 +158,9 @@ Status Engine::MaybeCheckpoint() {
       return Status::Ok();
     }
   }
-  if (reserve_whole && options_.background_checkpoint && spiller_.joinable()) {
+  // Near a full disk (the reserve in use, or a data folder short of room) the commit
+  // runs it itself: the room that garbage gives back is then there for the next write.
+  if (reserve_whole && !disk_tight_ && options_.background_checkpoint && spiller_.joinable()) {
     {
       std::lock_guard<std::mutex> lock(spill_mu_);
       checkpoint_wanted_ = true;

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -539,6 +540,40 @@ TEST(TxnConcurrencyTest, TxnCommitWhoseLeaseRanOutBeforeItsRecordIsRefused) {
   EXPECT_EQ(txn->Commit().code(), ESTALE);
   auto check = (*engine)->Begin(TxnMode::kReader);
   EXPECT_EQ(*(*check->Tree(root))->Find("k"), "0");
+}
+
+TEST(TxnConcurrencyTest, TxnNearAFullDiskTheCommitRunsTheDueCheckpointItself) {
+  FaultEnv env;
+  // Under kCarryMinFreeBytes free in the data folders: the disk counts as tight.
+  env.SetCapacity(uint64_t{128} << 20);
+  EngineOptions options = EngineOptionsUnder("/vol");
+  options.checkpoint_commits = 3;
+  options.background_checkpoint = true;
+  std::mutex mu;
+  std::set<std::thread::id> checkpoint_threads;
+  options.test_hook = [&](std::string_view point) {
+    if (point != "checkpoint:removing-garbage") return;
+    std::lock_guard<std::mutex> lock(mu);
+    checkpoint_threads.insert(std::this_thread::get_id());
+  };
+  auto engine = Engine::Open(&env, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  LogicalId root;
+  {
+    auto txn = (*engine)->Begin();
+    root = *txn->CreateTree();
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  for (int i = 0; i < 6; ++i) {
+    auto txn = (*engine)->Begin();
+    ASSERT_TRUE((*txn->Tree(root))->Upsert("k", std::to_string(i)).ok());
+    ASSERT_TRUE(txn->Commit().ok()) << i;
+  }
+  // Every checkpoint ran on this thread, inside the commit that made it due.
+  EXPECT_GE((*engine)->Stats().checkpoints, 1u);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_FALSE(checkpoint_threads.empty());
+  EXPECT_EQ(checkpoint_threads, std::set<std::thread::id>{std::this_thread::get_id()});
 }
 
 }  // namespace
