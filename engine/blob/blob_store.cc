@@ -4,6 +4,7 @@
 #include <cstring>
 #include <set>
 
+#include "engine/blob/shard_images.h"
 #include "engine/io/aligned_buffer.h"
 
 namespace sopfs {
@@ -22,49 +23,6 @@ std::string DescribeProblems(const std::vector<ShardProblem>& problems) {
   return s;
 }
 
-// The file images of one blob's k+m shards, one after another in one aligned buffer:
-// [header block][payload, zero padded] per shard (see ShardHeader for the shapes).
-struct ShardImages {
-  uint64_t shard_length = 0;
-  uint32_t payload_offset = ShardHeader::kSize;
-  uint64_t stride = 0;
-  AlignedBuffer bytes;
-
-  ShardImages(uint64_t s, int count)
-      : shard_length(s),
-        payload_offset(ShardHeader::PayloadOffsetFor(s)),
-        stride(payload_offset + ShardHeader::PaddedLengthFor(s)),
-        bytes(static_cast<size_t>(stride) * count) {}
-
-  uint8_t* image(int i) { return bytes.data() + i * stride; }
-  uint8_t* payload(int i) { return image(i) + payload_offset; }
-
-  // Writes shard i's header (checksummed over its payload) in front of its payload.
-  void Seal(const BlobId& id, ErasureLayout layout, uint64_t blob_length, int i) {
-    ShardHeader h{.blob = id,
-                  .shard_index = i,
-                  .k = layout.k,
-                  .m = layout.m,
-                  .payload_offset = payload_offset,
-                  .blob_length = blob_length,
-                  .shard_length = shard_length,
-                  .block_size = ShardHeader::BlockSizeFor(shard_length)};
-    h.Encode({image(i), payload_offset}, {payload(i), static_cast<size_t>(shard_length)});
-  }
-
-  // A deferred shard goes through the page cache: the kernel writes it back in large
-  // requests while the file goes on, and its flush at the commit finds little left.
-  ShardWrite Write(int i, std::string path, bool defer_flush) {
-    ShardWrite w;
-    w.index = i;
-    w.path = std::move(path);
-    w.file = {image(i), static_cast<size_t>(stride)};
-    w.direct = !defer_flush && payload_offset == ShardHeader::kAlignment;
-    w.defer_flush = defer_flush;
-    return w;
-  }
-};
-
 // Splits a blob into k data shards, encodes m parity shards and seals every header.
 ShardImages Encode(const BlobStore::Write& w, const ErasureCodec& codec) {
   const int k = w.layout.k, n = w.layout.total();
@@ -75,8 +33,9 @@ ShardImages Encode(const BlobStore::Write& w, const ErasureCodec& codec) {
   std::vector<uint8_t*> parity(n - k);
   for (int i = 0; i < k; ++i) {
     const uint64_t begin = static_cast<uint64_t>(i) * s;
-    if (begin < len)
-      std::memcpy(images.payload(i), w.data.data() + begin, std::min(s, len - begin));
+    const uint64_t copied = begin < len ? std::min(s, len - begin) : 0;
+    if (copied > 0) std::memcpy(images.payload(i), w.data.data() + begin, copied);
+    std::memset(images.payload(i) + copied, 0, s - copied);
     data[i] = images.payload(i);
   }
   for (int i = k; i < n; ++i) parity[i - k] = images.payload(i);

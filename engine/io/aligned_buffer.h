@@ -34,6 +34,17 @@ class AlignedBuffer {
     data_.reset(static_cast<uint8_t*>(p));
   }
 
+  // The same without the zero fill, for a caller that writes or zeroes every byte
+  // itself (a zero fill of large buffers made fresh for each chunk costs real time).
+  struct NoZeroFill {};
+  AlignedBuffer(size_t size, NoZeroFill, size_t alignment = kDirectIoAlignment)
+      : size_(RoundUp(size, alignment)) {
+    if (size_ == 0) return;
+    void* p = std::aligned_alloc(alignment, size_);
+    if (p == nullptr) throw std::bad_alloc();
+    data_.reset(static_cast<uint8_t*>(p));
+  }
+
   AlignedBuffer(AlignedBuffer&& other) noexcept
       : data_(std::move(other.data_)), size_(std::exchange(other.size_, 0)) {}
   AlignedBuffer& operator=(AlignedBuffer&& other) noexcept {
