@@ -172,6 +172,8 @@ void BlobStore::WriteShardSet(std::span<ShardWrite> shards, std::span<const Blob
     }
     shards[retry[j]].status = again[j].status;
     shards[retry[j]].created = again[j].created;
+    // A deferred shard's flush must sync the directories the retry made (NoteDeferred).
+    shards[retry[j]].sync_dirs = std::move(again[j].sync_dirs);
   }
 }
 

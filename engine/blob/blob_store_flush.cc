@@ -1,6 +1,7 @@
 // BlobStore's deferred flushes: blobs a Put wrote with defer_flush, made durable later
 // by FlushDeferred (see blob_store.h).
 #include <algorithm>
+#include <cerrno>
 #include <map>
 #include <memory>
 #include <string>
@@ -43,6 +44,13 @@ struct FlushOp {
   std::unique_ptr<File> file;
   std::vector<std::pair<size_t, size_t>> shards;
 };
+
+// A full disk or quota says so; anything else (a shard file gone, a failed flush) is
+// an I/O error to the writer, not the errno of one shard's open.
+int FlushFailureCode(const Status& failure) {
+  const int code = failure.code();
+  return code == ENOSPC || code == EDQUOT ? code : EIO;
+}
 
 }  // namespace
 
@@ -125,7 +133,7 @@ Status BlobStore::FlushDeferred(std::span<const BlobId> ids) {
       }
       if (durable < blob.layout.write_quorum() && first_failure.ok()) {
         first_failure = Status::Error(
-            failure.ok() ? EIO : failure.code(),
+            FlushFailureCode(failure),
             "blob " + id.ToHex() + ": only " + std::to_string(durable) + " of " +
                 std::to_string(blob.layout.total()) + " shards durable after the flush, " +
                 std::to_string(blob.layout.write_quorum()) +

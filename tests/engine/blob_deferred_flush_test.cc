@@ -83,6 +83,28 @@ TEST_F(BlobDeferredFlushTest, BlobFlushThatSucceedsAtAnyFaultPositionLeavesADura
   }
 }
 
+TEST_F(BlobDeferredFlushTest, BlobDeferredPutIntoAFolderReplacedUnderTheCacheSurvivesACrash) {
+  // Same first hex digits and start folder: the same fan-out directories, cached as
+  // durable by the first put; the drive is then replaced by an empty one, so the
+  // deferred put finds them gone, makes them again, and its flush must sync their parents.
+  const ErasureLayout layout{1, 0};
+  const BlobId first{0x1234000000000000, 99}, second{0x1234000000000001, 99};
+  ASSERT_TRUE(store_->Put(first, layout, PatternBytes(5000, 6)).ok());
+  const int folder = ShardPlacement(folders_).FolderOf(first, 0);
+  ASSERT_EQ(folder, ShardPlacement(folders_).FolderOf(second, 0));
+  env_->VanishFolder(folders_[folder]);
+  ASSERT_TRUE(env_->MkDir(folders_[folder]).ok());
+  ASSERT_TRUE(env_->SyncDir("/vol").ok());
+  const auto data = PatternBytes(7000, 7);
+  ASSERT_TRUE(PutDeferred(second, layout, data).ok());
+  ASSERT_TRUE(store_->FlushDeferred({&second, 1}).ok());
+  env_->Crash();
+  Reopen();
+  auto back = store_->Get(second, layout);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(*back == data);
+}
+
 TEST_F(BlobDeferredFlushTest, BlobRemovedBeforeItsFlushIsForgotten) {
   const ErasureLayout layout{4, 2};
   const BlobId a = BlobId::Random(), b = BlobId::Random();
